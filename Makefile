@@ -1,0 +1,29 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   create .venv, install rnnkit and run the main job
+#   make test   create .venv, install rnnkit and run the test suite (what CI runs)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install -q -c constraints.txt
+
+$(BIN)/activate: pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(PIP) -e ".[all]"
+	touch $(BIN)/activate
+
+install: $(BIN)/activate
+
+demo: install
+	$(BIN)/rnnkit demo
+
+test: install
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/pytest -q -m "not slow"
+
+test-slow: install
+	$(BIN)/pytest -q -m slow
+
+bench: install
+	$(BIN)/python benchmarks/speed.py
+
+.PHONY: install demo test test-slow bench

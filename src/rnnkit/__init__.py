@@ -1,0 +1,37 @@
+"""rnnkit: recurrent neural networks done right, on PyTorch.
+
+>>> import torch, rnnkit
+>>> layer = rnnkit.Recurrent("gru", input_size=3, hidden_size=5)
+>>> out, h = layer(torch.randn(2, 7, 3))
+>>> tuple(out.shape), tuple(h.shape)
+((2, 7, 5), (1, 2, 5))
+"""
+
+from .backends import available_backends, register_backend
+from .cells import (
+    Cell,
+    ElmanCell,
+    GRUCell,
+    LSTMCell,
+    LSTMState,
+    available_cells,
+    get_cell,
+    register_cell,
+)
+from .recurrent import Recurrent
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cell",
+    "ElmanCell",
+    "GRUCell",
+    "LSTMCell",
+    "LSTMState",
+    "Recurrent",
+    "available_backends",
+    "available_cells",
+    "get_cell",
+    "register_backend",
+    "register_cell",
+]

@@ -1,0 +1,77 @@
+"""How a runner executes its time loop, chosen by name.
+
+* ``loop``: the plain reference loop over ``cell.step`` (any cell; the definition of correct);
+* ``fused``: PyTorch's fused kernels for the standard Elman/LSTM/GRU cells;
+* ``auto``: the fastest backend that can serve the layer (today: ``fused`` when it can,
+  else ``loop``).
+
+Later backends register themselves with :func:`register_backend` and join ``auto`` by
+listing themselves in :data:`AUTO_ORDER`.
+
+>>> sorted(available_backends())
+['auto', 'fused', 'loop']
+"""
+
+from __future__ import annotations
+
+from .base import Backend
+from .fused import FusedBackend
+from .loop import LoopBackend
+
+__all__ = [
+    "AUTO_ORDER",
+    "Backend",
+    "FusedBackend",
+    "LoopBackend",
+    "available_backends",
+    "get_backend",
+    "register_backend",
+    "resolve_backend",
+]
+
+_REGISTRY: dict[str, Backend] = {}
+#: Backends ``auto`` tries, fastest first; ``loop`` runs everything, so it comes last.
+AUTO_ORDER: list[str] = ["fused", "loop"]
+
+
+def register_backend(backend: Backend) -> Backend:
+    """Add ``backend`` (an instance) to the registry under ``backend.name``."""
+    if not backend.name or backend.name == "auto":
+        raise ValueError(f"a backend needs a name other than 'auto', got {backend.name!r}")
+    _REGISTRY[backend.name] = backend
+    return backend
+
+
+def available_backends() -> list[str]:
+    """Names accepted by ``Recurrent(backend=...)``."""
+    return ["auto", *_REGISTRY]
+
+
+def get_backend(name: str) -> Backend:
+    """The registered backend called ``name`` (not ``auto``; see :func:`resolve_backend`)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown backend {name!r}; choose one of {', '.join(available_backends())}"
+        ) from None
+
+
+def resolve_backend(name: str, rnn) -> Backend:
+    """The backend that will run ``rnn``: the named one, or for ``auto`` the first in
+    :data:`AUTO_ORDER` that supports it. An explicit choice that cannot serve raises."""
+    if name == "auto":
+        for candidate in AUTO_ORDER:
+            backend = _REGISTRY.get(candidate)
+            if backend is not None and backend.unsupported(rnn) is None:
+                return backend
+        raise RuntimeError("no registered backend can run this layer")  # loop runs everything
+    backend = get_backend(name)
+    reason = backend.unsupported(rnn)
+    if reason is not None:
+        raise ValueError(f"backend {name!r} cannot run this layer: {reason}; use backend='auto'")
+    return backend
+
+
+register_backend(LoopBackend())
+register_backend(FusedBackend())

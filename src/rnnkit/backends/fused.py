@@ -1,0 +1,81 @@
+"""Hands the standard Elman/LSTM/GRU cells to PyTorch's fused RNN kernels.
+
+The kernels are the ones behind ``torch.nn.RNN/LSTM/GRU`` (``torch._VF``): cuDNN on GPU,
+oneDNN or ATen on CPU. The cells' own parameters are passed as the flat weight list, so nothing
+is copied per call and gradients land on the cells' parameters.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, _VF
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from ..cells import ElmanCell, GRUCell, LSTMCell, LSTMState, State
+from .base import Backend
+
+_FUSABLE = (ElmanCell, LSTMCell, GRUCell)
+
+
+def flat_weights(rnn) -> list[Tensor]:
+    """Parameters in torch's ``_flat_weights`` order: per layer and direction
+    ``w_ih, w_hh, (b_ih, b_hh), (w_hr)``."""
+    weights = []
+    for cell in rnn.cells:
+        weights += [cell.weight_ih, cell.weight_hh]
+        if cell.bias:
+            weights += [cell.bias_ih, cell.bias_hh]
+        if getattr(cell, "weight_hr", None) is not None:
+            weights.append(cell.weight_hr)
+    return weights
+
+
+class FusedBackend(Backend):
+    """PyTorch's fused kernels for homogeneous stacks of Elman, LSTM or GRU cells."""
+
+    name = "fused"
+
+    def unsupported(self, rnn) -> str | None:
+        cells = list(rnn.cells)
+        kind = type(cells[0])
+        if kind not in _FUSABLE:
+            return (
+                f"{kind.__name__} has no fused kernel (fused runs only "
+                f"{', '.join(c.__name__ for c in _FUSABLE)})"
+            )
+        for attr in ("bias", "nonlinearity", "proj_size"):
+            values = {getattr(c, attr, None) for c in cells}
+            if len(values) > 1 or any(type(c) is not kind for c in cells):
+                return f"the stacked cells differ in type or {attr!r}; fused needs them uniform"
+        return None
+
+    def run(self, rnn, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        cell = rnn.cells[0]
+        weights = flat_weights(rnn)
+        args = (cell.bias, rnn.num_layers, float(rnn.dropout), rnn.training,
+                rnn.num_directions == 2)
+        if isinstance(cell, LSTMCell):
+            fn, hx = _VF.lstm, (state.h, state.c)
+        elif isinstance(cell, GRUCell):
+            fn, hx = _VF.gru, state
+        else:
+            fn, hx = (_VF.rnn_tanh if cell.nonlinearity == "tanh" else _VF.rnn_relu), state
+        T = x.shape[1]
+        if lengths is None or bool((lengths == T).all()):
+            result = fn(x, hx, weights, *args, True)
+            return result[0], self._state(cell, result[1:])
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        order, unorder = packed.sorted_indices, packed.unsorted_indices
+        hx = tuple(h.index_select(1, order) for h in hx) if isinstance(hx, tuple) else \
+            hx.index_select(1, order)
+        result = fn(packed.data, packed.batch_sizes, hx, weights, *args)
+        out, _ = pad_packed_sequence(
+            PackedSequence(result[0], packed.batch_sizes, order, unorder),
+            batch_first=True,
+            total_length=T,
+        )
+        final = tuple(h.index_select(1, unorder) for h in result[1:])
+        return out, self._state(cell, final)
+
+    @staticmethod
+    def _state(cell, parts) -> State:
+        return LSTMState(*parts) if isinstance(cell, LSTMCell) else parts[0]

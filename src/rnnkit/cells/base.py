@@ -1,0 +1,144 @@
+"""The cell protocol shared by every recurrence, and the helpers the runner needs.
+
+A *cell* is the recurrence equation for one time step. It is split in two so that a runner can
+hoist the time-parallel work out of the loop:
+
+* ``project_input(x)``: ``[..., I] -> [..., G]``, the input projection ``W_ih x + b_ih`` for
+  every step at once (one large GEMM over ``B * T`` rows);
+* ``step(xp_t, state)``: ``[B, G], state -> (out_t [B, O], new state)``, the part that reads
+  ``h_{t-1}``.
+
+``forward(x_t, state)`` keeps PyTorch's cell semantics (``torch.nn.LSTMCell`` and friends), so a
+cell is also a drop-in for the torch cell of the same family.
+
+A state is a tensor ``[B, H]`` or a named tuple of tensors (e.g. :class:`LSTMState`). The helpers
+below map functions over either form, so the runner never needs to know which cell it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple, Union
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Cell", "LSTMState", "State", "state_map", "state_tensors", "uniform_init_"]
+
+
+class LSTMState(NamedTuple):
+    """State of an LSTM: hidden ``h`` ``[..., O]`` and cell ``c`` ``[..., H]``.
+
+    A tuple subclass, so ``h, c = state`` works as with ``torch.nn.LSTM``.
+    """
+
+    h: Tensor
+    c: Tensor
+
+
+State = Union[Tensor, tuple]
+
+
+def state_map(fn: Callable[..., Tensor], *states: State) -> State:
+    """Apply ``fn`` component-wise to one or more states of the same structure.
+
+    >>> s = LSTMState(torch.ones(2, 3), torch.zeros(2, 4))
+    >>> state_map(lambda t: t * 2, s).h[0, 0].item()
+    2.0
+    """
+    first = states[0]
+    if isinstance(first, Tensor):
+        return fn(*states)
+    parts = [fn(*components) for components in zip(*states)]
+    return type(first)(*parts) if hasattr(first, "_fields") else tuple(parts)
+
+
+def state_tensors(state: State) -> tuple[Tensor, ...]:
+    """The tensors of a state, in order: ``(h,)`` or ``(h, c)``."""
+    return (state,) if isinstance(state, Tensor) else tuple(state)
+
+
+def uniform_init_(module: nn.Module, hidden_size: int) -> None:
+    """PyTorch's RNN initialization: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0
+    for p in module.parameters():
+        nn.init.uniform_(p, -bound, bound)
+
+
+class Cell(nn.Module):
+    """Base class of all cells. Subclasses set the sizes and implement the protocol.
+
+    Attributes:
+        input_size: features ``I`` of ``x_t``.
+        hidden_size: size ``H`` of the recurrent state.
+        output_size: size ``O`` of ``out_t`` (``H`` unless the cell projects, as LSTM with
+            ``proj_size``).
+        gate_size: width ``G`` of ``project_input``'s output.
+    """
+
+    input_size: int
+    hidden_size: int
+    output_size: int
+    gate_size: int
+
+    def project_input(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """``[..., I] -> [..., G]``: the part of the step that does not read the state."""
+        raise NotImplementedError
+
+    def step(self, xp_t: Tensor, state: State) -> tuple[Tensor, State]:  # pragma: no cover
+        """``([B, G], state) -> (out_t [B, O], new_state)``: one step of the recurrence."""
+        raise NotImplementedError
+
+    def initial_state(
+        self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
+    ) -> State:
+        """Zero state for ``batch`` sequences: ``[batch, H]``."""
+        return torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
+
+    # -- torch-cell semantics -------------------------------------------------------------
+    def _check_step_input(self, x: Tensor) -> None:
+        if x.dim() not in (1, 2):
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape [B, {self.input_size}] or "
+                f"[{self.input_size}], got {list(x.shape)}"
+            )
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{type(self).__name__} was built for {self.input_size} input features, "
+                f"got {x.shape[-1]} (input shape {list(x.shape)})"
+            )
+
+    def _check_step_state(self, state: State, batch: int, unbatched: bool) -> None:
+        expected = state_tensors(self.initial_state(batch, device="meta"))
+        given = state_tensors(state)
+        if len(given) != len(expected):
+            raise ValueError(
+                f"{type(self).__name__} expects a state of {len(expected)} tensor(s), "
+                f"got {len(given)}"
+            )
+        for g, e in zip(given, expected):
+            want = list(e.shape[1:]) if unbatched else list(e.shape)
+            if list(g.shape) != want:
+                raise ValueError(
+                    f"{type(self).__name__} expects a state tensor of shape {want}, "
+                    f"got {list(g.shape)}"
+                )
+
+    def cell_forward(self, x: Tensor, state: State | None) -> State:
+        """One step with torch's cell API: unbatched ``[I]`` or batched ``[B, I]`` input."""
+        self._check_step_input(x)
+        unbatched = x.dim() == 1
+        if unbatched:
+            x = x.unsqueeze(0)
+            if state is not None:
+                self._check_step_state(state, 1, unbatched=True)
+                state = state_map(lambda s: s.unsqueeze(0), state)
+        if state is None:
+            state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        elif not unbatched:
+            self._check_step_state(state, x.shape[0], unbatched=False)
+        _, new = self.step(self.project_input(x), state)
+        if unbatched:
+            new = state_map(lambda s: s.squeeze(0), new)
+        return new

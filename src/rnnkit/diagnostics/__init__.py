@@ -1,0 +1,1 @@
+"""Views into a trained or training RNN: gradient flow through time, hidden states."""
