@@ -7,7 +7,7 @@ is copied per call and gradients land on the cells' parameters.
 
 from __future__ import annotations
 
-from torch import Tensor, _VF
+from torch import _VF, Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ..cells import ElmanCell, GRUCell, LSTMCell, LSTMState, State

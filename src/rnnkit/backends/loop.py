@@ -35,7 +35,7 @@ def run_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None) -> t
         out, new = cell.step(xp[:, t], state)
         if mask is not None:
             m = mask[:, t]  # [B, 1]
-            new = state_map(lambda n, s: torch.where(m, n, s), new, state)
+            new = state_map(lambda n, s, m=m: torch.where(m, n, s), new, state)
             out = out.masked_fill(~m, 0.0)
         state = new
         outs.append(out)
@@ -62,7 +62,7 @@ class LoopBackend(Backend):
             outs = []
             for d in range(D):
                 k = layer * D + d
-                s0 = state_map(lambda s: s[k], state)
+                s0 = state_map(lambda s, k=k: s[k], state)
                 seq = inp if d == 0 else reverse_padded(inp, lengths)
                 out, s = run_direction(rnn.cells[k], seq, s0, mask)
                 outs.append(out if d == 0 else reverse_padded(out, lengths))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +37,7 @@ class LSTMState(NamedTuple):
     c: Tensor
 
 
-State = Union[Tensor, tuple]
+State = Tensor | tuple
 
 
 def state_map(fn: Callable[..., Tensor], *states: State) -> State:
