@@ -5,6 +5,11 @@ unbatched 2-D input, ``PackedSequence``, ``proj_size``), the same outputs, and s
 that load into torch's modules and back. Each is a :class:`rnnkit.Recurrent`, so the extra
 keyword ``backend=`` (``"auto"``, ``"loop"``, ``"fused"``, ...) chooses how it runs.
 
+The parameters live in the cells (``named_parameters()`` yields ``cells.0.weight_ih``, ...);
+``state_dict()``, ``load_state_dict()`` and attribute access use torch's names
+(``weight_ih_l0``, ``bias_hh_l1_reverse``, ``weight_hr_l0``), in torch's order. Unlike
+:class:`rnnkit.Recurrent`, the drop-ins do not refuse NaN inputs (torch propagates them).
+
 >>> import torch
 >>> ours = LSTM(10, 20, num_layers=2)
 >>> theirs = torch.nn.LSTM(10, 20, num_layers=2)

@@ -107,14 +107,21 @@ class Recurrent(nn.Module):
 
     @backend.setter
     def backend(self, name: str) -> None:
-        if name != "auto":
-            resolve_backend(name, self)  # raises if unknown or unable to serve this layer
+        # resolving raises at once if the name is unknown or cannot serve this layer
+        self._resolved = resolve_backend(name, self)
         self._backend = name
 
     @property
     def active_backend(self) -> str:
         """The backend ``auto`` resolves to for this layer (or the explicit choice)."""
-        return resolve_backend(self._backend, self).name
+        return self._resolved.name
+
+    def _apply(self, fn, *args, **kwargs):
+        # moving or casting the parameters can change which backend serves best
+        result = super()._apply(fn, *args, **kwargs)
+        if "_backend" in self.__dict__:
+            self.backend = self._backend
+        return result
 
     # -- forward ---------------------------------------------------------------------------
     def forward(
@@ -143,7 +150,7 @@ class Recurrent(nn.Module):
         return (out if self.batch_first else out.transpose(0, 1)), final
 
     def _run(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
-        return resolve_backend(self._backend, self).run(self, x, state, lengths)
+        return self._resolved.run(self, x, state, lengths)
 
     def _forward_packed(self, x: PackedSequence, state: State | None):
         padded, lengths = pad_packed_sequence(x, batch_first=True)  # original batch order
@@ -225,10 +232,13 @@ class Recurrent(nn.Module):
     def _check_state(self, state: State | None, x: Tensor, unbatched: bool) -> State:
         B = x.shape[0]
         LD = self.num_layers * self.num_directions
-        template = self.cells[0].initial_state(B, device=x.device, dtype=x.dtype)
         if state is None:
+            template = self.cells[0].initial_state(B, device=x.device, dtype=x.dtype)
             return state_map(lambda s: s.unsqueeze(0).expand(LD, *s.shape).contiguous(),
                              template)
+        if "_state_template" not in self.__dict__:  # sizes and type only, computed once
+            self._state_template = self.cells[0].initial_state(1, device="meta")
+        template = self._state_template
         want = [t.shape for t in state_tensors(template)]
         if isinstance(template, Tensor) != isinstance(state, Tensor) or \
                 len(state_tensors(state)) != len(want):
