@@ -145,3 +145,13 @@ def test_property_fused_equals_loop_on_random_shapes(cell, B, T, I, H, L, bidire
     for a, b in zip(state_tensors(s1), state_tensors(s2)):
         assert a.shape == (L * (2 if bidirectional else 1), B, H)
         torch.testing.assert_close(a, b)
+
+
+def test_state_from_autocast_is_accepted_back() -> None:
+    layer = Recurrent("lstm", 3, 4)
+    x = torch.randn(2, 5, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, state = layer(x[:, :3])
+        assert state.h.dtype == torch.bfloat16
+        out2, _ = layer(x[:, 3:], state)  # carried state, as under truncated BPTT
+    assert out2.shape == (2, 2, 4)

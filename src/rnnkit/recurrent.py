@@ -251,6 +251,9 @@ class Recurrent(nn.Module):
             if not isinstance(s, Tensor) or list(s.shape) != shape:
                 raise ValueError(f"expected state tensor {i} of shape {shape} "
                                  f"([num_layers * num_directions, B, H]), got {_shape(s)}")
+            if s.dtype != x.dtype and s.device == x.device and s.is_floating_point() \
+                    and torch.is_autocast_enabled(x.device.type):
+                s = s.to(x.dtype)  # a state returned under autocast is in the autocast dtype
             if s.dtype != x.dtype or s.device != x.device:
                 raise TypeError(f"state tensor {i} is {s.dtype} on {s.device} but the input is "
                                 f"{x.dtype} on {x.device}; convert the state with .to(x)")

@@ -1,0 +1,40 @@
+"""Hooks into the training loop. Subclass :class:`Callback` and override what you need.
+
+A callback may stop training cleanly by setting ``trainer.should_stop = True`` (the trainer
+finishes the step, evaluates, saves and returns).
+
+>>> class StopAt(Callback):
+...     def __init__(self, n):
+...         self.n = n
+...     def on_step_end(self, trainer, step, logs):
+...         if step >= self.n:
+...             trainer.should_stop = True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Callback"]
+
+
+class Callback:
+    """Every method is an optional no-op; ``trainer`` is the running
+    :class:`~rnnkit.train.Trainer`."""
+
+    def on_fit_start(self, trainer: Any) -> None:
+        """Before the first step (after a resume has restored the state)."""
+
+    def on_step_end(self, trainer: Any, step: int, logs: dict[str, float]) -> None:
+        """After optimizer step ``step`` (1-based); ``logs`` has this step's ``loss`` (mean
+        over all processes), ``grad_norm`` (pre-clip), ``lr``, ``items`` and the model's
+        metrics."""
+
+    def on_eval_end(self, trainer: Any, step: int, metrics: dict[str, float]) -> None:
+        """After an evaluation; ``metrics`` has ``loss`` and the model's metrics."""
+
+    def on_epoch_end(self, trainer: Any, epoch: int) -> None:
+        """After epoch ``epoch`` (0-based) and its evaluation."""
+
+    def on_fit_end(self, trainer: Any) -> None:
+        """After the last checkpoint, logs and curves are written."""
