@@ -1,0 +1,344 @@
+"""Text commands: ``rnnkit train text``, ``rnnkit generate``, ``rnnkit evaluate``, ``rnnkit demo``.
+
+Every option of ``train text`` is a field of a config dataclass, settable three ways (later
+wins): the dataclass default, a TOML file (``--config run.toml`` with tables ``[model]``,
+``[data]``, ``[train]``, ``[sample]``), and a flag ``--model.hidden_size 256`` (dotted key) or
+its short alias ``--hidden 256``. Config files are parsed with ``tomllib``, never executed.
+
+Example ``shakespeare.toml`` (then ``rnnkit train text --config shakespeare.toml --lr 3e-3``)::
+
+    [model]
+    cell = "lstm"
+    hidden_size = 384
+    num_layers = 1
+
+    [data]
+    path = "../shared/data/tinyshakespeare.txt"
+    batch_size = 32
+    bptt = 64
+
+    [train]
+    max_time = 900
+    lr = 5e-3
+    out_dir = "runs/shakespeare"
+
+    [sample]
+    prime = "ROMEO:"
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+__all__ = ["SECTIONS", "load_config", "register"]
+
+
+def _sections() -> dict[str, type]:
+    from ..data.text import TextDataConfig
+    from ..models.language_model import LanguageModelConfig
+    from ..textgen import SampleConfig
+    from ..train import TrainConfig
+
+    return {"model": LanguageModelConfig, "data": TextDataConfig, "train": TrainConfig,
+            "sample": SampleConfig}
+
+
+#: The config tables of ``train text`` and the dataclass each maps onto (filled lazily).
+SECTIONS: dict[str, type] = {}
+
+# short flags for the options people set most; every field also has --section.field
+ALIASES = {
+    "model.cell": "--cell", "model.hidden_size": "--hidden", "model.num_layers": "--layers",
+    "model.embed_size": "--embed", "model.dropout": "--dropout",
+    "model.tie_weights": "--tie-weights",
+    "data.path": "--data", "data.level": "--level", "data.batch_size": "--batch-size",
+    "data.bptt": "--bptt", "data.val_fraction": "--val-fraction",
+    "train.epochs": "--epochs", "train.max_steps": "--max-steps", "train.max_time": "--max-time",
+    "train.lr": "--lr", "train.seed": "--seed", "train.out_dir": "--out-dir",
+    "train.device": "--device", "train.eval_every": "--eval-every",
+    "train.scheduler": "--scheduler", "train.clip_norm": "--clip-norm",
+}
+NOT_FLAGS = {"model.vocab_size"}  # set from the tokenizer
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _converter(annotation: Any):
+    text = str(annotation)
+    optional = "None" in text
+    base = text.replace("| None", "").replace("None |", "").strip()
+    parse = {"int": int, "float": float, "str": str, "bool": _parse_bool}.get(base, str)
+
+    def convert(value: str):
+        if optional and value.strip().lower() in ("none", "null"):
+            return None
+        try:
+            return parse(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {base}, got {value!r}") from None
+
+    convert.__name__ = base  # argparse names the type in its error messages
+    return convert
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """Field descriptions from the ``Attributes:`` section of a dataclass's docstring."""
+    doc = inspect.getdoc(cls) or ""
+    if "Attributes:" not in doc:
+        return {}
+    helps: dict[str, str] = {}
+    current: list[str] = []
+    for line in doc.split("Attributes:", 1)[1].splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            break  # the next section
+        m = re.match(r"^    ([\w, ]+): (.*)$", line)
+        if m:
+            current = [n.strip() for n in m.group(1).split(",")]
+            for name in current:
+                helps[name] = m.group(2).strip()
+        else:
+            for name in current:
+                helps[name] += " " + line.strip()
+    for name, text in helps.items():  # reST markup reads badly in a terminal
+        text = re.sub(r":\w+:`~?([^`]*)`", lambda m: m.group(1).split(".")[-1], text)
+        helps[name] = re.sub(r"``([^`]*)``", r"\1", text)
+    return helps
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, sections: dict[str, type]) -> None:
+    """One ``--section.field`` flag (plus alias) per dataclass field; unset flags stay absent
+    so TOML values are only overridden by flags actually given."""
+    for section, cls in sections.items():
+        group = parser.add_argument_group(f"[{section}] options ({cls.__name__})")
+        helps = field_help(cls)
+        for f in dataclasses.fields(cls):
+            key = f"{section}.{f.name}"
+            if key in NOT_FLAGS:
+                continue
+            names = [*([ALIASES[key]] if key in ALIASES else []), f"--{key}"]
+            default = f.default if f.default is not dataclasses.MISSING else None
+            text = helps.get(f.name, "").replace("%", "%%")
+            group.add_argument(*names, dest=key, type=_converter(f.type),
+                               default=argparse.SUPPRESS, metavar=str(f.type).split()[0].upper(),
+                               help=f"{text} (default: {default!r})".strip())
+
+
+def load_config(path: str | None, overrides: dict[str, Any],
+                sections: dict[str, type] | None = None) -> dict[str, Any]:
+    """Build one dataclass per section from defaults < TOML file < ``overrides``
+    (``{"section.field": value}``)."""
+    sections = sections or _sections()
+    values: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file {path} not found; check the --config path")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"config file {path} is not valid TOML: {err}") from None
+        for table, content in data.items():
+            if table not in sections or not isinstance(content, dict):
+                raise ValueError(f"config file {path}: unknown table [{table}]; expected "
+                                 f"tables {', '.join(f'[{s}]' for s in sections)}")
+            values[table].update(content)
+    for key, value in overrides.items():
+        section, name = key.split(".", 1)
+        values[section][name] = value
+    built = {}
+    for section, cls in sections.items():
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values[section]) - known)
+        if unknown:
+            raise ValueError(f"unknown [{section}] option(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(known - NOT_FLAGS))}")
+        built[section] = cls(**values[section])
+    return built
+
+
+def _overrides(args: argparse.Namespace, sections: dict[str, type]) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items()
+            if "." in k and k.split(".", 1)[0] in sections}
+
+
+# -- commands ------------------------------------------------------------------------------
+def _train_text(args: argparse.Namespace) -> int:
+    from ..data.text import load_text
+    from ..textgen import fit_text
+
+    sections = _sections()
+    cfg = load_config(args.config, _overrides(args, sections), sections)
+    data, train = cfg["data"], cfg["train"]
+    if data.path is None:
+        raise ValueError("no training text: pass --data FILE (or set path in the [data] table "
+                         "of --config); to try rnnkit without data run `rnnkit demo`")
+    if train.out_dir is None:
+        train = dataclasses.replace(train, out_dir="runs/text")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run = fit_text(load_text(data.path), cfg["model"], data, train, cfg["sample"],
+                   resume=args.resume)
+    if run.trainer.rank != 0:  # under torchrun only rank 0 reports
+        return 0
+    _print_metrics("validation", run.val_metrics)
+    ckpt = Path(train.out_dir) / "best.pt"
+    ckpt = ckpt if ckpt.exists() else Path(train.out_dir) / "last.pt"
+    print(f"checkpoint: {ckpt}\nnext: rnnkit generate {ckpt} --prime \"...\" --length 500")
+    return 0
+
+
+def _print_metrics(name: str, m: dict) -> None:
+    if m:
+        print(f"{name}: loss {m['loss']:.4f} nats/token, perplexity {m['perplexity']:.3f}, "
+              f"{m['bits_per_token']:.4f} bits/token, {m['bits_per_char']:.4f} bits/char "
+              f"over {m['tokens']:,} tokens (unknown: {100 * m['unk_rate']:.2f}%)")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from ..models.language_model import load_language_model
+
+    model = load_language_model(args.checkpoint)
+    temperature = 0.0 if args.greedy else args.temperature
+    out = sys.stdout
+    out.write(args.prime)
+    model.generate(args.prime, args.length, temperature, args.top_k, args.top_p, args.seed,
+                   stream=lambda piece: (out.write(piece), out.flush()))
+    out.write("\n")
+    if args.next:
+        print("most likely next tokens after the prime: " + ", ".join(
+            f"{t!r} {p:.3f}" for t, p in model.predict_next(args.prime, args.next)))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..data.text import load_text
+    from ..models.language_model import load_language_model
+
+    model = load_language_model(args.checkpoint)
+    metrics = model.evaluate_text(load_text(args.data), args.batch_size, args.bptt)
+    _print_metrics(str(args.data), metrics)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ..textgen import DemoConfig, run_demo
+
+    overrides = {k.split(".", 1)[1]: v for k, v in vars(args).items()
+                 if k.startswith("demo.")}
+    cfg = DemoConfig.quick(**overrides) if args.quick else DemoConfig(**overrides)
+    if cfg.threads == 0:
+        cfg = dataclasses.replace(cfg, threads=_default_threads())
+    run_demo(cfg)
+    return 0
+
+
+def _default_threads() -> int:
+    """torch's default, unless the machine is already busy: then idle OpenMP workers spin
+    waiting for CPU time and one thread is several times faster (measured on 2 cores)."""
+    import os
+
+    import torch
+
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        return torch.get_num_threads()
+    if load >= cores:
+        print(f"(the machine is busy: load {load:.1f} on {cores} cores; training on 1 thread, "
+              f"override with --threads)")
+        return 1
+    return torch.get_num_threads()
+
+
+def register(subparsers: Any) -> None:
+    """Add ``train`` (with ``text``), ``generate``, ``evaluate`` and ``demo``."""
+    sections = _sections()
+    SECTIONS.update(sections)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    train = subparsers.add_parser("train", help="train a model (see `rnnkit train text -h`)",
+                                  description="Train a model for one application.")
+    train_sub = train.add_subparsers(dest="task", metavar="TASK")
+    text = train_sub.add_parser(
+        "text", help="character or word language model on a text file",
+        description="Train a recurrent language model on a text file with truncated BPTT. "
+        "Options come from the defaults, then --config FILE.toml ([model], [data], [train], "
+        "[sample] tables), then flags.",
+        epilog="example: rnnkit train text --data ../shared/data/tinyshakespeare.txt "
+        "--cell lstm --hidden 512 --layers 2 --max-time 600")
+    text.add_argument("--config", metavar="FILE.toml", help="TOML config file")
+    text.add_argument("--resume", action="store_true",
+                      help="continue exactly from OUT_DIR/last.pt")
+    text.add_argument("--threads", type=int, default=0,
+                      help="torch CPU threads (0: torch's default)")
+    add_config_arguments(text, sections)
+    text.set_defaults(func=_train_text, command="train text")
+    train.set_defaults(func=lambda args: (train.print_help(), 2)[1])
+
+    gen = subparsers.add_parser("generate", help="generate text from a language model",
+                                formatter_class=fmt,
+                                description="Stream text from a trained language model.")
+    gen.add_argument("checkpoint", help="best.pt or last.pt written by `rnnkit train text`")
+    gen.add_argument("--prime", default="\n", help="text to continue")
+    gen.add_argument("--length", type=int, default=500, help="tokens to generate")
+    gen.add_argument("--temperature", type=float, default=0.8, help="> 0; lower = safer")
+    gen.add_argument("--top-k", type=int, default=None, help="sample among the k most likely")
+    gen.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass")
+    gen.add_argument("--greedy", action="store_true", help="always take the most likely token")
+    gen.add_argument("--seed", type=int, default=None, help="seed for reproducible samples")
+    gen.add_argument("--next", type=int, default=0, metavar="K",
+                     help="also print the K most likely next tokens after the prime")
+    gen.set_defaults(func=_generate)
+
+    ev = subparsers.add_parser("evaluate", help="score a language model on a text file",
+                               formatter_class=fmt,
+                               description="Loss, perplexity and bits per character of a "
+                               "language model on a text file.")
+    ev.add_argument("checkpoint", help="best.pt or last.pt written by `rnnkit train text`")
+    ev.add_argument("--data", required=True, help="text file to score")
+    ev.add_argument("--batch-size", type=int, default=16, help="parallel rows")
+    ev.add_argument("--bptt", type=int, default=256, help="steps per chunk")
+    ev.set_defaults(func=_evaluate)
+
+    demo = subparsers.add_parser(
+        "demo", help="the main job: a character LSTM learns to write Python, in minutes",
+        description="Train a character LSTM on the Python standard library's own source (no "
+        "download), printing samples as it learns; writes the checkpoint, learning curves "
+        "and samples to --out-dir.")
+    from ..textgen import DemoConfig
+
+    helps = field_help(DemoConfig)
+    demo.add_argument("--quick", action="store_true",
+                      help="a ~30 s run with a small model (other flags still apply)")
+    short = {"hidden_size": "--hidden", "num_layers": "--layers", "embed_size": "--embed"}
+    for f in dataclasses.fields(DemoConfig):
+        flags = [*([short[f.name]] if f.name in short else []),
+                 "--" + f.name.replace("_", "-")]
+        demo.add_argument(*flags, dest=f"demo.{f.name}", type=_converter(f.type),
+                          default=argparse.SUPPRESS,
+                          metavar=str(f.type).split()[0].upper(),
+                          help=f"{helps.get(f.name, '')} (default: {f.default!r})".strip())
+    demo.set_defaults(func=_demo)

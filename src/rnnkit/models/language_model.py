@@ -1,0 +1,378 @@
+r"""A recurrent language model: embedding -> :class:`~rnnkit.Recurrent` -> linear.
+
+For a token stream :math:`w_1 \dots w_N` it models
+:math:`p(w_{t+1} \mid w_{\le t}) = \mathrm{softmax}(W_o\, \mathrm{drop}(y_t) + b_o)` with
+:math:`(y_t, s_t) = \mathrm{RNN}(E[w_t], s_{t-1})`, and is trained to minimise the mean
+cross-entropy :math:`-\frac1N \sum_t \log p(w_{t+1} \mid w_{\le t})` (nats per token).
+Perplexity is :math:`e^{\text{loss}}`; bits per token is :math:`\text{loss} / \ln 2`.
+
+Legend: :math:`E \in \mathbb{R}^{V \times D_e}` the embedding, :math:`W_o \in
+\mathbb{R}^{V \times O}` the output layer (tied to :math:`E` when ``tie_weights`` and
+:math:`O = D_e`), :math:`V` the vocabulary size.
+
+Shapes: tokens ``[B, T]`` (int64) -> logits ``[B, T, V]``; state as :class:`~rnnkit.Recurrent`
+(``[L, B, H]`` or ``LSTMState``).
+
+>>> from rnnkit.data.text import CharTokenizer
+>>> tok = CharTokenizer.from_text("to be or not to be")
+>>> lm = LanguageModel(LanguageModelConfig(vocab_size=len(tok), hidden_size=16,
+...                                        embed_size=8), tokenizer=tok)
+>>> logits, state = lm(tok.encode("to be").unsqueeze(0))
+>>> tuple(logits.shape)
+(1, 5, 8)
+>>> [t for t, p in lm.predict_next("to b", k=3)].__len__()
+3
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..cells import State, state_map
+from ..data.text import Tokenizer, tokenizer_from_dict
+from ..decoding import generate_tokens
+from ..recurrent import Recurrent
+from ..train.protocol import LossOutput
+
+__all__ = [
+    "LanguageModel",
+    "LanguageModelConfig",
+    "bits_per_token",
+    "load_language_model",
+    "perplexity",
+]
+
+LN2 = math.log(2.0)
+#: Target id that is not scored (``F.cross_entropy``'s default; BPTTStream's overlap marker).
+IGNORE_INDEX = -100
+
+
+def perplexity(loss: float) -> float:
+    """Perplexity ``exp(loss)`` of a mean cross-entropy in nats.
+
+    >>> round(perplexity(math.log(65)), 6)
+    65.0
+    """
+    return math.exp(min(float(loss), 700.0))  # avoid OverflowError on a diverged model
+
+
+def bits_per_token(loss: float) -> float:
+    """Bits per token (bits per character for a character model): ``loss / ln 2``.
+
+    >>> bits_per_token(math.log(2))
+    1.0
+    """
+    return float(loss) / LN2
+
+
+@dataclass
+class LanguageModelConfig:
+    """Architecture of a :class:`LanguageModel` (the ``[model]`` table of a TOML config).
+
+    Attributes:
+        vocab_size: number of token ids ``V`` (set from the tokenizer when training).
+        cell: any registered cell (``"lstm"``, ``"gru"``, ``"elman"``, ...).
+        embed_size: embedding width ``D_e``.
+        hidden_size: recurrent state size ``H``.
+        num_layers: stacked recurrent layers ``L``.
+        dropout: dropout on the embeddings, between layers and before the output layer.
+        tie_weights: share the embedding matrix with the output layer (needs
+            ``embed_size == hidden_size``).
+        backend: :class:`~rnnkit.Recurrent` backend (``"auto"`` picks the fastest).
+    """
+
+    vocab_size: int = 0
+    cell: str = "lstm"
+    embed_size: int = 64
+    hidden_size: int = 512
+    num_layers: int = 2
+    dropout: float = 0.0
+    tie_weights: bool = False
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.tie_weights and self.embed_size != self.hidden_size:
+            raise ValueError(
+                f"tie_weights needs embed_size == hidden_size, got {self.embed_size} and "
+                f"{self.hidden_size}; set embed_size = hidden_size or turn tie_weights off")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LanguageModelConfig:
+        """Build from a dict (e.g. a checkpoint's ``extra_state``), rejecting unknown keys."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown language-model option(s) {sorted(unknown)}; "
+                             f"valid: {sorted(names)}")
+        return cls(**data)
+
+
+class LanguageModel(nn.Module):
+    """Embedding -> Recurrent -> linear next-token model; see the module docstring.
+
+    Args:
+        config: the architecture; ``config.vocab_size`` must be set (``len(tokenizer)``).
+        tokenizer: optional; needed only for the text-level helpers (:meth:`generate`,
+            :meth:`predict_next`), and saved with the model by the applications.
+    """
+
+    def __init__(self, config: LanguageModelConfig, tokenizer: Tokenizer | None = None) -> None:
+        super().__init__()
+        if config.vocab_size < 2:
+            raise ValueError(f"vocab_size must be at least 2, got {config.vocab_size}; set it "
+                             f"to len(tokenizer)")
+        if tokenizer is not None and len(tokenizer) != config.vocab_size:
+            raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but config.vocab_size "
+                             f"is {config.vocab_size}; build the config with "
+                             f"vocab_size=len(tokenizer)")
+        self.config = config
+        self.tokenizer = tokenizer
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_size)
+        self.rnn = Recurrent(config.cell, config.embed_size, config.hidden_size,
+                             num_layers=config.num_layers, dropout=config.dropout,
+                             batch_first=True, backend=config.backend)
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(self.rnn.output_size, config.vocab_size)
+        if config.tie_weights:
+            self.head.weight = self.embedding.weight  # [V, D_e] shared (Press & Wolf, 2017)
+
+    # -- the model -------------------------------------------------------------------------
+    def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """``tokens [B, T]`` (int64 ids in ``[0, V)``) -> ``(logits [B, T, V], state)``."""
+        self._check_tokens(tokens)
+        x = self.drop(self.embedding(tokens))  # [B, T, D_e]
+        y, state = self.rnn(x, state)  # [B, T, O]
+        return self.head(self.drop(y)), state  # [B, T, V]
+
+    def loss(self, batch: Any, state: State | None = None) -> LossOutput:
+        """Mean next-token cross-entropy (nats) for the trainer.
+
+        ``batch`` is ``(x [B, T], y [B, T])`` (a :class:`~rnnkit.train.BPTTStream` chunk: ``y``
+        is ``x`` shifted by one), a dict with ``"x"`` and ``"y"``, or one tensor ``[B, T + 1]``
+        of whole sequences (full BPTT). Targets equal to ``IGNORE_INDEX`` (-100) are not
+        scored. The returned state is not detached: the trainer detaches it between chunks.
+        """
+        x, y = _split_batch(batch)
+        logits, state = self(x, state)  # [B, T, V]
+        # targets equal to IGNORE_INDEX (-100: re-read overlap steps of truncated BPTT) are
+        # skipped, as F.cross_entropy does by default
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                               ignore_index=IGNORE_INDEX)
+        with torch.no_grad():
+            scored = y != IGNORE_INDEX
+            count = int(scored.sum())
+            acc = ((logits.argmax(-1) == y) & scored).sum() / max(count, 1)
+        metrics = {"bits_per_token": loss.detach() / LN2, "accuracy": acc}
+        return LossOutput(loss, state, metrics, count)
+
+    def _check_tokens(self, tokens: Tensor) -> None:
+        if not isinstance(tokens, Tensor):
+            raise TypeError(f"tokens must be a LongTensor [B, T], got {type(tokens).__name__}")
+        if tokens.dim() != 2:
+            raise ValueError(f"expected tokens of shape [B, T], got {list(tokens.shape)}; add a "
+                             f"batch dimension with tokens.unsqueeze(0)")
+        if tokens.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"tokens must be integer ids (torch.long), got {tokens.dtype}; "
+                            f"encode text with a tokenizer first")
+        if tokens.numel() == 0:
+            raise ValueError("tokens are empty (T = 0); give at least one token")
+        lo, hi = int(tokens.min()), int(tokens.max())
+        if lo < 0 or hi >= self.config.vocab_size:
+            raise ValueError(f"token ids must lie in [0, {self.config.vocab_size}), got values "
+                             f"from {lo} to {hi}; was the text encoded with this model's "
+                             f"tokenizer?")
+
+    # -- text-level helpers ----------------------------------------------------------------
+    def _require_tokenizer(self) -> Tokenizer:
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer; pass tokenizer= when building it "
+                             "or load it with load_language_model(checkpoint)")
+        return self.tokenizer
+
+    def _encode_prime(self, text: str) -> Tensor:
+        tok = self._require_tokenizer()
+        ids = tok.encode(text)
+        if ids.numel() == 0:
+            raise ValueError("the priming text is empty (no tokens); give at least one "
+                             "character, e.g. --prime \"\\n\"")
+        return ids.unsqueeze(0).to(self.head.weight.device)  # [1, P]
+
+    @torch.no_grad()
+    def predict_next(self, text: str, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` most likely next tokens after ``text``, with probabilities, best first."""
+        tok = self._require_tokenizer()
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        was_training = self.training
+        self.eval()
+        try:
+            logits, _ = self(self._encode_prime(text))
+        finally:
+            self.train(was_training)
+        probs = logits[0, -1].float().softmax(-1)  # [V]
+        top = probs.topk(min(k, probs.numel()))
+        return [(tok.itos[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
+
+    def generate(
+        self,
+        prime: str = "\n",
+        length: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stream: Callable[[str], Any] | None = None,
+    ) -> str:
+        """Continue ``prime`` by ``length`` tokens and return the continuation (without the
+        prime). ``temperature=0`` is greedy decoding; ``stream`` is called with each new piece
+        of text as soon as it is sampled. ``<unk>`` is never sampled."""
+        return "".join(self.stream_text(prime, length, temperature, top_k, top_p, seed,
+                                        callback=stream))
+
+    def stream_text(
+        self,
+        prime: str = "\n",
+        length: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        callback: Callable[[str], Any] | None = None,
+    ) -> Iterator[str]:
+        """Like :meth:`generate` but yields the text piece by piece (one token each)."""
+        tok = self._require_tokenizer()
+        sep = " " if tok.kind == "word" else ""
+        was_training = self.training
+        self.eval()
+        try:
+            for i in generate_tokens(self, self._encode_prime(prime), length,
+                                     temperature=temperature, top_k=top_k, top_p=top_p,
+                                     seed=seed, banned=(0,)):
+                piece = sep + tok.itos[int(i[0])]
+                if callback is not None:
+                    callback(piece)
+                yield piece
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def evaluate_tokens(self, ids: Tensor, batch_size: int = 16, bptt: int = 256) -> dict:
+        """Next-token loss over a whole stream ``ids [N]``: every token after the first is
+        scored exactly once.
+
+        The stream is cut into ``batch_size`` contiguous rows run in parallel, each starting
+        from the zero state and carrying its state across chunks of ``bptt`` steps; the few
+        tokens left over continue from the last row's final state. ``batch_size=1`` reads the
+        stream in one pass (slowest, exact); with long rows the cold start of each row costs
+        almost nothing. Returns ``loss`` (nats/token), ``perplexity``, ``bits_per_token`` and
+        ``tokens`` (the number scored).
+        """
+        if not isinstance(ids, Tensor) or ids.dim() != 1:
+            raise ValueError(f"expected a token stream of shape [N], got {_shape(ids)}")
+        if ids.numel() < 2:
+            raise ValueError(f"the stream has {ids.numel()} token(s); at least 2 are needed to "
+                             f"score one next-token prediction")
+        was_training = self.training
+        self.eval()
+        device = self.head.weight.device
+        try:
+            ids = ids.to(device)
+            n = ids.numel() - 1  # predictions
+            B = max(1, min(batch_size, n))
+            rows = n // B
+            total, count = 0.0, 0
+            x = ids[: rows * B].view(B, rows)  # [B, rows]
+            y = ids[1: rows * B + 1].view(B, rows)
+            state = None
+            for s in range(0, rows, bptt):
+                logits, state = self(x[:, s: s + bptt], state)
+                total += float(F.cross_entropy(logits.flatten(0, 1), y[:, s: s + bptt].flatten(),
+                                               reduction="sum"))
+                count += y[:, s: s + bptt].numel()
+            if rows * B < n:  # the tail continues row B-1, whose text ends right before it
+                last = state_map(lambda t: t[:, -1:].contiguous(), state)
+                xt, yt = ids[rows * B: n].unsqueeze(0), ids[rows * B + 1: n + 1].unsqueeze(0)
+                logits, _ = self(xt, last)
+                total += float(F.cross_entropy(logits[0], yt[0], reduction="sum"))
+                count += yt.numel()
+        finally:
+            self.train(was_training)
+        loss = total / count
+        return {"loss": loss, "perplexity": perplexity(loss),
+                "bits_per_token": bits_per_token(loss), "tokens": count}
+
+    def evaluate_text(self, text: str, batch_size: int = 16, bptt: int = 256) -> dict:
+        """:meth:`evaluate_tokens` on ``text`` encoded with the model's tokenizer, plus
+        ``unk_rate`` and ``bits_per_char`` (for a word model: total bits over the length of
+        ``text``, so models of different tokenizations compare)."""
+        tok = self._require_tokenizer()
+        ids = tok.encode(text)
+        result = self.evaluate_tokens(ids, batch_size, bptt)
+        result["unk_rate"] = float((ids == 0).float().mean()) if ids.numel() else 0.0
+        if tok.kind == "char":
+            result["bits_per_char"] = result["bits_per_token"]
+        else:  # total bits spread over the text's characters (whitespace included)
+            result["bits_per_char"] = result["loss"] * result["tokens"] / LN2 / len(text)
+        return result
+
+    # -- persistence -----------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-able description saved in checkpoints to rebuild the model."""
+        tok = self.tokenizer.to_dict() if self.tokenizer is not None else None
+        return {"task": "language_model", "model_config": asdict(self.config),
+                "tokenizer": tok}
+
+    @classmethod
+    def from_extra_state(cls, extra: dict[str, Any]) -> LanguageModel:
+        """Rebuild an (untrained) model from :meth:`extra_state` output."""
+        if not isinstance(extra, dict) or extra.get("task") != "language_model":
+            raise ValueError("this checkpoint does not hold a language model (its extra_state "
+                             "has no task='language_model'); train one with `rnnkit train text`")
+        tok = extra.get("tokenizer")
+        return cls(LanguageModelConfig.from_dict(extra["model_config"]),
+                   tokenizer_from_dict(tok) if tok is not None else None)
+
+
+def load_language_model(path: str, map_location: str = "cpu") -> LanguageModel:
+    """Load a language model and its tokenizer from a trainer checkpoint (``best.pt`` /
+    ``last.pt``), read with ``weights_only=True``."""
+    from ..train import load_checkpoint  # the trainer owns the checkpoint format
+
+    ckpt = load_checkpoint(path, map_location=map_location)
+    model = LanguageModel.from_extra_state(ckpt.get("extra_state") or {})
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model
+
+
+def _split_batch(batch: Any) -> tuple[Tensor, Tensor]:
+    if isinstance(batch, dict):
+        if "x" not in batch or "y" not in batch:
+            raise ValueError(f"a dict batch needs 'x' and 'y' keys, got {sorted(batch)}")
+        return batch["x"], batch["y"]
+    if isinstance(batch, (tuple, list)):
+        if len(batch) != 2:
+            raise ValueError(f"expected a batch (x [B, T], y [B, T]), got {len(batch)} items")
+        x, y = batch
+        if not isinstance(y, Tensor) or y.shape != x.shape:
+            raise ValueError(f"targets must have the shape of the inputs [B, T], got "
+                             f"{_shape(x)} and {_shape(y)}")
+        return x, y
+    if isinstance(batch, Tensor):
+        if batch.dim() != 2 or batch.shape[1] < 2:
+            raise ValueError(f"a tensor batch must be whole sequences [B, T + 1] with T >= 1, "
+                             f"got {list(batch.shape)}")
+        return batch[:, :-1], batch[:, 1:]
+    raise TypeError(f"unsupported batch type {type(batch).__name__}; give (x, y), "
+                    f"{{'x': x, 'y': y}} or a [B, T + 1] tensor")
+
+
+def _shape(x: Any) -> str:
+    return str(list(x.shape)) if isinstance(x, Tensor) else type(x).__name__
