@@ -19,6 +19,16 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Unit tests run small ops, where a second thread only adds synchronisation; one thread
+    also keeps the suite's time steady on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def _seeded() -> None:
     """A fresh but reproducible random stream per test."""
