@@ -29,6 +29,9 @@ def run_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None) -> t
 
     ``mask [B, T, 1]`` (bool) freezes the state and zeroes the output at padded steps.
     """
+    begin = getattr(cell, "begin_sequence", None)
+    if begin is not None:  # per-sequence setup, e.g. one variational recurrent-dropout mask
+        begin()
     xp = cell.project_input(x)  # [B, T, G]: the time-parallel GEMM, hoisted out of the loop
     outs = []
     for t in range(x.shape[1]):
@@ -46,6 +49,8 @@ class LoopBackend(Backend):
     """Unrolls the recurrence step by step with autograd; runs any cell."""
 
     name = "loop"
+    #: runs one direction of one layer; subclasses (``scan``, ``compiled``) swap in their own
+    direction = staticmethod(run_direction)
 
     def run(
         self, rnn, x: Tensor, state: State, lengths: Tensor | None
@@ -64,7 +69,7 @@ class LoopBackend(Backend):
                 k = layer * D + d
                 s0 = state_map(lambda s, k=k: s[k], state)
                 seq = inp if d == 0 else reverse_padded(inp, lengths)
-                out, s = run_direction(rnn.cells[k], seq, s0, mask)
+                out, s = self.direction(rnn.cells[k], seq, s0, mask)
                 outs.append(out if d == 0 else reverse_padded(out, lengths))
                 finals.append(s)
             inp = outs[0] if D == 1 else torch.cat(outs, dim=-1)  # [B, T, D * O]

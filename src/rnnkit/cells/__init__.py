@@ -11,14 +11,24 @@ from collections.abc import Callable
 from .base import Cell, LSTMState, State, state_map, state_tensors
 from .elman import ElmanCell
 from .gru import GRUCell
+from .indrnn import IndRNNCell
+from .layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from .lstm import LSTMCell
+from .minimal import MinGRUCell, MinLSTMCell
+from .peephole import PeepholeLSTMCell
 
 __all__ = [
     "Cell",
     "ElmanCell",
     "GRUCell",
+    "IndRNNCell",
     "LSTMCell",
     "LSTMState",
+    "LayerNormGRUCell",
+    "LayerNormLSTMCell",
+    "MinGRUCell",
+    "MinLSTMCell",
+    "PeepholeLSTMCell",
     "State",
     "available_cells",
     "get_cell",
@@ -61,3 +71,9 @@ register_cell("elman")(ElmanCell)
 register_cell("rnn")(ElmanCell)
 register_cell("lstm")(LSTMCell)
 register_cell("gru")(GRUCell)
+register_cell("layernorm_lstm")(LayerNormLSTMCell)
+register_cell("layernorm_gru")(LayerNormGRUCell)
+register_cell("peephole_lstm")(PeepholeLSTMCell)
+register_cell("indrnn")(IndRNNCell)
+register_cell("mingru")(MinGRUCell)
+register_cell("minlstm")(MinLSTMCell)

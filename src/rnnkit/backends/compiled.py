@@ -1,0 +1,282 @@
+"""The ``compiled`` backend: native time loops with a hand-written backward through time.
+
+For the cells that have a native kernel (``layernorm_lstm``, ``peephole_lstm``, ``indrnn``,
+and the standard ``gru``; see ``csrc/cells.cpp``), one direction of one layer is a single
+:class:`torch.autograd.Function`:
+
+* forward: ``project_input`` for all steps (one GEMM, autograd as usual), then a C++ loop over
+  time that makes one ATen GEMM call per step (``h_{t-1} W_hh^T``) and does every elementwise
+  operation in a raw loop, saving the activated gates;
+* backward: the reverse C++ loop computes the gate gradients ``dA [T, B, G]`` (one GEMM per step
+  for ``dA_t W_hh``), and the weight gradient is hoisted out of the loop into one large GEMM,
+  ``dW_hh = dA^T [h_0 .. h_{T-1}]``.
+
+Its compile cost is the one-time C++ build (cached; independent of ``T``, nothing is unrolled).
+Zoneout, variational recurrent dropout and ``lengths`` enter as "keep" coefficients,
+``s_t = k_t s_{t-1} + (1 - k_t) \\tilde s_t`` (``k = 1`` at padded steps), so the kernels stay
+equal to the ``loop`` backend. Every other cell, and every cell when no C++ toolchain is
+available, runs the pure-PyTorch ``loop`` direction instead; the result is the same.
+
+``auto`` rules (``AUTO_ORDER`` = fused, scan, compiled, loop; measured with
+``benchmarks/speed_cells.py``, ratios in one process):
+
+* ``layernorm_lstm``, ``peephole_lstm``, ``indrnn`` -> ``compiled``: 2-40x faster than the
+  loop in training at the issue's three shapes (loop LSTM 5-118x ``nn.LSTM``; compiled
+  LN-LSTM 2.6-6.5x, peephole 1.8-2.8x, IndRNN 0.14-0.25x). Built on the first forward.
+* ``gru`` -> ``fused`` (``torch.nn.GRU``'s kernel) although ``compiled`` trains up to 7x faster
+  (``nn.GRU`` time x 1.02 / 0.13 / 0.29): its forward alone is slower at larger ``B * H``
+  (x 1.79 / 0.55 / 1.23; scalar ``exp``/``tanh``), and choosing it by default would build C++
+  in every GRU user's first run. Ask for ``backend="compiled"`` to train a GRU.
+* ``layernorm_gru`` has no kernel yet -> ``loop``.
+
+>>> from rnnkit import Recurrent
+>>> Recurrent("indrnn", 3, 8).active_backend  # the kernel is built on the first forward
+'compiled'
+>>> Recurrent("layernorm_gru", 3, 8).active_backend  # no native kernel (yet)
+'loop'
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..cells import Cell, GRUCell, IndRNNCell, LayerNormLSTMCell, LSTMState, PeepholeLSTMCell, State
+from ..cells.layernorm import EPS
+from .loop import LoopBackend, run_direction
+from .native import native_module
+
+__all__ = ["CompiledBackend", "NATIVE_CELLS", "compiled_direction", "gru_native", "indrnn_native",
+           "layernorm_lstm_native", "peephole_native"]
+
+def _opt(t: Tensor | None, like: Tensor) -> Tensor:
+    """``t`` contiguous, or an empty tensor meaning "absent" to the kernels."""
+    return torch.empty(0, dtype=like.dtype) if t is None else t.contiguous()
+
+
+class _PeepholeLoop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, h0, c0, w_hh, w_ch, keep_h, keep_c, rmask):
+        mod = native_module()
+        hs, cs, gates, ct = mod.peephole_forward(xp, h0, c0, w_hh.t().contiguous(), w_ch,
+                                                 keep_h, keep_c, rmask)
+        ctx.save_for_backward(hs, cs, gates, ct, h0, c0, w_hh, w_ch, keep_h, keep_c, rmask)
+        return hs, cs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gh, gc):
+        hs, cs, gates, ct, h0, c0, w_hh, w_ch, keep_h, keep_c, rmask = ctx.saved_tensors
+        gh = torch.zeros_like(hs) if gh is None else gh
+        gc = torch.zeros_like(cs) if gc is None else gc
+        da, dh0, dc0, dw_ch = native_module().peephole_backward(
+            gh, gc, hs, cs, gates, ct, h0, c0, w_hh, w_ch, keep_h, keep_c, rmask)
+        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])  # [T, B, H]
+        if rmask.numel():
+            h_prev = h_prev * rmask
+        H = h0.shape[1]
+        dw_hh = da.reshape(-1, 4 * H).t().mm(h_prev.reshape(-1, H))  # hoisted: one GEMM
+        return da, dh0, dc0, dw_hh, dw_ch, None, None, None
+
+
+class _LayerNormLSTMLoop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, h0, c0, w_hh, g_hh, g_c, b_c, keep_h, keep_c, rmask):
+        hs, cs, gates, rhat, rstd_r, chat, rstd_c = native_module().lnlstm_forward(
+            xp, h0, c0, w_hh.t().contiguous(), g_hh, g_c, b_c, keep_h, keep_c, rmask, EPS)
+        ctx.save_for_backward(hs, cs, gates, rhat, rstd_r, chat, rstd_c, h0, c0, w_hh, g_hh,
+                              g_c, b_c, keep_h, keep_c, rmask)
+        return hs, cs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gh, gc):
+        (hs, cs, gates, rhat, rstd_r, chat, rstd_c, h0, c0, w_hh, g_hh, g_c, b_c, keep_h,
+         keep_c, rmask) = ctx.saved_tensors
+        gh = torch.zeros_like(hs) if gh is None else gh
+        gc = torch.zeros_like(cs) if gc is None else gc
+        da, dr, dh0, dc0, dg_hh, dg_c, db_c = native_module().lnlstm_backward(
+            gh, gc, cs, gates, rhat, rstd_r, chat, rstd_c, c0, w_hh, g_hh, g_c, b_c, keep_h,
+            keep_c, rmask)
+        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])  # [T, B, H]
+        if rmask.numel():
+            h_prev = h_prev * rmask
+        H = h0.shape[1]
+        dw_hh = dr.reshape(-1, 4 * H).t().mm(h_prev.reshape(-1, H))  # hoisted: one GEMM
+        return da, dh0, dc0, dw_hh, dg_hh, dg_c, db_c, None, None, None
+
+
+class _GRULoop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, h0, w_hh, b_hh, keep_h):
+        hs, saved = native_module().gru_forward(xp, h0, w_hh.t().contiguous(), b_hh, keep_h)
+        ctx.save_for_backward(hs, saved, h0, w_hh, keep_h)
+        ctx.has_bias = b_hh.numel() > 0
+        return hs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gh):
+        hs, saved, h0, w_hh, keep_h = ctx.saved_tensors
+        dxp, du, dh0 = native_module().gru_backward(gh.contiguous(), hs, saved, h0, w_hh, keep_h)
+        H = h0.shape[1]
+        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])  # [T, B, H]
+        du2 = du.reshape(-1, 3 * H)
+        dw_hh = du2.t().mm(h_prev.reshape(-1, H))  # hoisted: one GEMM
+        db_hh = du2.sum(0) if ctx.has_bias else None
+        return dxp, dh0, dw_hh, db_hh, None
+
+
+class _IndRNNLoop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, h0, u, keep_h, rmask, relu):
+        hs, hn = native_module().indrnn_forward(xp, h0, u, keep_h, rmask, relu)
+        ctx.save_for_backward(hs, hn, h0, u, keep_h, rmask)
+        ctx.relu = relu
+        return hs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gh):
+        hs, hn, h0, u, keep_h, rmask = ctx.saved_tensors
+        dxp, dh0, du = native_module().indrnn_backward(gh.contiguous(), hs, hn, h0, u, keep_h,
+                                                       rmask, ctx.relu)
+        return dxp, dh0, du, None, None, None
+
+
+def peephole_native(xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, w_ch: Tensor,
+                    keep_h: Tensor | None = None, keep_c: Tensor | None = None,
+                    rmask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Peephole-LSTM time loop: ``xp [T, B, 4H]`` (input projection plus both biases), states
+    ``[B, H]``, ``w_hh [4H, H]``, ``w_ch [3, H]``, keep coefficients ``[T, B, H]``, recurrent
+    dropout mask ``[B, H]`` -> all ``h``, all ``c`` ``[T, B, H]``."""
+    return _PeepholeLoop.apply(xp.contiguous(), h0.contiguous(), c0.contiguous(), w_hh, w_ch,
+                               _opt(keep_h, xp), _opt(keep_c, xp), _opt(rmask, xp))
+
+
+def layernorm_lstm_native(xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, g_hh: Tensor,
+                          g_c: Tensor, b_c: Tensor, keep_h: Tensor | None = None,
+                          keep_c: Tensor | None = None, rmask: Tensor | None = None
+                          ) -> tuple[Tensor, Tensor]:
+    """Layer-norm LSTM time loop: ``xp [T, B, 4H]`` (normalized input projection plus both
+    biases), states ``[B, H]``, ``w_hh [4H, H]``, LN gains ``g_hh [4H]``, ``g_c [H]`` and shift
+    ``b_c [H]`` -> all ``h``, all ``c`` ``[T, B, H]``."""
+    return _LayerNormLSTMLoop.apply(xp.contiguous(), h0.contiguous(), c0.contiguous(), w_hh,
+                                    g_hh, g_c, b_c, _opt(keep_h, xp), _opt(keep_c, xp),
+                                    _opt(rmask, xp))
+
+
+def gru_native(xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None,
+               keep_h: Tensor | None = None) -> Tensor:
+    """GRU time loop (torch's equations): ``xp [T, B, 3H]`` (``W_ih x + b_ih``), ``h0 [B, H]``,
+    ``w_hh [3H, H]``, ``b_hh [3H]`` or ``None`` -> all ``h [T, B, H]``."""
+    b = torch.empty(0, dtype=xp.dtype) if b_hh is None else b_hh
+    return _GRULoop.apply(xp.contiguous(), h0.contiguous(), w_hh, b, _opt(keep_h, xp))
+
+
+def indrnn_native(xp: Tensor, h0: Tensor, u: Tensor, keep_h: Tensor | None = None,
+                  rmask: Tensor | None = None, relu: bool = True) -> Tensor:
+    """IndRNN time loop: ``xp [T, B, H]``, ``h0 [B, H]``, ``u [H]`` -> all ``h [T, B, H]``."""
+    return _IndRNNLoop.apply(xp.contiguous(), h0.contiguous(), u.contiguous(),
+                             _opt(keep_h, xp), _opt(rmask, xp), relu)
+
+
+def _keep(cell: Cell, mask_tm: Tensor | None, shape: tuple, like: Tensor) -> Tensor | None:
+    """Keep coefficients ``[T, B, H]`` for one state tensor: zoneout, then padding."""
+    keep = None
+    p = getattr(cell, "zoneout", 0.0)
+    if p:
+        keep = (torch.rand(shape, dtype=like.dtype, device=like.device) < p).to(like.dtype) \
+            if cell.training else torch.full(shape, p, dtype=like.dtype, device=like.device)
+    if mask_tm is not None:
+        keep = torch.where(mask_tm, keep if keep is not None else 0.0, 1.0).to(like.dtype)
+        keep = keep.expand(shape)
+    return keep
+
+
+def _peephole_direction(cell: PeepholeLSTMCell, xp: Tensor, state: LSTMState,
+                        mask_tm: Tensor | None) -> tuple[Tensor, LSTMState]:
+    if cell.bias_hh is not None:
+        xp = xp + cell.bias_hh
+    xp = xp.transpose(0, 1)  # [T, B, 4H]
+    shape = (xp.shape[0], xp.shape[1], cell.hidden_size)
+    keep_h, keep_c = _keep(cell, mask_tm, shape, xp), _keep(cell, mask_tm, shape, xp)
+    hs, cs = peephole_native(xp, state.h, state.c, cell.weight_hh, cell.weight_ch, keep_h,
+                             keep_c, cell.recurrent_mask(state.h))
+    return hs, LSTMState(hs[-1], cs[-1])
+
+
+def _layernorm_lstm_direction(cell: LayerNormLSTMCell, xp: Tensor, state: LSTMState,
+                              mask_tm: Tensor | None) -> tuple[Tensor, LSTMState]:
+    if cell.bias_hh is not None:
+        xp = xp + cell.bias_hh
+    xp = xp.transpose(0, 1)  # [T, B, 4H]
+    shape = (xp.shape[0], xp.shape[1], cell.hidden_size)
+    keep_h, keep_c = _keep(cell, mask_tm, shape, xp), _keep(cell, mask_tm, shape, xp)
+    hs, cs = layernorm_lstm_native(xp, state.h, state.c, cell.weight_hh, cell.ln_hh_weight,
+                                   cell.ln_cell_weight, cell.ln_cell_bias, keep_h, keep_c,
+                                   cell.recurrent_mask(state.h))
+    return hs, LSTMState(hs[-1], cs[-1])
+
+
+def _gru_direction(cell: GRUCell, xp: Tensor, state: Tensor, mask_tm: Tensor | None
+                   ) -> tuple[Tensor, Tensor]:
+    xp = xp.transpose(0, 1)  # [T, B, 3H]
+    keep = _keep(cell, mask_tm, (xp.shape[0], xp.shape[1], cell.hidden_size), xp)
+    hs = gru_native(xp, state, cell.weight_hh, cell.bias_hh, keep)
+    return hs, hs[-1]
+
+
+def _indrnn_direction(cell: IndRNNCell, xp: Tensor, state: Tensor, mask_tm: Tensor | None
+                      ) -> tuple[Tensor, Tensor]:
+    xp = xp.transpose(0, 1)  # [T, B, H]
+    keep = _keep(cell, mask_tm, tuple(xp.shape), xp)
+    hs = indrnn_native(xp, state, cell.recurrent_weight(), keep, cell.recurrent_mask(state),
+                       cell.nonlinearity == "relu")
+    return hs, hs[-1]
+
+
+#: cell classes with a native kernel, and the function that runs one direction of them
+NATIVE_CELLS = {PeepholeLSTMCell: _peephole_direction, IndRNNCell: _indrnn_direction,
+                LayerNormLSTMCell: _layernorm_lstm_direction, GRUCell: _gru_direction}
+
+
+def compiled_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None
+                       ) -> tuple[Tensor, State]:
+    """One direction of one layer by the native kernel of ``cell`` (falls back to
+    :func:`~rnnkit.backends.loop.run_direction`); same contract as that function."""
+    kernel = NATIVE_CELLS.get(type(cell))
+    if kernel is None or native_module() is None:
+        return run_direction(cell, x, state, mask)
+    begin = getattr(cell, "begin_sequence", None)
+    if begin is not None:
+        begin()
+    mask_tm = None if mask is None else mask.transpose(0, 1)  # [T, B, 1]
+    hs, final = kernel(cell, cell.project_input(x), state, mask_tm)
+    out = hs.transpose(0, 1)  # [B, T, H]
+    if mask is not None:
+        out = out.masked_fill(~mask, 0.0)
+    return out, final
+
+
+class CompiledBackend(LoopBackend):
+    """Native loops with hand-written BPTT for the cells in :data:`NATIVE_CELLS`.
+
+    Serves only those cells (so ``auto`` never sends another cell here); when the C++ build is
+    unavailable it still runs them, through the pure-PyTorch loop.
+    """
+
+    name = "compiled"
+    direction = staticmethod(compiled_direction)
+
+    def unsupported(self, rnn) -> str | None:
+        param = rnn.cells[0].weight_ih
+        if param.device.type != "cpu":
+            return f"the native kernels run on the CPU, the layer is on {param.device}"
+        if param.dtype not in (torch.float32, torch.float64):
+            return f"the native kernels take float32 or float64, the layer is {param.dtype}"
+        for cell in rnn.cells:
+            if type(cell) not in NATIVE_CELLS:
+                names = ", ".join(sorted(c.__name__ for c in NATIVE_CELLS))
+                return f"{type(cell).__name__} has no native kernel (compiled runs {names})"
+        return None

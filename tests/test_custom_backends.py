@@ -1,0 +1,55 @@
+"""Backend rules for the custom cells, without building native code: which backend ``auto``
+picks, what an explicit choice that cannot serve says, and the pure-PyTorch fallback of the
+``compiled`` backend (no compiler) against the ``loop`` reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rnnkit.backends.compiled as compiled
+from rnnkit import Recurrent
+from rnnkit.backends import AUTO_ORDER, available_backends
+
+F64 = torch.float64
+
+
+def test_backends_registered_and_ordered():
+    assert {"scan", "compiled"} <= set(available_backends())
+    order = AUTO_ORDER
+    assert order.index("scan") < order.index("loop")
+    assert order.index("compiled") < order.index("loop")
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("mingru", "scan"), ("minlstm", "scan"), ("layernorm_lstm", "compiled"),
+    ("peephole_lstm", "compiled"), ("indrnn", "compiled"), ("layernorm_gru", "loop"),
+    ("lstm", "fused"), ("gru", "fused")])
+def test_auto_choice(name, expected):
+    assert Recurrent(name, 3, 4).active_backend == expected
+
+
+def test_explicit_backend_that_cannot_serve_names_the_fix():
+    with pytest.raises(ValueError, match="no native kernel.*use backend='auto'"):
+        Recurrent("layernorm_gru", 3, 4, backend="compiled")
+    with pytest.raises(ValueError, match="no parallel form"):
+        Recurrent("peephole_lstm", 3, 4, backend="scan")
+
+
+@pytest.mark.parametrize("name", ["layernorm_lstm", "peephole_lstm", "indrnn"])
+def test_compiled_without_compiler_falls_back_to_loop(name, monkeypatch):
+    monkeypatch.setattr(compiled, "native_module", lambda: None)
+    ref = Recurrent(name, 3, 5, bidirectional=True, backend="loop", dtype=F64)
+    fast = Recurrent(name, 3, 5, bidirectional=True, backend="compiled", dtype=F64)
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(3, 6, 3, dtype=F64)
+    out_ref, _ = ref(x, lengths=[6, 1, 4])
+    out, _ = fast(x, lengths=[6, 1, 4])
+    torch.testing.assert_close(out, out_ref)
+
+
+def test_compiled_refuses_what_its_kernels_cannot_run():
+    layer = Recurrent("peephole_lstm", 3, 4, dtype=torch.bfloat16)
+    assert layer.active_backend == "loop"
+    with pytest.raises(ValueError, match="float32 or float64"):
+        layer.backend = "compiled"
