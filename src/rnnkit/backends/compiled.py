@@ -279,4 +279,6 @@ class CompiledBackend(LoopBackend):
             if type(cell) not in NATIVE_CELLS:
                 names = ", ".join(sorted(c.__name__ for c in NATIVE_CELLS))
                 return f"{type(cell).__name__} has no native kernel (compiled runs {names})"
+            if isinstance(cell, GRUCell) and cell.recurrent_dropout:
+                return "the native GRU kernel has no recurrent dropout"
         return None

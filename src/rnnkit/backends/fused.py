@@ -42,6 +42,9 @@ class FusedBackend(Backend):
                 f"{kind.__name__} has no fused kernel (fused runs only "
                 f"{', '.join(c.__name__ for c in _FUSABLE)})"
             )
+        for cell in cells:
+            if getattr(cell, "zoneout", 0.0) or getattr(cell, "recurrent_dropout", 0.0):
+                return "the fused kernels have no zoneout or recurrent dropout"
         for attr in ("bias", "nonlinearity", "proj_size"):
             values = {getattr(c, attr, None) for c in cells}
             if len(values) > 1 or any(type(c) is not kind for c in cells):

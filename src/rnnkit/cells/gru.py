@@ -8,9 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from .base import Cell, uniform_init_
+from .regularization import Regularized
 
 
-class GRUCell(Cell):
+class GRUCell(Regularized, Cell):
     r"""Gated recurrent unit cell, equal to ``torch.nn.GRUCell``.
 
     .. math::
@@ -27,6 +28,11 @@ class GRUCell(Cell):
     Parameters: ``weight_ih [3H, I]``, ``weight_hh [3H, H]``, ``bias_ih [3H]``, ``bias_hh [3H]``,
     all ~ U(-1/sqrt(H), 1/sqrt(H)).
 
+    Options (keyword-only, off by default; see :mod:`rnnkit.cells.regularization`):
+    ``zoneout`` on ``h``, and variational ``recurrent_dropout`` on ``h_{t-1}`` where it enters
+    the recurrent projection (the interpolation with ``h_{t-1}`` uses the undropped state).
+    With either on, the fused kernels cannot serve the layer.
+
     >>> cell = GRUCell(4, 8)
     >>> tuple(cell(torch.randn(3, 4)).shape)
     (3, 8)
@@ -39,8 +45,12 @@ class GRUCell(Cell):
         bias: bool = True,
         device: Any = None,
         dtype: torch.dtype | None = None,
+        *,
+        zoneout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        self._init_regularization(zoneout, recurrent_dropout)
         kw = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -64,13 +74,16 @@ class GRUCell(Cell):
         return nn.functional.linear(x, self.weight_ih, self.bias_ih)
 
     def step(self, xp_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        hp = nn.functional.linear(state, self.weight_hh, self.bias_hh)  # [B, 3H]
+        hp = nn.functional.linear(self.drop_recurrent(state), self.weight_hh,
+                                  self.bias_hh)  # [B, 3H]
         x_r, x_z, x_n = xp_t.chunk(3, dim=-1)
         h_r, h_z, h_n = hp.chunk(3, dim=-1)
         r = torch.sigmoid(x_r + h_r)
         z = torch.sigmoid(x_z + h_z)
         n = torch.tanh(x_n + r * h_n)
         h = n + z * (state - n)  # = (1 - z) * n + z * h_{t-1}
+        if self.zoneout:
+            h = self.zone(h, state)
         return h, h
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
@@ -81,4 +94,8 @@ class GRUCell(Cell):
         s = f"{self.input_size}, {self.hidden_size}"
         if not self.bias:
             s += ", bias=False"
+        if self.zoneout:
+            s += f", zoneout={self.zoneout}"
+        if self.recurrent_dropout:
+            s += f", recurrent_dropout={self.recurrent_dropout}"
         return s

@@ -8,9 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from .base import Cell, LSTMState, uniform_init_
+from .regularization import Regularized
 
 
-class LSTMCell(Cell):
+class LSTMCell(Regularized, Cell):
     r"""Long short-term memory cell, equal to ``torch.nn.LSTMCell`` (and, with ``proj_size``,
     to one layer-step of ``torch.nn.LSTM(proj_size=P)``).
 
@@ -32,6 +33,10 @@ class LSTMCell(Cell):
     Parameters: ``weight_ih [4H, I]``, ``weight_hh [4H, O]``, ``bias_ih [4H]``,
     ``bias_hh [4H]``, and ``weight_hr [P, H]`` when projecting; all ~ U(-1/sqrt(H), 1/sqrt(H)).
 
+    Options (keyword-only, off by default; see :mod:`rnnkit.cells.regularization`):
+    ``zoneout`` on ``h`` and ``c``, and variational ``recurrent_dropout`` on ``h_{t-1}``.
+    With either on, the layer runs on the ``loop`` backend (the fused kernels have neither).
+
     >>> cell = LSTMCell(4, 8)
     >>> h, c = cell(torch.randn(3, 4))
     >>> tuple(h.shape), tuple(c.shape)
@@ -43,11 +48,15 @@ class LSTMCell(Cell):
         input_size: int,
         hidden_size: int,
         bias: bool = True,
-        proj_size: int = 0,
         device: Any = None,
         dtype: torch.dtype | None = None,
+        *,
+        proj_size: int = 0,
+        zoneout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        self._init_regularization(zoneout, recurrent_dropout)
         if proj_size < 0:
             raise ValueError(f"proj_size must be >= 0, got {proj_size}")
         if proj_size >= hidden_size and proj_size > 0:
@@ -90,12 +99,15 @@ class LSTMCell(Cell):
 
     def step(self, xp_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h_prev, c_prev = state
-        gates = xp_t + nn.functional.linear(h_prev, self.weight_hh, self.bias_hh)  # [B, 4H]
+        gates = xp_t + nn.functional.linear(self.drop_recurrent(h_prev), self.weight_hh,
+                                            self.bias_hh)  # [B, 4H]
         i, f, g, o = gates.chunk(4, dim=-1)
         c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         if self.weight_hr is not None:
             h = nn.functional.linear(h, self.weight_hr)  # [B, P]
+        if self.zoneout:
+            h, c = self.zone(h, h_prev), self.zone(c, c_prev)
         return h, LSTMState(h, c)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> LSTMState:
@@ -110,4 +122,8 @@ class LSTMCell(Cell):
             s += f", proj_size={self.proj_size}"
         if not self.bias:
             s += ", bias=False"
+        if self.zoneout:
+            s += f", zoneout={self.zoneout}"
+        if self.recurrent_dropout:
+            s += f", recurrent_dropout={self.recurrent_dropout}"
         return s
