@@ -70,10 +70,11 @@ class _RNNBase(Recurrent):
         super().__init__(
             self._cell, input_size, hidden_size, num_layers=num_layers,
             bidirectional=bidirectional, dropout=dropout, batch_first=batch_first,
-            backend=backend, device=device, dtype=dtype, bias=bias, **cell_options,
+            backend=backend, device=device, dtype=dtype, bias=bias,
+            check_finite=False,  # torch propagates NaNs; a drop-in does the same
+            **cell_options,
         )
         self.bias = bias
-        self.check_finite = False  # torch propagates NaNs; a drop-in does the same
         self.register_state_dict_post_hook(_to_torch_names)
         self.register_load_state_dict_pre_hook(_from_torch_names)
 

@@ -39,6 +39,8 @@ class Recurrent(nn.Module):
         backend: ``"auto"``, ``"loop"``, ``"fused"`` or any registered backend; can be changed
             later through the ``backend`` attribute.
         device, dtype: where and in what type to create the parameters.
+        check_finite: refuse inputs with NaN or infinite values (one reduction per call; turn
+            it off for the last microseconds of streaming inference).
         **cell_options: passed to every cell (e.g. ``bias=False``, ``proj_size=64``,
             ``nonlinearity="relu"``).
 
@@ -68,6 +70,7 @@ class Recurrent(nn.Module):
         backend: str = "auto",
         device: Any = None,
         dtype: torch.dtype | None = None,
+        check_finite: bool = True,
         **cell_options: Any,
     ) -> None:
         super().__init__()
@@ -87,7 +90,7 @@ class Recurrent(nn.Module):
         self.num_directions = 2 if bidirectional else 1
         self.dropout = float(dropout)
         self.batch_first = batch_first
-        self.check_finite = True
+        self.check_finite = check_finite
         cells = []
         layer_input = input_size
         for _ in range(num_layers):
