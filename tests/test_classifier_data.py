@@ -1,0 +1,130 @@
+"""Data for the classification and translation models: vocab, batching, loaders, vectors."""
+
+import os
+import random
+
+import pytest
+import torch
+
+from rnnkit.data.batching import BucketBatchSampler, pad_sequences, pair_loader, sequence_loader
+from rnnkit.data.embeddings import ppmi_svd_vectors
+from rnnkit.data.numbers import number_to_words, split_numbers
+from rnnkit.data.sentiment import (
+    load_labelled_text,
+    load_rt_polarity,
+    stratified_folds,
+    stratified_split,
+)
+from rnnkit.data.vocab import BOS, EOS, PAD, UNK, Vocab
+
+DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+def test_vocab_limits_roundtrip_and_serialisation():
+    texts = ["a a a b b c", "a b d", "e"]
+    v = Vocab.build(texts, vocab_size=6)  # 4 specials + the 2 most frequent words
+    assert len(v) == 6 and v.encode("a b c") == [4, 5, UNK]
+    v2 = Vocab.build(texts, min_freq=2)
+    assert v2.decode(v2.encode("b a", bos=True, eos=True) + [7]) == "b a"
+    assert v2.encode("b", bos=True, eos=True)[0] == BOS and v2.encode("b", eos=True)[-1] == EOS
+    assert Vocab.from_json(v2.to_json()).encode_batch(["a c"]) == v2.encode_batch(["a c"])
+    chars = Vocab.build(["einundzwanzig"], level="char")
+    assert chars.decode(chars.encode("zwei")) == "zwei"
+    with pytest.raises(ValueError, match="no tokens"):
+        Vocab.build(["", "  "])
+
+
+def test_bucketing_covers_every_index_once_with_similar_lengths():
+    rng = random.Random(0)
+    lengths = [rng.randint(1, 50) for _ in range(1000)]
+    sampler = BucketBatchSampler(lengths, batch_size=32, pool=10, seed=3)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert len(batches) == len(sampler)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    assert spread / len(batches) < 10  # random batches would spread ~45
+    assert list(sampler) != batches  # a new order every epoch
+
+
+def test_loaders_pad_and_keep_lengths():
+    x, lengths = pad_sequences([torch.randn(3, 2), torch.randn(5, 2)])
+    assert x.shape == (2, 5, 2) and x[0, 3:].eq(0).all() and lengths.tolist() == [3, 5]
+    seqs = [[5, 6, 7], [8], [9, 10]]
+    x, lengths, y = next(iter(sequence_loader(seqs, [[1, 2, 0], [1], [0, 0]], 3, False)))
+    assert y.tolist() == [[1, -100, -100], [0, 0, -100], [1, 2, 0]]
+    src, sl, tgt = next(iter(pair_loader(seqs, [[2, 4, 3]] * 3, 3, False)))
+    assert src[sl.argmin()].tolist() == [8, PAD, PAD] and tgt.shape == (3, 3)
+    with pytest.raises(ValueError, match="empty"):
+        pad_sequences([[1], []])
+    with pytest.raises(ValueError, match="2 targets"):
+        sequence_loader(seqs, [0, 1])
+
+
+def test_stratified_split_and_folds():
+    labels = [0] * 60 + [1] * 40
+    train, test = stratified_split(labels, 0.1, seed=1)
+    assert sorted(train + test) == list(range(100)) and len(test) == 10
+    assert sum(labels[i] for i in test) == 4
+    folds = stratified_folds(labels, 5, seed=0)
+    assert sorted(i for f in folds for i in f) == list(range(100))
+    assert all(sum(labels[i] for i in f) == 8 for f in folds)
+
+
+def test_rt_polarity_loads_latin1():
+    if not os.path.isfile(os.path.join(DATA, "rt-polarity.pos")):
+        pytest.skip(f"movie-review polarity data not found in {DATA}")
+    texts, labels = load_rt_polarity(DATA)
+    assert len(texts) == 10662 and sum(labels) == 5331
+    assert all(t.strip() for t in texts)
+
+
+def test_labelled_text_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="rt-polarity"):
+        load_rt_polarity(str(tmp_path))
+    f = tmp_path / "x.tsv"
+    f.write_text("a\tone\nb\ttwo\n\n", encoding="utf-8")
+    assert load_labelled_text(str(f)) == (["one", "two"], ["a", "b"])
+
+
+def test_ppmi_vectors_group_words_that_share_contexts():
+    rng = random.Random(0)
+    # two topics: words 4-7 appear together, words 8-11 appear together
+    seqs = [rng.sample(range(4, 8), 3) if k % 2 else rng.sample(range(8, 12), 3)
+            for k in range(400)]
+    W = ppmi_svd_vectors(seqs, vocab_size=12, dim=2, window=2)
+    cos = torch.nn.functional.cosine_similarity
+    same = cos(W[4:5], W[5:6]).item()
+    other = cos(W[4:5], W[9:10]).item()
+    assert same > other + 0.5
+    assert W[:4].eq(0).all()
+    with pytest.raises(ValueError, match="smaller than"):
+        ppmi_svd_vectors(seqs, vocab_size=12, dim=9)
+
+
+def test_number_split_is_disjoint_and_stratified():
+    pytest.importorskip("num2words")
+    s = split_numbers(n_train=600, n_valid=60, n_test=60, seed=2)
+    assert not set(s["train"]) & set(s["test"]) and not set(s["valid"]) & set(s["test"])
+    assert {len(str(n)) for n in s["test"]} >= {4, 5, 6}
+    assert number_to_words(1987, "fr") == "mille neuf cent quatre-vingt-sept"
+    with pytest.raises(ValueError, match="unsupported language"):
+        number_to_words(3, "xx")
+
+
+def test_ucr_loader_and_downsample():
+    pytest.importorskip("sktime")
+    from rnnkit.data.ucr import downsample, load_ucr, standardize
+
+    train = load_ucr("JapaneseVowels", "train")
+    test = load_ucr("JapaneseVowels", "test", classes=train.classes)
+    assert len(train.series) == 270 and len(test.series) == 370 and len(train.classes) == 9
+    assert train.num_channels == 12
+    assert {s.shape[0] for s in train.series} != {train.series[0].shape[0]}  # unequal lengths
+    xs, (mean, std) = standardize(train.series)
+    allv = torch.cat(xs)
+    torch.testing.assert_close(allv.mean(0), torch.zeros(12), atol=1e-4, rtol=0)
+    x = torch.randn(7, 2)
+    d = downsample([x], 3)[0]
+    torch.testing.assert_close(d, torch.stack([x[:3].mean(0), x[3:6].mean(0), x[6]]))
+    with pytest.raises(FileNotFoundError, match="sktime bundles no data set"):
+        load_ucr("NoSuchSet")
