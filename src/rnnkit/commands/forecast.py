@@ -1,0 +1,195 @@
+"""``rnnkit forecast train | predict | backtest``: thin calls into
+:mod:`rnnkit.models.forecaster`, :mod:`rnnkit.models.backtest` and the baselines.
+
+Data come from ``--csv FILE`` (with ``--time`` and ``--target`` columns, ``--series`` for
+several series) or ``--dataset NAME`` (a registered package-shipped series, see
+``rnnkit.data.datasets``).
+
+    rnnkit forecast train --csv sales.csv --time date --target sales --horizon 12 --out m.pt
+    rnnkit forecast predict m.pt --csv sales.csv --out forecast.csv --plot forecast.png
+    rnnkit forecast backtest --dataset airpassengers --horizon 12 --windows 4 --model lstm
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def _add_data_args(p: argparse.ArgumentParser, need_columns: bool = True) -> None:
+    p.add_argument("--csv", help="CSV file with a time column and target column(s)")
+    p.add_argument("--dataset", help="a registered series name instead of --csv")
+    if need_columns:
+        p.add_argument("--time", help="time column (datetimes or integer steps)")
+        p.add_argument("--target", nargs="+", help="target column(s)")
+        p.add_argument("--series", help="column with series ids (several series, one model)")
+        p.add_argument("--past-covariates", nargs="*", default=[])
+        p.add_argument("--future-covariates", nargs="*", default=[])
+        p.add_argument("--freq", help="pandas frequency, e.g. D, MS, h (inferred if omitted)")
+        p.add_argument("--fill", default="raise", choices=["raise", "interpolate", "ffill"],
+                       help="how to handle missing timestamps / NaNs (default: error)")
+
+
+def _load(args) -> tuple:
+    """(DataFrame, column kwargs, season) from --csv or --dataset."""
+    import pandas as pd
+
+    if bool(args.csv) == bool(args.dataset):
+        raise ValueError("give exactly one of --csv FILE or --dataset NAME")
+    season = getattr(args, "season", None)
+    if args.dataset:
+        from ..data.datasets import dataset_info, load_dataset
+
+        info = dataset_info(args.dataset)
+        df = load_dataset(args.dataset)
+        cols = {"time": "time", "target": getattr(args, "target", None) or list(info.target),
+                "series": getattr(args, "series", None) or info.series}
+        season = season or info.season
+    else:
+        path = Path(args.csv)
+        if not path.exists():
+            raise FileNotFoundError(f"no such CSV file: {path}")
+        try:
+            df = pd.read_csv(path)
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not a readable CSV file ({err})") from None
+        if not args.time or not args.target:
+            raise ValueError("--csv needs --time COL and --target COL")
+        cols = {"time": args.time, "target": args.target, "series": args.series}
+    cols.update(past_covariates=args.past_covariates, future_covariates=args.future_covariates,
+                freq=args.freq, fill=args.fill)
+    return df, cols, season or 1
+
+
+def _train(args) -> int:
+    from ..models.forecaster import Forecaster, ForecasterConfig
+
+    df, cols, season = _load(args)
+    cfg = ForecasterConfig(
+        horizon=args.horizon, input_len=args.input_len or max(2 * args.horizon, 2 * season),
+        cell=args.cell, hidden_size=args.hidden_size, decoder=args.decoder, head=args.head,
+        season=season, baseline="seasonal" if season > 1 else "last", transform=args.transform,
+        max_steps=args.steps, seed=args.seed, progress=args.progress)
+    model = Forecaster(cfg).fit(df, **cols)
+    model.save(args.out)
+    h = model.history or {}
+    print(f"trained {cfg.cell} forecaster for {h.get('steps')} steps "
+          f"(best validation loss {h.get('best_val_loss', float('nan')):.4f}); saved {args.out}")
+    return 0
+
+
+def _predict(args) -> int:
+    from ..models.forecaster import Forecaster, plot_forecast
+
+    model = Forecaster.load(args.checkpoint)
+    history = None
+    if args.csv:
+        import pandas as pd
+
+        path = Path(args.csv)
+        if not path.exists():
+            raise FileNotFoundError(f"no such CSV file: {path}")
+        history = pd.read_csv(path)
+    future = None
+    if args.future_csv:
+        import pandas as pd
+
+        future = pd.read_csv(args.future_csv)
+    fc = model.predict(history=history, future=future, levels=args.levels)
+    frame = fc.to_frame()
+    if args.out:
+        frame.to_csv(args.out, index=False)
+        print(f"wrote {len(frame)} forecast rows to {args.out}")
+    else:
+        print(frame.to_string(index=False))
+    if args.plot:
+        hist = model._history(history)
+        plot_forecast(hist, fc, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _backtest(args) -> int:
+    from ..models.backtest import backtest
+    from ..models.forecast_baselines import ARIMA, ETS, SeasonalNaive
+    from ..models.forecaster import Forecaster, ForecasterConfig, plot_forecast
+
+    df, cols, season = _load(args)
+    H = args.horizon
+    if args.model in ("lstm", "gru"):
+        cfg = ForecasterConfig(
+            horizon=H, input_len=args.input_len or max(2 * H, 2 * season), cell=args.model,
+            season=season, baseline="seasonal" if season > 1 else "last",
+            transform=args.transform, max_steps=args.steps, seed=args.seed, head=args.head)
+
+        def factory():
+            return Forecaster(cfg)
+    else:
+        cls = {"snaive": SeasonalNaive, "arima": ARIMA, "ets": ETS}[args.model]
+
+        def factory():
+            return cls(season=season, horizon=H)
+    res = backtest(factory, df, horizon=H, n_windows=args.windows, refit=args.refit,
+                   season=season, levels=args.levels, **cols)
+    print(res.scores.to_string(index=False))
+    print("mean: " + ", ".join(f"{k} {v:.4g}" for k, v in res.summary().items()))
+    if args.out:
+        res.scores.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    if args.plot:
+        from ..data.timeseries import as_series
+
+        series = as_series(df, **{k: v for k, v in cols.items()})
+        plot_forecast(series, res.forecasts[-1], args.plot, backtest=res)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``forecast`` with its ``train``, ``predict`` and ``backtest`` subcommands."""
+    p = subparsers.add_parser("forecast", help="train, predict and backtest RNN forecasters",
+                              description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="forecast_command", metavar="ACTION")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    def model_args(q):
+        q.add_argument("--horizon", type=int, required=True, help="steps to forecast")
+        q.add_argument("--input-len", type=int, help="past steps seen (default 2 x max(H, m))")
+        q.add_argument("--season", type=int, help="seasonal period m (default: dataset's or 1)")
+        q.add_argument("--head", default="point", choices=["point", "gaussian", "quantile"])
+        q.add_argument("--transform", default="auto", choices=["none", "log", "auto"])
+        q.add_argument("--steps", type=int, default=800, help="optimizer steps")
+        q.add_argument("--seed", type=int, default=0)
+
+    t = sub.add_parser("train", help="train a forecaster and save it")
+    _add_data_args(t)
+    model_args(t)
+    t.add_argument("--cell", default="lstm", help="lstm, gru, elman, ...")
+    t.add_argument("--hidden-size", type=int, default=64)
+    t.add_argument("--decoder", default="direct", choices=["direct", "autoregressive"])
+    t.add_argument("--progress", action="store_true", help="show a progress bar")
+    t.add_argument("--out", default="forecaster.pt", help="checkpoint path")
+    t.set_defaults(func=_train)
+
+    q = sub.add_parser("predict", help="forecast with a saved model")
+    q.add_argument("checkpoint")
+    q.add_argument("--csv", help="recent history (same columns as in training); default: the "
+                   "end of the training data")
+    q.add_argument("--future-csv", help="known-future covariates over the horizon")
+    q.add_argument("--levels", type=int, nargs="*", default=[80, 95])
+    q.add_argument("--out", help="write the forecast CSV here (default: print it)")
+    q.add_argument("--plot", help="write a PNG of history + forecast + intervals")
+    q.set_defaults(func=_predict)
+
+    b = sub.add_parser("backtest", help="rolling-origin evaluation over the last windows")
+    _add_data_args(b)
+    model_args(b)
+    b.add_argument("--model", default="lstm", choices=["lstm", "gru", "snaive", "arima", "ets"])
+    b.add_argument("--windows", type=int, default=4)
+    b.add_argument("--refit", action="store_true", help="refit at every origin")
+    b.add_argument("--levels", type=int, nargs="*", default=[80])
+    b.add_argument("--out", help="write per-window scores CSV here")
+    b.add_argument("--plot", help="write a PNG with the backtest forecasts")
+    b.set_defaults(func=_backtest)

@@ -1,0 +1,375 @@
+"""Registry of real time series shipped inside installed Python packages (no downloads).
+
+Every entry names the package file it reads, where the data come from, its licence, its
+frequency and its natural seasonal period. The files are read from the installed packages of
+the ``data`` extra (``pip install rnnkit[data]``: statsmodels, pmdarima, vega_datasets,
+sktime); a missing package raises an error naming the package to install.
+
+>>> "airpassengers" in available_datasets()
+True
+>>> info = dataset_info("airpassengers")
+>>> info.freq, info.season, info.package
+('MS', 12, 'pmdarima')
+>>> df = load_dataset("airpassengers")            # doctest: +SKIP
+>>> list(df.columns), len(df)                     # doctest: +SKIP
+(['time', 'passengers'], 144)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "DatasetInfo",
+    "available_datasets",
+    "dataset_info",
+    "dataset_path",
+    "load_dataset",
+]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a registered series is and where it lives.
+
+    Attributes:
+        name: registry name.
+        package: the installed package that ships the file.
+        path: the file's path inside that package.
+        description: what the numbers are.
+        source: where the package took the data from.
+        licence: the licence or terms the package states for the data.
+        freq: pandas frequency of the loaded ``time`` column (``None``: integer steps).
+        season: natural seasonal period in steps (1 = none), used by seasonal naive and MASE.
+        target: the default target column(s) of the loaded frame.
+        series: column naming several series in one frame (global models), or ``None``.
+        kind: a label for tables ("sales", "stock", "weather", ...).
+    """
+
+    name: str
+    package: str
+    path: str
+    description: str
+    source: str
+    licence: str
+    freq: str | None
+    season: int
+    target: tuple[str, ...]
+    series: str | None = None
+    kind: str = "other"
+    loader: Callable | None = field(default=None, repr=False, compare=False)
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def _register(**kw) -> Callable[[Callable], Callable]:
+    def add(fn: Callable) -> Callable:
+        kw["target"] = tuple(kw["target"])
+        _REGISTRY[kw["name"]] = DatasetInfo(loader=fn, **kw)
+        return fn
+
+    return add
+
+
+def available_datasets() -> list[str]:
+    """Names of all registered series."""
+    return sorted(_REGISTRY)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` registered under ``name``."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown dataset {name!r}; registered: {', '.join(available_datasets())}"
+        ) from None
+
+
+def dataset_path(name: str) -> Path:
+    """Absolute path of the file behind ``name`` inside its installed package.
+
+    Raises ``ModuleNotFoundError`` naming the package (and the ``rnnkit[data]`` extra) when it
+    is not installed, and ``FileNotFoundError`` if the package no longer ships the file.
+    """
+    info = dataset_info(name)
+    spec = importlib.util.find_spec(info.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"dataset {name!r} is shipped by the package {info.package!r}, which is not "
+            f"installed; install it with `pip install rnnkit[data]` (or `pip install "
+            f"{info.package}`)",
+            name=info.package,
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / info.path
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{info.package} no longer ships {info.path} (looked at {path}); install the "
+            f"version pinned by rnnkit[data]"
+        )
+    return path
+
+
+def load_dataset(name: str):
+    """Load a registered series as a pandas DataFrame with a ``time`` column (regular, sorted,
+    at ``dataset_info(name).freq``), the target column(s) and, for multi-series sets, the
+    ``dataset_info(name).series`` column."""
+    info = dataset_info(name)
+    return info.loader(dataset_path(name))
+
+
+# -- readers -----------------------------------------------------------------------------------
+
+def _pd():
+    try:
+        import pandas as pd
+    except ModuleNotFoundError as err:  # pragma: no cover - pandas is in the data extra
+        raise ModuleNotFoundError(
+            "rnnkit.data.datasets needs pandas; install it with `pip install rnnkit[data]`",
+            name="pandas",
+        ) from err
+    return pd
+
+
+def _read_tar_csv(path: Path):
+    pd = _pd()
+    with tarfile.open(path) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".csv"))
+        return pd.read_csv(tar.extractfile(member))
+
+
+_SM = "statsmodels"
+_SM_PD = "public domain (as stated in statsmodels.datasets.{0}.COPYRIGHT)"
+
+
+@_register(name="co2", package=_SM, path="datasets/co2/co2.csv", freq="MS", season=12,
+           description="Mauna Loa atmospheric CO2 (ppm), weekly 1958-2001 averaged to months",
+           source="Scripps Institution of Oceanography via CDIAC, in statsmodels.datasets.co2",
+           licence=_SM_PD.format("co2"), target=["co2"], kind="climate")
+def _co2(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    df["time"] = pd.to_datetime(df["date"].astype(str), format="%Y%m%d")
+    # weekly readings have gaps; the monthly mean is the standard form of this series
+    monthly = df.set_index("time")["co2"].resample("MS").mean().interpolate()
+    return monthly.reset_index()
+
+
+@_register(name="sunspots", package=_SM, path="datasets/sunspots/sunspots.csv", freq="YS",
+           season=11, description="Yearly sunspot number 1700-2008 (11-year solar cycle)",
+           source="Royal Observatory of Belgium SIDC, in statsmodels.datasets.sunspots",
+           licence=_SM_PD.format("sunspots"), target=["sunactivity"], kind="astronomy")
+def _sunspots(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    return pd.DataFrame({"time": pd.to_datetime(df["YEAR"].astype(int).astype(str)),
+                         "sunactivity": df["SUNACTIVITY"].astype(float)})
+
+
+@_register(name="nile", package=_SM, path="datasets/nile/nile.csv", freq="YS", season=1,
+           description="Yearly volume of the Nile at Aswan (1e8 m^3), 1871-1970",
+           source="Cobb (1978), in statsmodels.datasets.nile",
+           licence=_SM_PD.format("nile"), target=["volume"], kind="hydrology")
+def _nile(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    return pd.DataFrame({"time": pd.to_datetime(df["year"].astype(str)),
+                         "volume": df["volume"].astype(float)})
+
+
+@_register(name="elnino", package=_SM, path="datasets/elnino/elnino.csv", freq="MS", season=12,
+           description="Monthly Pacific sea surface temperature (deg C, El Nino region), "
+           "1950-2010", source="NOAA Climate Prediction Center, in statsmodels.datasets.elnino",
+           licence=_SM_PD.format("elnino"), target=["sst"], kind="weather")
+def _elnino(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    long = df.melt(id_vars="YEAR", var_name="month", value_name="sst")
+    months = {m: i + 1 for i, m in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
+    long["time"] = pd.to_datetime(dict(year=long["YEAR"].astype(int),
+                                       month=long["month"].map(months), day=1))
+    return long.sort_values("time")[["time", "sst"]].reset_index(drop=True)
+
+
+@_register(name="macrodata", package=_SM, path="datasets/macrodata/macrodata.csv", freq="QS",
+           season=4, description="US quarterly macro data 1959-2009: real GDP (default target), "
+           "consumption, investment, CPI, unemployment, ...",
+           source="Federal Reserve / BEA / BLS via statsmodels.datasets.macrodata",
+           licence=_SM_PD.format("macrodata"), target=["realgdp"], kind="economics")
+def _macrodata(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    time = pd.to_datetime(dict(year=df["year"].astype(int),
+                               month=(df["quarter"].astype(int) - 1) * 3 + 1, day=1))
+    out = df.drop(columns=["year", "quarter"]).astype(float)
+    out.insert(0, "time", time)
+    return out
+
+
+@_register(name="elec_equip", package=_SM, path="datasets/elec_equip/elec_equip.csv",
+           freq="MS", season=12, description="Monthly new orders index of electrical equipment, "
+           "euro area, 1996-2016 (2010 = 100)", source="Eurostat, in "
+           "statsmodels.datasets.elec_equip", licence="Eurostat reuse policy (free reuse with "
+           "acknowledgement), as shipped by statsmodels", target=["orders"], kind="sales")
+def _elec_equip(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    return pd.DataFrame({"time": pd.to_datetime(df["DATE"], format="%b-%d-%Y"),
+                         "orders": df.iloc[:, 1].astype(float)})
+
+
+_PMD = "pmdarima"
+_PMD_LIC = "as shipped in pmdarima (MIT-licensed package); R `datasets`/`forecast` origin"
+
+
+@_register(name="airpassengers", package=_PMD, path="datasets/airpassengers.py", freq="MS",
+           season=12, description="Monthly international airline passengers (thousands), "
+           "1949-1960", source="Box & Jenkins (1976), R datasets::AirPassengers, in pmdarima",
+           licence=_PMD_LIC, target=["passengers"], kind="sales")
+def _airpassengers(path):
+    pd = _pd()
+    from pmdarima.datasets import load_airpassengers
+
+    y = load_airpassengers().astype(float)
+    return pd.DataFrame({"time": pd.date_range("1949-01-01", periods=len(y), freq="MS"),
+                         "passengers": y})
+
+
+@_register(name="wineind", package=_PMD, path="datasets/wineind.py", freq="MS", season=12,
+           description="Australian wine sales by winemakers in bottles <= 1 litre, monthly "
+           "1980-1994", source="Australian Bureau of Statistics via R forecast::wineind, in "
+           "pmdarima", licence=_PMD_LIC, target=["sales"], kind="sales")
+def _wineind(path):
+    pd = _pd()
+    from pmdarima.datasets import load_wineind
+
+    y = load_wineind().astype(float)
+    return pd.DataFrame({"time": pd.date_range("1980-01-01", periods=len(y), freq="MS"),
+                         "sales": y})
+
+
+@_register(name="msft", package=_PMD, path="datasets/data/msft.tar.gz", freq="B", season=1,
+           description="Microsoft daily stock prices 1986-2017 (open, high, low, close, "
+           "volume); trading days only, exchange holidays forward-filled to business days",
+           source="pmdarima.datasets.load_msft (Kaggle 'Huge Stock Market Dataset')",
+           licence="CC0 public domain (Kaggle dataset), as shipped by pmdarima",
+           target=["Close"], kind="stock")
+def _msft(path):
+    pd = _pd()
+    df = _read_tar_csv(path)
+    df["time"] = pd.to_datetime(df["Date"])
+    df = df.drop(columns=["Date", "OpenInt"]).set_index("time").astype(float)
+    df = df.asfreq("B").ffill()  # holidays: carry the last close, as markets were shut
+    return df.reset_index()
+
+
+_VEGA = "vega_datasets"
+_VEGA_LIC = "BSD-3-Clause (vega-datasets), data from the public sources named"
+
+
+@_register(name="stocks", package=_VEGA, path="_data/stocks.csv", freq="MS", season=1,
+           description="Monthly closing prices of MSFT, AMZN, IBM, GOOG, AAPL, 2000-2010 "
+           "(GOOG from 2004): five series for one global model", source="vega-datasets "
+           "stocks.csv (Yahoo Finance)", licence=_VEGA_LIC, target=["price"], series="symbol",
+           kind="stock")
+def _stocks(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    df["time"] = pd.to_datetime(df["date"], format="%b %d %Y")
+    return df[["symbol", "time", "price"]].sort_values(["symbol", "time"]).reset_index(drop=True)
+
+
+@_register(name="seattle_weather", package=_VEGA, path="_data/seattle-weather.csv", freq="D",
+           season=7, description="Daily Seattle weather 2012-2015: max/min temperature (deg C, "
+           "default target temp_max), precipitation, wind", source="vega-datasets "
+           "seattle-weather.csv (NOAA GHCN)", licence=_VEGA_LIC, target=["temp_max"],
+           kind="weather")
+def _seattle_weather(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    df["time"] = pd.to_datetime(df["date"], format="%Y/%m/%d")
+    return df[["time", "temp_max", "temp_min", "precipitation", "wind"]]
+
+
+@_register(name="seattle_temps", package=_VEGA, path="_data/seattle-temps.csv", freq="h",
+           season=24, description="Hourly Seattle temperature (deg F), 2010",
+           source="vega-datasets seattle-temps.csv (NOAA)", licence=_VEGA_LIC, target=["temp"],
+           kind="weather")
+def _seattle_temps(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    df["time"] = pd.to_datetime(df["date"], format="%Y/%m/%d %H:%M")
+    # the file skips one hour (DST); put it back by time interpolation
+    s = df.set_index("time")["temp"].asfreq("h").interpolate()
+    return s.reset_index()
+
+
+@_register(name="sf_temps", package=_VEGA, path="_data/sf-temps.csv", freq="h", season=24,
+           description="Hourly San Francisco temperature (deg F), 2010",
+           source="vega-datasets sf-temps.csv (NOAA)", licence=_VEGA_LIC, target=["temp"],
+           kind="weather")
+def _sf_temps(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    df["time"] = pd.to_datetime(df["date"], format="%Y/%m/%d %H:%M:%S")
+    s = df.set_index("time")["temp"].asfreq("h").interpolate()
+    return s.reset_index()
+
+
+@_register(name="iowa_electricity", package=_VEGA, path="_data/iowa-electricity.csv",
+           freq="YS", season=1, description="Yearly net electricity generation in Iowa by source "
+           "(Fossil Fuels, Nuclear, Renewables), 2001-2017, GWh", source="vega-datasets "
+           "iowa-electricity.csv (US EIA)", licence=_VEGA_LIC, target=["net_generation"],
+           series="source", kind="energy")
+def _iowa(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    df["time"] = pd.to_datetime(df["year"])
+    return df[["source", "time", "net_generation"]].astype({"net_generation": float})
+
+
+@_register(name="us_employment", package=_VEGA, path="_data/us-employment.csv", freq="MS",
+           season=12, description="US monthly employment by sector (thousands), 2006-2015; "
+           "default target: total nonfarm", source="vega-datasets us-employment.csv (US BLS)",
+           licence=_VEGA_LIC, target=["nonfarm"], kind="economics")
+def _us_employment(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    df.insert(0, "time", pd.to_datetime(df.pop("month")))
+    return df
+
+
+_SKT = "sktime"
+
+
+@_register(name="yahoo", package=_SKT, path="datasets/data/yahoo/yahoo.csv", freq=None, season=1,
+           description="Yahoo Webscope S5 anomaly benchmark series: 1000 points with a 0/1 "
+           "`label` column (7 anomalies); `time` is the integer step",
+           source="Yahoo Webscope S5 (A1/A2 benchmark), as shipped in sktime",
+           licence="Yahoo Webscope research-use terms; redistributed by sktime (BSD-3)",
+           target=["data"], kind="anomaly")
+def _yahoo(path):
+    return _labelled(path)
+
+
+@_register(name="mitdb", package=_SKT, path="datasets/data/mitdb/mitdb.csv", freq=None, season=1,
+           description="ECG excerpt of the MIT-BIH Arrhythmia Database, 7500 samples with a 0/1 "
+           "`label` column (one anomalous segment); `time` is the integer step",
+           source="PhysioNet MIT-BIH Arrhythmia Database, as shipped in sktime",
+           licence="Open Data Commons Attribution v1.0 (PhysioNet); redistributed by sktime",
+           target=["data"], kind="anomaly")
+def _mitdb(path):
+    return _labelled(path)
+
+
+def _labelled(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    df.insert(0, "time", pd.RangeIndex(len(df)))
+    return df

@@ -1,0 +1,492 @@
+r"""Time-series anomaly detection with recurrent models, batch and streaming.
+
+Two detectors share one interface (``fit`` on normal-ish data, ``detect`` a series, ``update``
+one new step at a time):
+
+* ``method="forecast"`` — the telemanom recipe (Hundman et al., KDD 2018, *Detecting Spacecraft
+  Anomalies Using LSTMs and Nonparametric Dynamic Thresholding*): a one-step RNN forecaster
+  (:class:`~rnnkit.models.forecaster.ForecastNet`, ``horizon=1``) gives errors
+  :math:`e_t = \|y_t - \hat y_t\|_1 / C`, smoothed by an exponentially weighted mean
+  :math:`e^s_t`; then the non-parametric threshold of §3.2 picks
+  :math:`\epsilon = \mu(e^s) + z\sigma(e^s)`, :math:`z \in` ``z_range``, maximising
+
+  .. math:: \frac{\Delta\mu/\mu(e^s) + \Delta\sigma/\sigma(e^s)}{|e_a| + |E_{seq}|^2}
+
+  (:math:`\Delta\mu, \Delta\sigma`: drop in mean / std when the points above
+  :math:`\epsilon` are removed; :math:`e_a`: those points; :math:`E_{seq}`: their runs),
+  and §3.3's pruning drops flagged runs whose peak error is within ``prune`` (13 %) of the
+  next lower peak.
+* ``method="autoencoder"`` — an LSTM autoencoder: an encoder :class:`~rnnkit.Recurrent`
+  reads a window ``[B, W, C]``, its last state is repeated ``W`` times into a decoder
+  :class:`~rnnkit.Recurrent` and a linear read-out reconstructs the window; a step's error
+  is its reconstruction error in the newest window that contains it. The same smoothing and
+  threshold apply.
+
+:class:`RollingZScore` is the simple baseline: :math:`|y_t - \bar y_{t-w:t}| / s_{t-w:t} > z`.
+
+>>> import numpy as np
+>>> y = np.sin(np.arange(400) * 0.3); y[300] += 4.0
+>>> det = AnomalyDetector(AnomalyConfig(input_len=16, hidden_size=8, max_steps=20))
+>>> res = det.fit(y[:250]).detect(y)
+>>> bool(res.flags[300:303].any()), res.flags.shape
+(True, (400,))
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..data.timeseries import SeriesScaler, WindowDataset, as_series
+from ..recurrent import Recurrent
+from ..train.protocol import LossOutput
+from .forecaster import ForecasterConfig, ForecastNet
+
+__all__ = [
+    "AnomalyConfig",
+    "AnomalyDetector",
+    "Detection",
+    "LSTMAutoencoder",
+    "RollingZScore",
+    "dynamic_threshold",
+    "plot_anomalies",
+    "prune_anomalies",
+]
+
+
+@dataclass
+class AnomalyConfig:
+    """Settings of :class:`AnomalyDetector`.
+
+    ``method`` ("forecast" | "autoencoder"), ``cell``, ``hidden_size``, ``num_layers``,
+    ``input_len`` (past steps seen by the forecaster / autoencoder window length),
+    training (``max_steps``, ``batch_size``, ``lr``, ``seed``, ``device``), ``smoothing``
+    (span of the exponentially weighted mean of the errors; 1 = none), ``z_range``
+    (``(low, high, step)`` of the threshold search), ``prune`` (minimum relative drop between
+    successive peak errors to keep a flagged run; 0 = no pruning), ``threshold_window``
+    (errors the streaming threshold is computed over), ``clean_z`` (steps with errors above
+    ``mean + clean_z * std`` are replaced by their predictions in the model input; 0 = off).
+    """
+
+    method: str = "forecast"
+    cell: str = "lstm"
+    hidden_size: int = 32
+    num_layers: int = 1
+    input_len: int = 32
+    max_steps: int = 500
+    batch_size: int = 64
+    lr: float = 3e-3
+    seed: int = 0
+    device: str = "cpu"
+    smoothing: int = 1
+    z_range: tuple[float, float, float] = (2.0, 10.0, 0.5)
+    prune: float = 0.13
+    threshold_window: int = 1000
+    clean_z: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("forecast", "autoencoder"):
+            raise ValueError(f"method must be 'forecast' or 'autoencoder', got {self.method!r}")
+        for name in ("hidden_size", "num_layers", "input_len", "max_steps", "batch_size",
+                     "smoothing", "threshold_window"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self.z_range = tuple(float(z) for z in self.z_range)
+        if len(self.z_range) != 3 or self.z_range[2] <= 0 or self.z_range[0] > self.z_range[1]:
+            raise ValueError(f"z_range must be (low, high, step>0), got {self.z_range}")
+
+
+# -- thresholding ------------------------------------------------------------------------------
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]))
+
+
+def dynamic_threshold(errors: np.ndarray, z_range=(2.0, 10.0, 0.5)) -> float:
+    """telemanom's non-parametric threshold (Hundman et al. 2018, §3.2) over smoothed errors
+    ``[T]``; returns :math:`\\epsilon`. With no candidate above the errors' maximum the
+    threshold is :math:`\\mu + z_{max}\\sigma` (nothing flagged).
+
+    >>> e = np.abs(np.random.default_rng(0).normal(size=500)); e[100:103] = 12.0
+    >>> eps = dynamic_threshold(e)
+    >>> bool(e[100] > eps > np.sort(e)[-4])
+    True
+    """
+    e = np.asarray(errors, dtype=np.float64)
+    mu, sd = e.mean(), e.std()
+    lo, hi, step = z_range
+    if sd <= 0:
+        return float(mu + 1e-12)
+    best, best_eps = -np.inf, mu + hi * sd
+    for z in np.arange(lo, hi + 1e-9, step):
+        eps = mu + z * sd
+        below = e[e < eps]
+        above = e > eps
+        n_above = int(above.sum())
+        if n_above == 0 or len(below) == 0:
+            continue
+        d_mu = (mu - below.mean()) / mu if mu > 0 else 0.0
+        d_sd = (sd - below.std()) / sd
+        score = (d_mu + d_sd) / (n_above + len(_runs(above)) ** 2)
+        if score > best:
+            best, best_eps = score, eps
+    return float(best_eps)
+
+
+def prune_anomalies(errors: np.ndarray, flags: np.ndarray, prune: float) -> np.ndarray:
+    """telemanom's pruning (§3.3): sort the flagged runs' peak errors descending, append the
+    largest unflagged error, and keep runs only down to the last peak that is more than
+    ``prune`` (relative) above the next one."""
+    flags = np.asarray(flags, dtype=bool).copy()
+    runs = _runs(flags)
+    if not runs or prune <= 0:
+        return flags
+    peaks = np.array([errors[s:e].max() for s, e in runs])
+    order = np.argsort(-peaks)
+    rest = errors[~flags]
+    seq = np.append(peaks[order], rest.max() if len(rest) else 0.0)
+    drops = (seq[:-1] - seq[1:]) / np.maximum(seq[:-1], 1e-12)
+    keep_n = (np.nonzero(drops > prune)[0].max() + 1) if (drops > prune).any() else 0
+    for r in order[keep_n:]:
+        s, e = runs[r]
+        flags[s:e] = False
+    return flags
+
+
+def _ewm(e: np.ndarray, span: int) -> np.ndarray:
+    if span <= 1:
+        return e.copy()
+    a, out, acc = 2.0 / (span + 1), np.empty_like(e), e[0]
+    for t, v in enumerate(e):
+        acc = a * v + (1 - a) * acc
+        out[t] = acc
+    return out
+
+
+# -- the autoencoder ----------------------------------------------------------------------------
+
+class LSTMAutoencoder(nn.Module):
+    """Sequence autoencoder: ``x [B, W, C]`` → encoder final output ``[B, H]`` repeated ``W``
+    times → decoder ``[B, W, H]`` → linear ``[B, W, C]``. A task model (``loss`` = MSE)."""
+
+    def __init__(self, n_features: int, hidden_size: int = 32, cell: str = "lstm",
+                 num_layers: int = 1) -> None:
+        super().__init__()
+        self.encoder = Recurrent(cell, n_features, hidden_size, num_layers=num_layers)
+        self.decoder = Recurrent(cell, hidden_size, hidden_size, num_layers=num_layers)
+        self.out = nn.Linear(hidden_size, n_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        enc, _ = self.encoder(x)                                 # [B, W, H]
+        z = enc[:, -1:].expand(-1, x.shape[1], -1)               # [B, W, H]
+        dec, _ = self.decoder(z)
+        return self.out(dec)                                     # [B, W, C]
+
+    def loss(self, batch: dict[str, Tensor], state: Any = None) -> LossOutput:
+        x = batch["x"]
+        loss = torch.mean((self(x) - x) ** 2)
+        return LossOutput(loss, None, {}, weight=int(x.shape[0]))
+
+
+# -- the detector --------------------------------------------------------------------------------
+
+@dataclass
+class Detection:
+    """Per step ``[T]``: raw ``scores``, ``smoothed`` scores, the ``threshold`` used and the
+    0/1 ``flags``. Steps before the first full window score 0 and are never flagged."""
+
+    scores: np.ndarray
+    smoothed: np.ndarray
+    threshold: float
+    flags: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+
+class AnomalyDetector:
+    """RNN anomaly detector (see the module docstring for both methods).
+
+    ``fit(data)`` trains on (mostly normal) data; ``detect(data)`` scores a whole series and
+    thresholds it; ``update(x)`` is the streaming form: one new step ``[C]`` (or a scalar) in,
+    ``(score, flagged)`` out, with the threshold recomputed over the last
+    ``threshold_window`` smoothed errors.
+    """
+
+    def __init__(self, config: AnomalyConfig | None = None, **overrides: Any) -> None:
+        cfg = config or AnomalyConfig()
+        self.config = AnomalyConfig(**{**asdict(cfg), **overrides})
+        self.net: nn.Module | None = None
+        self.scaler: SeriesScaler | None = None
+        self.n_features = 0
+        self.reset_stream()
+
+    # -- training -------------------------------------------------------------------------------
+    def _values(self, data, **kw) -> np.ndarray:
+        s = as_series(data, **kw)
+        if len(s) != 1:
+            raise ValueError(f"expected one series, got {len(s)}; detect them one at a time")
+        return s[0].target
+
+    def fit(self, data, **data_kw: Any) -> AnomalyDetector:
+        """Train on ``data`` (array ``[T]`` / ``[T, C]``, DataFrame with ``time=`` and
+        ``target=``); scaling statistics come from it too."""
+        from torch.utils.data import DataLoader
+
+        from ..train import TrainConfig, Trainer
+
+        c = self.config
+        y = self._values(data, **data_kw)
+        need = c.input_len + (1 if c.method == "forecast" else 0) + 8
+        if len(y) < need:
+            raise ValueError(f"{len(y)} training steps are too few for input_len={c.input_len}; "
+                             f"give at least {need} or lower input_len")
+        self.n_features = y.shape[1]
+        self.scaler = SeriesScaler().fit([y])
+        z = self.scaler.transform(0, y)
+        torch.manual_seed(c.seed)
+        if c.method == "forecast":
+            fc = ForecasterConfig(horizon=1, input_len=c.input_len, cell=c.cell,
+                                  hidden_size=c.hidden_size, num_layers=c.num_layers,
+                                  calendar=(), point_loss="mse")
+            self.net = ForecastNet(fc, self.n_features)
+            ds = WindowDataset([z], c.input_len, 1)
+        else:
+            self.net = LSTMAutoencoder(self.n_features, c.hidden_size, c.cell, c.num_layers)
+            ds = WindowDataset([z], c.input_len, 1)   # uses x only: windows of input_len
+        g = torch.Generator().manual_seed(c.seed)
+        dl = DataLoader(ds, batch_size=c.batch_size, shuffle=True, generator=g)
+        tc = TrainConfig(max_steps=c.max_steps, epochs=10**6, lr=c.lr, scheduler="cosine",
+                         warmup_steps=min(50, c.max_steps // 10), seed=c.seed, progress=False,
+                         device=c.device, log_every=c.max_steps)
+        Trainer(self.net, tc, dl).fit()
+        self.net.eval()
+        self.reset_stream()
+        return self
+
+    def _check_fitted(self) -> None:
+        if self.net is None:
+            raise RuntimeError("the detector is not fitted; call fit(...) first")
+
+    # -- batch scoring ----------------------------------------------------------------------------
+    def _first(self) -> int:
+        """First step with a score: ``W`` (forecast) or ``W - 1`` (autoencoder)."""
+        W = self.config.input_len
+        return W if self.config.method == "forecast" else W - 1
+
+    @torch.no_grad()
+    def _predict(self, z_in: Tensor, lo: int, hi: int) -> Tensor:
+        """Predictions (forecast) or newest-step reconstructions (autoencoder) ``[hi-lo, C]``
+        of steps ``[lo, hi)`` from the inputs ``z_in [T, C]``."""
+        W, dev = self.config.input_len, next(self.net.parameters()).device
+        off = 0 if self.config.method == "forecast" else 1     # window of step s ends at s-1+off
+        outs = []
+        for s0 in range(lo, hi, 1024):
+            s1 = min(hi, s0 + 1024)
+            win = z_in[s0 - W + off:s1 + off - 1].unfold(0, W, 1).permute(0, 2, 1).to(dev)
+            if self.config.method == "forecast":
+                fut = torch.zeros(len(win), 1, 0, device=dev)
+                outs.append(self.net.predict_params(win, fut)["point"][:, 0].cpu())
+            else:
+                outs.append(self.net(win)[:, -1].cpu())
+        return torch.cat(outs)
+
+    def score(self, data, **data_kw: Any) -> np.ndarray:
+        """Per-step errors ``[T]`` (0 before the first full window).
+
+        Outliers are kept out of the model's *input*: going forward in time, a step whose
+        error exceeds ``mean + clean_z * std`` of the first-pass errors is replaced by its
+        prediction in the input, and the steps whose windows contain it are re-predicted, so
+        one outlier does not also spoil the forecasts after it (each step is still scored
+        against its observed value). ``clean_z=0`` turns this off."""
+        self._check_fitted()
+        c = self.config
+        y = self._values(data, **data_kw)
+        if y.shape[1] != self.n_features:
+            raise ValueError(f"the series has {y.shape[1]} columns, the detector was fitted "
+                             f"on {self.n_features}")
+        if len(y) <= c.input_len + 1:
+            raise ValueError(f"the series has {len(y)} steps; scoring needs more than "
+                             f"input_len + 1 = {c.input_len + 1}")
+        z = torch.tensor(self.scaler.transform(0, y), dtype=torch.float32)
+        T, W, first = len(z), c.input_len, self._first()
+        pred = z.clone()
+        pred[first:] = self._predict(z, first, T)
+        err = (pred - z).abs().mean(-1).numpy()
+        err[:first] = 0.0
+        if c.clean_z > 0:
+            e = err[first:]
+            bar = e.mean() + c.clean_z * e.std()
+            z_in, t = z.clone(), first
+            while True:
+                over = np.nonzero(err[t:] > bar)[0]
+                if not len(over):
+                    break
+                t += int(over[0])
+                z_in[t] = pred[t]
+                hi = min(T, t + W + 1)
+                if t + 1 < hi:
+                    pred[t + 1:hi] = self._predict(z_in, t + 1, hi)
+                    err[t + 1:hi] = (pred[t + 1:hi] - z[t + 1:hi]).abs().mean(-1).numpy()
+                t += 1
+        return err
+
+    def detect(self, data, **data_kw: Any) -> Detection:
+        """Score, smooth, threshold and prune a whole series."""
+        c = self.config
+        raw = self.score(data, **data_kw)
+        W = c.input_len
+        sm = np.zeros_like(raw)
+        sm[W:] = _ewm(raw[W:], c.smoothing)
+        eps = dynamic_threshold(sm[W:], c.z_range)
+        flags = np.zeros(len(raw), dtype=bool)
+        flags[W:] = sm[W:] > eps
+        flags[W:] = prune_anomalies(sm[W:], flags[W:], c.prune)
+        return Detection(raw, sm, eps, flags.astype(np.int8))
+
+    # -- streaming --------------------------------------------------------------------------------
+    def reset_stream(self) -> None:
+        """Forget the streaming buffers (start a new stream)."""
+        self._buf: deque = deque(maxlen=self.config.input_len)
+        self._errs: deque = deque(maxlen=self.config.threshold_window)
+        self._acc: float | None = None
+
+    @torch.no_grad()
+    def update(self, x) -> tuple[float, bool]:
+        """Feed one new step ``x`` (scalar or ``[C]``); returns its smoothed error and whether
+        it is flagged. The first ``input_len`` steps only fill the buffer (score 0, not
+        flagged)."""
+        self._check_fitted()
+        c = self.config
+        v = np.asarray(x, dtype=np.float64).reshape(-1)
+        if v.shape != (self.n_features,) or not np.isfinite(v).all():
+            raise ValueError(f"update expects {self.n_features} finite value(s), got {x!r}")
+        z = torch.tensor(self.scaler.transform(0, v[None]), dtype=torch.float32)  # [1, C]
+        dev = next(self.net.parameters()).device
+        W = c.input_len
+        if c.method == "forecast":
+            if len(self._buf) < W:
+                self._buf.append(z[0])
+                return 0.0, False
+            window = torch.stack(list(self._buf))[None].to(dev)               # [1, W, C]
+            pred = self.net.predict_params(window, torch.zeros(1, 1, 0, device=dev))["point"]
+            err = float((pred[0, 0].cpu() - z[0]).abs().mean())
+            self._buf.append(z[0])
+        else:
+            self._buf.append(z[0])
+            if len(self._buf) < W:
+                return 0.0, False
+            window = torch.stack(list(self._buf))[None].to(dev)
+            err = float((self.net(window)[0, -1].cpu() - z[0]).abs().mean())
+        a = 2.0 / (c.smoothing + 1) if c.smoothing > 1 else 1.0
+        self._acc = err if self._acc is None else a * err + (1 - a) * self._acc
+        self._errs.append(self._acc)
+        if len(self._errs) < 2 * W:   # too few errors for a threshold yet
+            return self._acc, False
+        eps = dynamic_threshold(np.asarray(self._errs), c.z_range)
+        return self._acc, bool(self._acc > eps)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically (temporary file + ``os.replace``)."""
+        self._check_fitted()
+        blob = {"kind": "rnnkit.anomaly", "config": asdict(self.config),
+                "n_features": self.n_features, "scaler": self.scaler.state_dict(),
+                "state_dict": self.net.state_dict()}
+        path = os.fspath(path)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(blob, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> AnomalyDetector:
+        """Rebuild a saved detector (``torch.load(weights_only=True)``)."""
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or blob.get("kind") != "rnnkit.anomaly":
+            raise ValueError(f"{path} is not an rnnkit anomaly-detector checkpoint")
+        cfg = dict(blob["config"])
+        self = cls(AnomalyConfig(**cfg))
+        self.n_features = int(blob["n_features"])
+        self.scaler = SeriesScaler.from_state_dict(blob["scaler"])
+        c = self.config
+        if c.method == "forecast":
+            fc = ForecasterConfig(horizon=1, input_len=c.input_len, cell=c.cell,
+                                  hidden_size=c.hidden_size, num_layers=c.num_layers,
+                                  calendar=(), point_loss="mse")
+            self.net = ForecastNet(fc, self.n_features)
+        else:
+            self.net = LSTMAutoencoder(self.n_features, c.hidden_size, c.cell, c.num_layers)
+        self.net.load_state_dict(blob["state_dict"])
+        self.net.eval()
+        return self
+
+
+class RollingZScore:
+    """Baseline: flag :math:`|y_t - \\bar y| / s > z` with mean and std over the previous
+    ``window`` steps (multivariate: the mean absolute z over columns).
+
+    >>> y = np.zeros(100) + np.sin(np.arange(100)); y[80] = 10
+    >>> np.nonzero(RollingZScore(window=20, z=4).detect(y).flags)[0].tolist()
+    [80]
+    """
+
+    def __init__(self, window: int = 50, z: float = 3.0) -> None:
+        if window < 2:
+            raise ValueError(f"window must be at least 2, got {window}")
+        self.window, self.z = window, z
+
+    def detect(self, data, **data_kw: Any) -> Detection:
+        import pandas as pd
+
+        s = as_series(data, **data_kw)
+        y = pd.DataFrame(s[0].target)
+        past = y.shift(1).rolling(self.window)
+        zs = ((y - past.mean()).abs() / past.std().replace(0, np.nan)).mean(axis=1)
+        scores = zs.fillna(0.0).to_numpy()
+        flags = (scores > self.z).astype(np.int8)
+        return Detection(scores, scores, float(self.z), flags)
+
+
+def plot_anomalies(values, detection: Detection, labels=None, path: str = "anomalies.png",
+                   title: str = "") -> str:
+    """PNG: the series with true anomalies shaded red and detected steps marked, and below it
+    the smoothed score with its threshold. Returns ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y = np.asarray(values, dtype=float).reshape(len(detection.flags), -1)
+    t = np.arange(len(y))
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(12, 5), sharex=True,
+                                 gridspec_kw={"height_ratios": [2, 1]})
+    ax.plot(t, y, lw=0.8, color="tab:blue", label="series")
+    if labels is not None:
+        for s, e in _runs(np.asarray(labels).astype(bool)):
+            ax.axvspan(s - 0.5, e - 0.5, color="red", alpha=0.25,
+                       label="true anomaly" if s == _runs(np.asarray(labels).astype(bool))[0][0]
+                       else None)
+    hit = np.nonzero(detection.flags)[0]
+    ax.scatter(hit, y[hit, 0], color="black", marker="x", s=30, zorder=3, label="detected")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title)
+    bx.plot(t, detection.smoothed, lw=0.8, color="tab:green", label="score")
+    bx.axhline(detection.threshold, color="tab:red", ls="--", lw=0.8, label="threshold")
+    bx.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+

@@ -1,0 +1,198 @@
+"""rnnkit.data.timeseries and rnnkit.data.datasets: validation, scaling without leakage,
+windows against a plain slicing loop, calendar features, and the package-shipped registry."""
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+
+from rnnkit.data.timeseries import (  # noqa: E402
+    SeriesScaler,
+    WindowDataset,
+    as_series,
+    calendar_features,
+    check_length,
+    from_array,
+    from_dataframe,
+    future_index,
+    resolve_calendar,
+)
+
+rng = np.random.default_rng(1234)
+
+
+def frame(n=30, freq="D", cols=("y",)):
+    df = pd.DataFrame({"date": pd.date_range("2021-03-01", periods=n, freq=freq)})
+    for c in cols:
+        df[c] = rng.normal(size=n).cumsum()
+    return df
+
+
+def test_windows_match_plain_slicing():
+    T, C, P, K, L, H = 40, 2, 1, 3, 6, 4
+    y, p, f = rng.normal(size=(T, C)), rng.normal(size=(T, P)), rng.normal(size=(T, K))
+    ds = WindowDataset([y], L, H, past=[p], future=[f], stride=3)
+    origins = list(range(L, T - H + 1, 3))
+    assert len(ds) == len(origins)
+    for k, o in enumerate(origins):
+        item = ds[k]
+        ref_x = np.concatenate([y, p, f], axis=1)[o - L:o]
+        np.testing.assert_allclose(item["x"].numpy(), ref_x, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(item["y"].numpy(), y[o:o + H], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(item["fut"].numpy(), f[o:o + H], rtol=1e-6, atol=1e-6)
+
+
+def test_windows_respect_end_and_start():
+    y = rng.normal(size=(50, 1))
+    train = WindowDataset([y], 5, 3, end=[30])
+    assert max(o + 3 for _, o in train.index) == 30        # no target at or after step 30
+    val = WindowDataset([y], 5, 3, start=[30])
+    assert min(o for _, o in val.index) == 30
+
+
+def test_scaler_uses_training_part_only():
+    y = rng.normal(size=(100, 2))
+    y[80:] += 1000.0                                          # a test period far away
+    sc = SeriesScaler().fit([y], train_end=[80])
+    np.testing.assert_allclose(sc.mean[0], y[:80].mean(0))
+    np.testing.assert_allclose(sc.std[0], y[:80].std(0))
+    z = sc.transform(0, y)
+    np.testing.assert_allclose(sc.inverse_transform(0, z), y)
+
+
+def test_scaler_constant_series_is_documented_not_nan():
+    sc = SeriesScaler().fit([np.full((20, 1), 7.0)])
+    z = sc.transform(0, np.full((5, 1), 7.0))
+    assert np.isfinite(z).all() and (z == 0).all() and sc.std[0, 0] == 1.0
+
+
+def test_from_dataframe_multiseries_and_covariates():
+    a, b = frame(20, cols=("y", "promo")), frame(25, cols=("y", "promo"))
+    df = pd.concat([a.assign(store="a"), b.assign(store="b")])
+    s = from_dataframe(df, "date", "y", series="store", future_covariates=["promo"])
+    assert [x.name for x in s] == ["a", "b"] and [len(x) for x in s] == [20, 25]
+    assert s[0].future.shape == (20, 1) and s[0].freq == "D"
+    np.testing.assert_allclose(s[1].target[:, 0], b["y"].to_numpy())
+
+
+def test_missing_timestamps_error_names_fix_and_fill_interpolates():
+    df = frame(30).drop(index=[10, 11]).reset_index(drop=True)
+    with pytest.raises(ValueError, match="missing timestamps.*fill='interpolate'"):
+        from_dataframe(df, "date", "y")
+    s = from_dataframe(df, "date", "y", fill="interpolate")[0]
+    assert len(s) == 30 and np.isfinite(s.target).all()
+    full = frame(30)
+    # the filled values lie on the line between the neighbours
+    y = s.target[:, 0]
+    np.testing.assert_allclose(y[10], y[9] + (y[12] - y[9]) / 3, rtol=1e-9)
+    assert len(full) == len(s)
+
+
+def test_irregular_spacing_is_an_error():
+    t = pd.to_datetime(["2021-01-01 00:00", "2021-01-01 01:00", "2021-01-01 02:17",
+                        "2021-01-01 03:00", "2021-01-01 04:00", "2021-01-01 05:00"])
+    df = pd.DataFrame({"t": t, "y": rng.normal(size=6)})
+    with pytest.raises(ValueError, match="irregular spacing|missing|do not follow"):
+        from_dataframe(df, "t", "y")
+
+
+def test_nan_values_error_and_fill():
+    df = frame(20)
+    df.loc[5, "y"] = np.nan
+    with pytest.raises(ValueError, match="NaN.*fill="):
+        from_dataframe(df, "date", "y")
+    s = from_dataframe(df, "date", "y", fill="ffill")[0]
+    assert s.target[5, 0] == s.target[4, 0]
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda df: df.iloc[::-1], "not sorted"),
+    (lambda df: pd.concat([df, df.iloc[:1]]).sort_values("date"), "duplicate"),
+    (lambda df: df.iloc[:0], "empty"),
+    (lambda df: df.assign(y=df["y"].astype(str)), "expected numbers"),
+])
+def test_bad_frames(bad, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        from_dataframe(bad(frame(10)), "date", "y")
+
+
+def test_missing_column_is_named():
+    with pytest.raises(ValueError, match="columns \\['sales'\\] not in the data"):
+        from_dataframe(frame(10), "date", "sales")
+
+
+def test_too_short_and_array_shapes():
+    s = from_array(rng.normal(size=8))
+    with pytest.raises(ValueError, match="has 8 steps but .* needs at least 20"):
+        check_length(s, 20, "this model")
+    with pytest.raises(ValueError, match="shape"):
+        from_array(rng.normal(size=(2, 3, 4, 5)))
+    with pytest.raises(ValueError, match="empty"):
+        from_array(np.zeros(0))
+
+
+def test_integer_time_and_future_index():
+    df = pd.DataFrame({"step": np.arange(5, 15), "y": rng.normal(size=10)})
+    s = from_dataframe(df, "step", "y")[0]
+    assert s.freq is None and list(future_index(s.time, 3)) == [15, 16, 17]
+    d = from_array(rng.normal(size=10), freq="MS", start="2020-01-01")[0]
+    assert list(future_index(d.time, 2)) == list(pd.to_datetime(["2020-11-01", "2020-12-01"]))
+
+
+def test_calendar_features_are_periodic():
+    t = pd.date_range("2024-01-01", periods=14, freq="D")
+    f = calendar_features(t, ["dayofweek"])
+    np.testing.assert_allclose(f[:7], f[7:], atol=1e-12)             # weekly cycle
+    np.testing.assert_allclose((f ** 2).sum(1), 1.0)                 # sin^2 + cos^2
+    h = calendar_features(t, [], holidays=["2024-01-01", "2024-01-08"])
+    assert h[:, 0].tolist() == [1] + [0] * 6 + [1] + [0] * 6
+    assert resolve_calendar("auto", "D") == ("dayofweek", "dayofyear")
+    assert resolve_calendar("auto", "YS") == () and resolve_calendar("auto", None) == ()
+    with pytest.raises(ValueError, match="unknown calendar"):
+        resolve_calendar(["weekday"], "D")
+
+
+def test_as_series_dataframe_needs_columns():
+    with pytest.raises(ValueError, match="time= and target="):
+        as_series(frame(10))
+
+
+# -- registry -------------------------------------------------------------------------------------
+
+def test_registry_metadata_complete():
+    from rnnkit.data.datasets import available_datasets, dataset_info
+
+    names = available_datasets()
+    assert len(names) >= 12
+    for n in names:
+        info = dataset_info(n)
+        assert info.source and info.licence and info.package and info.target
+    with pytest.raises(ValueError, match="unknown dataset"):
+        dataset_info("nope")
+
+
+@pytest.mark.parametrize("name", ["airpassengers", "yahoo", "stocks", "elnino", "co2",
+                                  "seattle_weather"])
+def test_registry_loads_regular_series(name):
+    from rnnkit.data.datasets import dataset_info, dataset_path, load_dataset
+
+    info = dataset_info(name)
+    try:
+        dataset_path(name)
+    except ModuleNotFoundError as err:
+        pytest.skip(f"{err.name} (rnnkit[data] extra) is not installed")
+    df = load_dataset(name)
+    s = from_dataframe(df, "time", info.target[0], info.series, freq=info.freq)
+    assert all(len(x) > 50 and np.isfinite(x.target).all() for x in s)
+    if info.freq:
+        assert s[0].freq is not None
+
+
+def test_registry_missing_package_message(monkeypatch):
+    import importlib.util
+
+    from rnnkit.data import datasets
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError, match="rnnkit\\[data\\]"):
+        datasets.dataset_path("airpassengers")
