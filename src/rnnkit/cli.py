@@ -20,6 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
         "translate, forecast.",
     )
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    parser.add_argument(
+        "--threads", type=int, default=None, metavar="N",
+        help="torch CPU threads (default: torch's choice; 1 is often faster for small models "
+        "or on a busy machine)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -38,8 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return int(args.func(args) or 0)
+    except ModuleNotFoundError as err:
+        print(f"rnnkit {args.command}: error: the optional package {err.name!r} is missing; "
+              f"install the extras with: pip install -c constraints.txt 'rnnkit[all]'",
+              file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError, TypeError) as err:
         print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
         return 2

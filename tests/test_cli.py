@@ -1,0 +1,51 @@
+"""The CLI shell: global options and error reporting (subcommands have their own tests)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+
+from rnnkit import cli
+
+
+def _with_command(monkeypatch, func) -> None:
+    """Register one extra command, ``probe``, that runs ``func(args)``."""
+    build = cli.build_parser
+
+    def build_with_probe() -> argparse.ArgumentParser:
+        parser = build()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.add_parser("probe").set_defaults(func=func)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build_with_probe)
+
+
+def test_threads_option_sets_torch_threads(monkeypatch) -> None:
+    seen = []
+    _with_command(monkeypatch, lambda args: seen.append(torch.get_num_threads()) or 0)
+    before = torch.get_num_threads()
+    try:
+        assert cli.main(["--threads", "2", "probe"]) == 0
+        assert seen == [2]
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit):
+        cli.main(["--threads", "0", "probe"])
+
+
+def test_missing_optional_package_names_the_extra(monkeypatch, capsys) -> None:
+    def needs_missing(args):
+        raise ModuleNotFoundError("No module named 'nonexistent_pkg'", name="nonexistent_pkg")
+
+    _with_command(monkeypatch, needs_missing)
+    assert cli.main(["probe"]) == 2
+    err = capsys.readouterr().err
+    assert "nonexistent_pkg" in err and "rnnkit[all]" in err
+
+
+def test_no_command_prints_help(capsys) -> None:
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
