@@ -10,8 +10,8 @@ True
 >>> info = dataset_info("airpassengers")
 >>> info.freq, info.season, info.package
 ('MS', 12, 'pmdarima')
->>> df = load_dataset("airpassengers")            # doctest: +SKIP
->>> list(df.columns), len(df)                     # doctest: +SKIP
+>>> df = load_dataset("airpassengers")
+>>> list(df.columns), len(df)
 (['time', 'passengers'], 144)
 """
 

@@ -6,8 +6,8 @@ official train/test splits: ``JapaneseVowels`` (12 channels, lengths 7-29, 9 spe
 4 classes), ``ArrowHead`` (1 channel, 251 steps, 3 classes), ``ItalyPowerDemand``, ``OSULeaf``.
 Series may differ in length; each is returned as a float tensor ``[T_i, C]``.
 
->>> train = load_ucr("GunPoint", "train")  # doctest: +SKIP
->>> len(train.series), train.series[0].shape, train.classes  # doctest: +SKIP
+>>> train = load_ucr("GunPoint", "train")
+>>> len(train.series), train.series[0].shape, train.classes
 (50, torch.Size([150, 1]), ['1', '2'])
 """
 
