@@ -16,9 +16,15 @@ install: $(BIN)/activate
 demo: install
 	$(BIN)/rnnkit demo
 
+# Slow tests that guard promises CI must keep: exact resume after SIGKILL, DDP == one process,
+# the native kernels == the reference loop, and the main job itself. The rest: make test-slow.
+CI_SLOW := tests/test_train_resume.py tests/test_train_ddp.py tests/test_native.py \
+	tests/test_cli_text.py
+
 test: install
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m slow $(CI_SLOW)
 
 test-slow: install
 	$(BIN)/pytest -q -m slow
