@@ -16,16 +16,6 @@ from rnnkit.attention import (
 
 KINDS = ["additive", "dot", "general"]
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models train faster on one thread, and much faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-
 def _build(kind, Q=6, K=6, dtype=torch.float64):
     torch.manual_seed(0)
     return make_attention(kind, Q, K).to(dtype)

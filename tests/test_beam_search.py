@@ -9,16 +9,6 @@ from rnnkit.beam_search import beam_search, greedy_search, index_state
 
 V, EOS, BOS, H = 4, 0, 4, 8  # tokens 0..3 (0 = EOS); BOS = 4 is an input-only token
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models train faster on one thread, and much faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-
 class ToyDecoder:
     """A random GRU language model conditioned on a per-sequence context: a state-dependent
     decoder whose state must be reordered correctly by the search."""

@@ -7,14 +7,6 @@ from rnnkit.cli import main
 from rnnkit.models.seq2seq import Translator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     pytest.importorskip("num2words")

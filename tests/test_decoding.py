@@ -11,16 +11,6 @@ from rnnkit.decoding import generate_tokens, greedy, sample_logits, top_k_filter
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from more threads, and on a busy machine idle OpenMP threads
-    spin; run this module's tests on one thread and restore the setting after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def ref_top_k(row: list[float], k: int) -> list[bool]:
     kth = sorted(row, reverse=True)[k - 1]
     return [v >= kth for v in row]

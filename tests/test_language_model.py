@@ -19,17 +19,6 @@ from rnnkit.models.language_model import (
     perplexity,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from more threads, and on a busy machine idle OpenMP threads
-    spin; run this module's tests on one thread and restore the setting after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 V = 17
 
 

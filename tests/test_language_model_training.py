@@ -20,17 +20,6 @@ from rnnkit.textgen import (
 )
 from rnnkit.train import TrainConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from more threads, and on a busy machine idle OpenMP threads
-    spin; run this module's tests on one thread and restore the setting after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 TINY = LanguageModelConfig(cell="lstm", embed_size=8, hidden_size=16, num_layers=1)
 
 

@@ -7,15 +7,6 @@ import torch.nn.functional as F
 from rnnkit.models.seq2seq import BOS, EOS, PAD, Seq2Seq, Seq2SeqConfig, save_attention_heatmap
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models train faster on one thread, and much faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _model(attention="general", cell="lstm", input_feeding=False, **kw):
     torch.manual_seed(0)
     cfg = Seq2SeqConfig(src_vocab_size=14, tgt_vocab_size=11, embed_size=8, hidden_size=6,

@@ -7,16 +7,6 @@ import torch.nn.functional as F
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models train faster on one thread, and much faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-
 def test_padded_batch_equals_each_sequence_alone_and_loss_ignores_padding():
     torch.manual_seed(0)
     model = SequenceTagger(TaggerConfig(num_tags=3, vocab_size=15, embed_size=6, hidden_size=5,

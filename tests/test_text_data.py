@@ -21,16 +21,6 @@ from rnnkit.data.text import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from more threads, and on a busy machine idle OpenMP threads
-    spin; run this module's tests on one thread and restore the setting after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def random_text(n: int, alphabet: str = "abcdefgh ijk\nXYZ.,;'", seed: int = 0) -> str:
     rng = random.Random(seed)
     return "".join(rng.choice(alphabet) for _ in range(n))

@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     parser.add_argument(
-        "--threads", type=int, default=None, metavar="N",
+        "--threads", type=int, default=None, metavar="N", dest="torch_threads",
         help="torch CPU threads (default: torch's choice; 1 is often faster for small models "
         "or on a busy machine)",
     )
@@ -43,12 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be at least 1, got {args.threads}")
+    if args.torch_threads is not None:  # a subcommand may have a --threads of its own
+        if args.torch_threads < 1:
+            parser.error(f"--threads must be at least 1, got {args.torch_threads}")
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.torch_threads)
     try:
         return int(args.func(args) or 0)
     except ModuleNotFoundError as err:
