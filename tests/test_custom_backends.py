@@ -53,3 +53,16 @@ def test_compiled_refuses_what_its_kernels_cannot_run():
     assert layer.active_backend == "loop"
     with pytest.raises(ValueError, match="float32 or float64"):
         layer.backend = "compiled"
+
+
+@pytest.mark.parametrize("capability,simd", [("AVX512", True), ("AVX2", True),
+                                             ("DEFAULT", False), ("NO AVX", False)])
+def test_native_build_flags_follow_the_cpu_capability(capability, simd, monkeypatch):
+    """AVX2/FMA code only where torch reports AVX2 or better, under its own module name, and
+    never a ``-march=native`` binary (the cache may be shared between machines)."""
+    from rnnkit.backends import native
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    name, flags = native.build_flags()
+    assert ("-mavx2" in flags) == simd == ("_avx2" in name)
+    assert not any(f.startswith("-march") for f in flags)

@@ -4,9 +4,12 @@ For the cells that have a native kernel (``layernorm_lstm``, ``peephole_lstm``, 
 and the standard ``gru``; see ``csrc/cells.cpp``), one direction of one layer is a single
 :class:`torch.autograd.Function`:
 
-* forward: ``project_input`` for all steps (one GEMM, autograd as usual), then a C++ loop over
-  time that makes one ATen GEMM call per step (``h_{t-1} W_hh^T``) and does every elementwise
-  operation in a raw loop, saving the activated gates;
+* forward: the input projection for all steps (one GEMM on a time-major copy of ``x``, so the
+  kernel gets a contiguous ``[T, B, G]`` without copying it; ``b_hh`` folded into ``b_ih``; the
+  LN-LSTM's input layer norm by ATen's fused ``F.layer_norm``), then a C++ loop over time that
+  makes one BLAS GEMM call per step (``h_{t-1} W_hh^T``, raw pointers, no dispatcher, no
+  allocation) and runs the gate math in vectorized passes (AVX2 ``exp`` where the CPU has it),
+  saving the activated gates; without autograd the GRU saves nothing;
 * backward: the reverse C++ loop computes the gate gradients ``dA [T, B, G]`` (one GEMM per step
   for ``dA_t W_hh``), and the weight gradient is hoisted out of the loop into one large GEMM,
   ``dW_hh = dA^T [h_0 .. h_{T-1}]``.
@@ -20,13 +23,14 @@ available, runs the pure-PyTorch ``loop`` direction instead; the result is the s
 ``auto`` rules (``AUTO_ORDER`` = fused, scan, compiled, loop; measured with
 ``benchmarks/speed_cells.py``, ratios in one process):
 
-* ``layernorm_lstm``, ``peephole_lstm``, ``indrnn`` -> ``compiled``: 2-40x faster than the
-  loop in training at the issue's three shapes (loop LSTM 5-118x ``nn.LSTM``; compiled
-  LN-LSTM 2.6-6.5x, peephole 1.8-2.8x, IndRNN 0.14-0.25x). Built on the first forward.
-* ``gru`` -> ``fused`` (``torch.nn.GRU``'s kernel) although ``compiled`` trains up to 7x faster
-  (``nn.GRU`` time x 1.02 / 0.13 / 0.29): its forward alone is slower at larger ``B * H``
-  (x 1.79 / 0.55 / 1.23; scalar ``exp``/``tanh``), and choosing it by default would build C++
-  in every GRU user's first run. Ask for ``backend="compiled"`` to train a GRU.
+* ``layernorm_lstm``, ``peephole_lstm``, ``indrnn`` -> ``compiled``: 3-80x faster than the
+  loop in training at the issue's three shapes (1 thread, training, ``nn.LSTM`` time x:
+  LN-LSTM 1.1-1.5, peephole 0.8-1.0, IndRNN 0.1-0.25; the plain loop LSTM 4-80). Built on the
+  first forward.
+* ``gru`` -> ``fused`` (``torch.nn.GRU``'s kernel) although ``compiled`` is faster (``nn.GRU``
+  time x 0.61-0.67 / 0.05-0.07 / 0.12-0.19 in training, x 0.67-0.87 / 0.16-0.18 / 0.22-0.27
+  forward): choosing it by default would build C++ in every GRU user's first run. Ask for
+  ``backend="compiled"`` for a GRU.
 * ``layernorm_gru`` has no kernel yet -> ``loop``.
 
 >>> from rnnkit import Recurrent
@@ -39,6 +43,7 @@ available, runs the pure-PyTorch ``loop`` direction instead; the result is the s
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..cells import Cell, GRUCell, IndRNNCell, LayerNormLSTMCell, LSTMState, PeepholeLSTMCell, State
@@ -109,7 +114,8 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
 class _GRULoop(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, w_hh, b_hh, keep_h):
-        hs, saved = native_module().gru_forward(xp, h0, w_hh.t().contiguous(), b_hh, keep_h)
+        hs, saved = native_module().gru_forward(xp, h0, w_hh.t().contiguous(), b_hh, keep_h,
+                                                True)
         ctx.save_for_backward(hs, saved, h0, w_hh, keep_h)
         ctx.has_bias = b_hh.numel() > 0
         return hs
@@ -171,7 +177,11 @@ def gru_native(xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None,
     """GRU time loop (torch's equations): ``xp [T, B, 3H]`` (``W_ih x + b_ih``), ``h0 [B, H]``,
     ``w_hh [3H, H]``, ``b_hh [3H]`` or ``None`` -> all ``h [T, B, H]``."""
     b = torch.empty(0, dtype=xp.dtype) if b_hh is None else b_hh
-    return _GRULoop.apply(xp.contiguous(), h0.contiguous(), w_hh, b, _opt(keep_h, xp))
+    args = (xp.contiguous(), h0.contiguous(), w_hh, b, _opt(keep_h, xp))
+    if torch.is_grad_enabled() and any(t.requires_grad for t in args[:4]):
+        return _GRULoop.apply(*args)
+    # inference: one fused loop that saves nothing for a backward
+    return native_module().gru_forward(*args[:2], w_hh.t().contiguous(), *args[3:], False)[0]
 
 
 def indrnn_native(xp: Tensor, h0: Tensor, u: Tensor, keep_h: Tensor | None = None,
@@ -186,7 +196,8 @@ def _keep(cell: Cell, mask_tm: Tensor | None, shape: tuple, like: Tensor) -> Ten
     keep = None
     p = getattr(cell, "zoneout", 0.0)
     if p:
-        keep = (torch.rand(shape, dtype=like.dtype, device=like.device) < p).to(like.dtype) \
+        # in place: rand().lt_() is 3x faster than bernoulli_ or (rand() < p).to(dtype)
+        keep = torch.rand(shape, dtype=like.dtype, device=like.device).lt_(p) \
             if cell.training else torch.full(shape, p, dtype=like.dtype, device=like.device)
     if mask_tm is not None:
         keep = torch.where(mask_tm, keep if keep is not None else 0.0, 1.0).to(like.dtype)
@@ -196,9 +207,6 @@ def _keep(cell: Cell, mask_tm: Tensor | None, shape: tuple, like: Tensor) -> Ten
 
 def _peephole_direction(cell: PeepholeLSTMCell, xp: Tensor, state: LSTMState,
                         mask_tm: Tensor | None) -> tuple[Tensor, LSTMState]:
-    if cell.bias_hh is not None:
-        xp = xp + cell.bias_hh
-    xp = xp.transpose(0, 1)  # [T, B, 4H]
     shape = (xp.shape[0], xp.shape[1], cell.hidden_size)
     keep_h, keep_c = _keep(cell, mask_tm, shape, xp), _keep(cell, mask_tm, shape, xp)
     hs, cs = peephole_native(xp, state.h, state.c, cell.weight_hh, cell.weight_ch, keep_h,
@@ -206,11 +214,31 @@ def _peephole_direction(cell: PeepholeLSTMCell, xp: Tensor, state: LSTMState,
     return hs, LSTMState(hs[-1], cs[-1])
 
 
+def _both_biases(cell: Cell) -> Tensor | None:
+    """``b_ih + b_hh`` (``None`` without biases): the recurrent bias folded into the input's."""
+    if cell.bias_ih is None or cell.bias_hh is None:
+        return cell.bias_ih
+    return cell.bias_ih + cell.bias_hh
+
+
+def _peephole_project_input(cell: PeepholeLSTMCell, x: Tensor) -> Tensor:
+    """``W_ih x + b_ih + b_hh`` for all steps (one GEMM, no extra pass for ``b_hh``)."""
+    return F.linear(x, cell.weight_ih, _both_biases(cell))
+
+
+def _layernorm_project_input(cell: LayerNormLSTMCell, x: Tensor) -> Tensor:
+    """``cell.project_input`` for all steps at once, ``LN(W_ih x; g_ih) + b_ih + b_hh``.
+
+    ATen's fused ``F.layer_norm`` (same values) instead of the cell's ``var_mean`` form, which
+    is meant for small per-step rows: on the hoisted ``[T, B, 4H]`` tensor ``var_mean`` and its
+    elementwise backward cost more than the whole native loop (profiled at (8, 2048, 16, 64)).
+    """
+    return F.layer_norm(F.linear(x, cell.weight_ih), (cell.gate_size,), cell.ln_ih_weight,
+                        _both_biases(cell), EPS)
+
+
 def _layernorm_lstm_direction(cell: LayerNormLSTMCell, xp: Tensor, state: LSTMState,
                               mask_tm: Tensor | None) -> tuple[Tensor, LSTMState]:
-    if cell.bias_hh is not None:
-        xp = xp + cell.bias_hh
-    xp = xp.transpose(0, 1)  # [T, B, 4H]
     shape = (xp.shape[0], xp.shape[1], cell.hidden_size)
     keep_h, keep_c = _keep(cell, mask_tm, shape, xp), _keep(cell, mask_tm, shape, xp)
     hs, cs = layernorm_lstm_native(xp, state.h, state.c, cell.weight_hh, cell.ln_hh_weight,
@@ -221,7 +249,6 @@ def _layernorm_lstm_direction(cell: LayerNormLSTMCell, xp: Tensor, state: LSTMSt
 
 def _gru_direction(cell: GRUCell, xp: Tensor, state: Tensor, mask_tm: Tensor | None
                    ) -> tuple[Tensor, Tensor]:
-    xp = xp.transpose(0, 1)  # [T, B, 3H]
     keep = _keep(cell, mask_tm, (xp.shape[0], xp.shape[1], cell.hidden_size), xp)
     hs = gru_native(xp, state, cell.weight_hh, cell.bias_hh, keep)
     return hs, hs[-1]
@@ -229,7 +256,6 @@ def _gru_direction(cell: GRUCell, xp: Tensor, state: Tensor, mask_tm: Tensor | N
 
 def _indrnn_direction(cell: IndRNNCell, xp: Tensor, state: Tensor, mask_tm: Tensor | None
                       ) -> tuple[Tensor, Tensor]:
-    xp = xp.transpose(0, 1)  # [T, B, H]
     keep = _keep(cell, mask_tm, tuple(xp.shape), xp)
     hs = indrnn_native(xp, state, cell.recurrent_weight(), keep, cell.recurrent_mask(state),
                        cell.nonlinearity == "relu")
@@ -239,6 +265,10 @@ def _indrnn_direction(cell: IndRNNCell, xp: Tensor, state: Tensor, mask_tm: Tens
 #: cell classes with a native kernel, and the function that runs one direction of them
 NATIVE_CELLS = {PeepholeLSTMCell: _peephole_direction, IndRNNCell: _indrnn_direction,
                 LayerNormLSTMCell: _layernorm_lstm_direction, GRUCell: _gru_direction}
+#: hoisted input projections that replace ``cell.project_input`` (same values, faster); the
+#: direction functions above get ``xp`` time-major, ``[T, B, G]``
+_PROJECT_INPUT = {LayerNormLSTMCell: _layernorm_project_input,
+                  PeepholeLSTMCell: _peephole_project_input}
 
 
 def compiled_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None
@@ -252,7 +282,11 @@ def compiled_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None
     if begin is not None:
         begin()
     mask_tm = None if mask is None else mask.transpose(0, 1)  # [T, B, 1]
-    hs, final = kernel(cell, cell.project_input(x), state, mask_tm)
+    project = _PROJECT_INPUT.get(type(cell), type(cell).project_input)
+    # projecting a time-major copy of x gives the kernels a contiguous [T, B, G] directly (no
+    # copy of the G-wide projection, nor of its gradient; a contiguous input keeps F.linear on
+    # one addmm with the bias fused)
+    hs, final = kernel(cell, project(cell, x.transpose(0, 1).contiguous()), state, mask_tm)
     out = hs.transpose(0, 1)  # [B, T, H]
     if mask is not None:
         out = out.masked_fill(~mask, 0.0)

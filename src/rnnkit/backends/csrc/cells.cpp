@@ -1,7 +1,14 @@
 // Native time loops with hand-written backpropagation through time for rnnkit's custom cells.
-// Built on first use by rnnkit/backends/native.py (torch.utils.cpp_extension.load_inline, plain
-// -O3, no -march=native) and cached. One ATen GEMM per step (the recurrent projection); all
-// elementwise work is a raw loop, so the per-step cost is one dispatch instead of ~20.
+// Built on first use by rnnkit/backends/native.py (torch.utils.cpp_extension.load) and cached.
+//
+// Speed (issue 4): per step there is one GEMM (the recurrent projection), called directly on raw
+// pointers -- BLAS sgemm_/dgemm_ from libtorch_cpu when RNNKIT_BLAS is defined, else one
+// at::mm through the dispatcher -- and no tensor is allocated or sliced inside the time loop.
+// The elementwise gate math runs in passes over contiguous rows; exp/tanh go through
+// sigmoid_inplace / tanh_into, which use ATen's at::vec::Vectorized<float> (Sleef, 1-ulp) when
+// RNNKIT_VEC is defined (an AVX2+FMA build, chosen at runtime by native.py from
+// torch.backends.cpu.get_cpu_capability(); never -march=native) and std:: scalar code otherwise.
+// float64 always takes the scalar path, so the float64 gradchecks test the exact same formulas.
 //
 // Layout: time-major, contiguous. xp [T, B, G] already holds W_ih x_t + b_ih + b_hh.
 // keep_h / keep_c [T, B, H] (or empty): s_t = keep * s_{t-1} + (1 - keep) * s~_t -- zoneout
@@ -9,18 +16,128 @@
 // rmask [B, H] (or empty): variational recurrent dropout, h_{t-1} -> h_{t-1} * rmask.
 #include <torch/extension.h>
 
+#ifdef RNNKIT_VEC
+#include <ATen/cpu/vec/vec.h>
+#endif
+
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 using at::Tensor;
 
+#ifdef RNNKIT_BLAS
+// Fortran BLAS (LP64, as ATen's own CPUBlas declares them), exported by libtorch_cpu (MKL).
+extern "C" {
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+            const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+            const float* beta, float* c, const int* ldc);
+void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+            const double* alpha, const double* a, const int* lda, const double* b,
+            const int* ldb, const double* beta, double* c, const int* ldc);
+}
+#endif
+
 namespace {
 
+// ---------------------------------------------------------------- primitives ------------------
+// Row-major C[M, N] = beta * C + A[M, K] @ W[K, N] (all contiguous).
 template <typename T>
-inline T sigm(T x) { return T(1) / (T(1) + std::exp(-x)); }
+void gemm_nn(int64_t M, int64_t N, int64_t K, const T* A, const T* W, T beta, T* C) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    for (int64_t k = 0; k < M * N; ++k) C[k] = beta == T(0) ? T(0) : beta * C[k];
+    return;
+  }
+#ifdef RNNKIT_BLAS
+  // column-major view: C^T [N, M] = W^T [N, K] @ A^T [K, M]
+  const char n = 'N';
+  const int m_ = int(N), n_ = int(M), k_ = int(K);
+  const T one = T(1);
+  if constexpr (std::is_same_v<T, float>) {
+    sgemm_(&n, &n, &m_, &n_, &k_, &one, W, &m_, A, &k_, &beta, C, &m_);
+  } else {
+    dgemm_(&n, &n, &m_, &n_, &k_, &one, W, &m_, A, &k_, &beta, C, &m_);
+  }
+#else
+  auto o = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  Tensor a = at::from_blob(const_cast<T*>(A), {M, K}, o);
+  Tensor w = at::from_blob(const_cast<T*>(W), {K, N}, o);
+  Tensor c = at::from_blob(C, {M, N}, o);
+  if (beta == T(0)) {
+    at::mm_out(c, a, w);
+  } else {
+    c.mul_(beta).addmm_(a, w);
+  }
+#endif
+}
+
+template <typename T>
+inline void sigmoid_inplace(T* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = T(1) / (T(1) + std::exp(-x[j]));
+}
+
+template <typename T>
+inline void tanh_into(const T* x, T* y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) y[j] = std::tanh(x[j]);
+}
+
+#ifdef RNNKIT_VEC
+using VecF = at::vec::Vectorized<float>;
+
+template <>
+inline void sigmoid_inplace<float>(float* x, int64_t n) {
+  const VecF one(1.f);
+  int64_t j = 0;
+  for (; j + VecF::size() <= n; j += VecF::size()) {
+    (one / (one + VecF::loadu(x + j).neg().exp())).store(x + j);
+  }
+  if (j < n) (one / (one + VecF::loadu(x + j, n - j).neg().exp())).store(x + j, n - j);
+}
+
+// tanh(x) = 1 - 2 / (1 + exp(2x)): one Sleef exp instead of Sleef's slower tanh (measured 3x
+// the cost of exp); absolute error ~1e-7, saturates to +-1 exactly (exp -> inf / 0).
+inline VecF tanh_vec(const VecF& x) {
+  const VecF one(1.f), two(2.f);
+  return one - two / (one + (x + x).exp());
+}
+
+template <>
+inline void tanh_into<float>(const float* x, float* y, int64_t n) {
+  int64_t j = 0;
+  for (; j + VecF::size() <= n; j += VecF::size()) tanh_vec(VecF::loadu(x + j)).store(y + j);
+  if (j < n) tanh_vec(VecF::loadu(x + j, n - j)).store(y + j, n - j);
+}
+#endif
 
 template <typename T>
 inline const T* opt_ptr(const Tensor& t) { return t.numel() ? t.data_ptr<T>() : nullptr; }
+
+// keep coefficients of step t, or a row of zeros (no keep) -- branch-free inner loops
+template <typename T>
+inline const T* keep_at(const T* keep, int64_t t, int64_t BH, const std::vector<T>& zeros) {
+  return keep ? keep + t * BH : zeros.data();
+}
+
+// h_{t-1} * rmask into hm (returns hm), or h_{t-1} itself without recurrent dropout
+template <typename T>
+inline const T* masked(const T* hp, const T* rm, T* hm, int64_t n) {
+  if (!rm) return hp;
+  for (int64_t k = 0; k < n; ++k) hm[k] = hp[k] * rm[k];
+  return hm;
+}
+
+// dh += r (* rmask)
+template <typename T>
+inline void add_recurrent(T* dh, const T* r, const T* rm, int64_t n) {
+  if (rm) {
+    for (int64_t k = 0; k < n; ++k) dh[k] += r[k] * rm[k];
+  } else {
+    for (int64_t k = 0; k < n; ++k) dh[k] += r[k];
+  }
+}
 
 // ---------------------------------------------------------------- peephole LSTM ---------------
 // i = s(a_i + p_i c_{t-1}), f = s(a_f + p_f c_{t-1}), g = tanh(a_g), c~ = f c_{t-1} + i g,
@@ -29,46 +146,52 @@ template <typename T>
 void peephole_fwd_impl(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh_t,
                        const Tensor& w_ch, const Tensor& keep_h, const Tensor& keep_c,
                        const Tensor& rmask, Tensor& hs, Tensor& cs, Tensor& gates, Tensor& ct) {
-  const int64_t Tn = xp.size(0), B = xp.size(1), H = h0.size(1);
+  const int64_t Tn = xp.size(0), B = xp.size(1), H = h0.size(1), G = 4 * H, BH = B * H;
   const T* pch = w_ch.data_ptr<T>();
   const T *pi = pch, *pf = pch + H, *po = pch + 2 * H;
   const T* kh = opt_ptr<T>(keep_h);
   const T* kc = opt_ptr<T>(keep_c);
   const T* rm = opt_ptr<T>(rmask);
-  Tensor hm = at::empty({B, H}, h0.options());
+  const T* w = w_hh_t.data_ptr<T>();
+  const T* xpp = xp.data_ptr<T>();
+  T* hsp = hs.data_ptr<T>();
+  T* csp = cs.data_ptr<T>();
+  T* gp = gates.data_ptr<T>();
+  T* ctp = ct.data_ptr<T>();
+  std::vector<T> zeros(BH, T(0)), hm(rm ? BH : 0), th(H);
   for (int64_t t = 0; t < Tn; ++t) {
-    const Tensor hp_t = t ? hs[t - 1] : h0;
-    const T* hp = hp_t.data_ptr<T>();
-    const T* cp = (t ? cs[t - 1] : c0).data_ptr<T>();
-    Tensor a = gates[t];
-    if (rm) {
-      T* m = hm.data_ptr<T>();
-      for (int64_t k = 0; k < B * H; ++k) m[k] = hp[k] * rm[k];
-      at::addmm_out(a, xp[t], hm, w_hh_t);
-    } else {
-      at::addmm_out(a, xp[t], hp_t, w_hh_t);
-    }
-    T* g4 = a.data_ptr<T>();
-    T* h = hs[t].data_ptr<T>();
-    T* c = cs[t].data_ptr<T>();
-    T* cc = ct[t].data_ptr<T>();
-    const int64_t off = t * B * H;
+    const T* hp = t ? hsp + (t - 1) * BH : h0.data_ptr<T>();
+    const T* cp = t ? csp + (t - 1) * BH : c0.data_ptr<T>();
+    T* a = gp + t * B * G;  // [B, 4H]: pre-activations, then activated gates
+    std::memcpy(a, xpp + t * B * G, sizeof(T) * B * G);
+    gemm_nn<T>(B, G, H, masked(hp, rm, hm.data(), BH), w, T(1), a);
+    const T* zh = keep_at(kh, t, BH, zeros);
+    const T* zc = keep_at(kc, t, BH, zeros);
+    T* h = hsp + t * BH;
+    T* c = csp + t * BH;
+    T* cc = ctp + t * BH;
     for (int64_t b = 0; b < B; ++b) {
-      T* gb = g4 + b * 4 * H;
+      T* gb = a + b * G;
+      const int64_t o = b * H;
       for (int64_t j = 0; j < H; ++j) {
-        const int64_t k = b * H + j;
-        const T cpk = cp[k];
-        const T i = sigm(gb[j] + pi[j] * cpk);
-        const T f = sigm(gb[H + j] + pf[j] * cpk);
-        const T g = std::tanh(gb[2 * H + j]);
-        const T cn = f * cpk + i * g;
-        const T o = sigm(gb[3 * H + j] + po[j] * cn);
-        const T hn = o * std::tanh(cn);
-        gb[j] = i; gb[H + j] = f; gb[2 * H + j] = g; gb[3 * H + j] = o;
-        cc[k] = cn;
-        const T zc = kc ? kc[off + k] : T(0), zh = kh ? kh[off + k] : T(0);
-        c[k] = zc * cpk + (T(1) - zc) * cn;
-        h[k] = zh * hp[k] + (T(1) - zh) * hn;
+        gb[j] += pi[j] * cp[o + j];
+        gb[H + j] += pf[j] * cp[o + j];
+      }
+      sigmoid_inplace(gb, 2 * H);
+      tanh_into(gb + 2 * H, gb + 2 * H, H);
+      #pragma omp simd  // independent j (GCC gives up its alias checks here)
+      for (int64_t j = 0; j < H; ++j) {
+        const T cn = gb[H + j] * cp[o + j] + gb[j] * gb[2 * H + j];
+        cc[o + j] = cn;
+        gb[3 * H + j] += po[j] * cn;
+      }
+      sigmoid_inplace(gb + 3 * H, H);
+      tanh_into(cc + o, th.data(), H);
+      #pragma omp simd  // independent j (GCC gives up its alias checks here)
+      for (int64_t j = 0; j < H; ++j) {
+        const int64_t k = o + j;
+        c[k] = zc[k] * cp[k] + (T(1) - zc[k]) * cc[k];
+        h[k] = zh[k] * hp[k] + (T(1) - zh[k]) * (gb[3 * H + j] * th[j]);
       }
     }
   }
@@ -80,7 +203,7 @@ void peephole_bwd_impl(const Tensor& gh, const Tensor& gc, const Tensor& hs, con
                        const Tensor& w_hh, const Tensor& w_ch, const Tensor& keep_h,
                        const Tensor& keep_c, const Tensor& rmask, Tensor& da, Tensor& dh0,
                        Tensor& dc0, Tensor& dw_ch) {
-  const int64_t Tn = gates.size(0), B = gates.size(1), H = h0.size(1);
+  const int64_t Tn = gates.size(0), B = gates.size(1), H = h0.size(1), G = 4 * H, BH = B * H;
   const T* pch = w_ch.data_ptr<T>();
   const T *pi = pch, *pf = pch + H, *po = pch + 2 * H;
   T* dp = dw_ch.data_ptr<T>();
@@ -88,29 +211,37 @@ void peephole_bwd_impl(const Tensor& gh, const Tensor& gc, const Tensor& hs, con
   const T* kh = opt_ptr<T>(keep_h);
   const T* kc = opt_ptr<T>(keep_c);
   const T* rm = opt_ptr<T>(rmask);
-  Tensor dh_rec = at::empty({B, H}, h0.options());
-  std::vector<T> dh(B * H), dc(B * H);  // carries: dL/dh_t, dL/dc_t from the future
+  const T* w = w_hh.data_ptr<T>();
+  const T* csp = cs.data_ptr<T>();
+  const T* gp = gates.data_ptr<T>();
+  const T* ctp = ct.data_ptr<T>();
+  T* dap = da.data_ptr<T>();
+  std::vector<T> zeros(BH, T(0)), dh(BH, T(0)), dc(BH, T(0)), rec(BH), th(H);
   const T* ghp = gh.data_ptr<T>();
   const T* gcp = gc.data_ptr<T>();
   for (int64_t t = Tn - 1; t >= 0; --t) {
-    const T* cp = (t ? cs[t - 1] : c0).data_ptr<T>();
-    const T* g4 = gates[t].data_ptr<T>();
-    const T* cc = ct[t].data_ptr<T>();
-    T* d4 = da[t].data_ptr<T>();
-    const int64_t off = t * B * H;
+    const T* cp = t ? csp + (t - 1) * BH : c0.data_ptr<T>();
+    const T* g4 = gp + t * B * G;
+    const T* cc = ctp + t * BH;
+    T* d4 = dap + t * B * G;
+    const T* zh = keep_at(kh, t, BH, zeros);
+    const T* zc = keep_at(kc, t, BH, zeros);
+    const T* ght = ghp + t * BH;
+    const T* gct = gcp + t * BH;
     for (int64_t b = 0; b < B; ++b) {
-      const T* gb = g4 + b * 4 * H;
-      T* db = d4 + b * 4 * H;
+      const T* gb = g4 + b * G;
+      T* db = d4 + b * G;
+      const int64_t o = b * H;
+      tanh_into(cc + o, th.data(), H);
+      #pragma omp simd  // independent j (GCC gives up its alias checks here)
       for (int64_t j = 0; j < H; ++j) {
-        const int64_t k = b * H + j;
-        const T dhk = dh[k] + ghp[off + k], dck = dc[k] + gcp[off + k];
-        const T zc = kc ? kc[off + k] : T(0), zh = kh ? kh[off + k] : T(0);
-        const T dhn = (T(1) - zh) * dhk;
-        T dcn = (T(1) - zc) * dck;
-        const T i = gb[j], f = gb[H + j], g = gb[2 * H + j], o = gb[3 * H + j];
-        const T cn = cc[k], tc = std::tanh(cn), cpk = cp[k];
-        const T dao = dhn * tc * o * (T(1) - o);
-        dcn += dhn * o * (T(1) - tc * tc) + dao * po[j];
+        const int64_t k = o + j;
+        const T dhk = dh[k] + ght[k], dck = dc[k] + gct[k];
+        const T dhn = (T(1) - zh[k]) * dhk;
+        const T i = gb[j], f = gb[H + j], g = gb[2 * H + j], og = gb[3 * H + j];
+        const T cn = cc[k], tc = th[j], cpk = cp[k];
+        const T dao = dhn * tc * og * (T(1) - og);
+        const T dcn = (T(1) - zc[k]) * dck + dhn * og * (T(1) - tc * tc) + dao * po[j];
         dpo[j] += dao * cn;
         const T dai = dcn * g * i * (T(1) - i);
         const T daf = dcn * cpk * f * (T(1) - f);
@@ -118,13 +249,12 @@ void peephole_bwd_impl(const Tensor& gh, const Tensor& gc, const Tensor& hs, con
         dpi[j] += dai * cpk;
         dpf[j] += daf * cpk;
         db[j] = dai; db[H + j] = daf; db[2 * H + j] = dag; db[3 * H + j] = dao;
-        dc[k] = dcn * f + dai * pi[j] + daf * pf[j] + zc * dck;
-        dh[k] = zh * dhk;  // the direct path; the recurrent one is added below
+        dc[k] = dcn * f + dai * pi[j] + daf * pf[j] + zc[k] * dck;
+        dh[k] = zh[k] * dhk;  // the direct path; the recurrent one is added below
       }
     }
-    at::mm_out(dh_rec, da[t], w_hh);  // [B, 4H] x [4H, H]
-    const T* r = dh_rec.data_ptr<T>();
-    for (int64_t k = 0; k < B * H; ++k) dh[k] += rm ? r[k] * rm[k] : r[k];
+    gemm_nn<T>(B, H, G, d4, w, T(0), rec.data());  // [B, 4H] x [4H, H]
+    add_recurrent(dh.data(), rec.data(), rm, BH);
   }
   std::copy(dh.begin(), dh.end(), dh0.data_ptr<T>());
   std::copy(dc.begin(), dc.end(), dc0.data_ptr<T>());
@@ -201,9 +331,11 @@ void indrnn_bwd_impl(const Tensor& gh, const Tensor& hs, const Tensor& hn_all, c
 template <typename T>
 inline T normalize_row(const T* v, T* out, int64_t n, T eps) {
   T mean = 0;
+#pragma omp simd reduction(+ : mean)
   for (int64_t j = 0; j < n; ++j) mean += v[j];
   mean /= T(n);
   T var = 0;
+#pragma omp simd reduction(+ : var)
   for (int64_t j = 0; j < n; ++j) var += (v[j] - mean) * (v[j] - mean);
   const T rstd = T(1) / std::sqrt(var / T(n) + eps);
   for (int64_t j = 0; j < n; ++j) out[j] = (v[j] - mean) * rstd;
@@ -214,6 +346,7 @@ inline T normalize_row(const T* v, T* out, int64_t n, T eps) {
 template <typename T>
 inline void normalize_row_backward(const T* dy, const T* xhat, T rstd, T* dx, int64_t n) {
   T m1 = 0, m2 = 0;
+#pragma omp simd reduction(+ : m1, m2)
   for (int64_t j = 0; j < n; ++j) { m1 += dy[j]; m2 += dy[j] * xhat[j]; }
   m1 /= T(n);
   m2 /= T(n);
@@ -226,57 +359,51 @@ void lnlstm_fwd_impl(const Tensor& xp, const Tensor& h0, const Tensor& c0, const
                      const Tensor& keep_h, const Tensor& keep_c, const Tensor& rmask, T eps,
                      Tensor& hs, Tensor& cs, Tensor& gates, Tensor& rhat, Tensor& rstd_r,
                      Tensor& ct, Tensor& chat, Tensor& rstd_c) {
-  const int64_t Tn = xp.size(0), B = xp.size(1), H = h0.size(1), G = 4 * H;
+  const int64_t Tn = xp.size(0), B = xp.size(1), H = h0.size(1), G = 4 * H, BH = B * H;
   const T* gh = g_hh.data_ptr<T>();
   const T* gc = g_c.data_ptr<T>();
   const T* bc = b_c.data_ptr<T>();
   const T* kh = opt_ptr<T>(keep_h);
   const T* kc = opt_ptr<T>(keep_c);
   const T* rm = opt_ptr<T>(rmask);
-  Tensor hm = at::empty({B, H}, h0.options()), r = at::empty({B, G}, h0.options());
+  const T* w = w_hh_t.data_ptr<T>();
   const T* xpp = xp.data_ptr<T>();
-  T* rp = r.data_ptr<T>();
+  T* hsp = hs.data_ptr<T>();
+  T* csp = cs.data_ptr<T>();
+  std::vector<T> zeros(BH, T(0)), hm(rm ? BH : 0), r(B * G), th(H);
   for (int64_t t = 0; t < Tn; ++t) {
-    const Tensor hp_t = t ? hs[t - 1] : h0;
-    const T* hp = hp_t.data_ptr<T>();
-    const T* cp = (t ? cs[t - 1] : c0).data_ptr<T>();
-    if (rm) {
-      T* m = hm.data_ptr<T>();
-      for (int64_t k = 0; k < B * H; ++k) m[k] = hp[k] * rm[k];
-      at::mm_out(r, hm, w_hh_t);
-    } else {
-      at::mm_out(r, hp_t, w_hh_t);
-    }
-    const int64_t off = t * B * H;
-    T* g4 = gates[t].data_ptr<T>();
-    T* rh = rhat[t].data_ptr<T>();
-    T* rs = rstd_r[t].data_ptr<T>();
-    T* cc = ct[t].data_ptr<T>();
-    T* ch = chat[t].data_ptr<T>();
-    T* cs_ = rstd_c[t].data_ptr<T>();
-    T* h = hs[t].data_ptr<T>();
-    T* c = cs[t].data_ptr<T>();
+    const T* hp = t ? hsp + (t - 1) * BH : h0.data_ptr<T>();
+    const T* cp = t ? csp + (t - 1) * BH : c0.data_ptr<T>();
+    gemm_nn<T>(B, G, H, masked(hp, rm, hm.data(), BH), w, T(0), r.data());
+    const T* zh = keep_at(kh, t, BH, zeros);
+    const T* zc = keep_at(kc, t, BH, zeros);
+    T* g4 = gates.data_ptr<T>() + t * B * G;
+    T* rh = rhat.data_ptr<T>() + t * B * G;
+    T* rs = rstd_r.data_ptr<T>() + t * B;
+    T* cc = ct.data_ptr<T>() + t * BH;
+    T* ch = chat.data_ptr<T>() + t * BH;
+    T* cs_ = rstd_c.data_ptr<T>() + t * B;
+    T* h = hsp + t * BH;
+    T* c = csp + t * BH;
     for (int64_t b = 0; b < B; ++b) {
       T* gb = g4 + b * G;
       T* rhb = rh + b * G;
-      rs[b] = normalize_row(rp + b * G, rhb, G, eps);
+      const int64_t o = b * H;
+      rs[b] = normalize_row(r.data() + b * G, rhb, G, eps);
       const T* xb = xpp + (t * B + b) * G;
+      for (int64_t j = 0; j < G; ++j) gb[j] = xb[j] + gh[j] * rhb[j];
+      sigmoid_inplace(gb, 2 * H);
+      tanh_into(gb + 2 * H, gb + 2 * H, H);
+      sigmoid_inplace(gb + 3 * H, H);
+      for (int64_t j = 0; j < H; ++j) cc[o + j] = gb[H + j] * cp[o + j] + gb[j] * gb[2 * H + j];
+      cs_[b] = normalize_row(cc + o, ch + o, H, eps);
+      for (int64_t j = 0; j < H; ++j) th[j] = gc[j] * ch[o + j] + bc[j];
+      tanh_into(th.data(), th.data(), H);
+      #pragma omp simd  // independent j (GCC gives up its alias checks here)
       for (int64_t j = 0; j < H; ++j) {
-        const int64_t k = b * H + j;
-        const T i = sigm(xb[j] + gh[j] * rhb[j]);
-        const T f = sigm(xb[H + j] + gh[H + j] * rhb[H + j]);
-        const T g = std::tanh(xb[2 * H + j] + gh[2 * H + j] * rhb[2 * H + j]);
-        const T o = sigm(xb[3 * H + j] + gh[3 * H + j] * rhb[3 * H + j]);
-        gb[j] = i; gb[H + j] = f; gb[2 * H + j] = g; gb[3 * H + j] = o;
-        cc[k] = f * cp[k] + i * g;
-      }
-      cs_[b] = normalize_row(cc + b * H, ch + b * H, H, eps);
-      for (int64_t j = 0; j < H; ++j) {
-        const int64_t k = b * H + j;
-        const T hn = gb[3 * H + j] * std::tanh(gc[j] * ch[k] + bc[j]);
-        const T zc = kc ? kc[off + k] : T(0), zh = kh ? kh[off + k] : T(0);
-        c[k] = zc * cp[k] + (T(1) - zc) * cc[k];
-        h[k] = zh * hp[k] + (T(1) - zh) * hn;
+        const int64_t k = o + j;
+        c[k] = zc[k] * cp[k] + (T(1) - zc[k]) * cc[k];
+        h[k] = zh[k] * hp[k] + (T(1) - zh[k]) * (gb[3 * H + j] * th[j]);
       }
     }
   }
@@ -290,7 +417,7 @@ void lnlstm_bwd_impl(const Tensor& ghs, const Tensor& gcs, const Tensor& cs, con
                      const Tensor& keep_h, const Tensor& keep_c, const Tensor& rmask, Tensor& da,
                      Tensor& dr, Tensor& dh0, Tensor& dc0, Tensor& dg_hh, Tensor& dg_c,
                      Tensor& db_c) {
-  const int64_t Tn = gates.size(0), B = gates.size(1), H = c0.size(1), G = 4 * H;
+  const int64_t Tn = gates.size(0), B = gates.size(1), H = c0.size(1), G = 4 * H, BH = B * H;
   const T* gh = g_hh.data_ptr<T>();
   const T* gc = g_c.data_ptr<T>();
   const T* bc = b_c.data_ptr<T>();
@@ -300,50 +427,57 @@ void lnlstm_bwd_impl(const Tensor& ghs, const Tensor& gcs, const Tensor& cs, con
   const T* kh = opt_ptr<T>(keep_h);
   const T* kc = opt_ptr<T>(keep_c);
   const T* rm = opt_ptr<T>(rmask);
+  const T* w = w_hh.data_ptr<T>();
+  const T* csp = cs.data_ptr<T>();
   const T* ghp = ghs.data_ptr<T>();
   const T* gcp = gcs.data_ptr<T>();
-  Tensor dh_rec = at::empty({B, H}, c0.options());
-  std::vector<T> dh(B * H, T(0)), dc(B * H, T(0)), dcn(H), dy(G);
+  std::vector<T> zeros(BH, T(0)), dh(BH, T(0)), dc(BH, T(0)), rec(BH), dcn(H), dct(H), dy(G),
+      th(H);
   for (int64_t t = Tn - 1; t >= 0; --t) {
-    const T* cp = (t ? cs[t - 1] : c0).data_ptr<T>();
-    const T* g4 = gates[t].data_ptr<T>();
-    const T* rh = rhat[t].data_ptr<T>();
-    const T* rs = rstd_r[t].data_ptr<T>();
-    const T* ch = chat[t].data_ptr<T>();
-    const T* csd = rstd_c[t].data_ptr<T>();
-    T* d4 = da[t].data_ptr<T>();
-    T* dr4 = dr[t].data_ptr<T>();
-    const int64_t off = t * B * H;
+    const T* cp = t ? csp + (t - 1) * BH : c0.data_ptr<T>();
+    const T* g4 = gates.data_ptr<T>() + t * B * G;
+    const T* rh = rhat.data_ptr<T>() + t * B * G;
+    const T* rs = rstd_r.data_ptr<T>() + t * B;
+    const T* ch = chat.data_ptr<T>() + t * BH;
+    const T* csd = rstd_c.data_ptr<T>() + t * B;
+    T* d4 = da.data_ptr<T>() + t * B * G;
+    T* dr4 = dr.data_ptr<T>() + t * B * G;
+    const T* zh = keep_at(kh, t, BH, zeros);
+    const T* zc = keep_at(kc, t, BH, zeros);
+    const T* ght = ghp + t * BH;
+    const T* gct = gcp + t * BH;
     for (int64_t b = 0; b < B; ++b) {
       const T* gb = g4 + b * G;
       T* db = d4 + b * G;
+      const int64_t o = b * H;
+      for (int64_t j = 0; j < H; ++j) th[j] = gc[j] * ch[o + j] + bc[j];
+      tanh_into(th.data(), th.data(), H);
       // through h~ = o tanh(LN(c~)) into dL/dLN(c~)-input (dcn) and do
+      #pragma omp simd  // independent j (GCC gives up its alias checks here)
       for (int64_t j = 0; j < H; ++j) {
-        const int64_t k = b * H + j;
-        const T dhk = dh[k] + ghp[off + k];
-        const T zh = kh ? kh[off + k] : T(0);
-        const T dhn = (T(1) - zh) * dhk;
-        const T o = gb[3 * H + j];
-        const T tc = std::tanh(gc[j] * ch[k] + bc[j]);
-        db[3 * H + j] = dhn * tc * o * (T(1) - o);
-        const T dln = dhn * o * (T(1) - tc * tc);  // dL/d LN(c~)
+        const int64_t k = o + j;
+        const T dhk = dh[k] + ght[k];
+        const T dhn = (T(1) - zh[k]) * dhk;
+        const T og = gb[3 * H + j];
+        const T tc = th[j];
+        db[3 * H + j] = dhn * tc * og * (T(1) - og);
+        const T dln = dhn * og * (T(1) - tc * tc);  // dL/d LN(c~)
         dgc[j] += dln * ch[k];
         dbc[j] += dln;
         dcn[j] = dln * gc[j];
-        dh[k] = zh * dhk;  // direct path; the recurrent one is added after the GEMM
+        dh[k] = zh[k] * dhk;  // direct path; the recurrent one is added after the GEMM
       }
-      std::vector<T> dct(H);
-      normalize_row_backward(dcn.data(), ch + b * H, csd[b], dct.data(), H);
+      normalize_row_backward(dcn.data(), ch + o, csd[b], dct.data(), H);
+      #pragma omp simd  // independent j (GCC gives up its alias checks here)
       for (int64_t j = 0; j < H; ++j) {
-        const int64_t k = b * H + j;
-        const T dck = dc[k] + gcp[off + k];
-        const T zc = kc ? kc[off + k] : T(0);
-        const T dctot = dct[j] + (T(1) - zc) * dck;
+        const int64_t k = o + j;
+        const T dck = dc[k] + gct[k];
+        const T dctot = dct[j] + (T(1) - zc[k]) * dck;
         const T i = gb[j], f = gb[H + j], g = gb[2 * H + j];
         db[j] = dctot * g * i * (T(1) - i);
         db[H + j] = dctot * cp[k] * f * (T(1) - f);
         db[2 * H + j] = dctot * i * (T(1) - g * g);
-        dc[k] = dctot * f + zc * dck;
+        dc[k] = dctot * f + zc[k] * dck;
       }
       // a = xp + g_hh * r^: into the recurrent LN
       const T* rhb = rh + b * G;
@@ -353,9 +487,8 @@ void lnlstm_bwd_impl(const Tensor& ghs, const Tensor& gcs, const Tensor& cs, con
       }
       normalize_row_backward(dy.data(), rhb, rs[b], dr4 + b * G, G);
     }
-    at::mm_out(dh_rec, dr[t], w_hh);  // [B, 4H] x [4H, H]
-    const T* r = dh_rec.data_ptr<T>();
-    for (int64_t k = 0; k < B * H; ++k) dh[k] += rm ? r[k] * rm[k] : r[k];
+    gemm_nn<T>(B, H, G, dr4, w, T(0), rec.data());  // [B, 4H] x [4H, H]
+    add_recurrent(dh.data(), rec.data(), rm, BH);
   }
   std::copy(dh.begin(), dh.end(), dh0.data_ptr<T>());
   std::copy(dc.begin(), dc.end(), dc0.data_ptr<T>());
@@ -364,39 +497,44 @@ void lnlstm_bwd_impl(const Tensor& ghs, const Tensor& gcs, const Tensor& cs, con
 
 // ---------------------------------------------------------------- GRU (torch's equations) ----
 // u = W_hh h_{t-1} + b_hh; r = s(x_r + u_r), z = s(x_z + u_z), n = tanh(x_n + r u_n);
-// h~ = n + z (h_{t-1} - n); then keep (padding). Saved per step: r, z, n, u_n ([T, B, 4H]).
+// h~ = n + z (h_{t-1} - n); then keep (padding). Saved per step (training only): r, z, n, u_n
+// ([T, B, 4H]); without saving (inference) the gates live in a one-row scratch buffer.
 template <typename T>
 void gru_fwd_impl(const Tensor& xp, const Tensor& h0, const Tensor& w_hh_t, const Tensor& b_hh,
-                  const Tensor& keep_h, Tensor& hs, Tensor& saved) {
-  const int64_t Tn = xp.size(0), B = xp.size(1), H = h0.size(1);
+                  const Tensor& keep_h, bool save, Tensor& hs, Tensor& saved) {
+  const int64_t Tn = xp.size(0), B = xp.size(1), H = h0.size(1), BH = B * H;
   const T* kh = opt_ptr<T>(keep_h);
-  Tensor u = at::empty({B, 3 * H}, h0.options());
-  const T* up = u.data_ptr<T>();
+  const T* bias = opt_ptr<T>(b_hh);
+  const T* w = w_hh_t.data_ptr<T>();
   const T* xpp = xp.data_ptr<T>();
+  T* hsp = hs.data_ptr<T>();
+  T* svp = save ? saved.data_ptr<T>() : nullptr;
+  std::vector<T> zeros(BH, T(0)), u(B * 3 * H), scratch(4 * H);
   for (int64_t t = 0; t < Tn; ++t) {
-    const Tensor hp_t = t ? hs[t - 1] : h0;
-    const T* hp = hp_t.data_ptr<T>();
-    if (b_hh.numel()) {
-      at::addmm_out(u, b_hh, hp_t, w_hh_t);
-    } else {
-      at::mm_out(u, hp_t, w_hh_t);
+    const T* hp = t ? hsp + (t - 1) * BH : h0.data_ptr<T>();
+    if (bias) {
+      for (int64_t b = 0; b < B; ++b) std::copy(bias, bias + 3 * H, u.data() + b * 3 * H);
     }
-    T* h = hs[t].data_ptr<T>();
-    T* sv = saved[t].data_ptr<T>();
-    const int64_t off = t * B * H;
+    gemm_nn<T>(B, 3 * H, H, hp, w, bias ? T(1) : T(0), u.data());
+    const T* zk = keep_at(kh, t, BH, zeros);
+    T* h = hsp + t * BH;
     for (int64_t b = 0; b < B; ++b) {
       const T* xb = xpp + (t * B + b) * 3 * H;
-      const T* ub = up + b * 3 * H;
-      T* sb = sv + b * 4 * H;
+      const T* ub = u.data() + b * 3 * H;
+      T* sb = save ? svp + (t * B + b) * 4 * H : scratch.data();  // r, z, n, u_n
+      for (int64_t j = 0; j < 2 * H; ++j) sb[j] = xb[j] + ub[j];
+      sigmoid_inplace(sb, 2 * H);
       for (int64_t j = 0; j < H; ++j) {
-        const int64_t k = b * H + j;
-        const T r = sigm(xb[j] + ub[j]);
-        const T z = sigm(xb[H + j] + ub[H + j]);
-        const T n = std::tanh(xb[2 * H + j] + r * ub[2 * H + j]);
-        sb[j] = r; sb[H + j] = z; sb[2 * H + j] = n; sb[3 * H + j] = ub[2 * H + j];
-        const T hn = n + z * (hp[k] - n);
-        const T zk = kh ? kh[off + k] : T(0);
-        h[k] = zk * hp[k] + (T(1) - zk) * hn;
+        sb[3 * H + j] = ub[2 * H + j];
+        sb[2 * H + j] = xb[2 * H + j] + sb[j] * ub[2 * H + j];
+      }
+      tanh_into(sb + 2 * H, sb + 2 * H, H);
+      const int64_t o = b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const int64_t k = o + j;
+        const T n = sb[2 * H + j];
+        const T hn = n + sb[H + j] * (hp[k] - n);
+        h[k] = zk[k] * hp[k] + (T(1) - zk[k]) * hn;
       }
     }
   }
@@ -406,43 +544,47 @@ template <typename T>
 void gru_bwd_impl(const Tensor& gh, const Tensor& hs, const Tensor& saved, const Tensor& h0,
                   const Tensor& w_hh, const Tensor& keep_h, Tensor& dxp, Tensor& du,
                   Tensor& dh0) {
-  const int64_t Tn = hs.size(0), B = hs.size(1), H = h0.size(1);
+  const int64_t Tn = hs.size(0), B = hs.size(1), H = h0.size(1), BH = B * H;
   const T* kh = opt_ptr<T>(keep_h);
   const T* ghp = gh.data_ptr<T>();
-  Tensor dh_rec = at::empty({B, H}, h0.options());
-  std::vector<T> dh(B * H, T(0));
+  const T* w = w_hh.data_ptr<T>();
+  const T* hsp = hs.data_ptr<T>();
+  const T* svp = saved.data_ptr<T>();
+  T* dxpp = dxp.data_ptr<T>();
+  T* dupp = du.data_ptr<T>();
+  std::vector<T> zeros(BH, T(0)), dh(BH, T(0)), rec(BH);
   for (int64_t t = Tn - 1; t >= 0; --t) {
-    const T* hp = (t ? hs[t - 1] : h0).data_ptr<T>();
-    const T* sv = saved[t].data_ptr<T>();
-    T* dx = dxp[t].data_ptr<T>();
-    T* dup = du[t].data_ptr<T>();
-    const int64_t off = t * B * H;
+    const T* hp = t ? hsp + (t - 1) * BH : h0.data_ptr<T>();
+    const T* zk = keep_at(kh, t, BH, zeros);
+    const T* ght = ghp + t * BH;
+    T* dup = dupp + t * B * 3 * H;
     for (int64_t b = 0; b < B; ++b) {
-      const T* sb = sv + b * 4 * H;
-      T* dxb = dx + b * 3 * H;
+      const T* sb = svp + (t * B + b) * 4 * H;
+      T* dxb = dxpp + (t * B + b) * 3 * H;
       T* dub = dup + b * 3 * H;
+      const int64_t o = b * H;
+      #pragma omp simd  // independent j (GCC gives up its alias checks here)
       for (int64_t j = 0; j < H; ++j) {
-        const int64_t k = b * H + j;
-        const T d = dh[k] + ghp[off + k];
-        const T zk = kh ? kh[off + k] : T(0);
-        const T dhn = (T(1) - zk) * d;
+        const int64_t k = o + j;
+        const T d = dh[k] + ght[k];
+        const T dhn = (T(1) - zk[k]) * d;
         const T r = sb[j], z = sb[H + j], n = sb[2 * H + j], un = sb[3 * H + j];
         const T dan = dhn * (T(1) - z) * (T(1) - n * n);
         const T daz = dhn * (hp[k] - n) * z * (T(1) - z);
         const T dar = dan * un * r * (T(1) - r);
         dxb[j] = dar; dxb[H + j] = daz; dxb[2 * H + j] = dan;
         dub[j] = dar; dub[H + j] = daz; dub[2 * H + j] = dan * r;
-        dh[k] = zk * d + dhn * z;
+        dh[k] = zk[k] * d + dhn * z;
       }
     }
-    at::mm_out(dh_rec, du[t], w_hh);  // [B, 3H] x [3H, H]
-    const T* rr = dh_rec.data_ptr<T>();
-    for (int64_t k = 0; k < B * H; ++k) dh[k] += rr[k];
+    gemm_nn<T>(B, H, 3 * H, dup, w, T(0), rec.data());  // [B, 3H] x [3H, H]
+    add_recurrent<T>(dh.data(), rec.data(), nullptr, BH);
   }
   std::copy(dh.begin(), dh.end(), dh0.data_ptr<T>());
 }
 
 }  // namespace
+
 
 std::vector<Tensor> peephole_forward(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh_t, Tensor w_ch,
                                      Tensor keep_h, Tensor keep_c, Tensor rmask) {
@@ -525,12 +667,14 @@ std::vector<Tensor> lnlstm_backward(Tensor ghs, Tensor gcs, Tensor cs, Tensor ga
   return {da, dr, dh0, dc0, dg_hh, dg_c, db_c};
 }
 
-std::vector<Tensor> gru_forward(Tensor xp, Tensor h0, Tensor w_hh_t, Tensor b_hh, Tensor keep_h) {
+std::vector<Tensor> gru_forward(Tensor xp, Tensor h0, Tensor w_hh_t, Tensor b_hh, Tensor keep_h,
+                                bool save) {
   const int64_t Tn = xp.size(0), B = xp.size(1), H = h0.size(1);
-  Tensor hs = at::empty({Tn, B, H}, h0.options()), saved = at::empty({Tn, B, 4 * H}, h0.options());
+  Tensor hs = at::empty({Tn, B, H}, h0.options());
+  Tensor saved = at::empty({save ? Tn : 0, B, 4 * H}, h0.options());
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_forward", [&] {
     gru_fwd_impl<scalar_t>(xp.contiguous(), h0.contiguous(), w_hh_t.contiguous(),
-                           b_hh.contiguous(), keep_h, hs, saved);
+                           b_hh.contiguous(), keep_h, save, hs, saved);
   });
   return {hs, saved};
 }
