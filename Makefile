@@ -17,9 +17,12 @@ demo: install
 	$(BIN)/rnnkit demo
 
 # Slow tests that guard promises CI must keep: exact resume after SIGKILL, DDP == one process,
-# the native kernels == the reference loop, and the main job itself. The rest: make test-slow.
+# the native kernels == the reference loop, every cell learns a memory task, translation of
+# held-out numbers, and the main job itself. The rest (auto-ARIMA baselines, the gradient-flow
+# example, the sentiment run): make test-slow.
 CI_SLOW := tests/test_train_resume.py tests/test_train_ddp.py tests/test_native.py \
-	tests/test_cli_text.py
+	tests/test_cli_text.py tests/test_cells_learning.py tests/test_seq2seq.py \
+	tests/test_seq2seq_numbers.py
 
 test: install
 	$(BIN)/ruff check src tests benchmarks examples
