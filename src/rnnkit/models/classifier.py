@@ -223,6 +223,8 @@ class TextClassifier:
     @classmethod
     def from_checkpoint(cls, path: str) -> TextClassifier:
         """Load ``best.pt`` / ``last.pt`` written by ``rnnkit classify train``."""
+        import json
+
         from ..data.vocab import Vocab
         from ..train import load_checkpoint
 
@@ -233,14 +235,21 @@ class TextClassifier:
                              f"{extra.get('task')!r}); train one with `rnnkit classify train`")
         model = SequenceClassifier(ClassifierConfig(**extra["config"]))
         model.load_state_dict(ckpt["model"])
-        return cls(model.eval(), Vocab.from_json(extra["vocab"]), extra["classes"])
+        if json.loads(extra["vocab"]).get("level") == "wordpiece":
+            from ..data.pretrained import WordPieceVocab
+
+            vocab = WordPieceVocab.from_json(extra["vocab"])
+        else:
+            vocab = Vocab.from_json(extra["vocab"])
+        return cls(model.eval(), vocab, extra["classes"])
 
     def encode(self, texts: list[str]) -> tuple[Tensor, Tensor]:
         from ..data.batching import pad_sequences
 
         if isinstance(texts, str):
             texts = [texts]
-        ids = [seq or [1] for seq in self.vocab.encode_batch(list(texts))]  # empty -> <unk>
+        unk = getattr(self.vocab, "unk_id", 1)  # Vocab's <unk> is 1
+        ids = [seq or [unk] for seq in self.vocab.encode_batch(list(texts))]  # empty -> <unk>
         return pad_sequences(ids, dtype=torch.long)
 
     def predict_proba(self, texts: list[str]) -> Tensor:
@@ -264,7 +273,10 @@ def train_text_classifier(texts: list[str], labels: list[str],
     the vocabulary comes from the training part. ``config`` fields ``num_classes`` and
     ``vocab_size`` are filled in. ``embed_init="ppmi"`` starts the embeddings from PPMI-SVD
     vectors of the training texts (:mod:`rnnkit.data.embeddings`; needs scipy) instead of
-    N(0, 1). Returns the classifier and the final validation metrics.
+    N(0, 1); ``embed_init="wordpiece"`` uses the pretrained WordPiece tokenizer and token
+    embeddings of a packaged all-MiniLM-L6-v2 (:mod:`rnnkit.data.pretrained`; sets
+    ``embed_size`` to 384 and ignores ``min_freq``). Returns the classifier and the final
+    validation metrics.
     """
     from dataclasses import replace
 
@@ -279,20 +291,33 @@ def train_text_classifier(texts: list[str], labels: list[str],
     classes = sorted(set(labels))
     y = [classes.index(label) for label in labels]
     fit_idx, val_idx = stratified_split(y, val_fraction, seed=seed)
-    vocab = Vocab.build([texts[i] for i in fit_idx], min_freq=min_freq)
-    ids = [seq or [1] for seq in vocab.encode_batch(list(texts))]
+    if embed_init not in ("random", "ppmi", "wordpiece"):
+        raise ValueError(f"embed_init must be 'random', 'ppmi' or 'wordpiece', got "
+                         f"{embed_init!r}")
+    pretrained = None
+    if embed_init == "wordpiece":
+        from ..data.pretrained import load_wordpiece_embeddings
+
+        vocab, pretrained = load_wordpiece_embeddings()
+        unk = vocab.unk_id
+    else:
+        vocab, unk = Vocab.build([texts[i] for i in fit_idx], min_freq=min_freq), 1
+    ids = [seq or [unk] for seq in vocab.encode_batch(list(texts))]
     cfg = replace(config or ClassifierConfig(num_classes=len(classes), vocab_size=len(vocab)),
                   num_classes=len(classes), vocab_size=len(vocab), input_size=None)
+    if pretrained is not None:
+        cfg = replace(cfg, embed_size=pretrained.shape[1])
     torch.manual_seed(seed)
     model = SequenceClassifier(cfg)
-    if embed_init == "ppmi":
+    if pretrained is not None:
+        with torch.no_grad():
+            model.embed.weight.copy_(pretrained)
+    elif embed_init == "ppmi":
         from ..data.embeddings import ppmi_svd_vectors
 
         vectors = ppmi_svd_vectors([ids[i] for i in fit_idx], len(vocab), cfg.embed_size)
         with torch.no_grad():
             model.embed.weight.copy_(vectors)
-    elif embed_init != "random":
-        raise ValueError(f"embed_init must be 'random' or 'ppmi', got {embed_init!r}")
     clf = TextClassifier(model, vocab, classes)
 
     def loader(idx, shuffle):
