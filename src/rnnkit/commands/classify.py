@@ -31,8 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--dropout", type=float, default=0.5)
     tr.add_argument("--embed-dropout", type=float, default=0.2)
     tr.add_argument("--min-freq", type=int, default=1)
-    tr.add_argument("--init", default="random", choices=["random", "ppmi"],
-                    help="embedding init: N(0, 1) or PPMI-SVD vectors of the training texts")
+    tr.add_argument("--init", default="random", choices=["random", "ppmi", "wordpiece"],
+                    help="embedding init: N(0, 1), PPMI-SVD vectors of the training texts, or "
+                    "pretrained WordPiece token vectors (English; needs rnnkit[pretrained]; "
+                    "sets the embedding width to 384; best for sentiment, see "
+                    "benchmarks/classify.py)")
     tr.add_argument("--epochs", type=int, default=6)
     tr.add_argument("--max-time", type=float, default=None, help="training budget in seconds")
     tr.add_argument("--lr", type=float, default=3e-3)
