@@ -35,7 +35,6 @@ one new step at a time):
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -46,6 +45,7 @@ from torch import Tensor, nn
 
 from ..data.timeseries import SeriesScaler, WindowDataset, as_series
 from ..recurrent import Recurrent
+from ..train.checkpoint import save_checkpoint
 from ..train.protocol import LossOutput
 from .forecaster import ForecasterConfig, ForecastNet
 
@@ -400,15 +400,7 @@ class AnomalyDetector:
         blob = {"kind": "rnnkit.anomaly", "config": asdict(self.config),
                 "n_features": self.n_features, "scaler": self.scaler.state_dict(),
                 "state_dict": self.net.state_dict()}
-        path = os.fspath(path)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(blob, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        save_checkpoint(blob, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AnomalyDetector:

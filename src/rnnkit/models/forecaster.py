@@ -39,7 +39,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -61,6 +60,7 @@ from ..data.timeseries import (
 )
 from ..recurrent import Recurrent
 from ..train.callbacks import Callback
+from ..train.checkpoint import save_checkpoint
 from ..train.protocol import LossOutput
 
 __all__ = ["Forecast", "ForecastEnsemble", "ForecastNet", "Forecaster", "ForecasterConfig",
@@ -554,15 +554,7 @@ class Forecaster:
                         "future_tail": s.future[-self.config.input_len:].tolist()}
                        for s in self.series],
         }
-        path = os.fspath(path)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(blob, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        save_checkpoint(blob, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Forecaster:
