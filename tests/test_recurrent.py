@@ -155,3 +155,20 @@ def test_state_from_autocast_is_accepted_back() -> None:
         assert state.h.dtype == torch.bfloat16
         out2, _ = layer(x[:, 3:], state)  # carried state, as under truncated BPTT
     assert out2.shape == (2, 2, 4)
+
+
+@pytest.mark.parametrize("cell", available_cells())
+def test_cell_forward_equals_one_runner_step(cell: str) -> None:
+    """The torch-style ``cell(x, hx)`` every cell inherits == one step of the runner, and a
+    plain tuple state is accepted where the cell keeps a named tuple."""
+    layer = Recurrent(cell, 3, 5, dtype=torch.float64)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    s0 = state_map(lambda s: torch.randn_like(s[0]), layer._check_state(None, x[:, None],
+                                                                        unbatched=False))
+    _, want = layer.step(x, state_map(lambda s: s.unsqueeze(0), s0))
+    plain = s0 if isinstance(s0, torch.Tensor) else tuple(s0)
+    got = layer.cells[0](x, plain)
+    assert type(got) is type(s0)
+    for a, b in zip(state_tensors(got), state_tensors(want)):
+        torch.testing.assert_close(a, b[0])
+    assert repr(layer.cells[0]).startswith(f"{type(layer.cells[0]).__name__}(3, 5")

@@ -97,6 +97,29 @@ class Cell(nn.Module):
         return torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
 
     # -- torch-cell semantics -------------------------------------------------------------
+    def forward(self, input: Tensor, hx: State | None = None) -> State:
+        """One step with torch's cell API (``torch.nn.RNNCell/LSTMCell/GRUCell``).
+
+        ``input [B, I]`` or unbatched ``[I]``; ``hx`` as :meth:`initial_state` makes it (a plain
+        ``(h, c)`` tuple is accepted for named-tuple states), zeros when omitted. Returns the new
+        state: ``h'`` or ``(h', c')``.
+        """
+        return self.cell_forward(input, hx)
+
+    #: constructor options shown by :meth:`extra_repr` when they differ from these defaults
+    _repr_defaults: dict[str, Any] = {
+        "bias": True, "nonlinearity": "tanh", "proj_size": 0, "recurrent_max": None,
+        "zoneout": 0.0, "recurrent_dropout": 0.0,
+    }
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        for name, default in self._repr_defaults.items():
+            value = getattr(self, name, default)
+            if value != default:
+                s += f", {name}={value!r}"
+        return s
+
     def _check_step_input(self, x: Tensor) -> None:
         if x.dim() not in (1, 2):
             raise ValueError(
@@ -128,6 +151,10 @@ class Cell(nn.Module):
     def cell_forward(self, x: Tensor, state: State | None) -> State:
         """One step with torch's cell API: unbatched ``[I]`` or batched ``[B, I]`` input."""
         self._check_step_input(x)
+        if state is not None and not isinstance(state, Tensor):
+            template = self.initial_state(1, device="meta")
+            if hasattr(template, "_fields") and type(state) is not type(template):
+                state = type(template)(*state)  # e.g. a plain (h, c) tuple -> LSTMState
         unbatched = x.dim() == 1
         if unbatched:
             x = x.unsqueeze(0)

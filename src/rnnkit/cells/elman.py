@@ -67,15 +67,3 @@ class ElmanCell(Cell):
         pre = xp_t + nn.functional.linear(state, self.weight_hh, self.bias_hh)
         h = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
         return h, h
-
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        """torch.nn.RNNCell semantics: ``[B, I]`` or ``[I]`` -> ``h'``."""
-        return self.cell_forward(input, hx)
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if not self.bias:
-            s += ", bias=False"
-        if self.nonlinearity != "tanh":
-            s += f", nonlinearity={self.nonlinearity!r}"
-        return s

@@ -85,17 +85,3 @@ class GRUCell(Regularized, Cell):
         if self.zoneout:
             h = self.zone(h, state)
         return h, h
-
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        """torch.nn.GRUCell semantics: ``[B, I]`` or ``[I]`` -> ``h'``."""
-        return self.cell_forward(input, hx)
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if not self.bias:
-            s += ", bias=False"
-        if self.zoneout:
-            s += f", zoneout={self.zoneout}"
-        if self.recurrent_dropout:
-            s += f", recurrent_dropout={self.recurrent_dropout}"
-        return s

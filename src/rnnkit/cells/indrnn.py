@@ -78,15 +78,3 @@ class IndRNNCell(Regularized, Cell):
         h = torch.relu(pre) if self.nonlinearity == "relu" else torch.tanh(pre)
         h = self.zone(h, state)
         return h, h
-
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        """Cell semantics: ``[B, I]`` or ``[I]`` -> ``h'``."""
-        return self.cell_forward(input, hx)
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}, nonlinearity={self.nonlinearity!r}"
-        if self.recurrent_max is not None:
-            s += f", recurrent_max={self.recurrent_max}"
-        if self.zoneout:
-            s += f", zoneout={self.zoneout}"
-        return s

@@ -86,16 +86,6 @@ class _LayerNormCell(Regularized, Cell):
         hp = layer_norm(F.linear(self.drop_recurrent(h), self.weight_hh), self.ln_hh_weight)
         return hp if self.bias_hh is None else hp + self.bias_hh
 
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if not self.bias:
-            s += ", bias=False"
-        if self.zoneout:
-            s += f", zoneout={self.zoneout}"
-        if self.recurrent_dropout:
-            s += f", recurrent_dropout={self.recurrent_dropout}"
-        return s
-
 
 class LayerNormLSTMCell(_LayerNormCell):
     r"""LSTM with layer normalization of the gates and the cell state (haste's LayerNormLSTM).
@@ -151,12 +141,6 @@ class LayerNormLSTMCell(_LayerNormCell):
         h, c = self.zone(h, h_prev), self.zone(c, c_prev)
         return h, LSTMState(h, c)
 
-    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> LSTMState:
-        """torch.nn.LSTMCell semantics: ``[B, I]`` or ``[I]`` -> ``(h', c')``."""
-        if hx is not None and not isinstance(hx, LSTMState):
-            hx = LSTMState(*hx)
-        return self.cell_forward(input, hx)
-
 
 class LayerNormGRUCell(_LayerNormCell):
     r"""GRU with layer normalization of the input and recurrent projections (haste's
@@ -197,7 +181,3 @@ class LayerNormGRUCell(_LayerNormCell):
         n = torch.tanh(x_n + r * u_n)
         h = self.zone(n + z * (state - n), state)
         return h, h
-
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        """torch.nn.GRUCell semantics: ``[B, I]`` or ``[I]`` -> ``h'``."""
-        return self.cell_forward(input, hx)

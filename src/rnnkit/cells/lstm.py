@@ -109,21 +109,3 @@ class LSTMCell(Regularized, Cell):
         if self.zoneout:
             h, c = self.zone(h, h_prev), self.zone(c, c_prev)
         return h, LSTMState(h, c)
-
-    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> LSTMState:
-        """torch.nn.LSTMCell semantics: ``[B, I]`` or ``[I]`` -> ``(h', c')``."""
-        if hx is not None and not isinstance(hx, LSTMState):
-            hx = LSTMState(*hx)
-        return self.cell_forward(input, hx)
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.proj_size:
-            s += f", proj_size={self.proj_size}"
-        if not self.bias:
-            s += ", bias=False"
-        if self.zoneout:
-            s += f", zoneout={self.zoneout}"
-        if self.recurrent_dropout:
-            s += f", recurrent_dropout={self.recurrent_dropout}"
-        return s

@@ -181,13 +181,6 @@ class _MinimalCell(Cell):
         h = linear_scan(a, b, state)
         return h, h[:, -1]
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        """Cell semantics: ``[B, I]`` or ``[I]`` -> ``h'``."""
-        return self.cell_forward(input, hx)
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
-
 
 class MinGRUCell(_MinimalCell):
     r"""minGRU: a GRU whose gate and candidate read only the input (paper, section 3.1.2).
