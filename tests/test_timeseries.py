@@ -196,3 +196,26 @@ def test_registry_missing_package_message(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match="rnnkit\\[data\\]"):
         datasets.dataset_path("airpassengers")
+
+
+def test_read_csv_names_the_problem(tmp_path):
+    from rnnkit.data.timeseries import read_csv
+
+    with pytest.raises(FileNotFoundError, match="no such CSV file"):
+        read_csv(tmp_path / "missing.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="not a readable CSV"):
+        read_csv(empty)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("time,value\n")
+    with pytest.raises(ValueError, match="no rows"):
+        read_csv(header_only)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(128, 256)) * 4)
+    with pytest.raises(ValueError, match="not a readable CSV"):
+        read_csv(binary)
+    good = tmp_path / "good.csv"
+    values = np.random.default_rng().normal(size=5)
+    good.write_text("t,v\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    np.testing.assert_allclose(read_csv(good)["v"].to_numpy(), values)

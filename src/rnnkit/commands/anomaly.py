@@ -12,8 +12,6 @@ training part are printed, next to the rolling z-score baseline.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 __all__ = ["register"]
 
 
@@ -21,6 +19,7 @@ def _detect(args) -> int:
     import numpy as np
     import pandas as pd
 
+    from ..data.timeseries import read_csv
     from ..metrics_ts import f1_scores
     from ..models.anomaly import AnomalyConfig, AnomalyDetector, RollingZScore, plot_anomalies
 
@@ -31,13 +30,7 @@ def _detect(args) -> int:
 
         df = load_dataset(args.dataset)
     else:
-        path = Path(args.csv)
-        if not path.exists():
-            raise FileNotFoundError(f"no such CSV file: {path}")
-        try:
-            df = pd.read_csv(path)
-        except (pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not a readable CSV file ({err})") from None
+        df = read_csv(args.csv)
     for col in [args.column] + ([args.label] if args.label else []):
         if col not in df.columns:
             raise ValueError(f"column {col!r} not in the CSV; available: {list(df.columns)}")

@@ -13,7 +13,6 @@ several series) or ``--dataset NAME`` (a registered package-shipped series, see
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 __all__ = ["register"]
 
@@ -34,7 +33,8 @@ def _add_data_args(p: argparse.ArgumentParser, need_columns: bool = True) -> Non
 
 def _load(args) -> tuple:
     """(DataFrame, column kwargs, season) from --csv or --dataset."""
-    import pandas as pd
+
+    from ..data.timeseries import read_csv
 
     if bool(args.csv) == bool(args.dataset):
         raise ValueError("give exactly one of --csv FILE or --dataset NAME")
@@ -48,13 +48,7 @@ def _load(args) -> tuple:
                 "series": getattr(args, "series", None) or info.series}
         season = season or info.season
     else:
-        path = Path(args.csv)
-        if not path.exists():
-            raise FileNotFoundError(f"no such CSV file: {path}")
-        try:
-            df = pd.read_csv(path)
-        except (pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not a readable CSV file ({err})") from None
+        df = read_csv(args.csv)
         if not args.time or not args.target:
             raise ValueError("--csv needs --time COL and --target COL")
         cols = {"time": args.time, "target": args.target, "series": args.series}
@@ -86,17 +80,14 @@ def _predict(args) -> int:
     model = Forecaster.load(args.checkpoint)
     history = None
     if args.csv:
-        import pandas as pd
+        from ..data.timeseries import read_csv
 
-        path = Path(args.csv)
-        if not path.exists():
-            raise FileNotFoundError(f"no such CSV file: {path}")
-        history = pd.read_csv(path)
+        history = read_csv(args.csv)
     future = None
     if args.future_csv:
-        import pandas as pd
+        from ..data.timeseries import read_csv
 
-        future = pd.read_csv(args.future_csv)
+        future = read_csv(args.future_csv)
     fc = model.predict(history=history, future=future, levels=args.levels)
     frame = fc.to_frame()
     if args.out:

@@ -57,6 +57,29 @@ def _pd():
     return pd
 
 
+def read_csv(path: Any):
+    """Read a CSV file into a DataFrame, with errors that name the file and the problem.
+
+    >>> read_csv("no/such.csv")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: no such CSV file: no/such.csv
+    """
+    from pathlib import Path
+
+    pd = _pd()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such CSV file: {path}")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a readable CSV file ({err})") from None
+    if df.empty:
+        raise ValueError(f"{path} has a header but no rows")
+    return df
+
+
 @dataclass
 class Series:
     """One regularly spaced (possibly multivariate) series.
