@@ -11,12 +11,17 @@ and the whole sequence can be computed without a step-by-step loop over ``h``:
   :math:`a^*_t = \\sum_{s \\le t} \\log a_s`, evaluated with ``logcumsumexp``. Kept as the
   reference parallel form; it needs ``b > 0`` and loses about ``eps * |a^*_t|`` of relative
   precision, which grows with ``T`` when gates saturate.
-* :func:`linear_scan` is what the cells use: a two-level (chunked) scan in linear space. Each
-  chunk of ``C ~ sqrt(T)`` steps is scanned for all chunks at once, then the chunk carries are
-  propagated, then added back (``O(T)`` work, ``O(sqrt(T))`` Python steps). It multiplies
-  numbers in ``[0, 1]`` and never divides, so it cannot overflow, accepts any sign of ``b`` and
-  of the initial state, and has the rounding of the sequential loop. Its backward is the same
-  scan run backwards (hand-written, checked by float64 gradcheck).
+* :func:`linear_scan` is the parallel form used here: a two-level (chunked) scan in linear
+  space. Each chunk of ``C ~ sqrt(T)`` steps is scanned for all chunks at once, then the chunk
+  carries are propagated, then added back (``O(T)`` work, ``O(sqrt(T))`` Python steps). It
+  multiplies numbers in ``[0, 1]`` and never divides, so it cannot overflow, accepts any sign
+  of ``b`` and of the initial state, and has the rounding of the sequential loop. Its backward
+  is the same scan run backwards (hand-written, checked by float64 gradcheck).
+
+The cells' :meth:`~MinGRUCell.scan` runs it inside :func:`gated_scan`, which fuses the gate
+formulas with the scan and writes their backward by hand: autograd through the formulas cost
+more than the scan and the input projection together (minGRU, B=8, T=4096, H=256, 1 thread:
+700 ms of 1580 ms per training step).
 
 The gate coefficients are computed in log space as in the paper, so that ``1 - z_t`` stays exact
 when ``z_t`` saturates: :math:`\\log \\sigma(k) = -\\mathrm{softplus}(-k)`.
@@ -33,7 +38,8 @@ from torch.nn import functional as F
 
 from .base import Cell
 
-__all__ = ["MinGRUCell", "MinLSTMCell", "g", "linear_scan", "log_g", "log_space_scan"]
+__all__ = ["MinGRUCell", "MinLSTMCell", "g", "gated_scan", "linear_scan", "log_g",
+           "log_space_scan"]
 
 
 def g(v: Tensor) -> Tensor:
@@ -43,7 +49,9 @@ def g(v: Tensor) -> Tensor:
     >>> g(torch.tensor([-100.0, 0.0, 2.0])).tolist()[1:]
     [0.5, 2.5]
     """
-    return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
+    # sigma(min(v, 0)) + max(v, 0): the values of where(v >= 0, v + 0.5, sigma(v)) (sigma(0) is
+    # exactly 0.5) in cheaper passes than a boolean mask and a select
+    return torch.sigmoid(v.clamp(max=0.0)) + v.clamp(min=0.0)
 
 
 def log_g(v: Tensor) -> Tensor:
@@ -94,15 +102,8 @@ class _LinearScan(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_h: Tensor):
         a, h, h0 = ctx.saved_tensors
-        # g_t = dL/dh_t (total) = grad_h_t + a_{t+1} g_{t+1}: the same recurrence, reversed
-        a_next = torch.empty_like(a)
-        a_next[:, :-1] = a[:, 1:]
-        a_next[:, -1] = 0.0
-        grad = _scan(a_next, grad_h.contiguous(), torch.zeros_like(h0), reverse=True)
-        h_prev = torch.empty_like(h)
-        h_prev[:, 0] = h0
-        h_prev[:, 1:] = h[:, :-1]
-        return h_prev.mul_(grad), grad, a[:, 0] * grad[:, 0]
+        grad = _grad_states(a, grad_h, h0)
+        return _shift_in(h, h0).mul_(grad), grad, a[:, 0] * grad[:, 0]
 
 
 def linear_scan(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
@@ -118,6 +119,84 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     True
     """
     return _LinearScan.apply(a.contiguous(), b.contiguous(), h0.contiguous())
+
+
+def _shift_in(h: Tensor, h0: Tensor) -> Tensor:
+    """``[h0, h_1, ..., h_{T-1}]``: the state entering each step, ``[B, T, H]``."""
+    h_prev = torch.empty_like(h)
+    h_prev[:, 0] = h0
+    h_prev[:, 1:] = h[:, :-1]
+    return h_prev
+
+
+def _grad_states(a: Tensor, grad_h: Tensor, h0: Tensor) -> Tensor:
+    """Total ``dL/dh_t = grad_h_t + a_{t+1} dL/dh_{t+1}``: the same recurrence, reversed."""
+    a_next = torch.empty_like(a)
+    a_next[:, :-1] = a[:, 1:]
+    a_next[:, -1] = 0.0
+    return _scan(a_next, grad_h.contiguous(), torch.zeros_like(h0), reverse=True)
+
+
+class _GatedScan(torch.autograd.Function):
+    r"""``h_t = sigma(-k_t) h_{t-1} + sigma(k_t) g(v_t)`` for ``kv = [k; v] [B, T, 2H]`` in one
+    Function: the minGRU recurrence (minLSTM's, with ``k = -d``).
+
+    Autograd through the coefficient formulas would store and revisit about twenty ``[B, T, H]``
+    intermediates; here the backward is written out,
+
+    .. math::
+        \partial k_t = \bar h_t (g(v_t) - h_{t-1})\, a_t s_t, \qquad
+        \partial v_t = \bar h_t\, s_t\, g'(v_t), \qquad
+        \partial h_0 = a_1 \bar h_1,
+
+    with :math:`a = \sigma(-k)`, :math:`s = \sigma(k)` and :math:`\bar h_t` the total gradient of
+    :math:`h_t` (the reversed scan). ``keep [B, T, 1]`` (bool or ``None``): ``False`` freezes the
+    state (``a = 1``, ``b = 0``) and receives no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, kv: Tensor, h0: Tensor, keep: Tensor | None) -> Tensor:
+        k, v = kv.chunk(2, dim=-1)
+        s, a, gv = torch.sigmoid(k), torch.sigmoid(torch.neg(k)), g(v)
+        b = torch.mul(s, gv)
+        if keep is not None:
+            a.masked_fill_(~keep, 1.0)
+            b.masked_fill_(~keep, 0.0)
+        h = _scan(a, b, h0)
+        ctx.save_for_backward(kv, h0, keep, a, s, gv, h)
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_h: Tensor):
+        kv, h0, keep, a, s, gv, h = ctx.saved_tensors
+        hbar = _grad_states(a, grad_h, h0)
+        grad_kv = torch.empty_like(kv)
+        dk, dv = grad_kv.chunk(2, dim=-1)
+        torch.sub(gv[:, 1:], h[:, :-1], out=dk[:, 1:])  # g(v_t) - h_{t-1}
+        torch.sub(gv[:, 0], h0, out=dk[:, 0])
+        dk.mul_(hbar).mul_(a).mul_(s)
+        # g'(v) = 1 for v >= 0, sigma'(v) = g(v) (1 - g(v)) below
+        g_prime = torch.rsub(gv, 1.0).mul_(gv).masked_fill_(kv.chunk(2, dim=-1)[1] >= 0, 1.0)
+        torch.mul(hbar, s, out=dv).mul_(g_prime)
+        if keep is not None:
+            grad_kv.masked_fill_(~keep, 0.0)
+        return grad_kv, a[:, 0] * hbar[:, 0], None
+
+
+def gated_scan(kv: Tensor, h0: Tensor, keep: Tensor | None = None) -> Tensor:
+    """All states of ``h_t = sigma(-k_t) h_{t-1} + sigma(k_t) g(v_t)``: ``kv = [k; v]
+    [B, T, 2H]``, ``h0 [B, H]``, optional ``keep [B, T, 1]`` (bool; ``False`` freezes the state)
+    -> ``h [B, T, H]``. The minGRU recurrence with a hand-written backward (about a third of the
+    memory traffic of autograd through :meth:`MinGRUCell.coefficients` + :func:`linear_scan`).
+
+    >>> kv, h0 = torch.randn(2, 7, 6), torch.randn(2, 3)
+    >>> k, v = kv.chunk(2, dim=-1)
+    >>> torch.allclose(gated_scan(kv, h0), linear_scan(torch.sigmoid(-k),
+    ...                torch.sigmoid(k) * g(v), h0), atol=1e-6)
+    True
+    """
+    return _GatedScan.apply(kv.contiguous(), h0.contiguous(), keep)
 
 
 def log_space_scan(log_a: Tensor, log_b: Tensor, h0: Tensor) -> Tensor:
@@ -167,18 +246,19 @@ class _MinimalCell(Cell):
         h = torch.addcmul(b, a, state)
         return h, h
 
+    def scan_inputs(self, xp: Tensor) -> Tensor:  # pragma: no cover
+        """``xp [..., G]`` -> ``[k; v] [..., 2H]`` with ``a = sigma(-k)``, ``b = sigma(k) g(v)``."""
+        raise NotImplementedError
+
     def scan(self, xp: Tensor, state: Tensor, mask: Tensor | None = None
              ) -> tuple[Tensor, Tensor]:
-        """Parallel form: ``xp [B, T, G]``, ``state [B, H]`` -> ``(h [B, T, H], h_T)``.
+        """Parallel form: ``xp [B, T, G]``, ``state [B, H]`` -> ``(h [B, T, H], h_T)``, by
+        :func:`gated_scan`.
 
         ``mask [B, T, 1]`` (bool, optional) freezes the state at padded steps (``a = 1``,
         ``b = 0`` there); their outputs are the frozen state, which the runner zeroes.
         """
-        a, b = self.coefficients(xp)  # [B, T, H] each
-        if mask is not None:
-            a = a.masked_fill(~mask, 1.0)
-            b = b.masked_fill(~mask, 0.0)
-        h = linear_scan(a, b, state)
+        h = gated_scan(self.scan_inputs(xp), state, mask)
         return h, h[:, -1]
 
 
@@ -213,6 +293,9 @@ class MinGRUCell(_MinimalCell):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  device: Any = None, dtype: torch.dtype | None = None) -> None:
         super().__init__(input_size, hidden_size, bias, device, dtype)
+
+    def scan_inputs(self, xp: Tensor) -> Tensor:
+        return xp
 
     def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
         """``a = 1 - z = sigma(-k)``, ``b = z * g(v)``."""
@@ -257,6 +340,11 @@ class MinLSTMCell(_MinimalCell):
     def _d(self, xp: Tensor) -> tuple[Tensor, Tensor]:
         k_f, k_i, v = xp.chunk(3, dim=-1)
         return F.softplus(-k_i) - F.softplus(-k_f), v  # d = log f - log i
+
+    def scan_inputs(self, xp: Tensor) -> Tensor:
+        """``[-d; v]``: with ``k = -d`` the minGRU recurrence is this cell's."""
+        d, v = self._d(xp)
+        return torch.cat((torch.neg(d), v), dim=-1)
 
     def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
         """``a = f' = sigma(d)``, ``b = i' * g(v) = sigma(-d) * g(v)``."""
