@@ -177,3 +177,18 @@ def test_dropout_between_layers_only_in_training() -> None:
     assert not torch.equal(layer(x)[0], layer(x)[0])
     with pytest.warns(UserWarning, match="num_layers greater than 1"):
         rnn.LSTM(3, 4, dropout=0.2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_single_step_through_cell_kernels_matches_torch(seed: int) -> None:
+    """T = 1 takes the per-layer cell kernels (streaming); it must still equal torch.nn's
+    sequence kernel, with gradients, for every kind, bias on/off, relu and stacked layers."""
+    for cfg in _configs(12, seed=77 + seed):
+        cfg.update(T=1, bidirectional=False, packed=False)
+        cfg.pop("proj_size", None)
+        ours, theirs = _build(cfg, "fused")
+        x, hx, lengths = _inputs(cfg, ours)
+        o1, s1, g1 = _run(ours, x, hx, lengths, cfg["batch_first"])
+        o2, s2, g2 = _run(theirs, x, hx, lengths, cfg["batch_first"])
+        for a, b in zip([o1, *s1, *g1], [o2, *s2, *g2]):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=_msg(cfg))
