@@ -30,6 +30,7 @@ CELLS = [
     ("indrnn", "indrnn", {}, "auto"),
     ("peephole_lstm zoneout=0.1", "peephole_lstm", {"zoneout": 0.1}, "auto"),
     ("layernorm_lstm zoneout=0.1", "layernorm_lstm", {"zoneout": 0.1}, "auto"),
+    ("layernorm_gru zoneout=0.1", "layernorm_gru", {"zoneout": 0.1}, "auto"),
     ("lstm (plain loop)", "lstm", {}, "loop"),
     ("lstm", "lstm", {}, "auto"),
     ("gru", "gru", {}, "auto"),

@@ -23,7 +23,7 @@ def test_backends_registered_and_ordered():
 
 @pytest.mark.parametrize("name,expected", [
     ("mingru", "scan"), ("minlstm", "scan"), ("layernorm_lstm", "compiled"),
-    ("peephole_lstm", "compiled"), ("indrnn", "compiled"), ("layernorm_gru", "loop"),
+    ("peephole_lstm", "compiled"), ("indrnn", "compiled"), ("layernorm_gru", "compiled"),
     ("lstm", "fused"), ("gru", "fused")])
 def test_auto_choice(name, expected):
     assert Recurrent(name, 3, 4).active_backend == expected
@@ -31,12 +31,12 @@ def test_auto_choice(name, expected):
 
 def test_explicit_backend_that_cannot_serve_names_the_fix():
     with pytest.raises(ValueError, match="no native kernel.*use backend='auto'"):
-        Recurrent("layernorm_gru", 3, 4, backend="compiled")
+        Recurrent("elman", 3, 4, backend="compiled")
     with pytest.raises(ValueError, match="no parallel form"):
         Recurrent("peephole_lstm", 3, 4, backend="scan")
 
 
-@pytest.mark.parametrize("name", ["layernorm_lstm", "peephole_lstm", "indrnn"])
+@pytest.mark.parametrize("name", ["layernorm_lstm", "layernorm_gru", "peephole_lstm", "indrnn"])
 def test_compiled_without_compiler_falls_back_to_loop(name, monkeypatch):
     monkeypatch.setattr(compiled, "native_module", lambda: None)
     ref = Recurrent(name, 3, 5, bidirectional=True, backend="loop", dtype=F64)
@@ -63,6 +63,18 @@ def test_native_build_flags_follow_the_cpu_capability(capability, simd, monkeypa
     from rnnkit.backends import native
 
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-    name, flags = native.build_flags()
+    name, flags, _ = native.build_flags()
     assert ("-mavx2" in flags) == simd == ("_avx2" in name)
     assert not any(f.startswith("-march") for f in flags)
+
+
+@pytest.mark.parametrize("blas", [True, False])
+def test_native_build_without_blas_symbols_adds_the_aten_gemm(blas, monkeypatch):
+    """Where libtorch_cpu exports no sgemm_/dgemm_, the per-step GEMM goes through at::mm
+    (gemm_aten.cpp), under its own module name."""
+    from rnnkit.backends import native
+
+    monkeypatch.setattr(native, "_torch_exports", lambda *syms: blas or "sgemm_" not in syms)
+    name, flags, sources = native.build_flags()
+    assert ("-DRNNKIT_BLAS" in flags) == blas == name.endswith("_blas")
+    assert any(s.endswith("gemm_aten.cpp") for s in sources) != blas

@@ -1,7 +1,7 @@
 """The ``compiled`` backend's native kernels (hand-written BPTT in C++): float64 gradcheck of
 each kernel, and every native cell equal to the ``loop`` backend including gradients.
 
-Slow-marked: the first run builds the C++ extension (about 30-80 s on 2 cores; cached after).
+Slow-marked: the first run builds the C++ extension (about 3-10 s on 2 cores; cached after).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from rnnkit.backends.compiled import (
     NATIVE_CELLS,
     gru_native,
     indrnn_native,
+    layernorm_gru_native,
     layernorm_lstm_native,
     peephole_native,
 )
@@ -21,7 +22,7 @@ from rnnkit.backends.native import native_module, native_unavailable
 
 pytestmark = pytest.mark.slow
 F64 = torch.float64
-NATIVE = ["layernorm_lstm", "peephole_lstm", "indrnn"]
+NATIVE = ["layernorm_lstm", "layernorm_gru", "peephole_lstm", "indrnn"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,6 +62,22 @@ def test_layernorm_lstm_kernel_gradcheck(regularized):
     extra = (torch.rand(T, B, H, dtype=F64), torch.rand(T, B, H, dtype=F64),
              torch.rand(B, H, dtype=F64) * 2) if regularized else ()
     assert torch.autograd.gradcheck(lambda *a: layernorm_lstm_native(*a, *extra), tuple(args))
+
+
+@pytest.mark.parametrize("regularized", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_layernorm_gru_kernel_gradcheck(regularized, bias):
+    T, B, H = 4, 3, 3
+    args = [torch.randn(T, B, 3 * H, dtype=F64), torch.randn(B, H, dtype=F64),
+            torch.randn(3 * H, H, dtype=F64), torch.randn(3 * H, dtype=F64)]
+    args = [a.requires_grad_() for a in args]
+    b_hh = (torch.randn(3 * H, dtype=F64).requires_grad_(),) if bias else ()
+    extra = (torch.rand(T, B, H, dtype=F64), torch.rand(B, H, dtype=F64) * 2) \
+        if regularized else (None, None)
+
+    def run(*a):
+        return layernorm_gru_native(*a[:4], a[4] if bias else None, *extra)
+    assert torch.autograd.gradcheck(run, (*args, *b_hh))
 
 
 @pytest.mark.parametrize("relu", [True, False])
@@ -182,7 +199,7 @@ def test_auto_picks_compiled_for_native_cells():
     assert Recurrent("peephole_lstm", 3, 4).active_backend == "compiled"
     assert Recurrent("indrnn", 3, 4).active_backend == "compiled"
     assert Recurrent("layernorm_lstm", 3, 4).active_backend == "compiled"
-    assert Recurrent("layernorm_gru", 3, 4).active_backend == "loop"
+    assert Recurrent("layernorm_gru", 3, 4).active_backend == "compiled"
 
 
 @pytest.mark.parametrize("name", [*NATIVE, "gru"])

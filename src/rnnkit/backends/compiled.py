@@ -1,20 +1,27 @@
 """The ``compiled`` backend: native time loops with a hand-written backward through time.
 
-For the cells that have a native kernel (``layernorm_lstm``, ``peephole_lstm``, ``indrnn``,
-and the standard ``gru``; see ``csrc/cells.cpp``), one direction of one layer is a single
+For the cells that have a native kernel (``layernorm_lstm``, ``layernorm_gru``,
+``peephole_lstm``, ``indrnn``, and the standard ``gru``; see ``csrc/`` and
+:mod:`rnnkit.backends.native`), one direction of one layer is a single
 :class:`torch.autograd.Function`:
 
 * forward: the input projection for all steps (one GEMM on a time-major copy of ``x``, so the
-  kernel gets a contiguous ``[T, B, G]`` without copying it; ``b_hh`` folded into ``b_ih``; the
-  LN-LSTM's input layer norm by ATen's fused ``F.layer_norm``), then a C++ loop over time that
-  makes one BLAS GEMM call per step (``h_{t-1} W_hh^T``, raw pointers, no dispatcher, no
-  allocation) and runs the gate math in vectorized passes (AVX2 ``exp`` where the CPU has it),
-  saving the activated gates; without autograd the GRU saves nothing;
-* backward: the reverse C++ loop computes the gate gradients ``dA [T, B, G]`` (one GEMM per step
-  for ``dA_t W_hh``), and the weight gradient is hoisted out of the loop into one large GEMM,
-  ``dW_hh = dA^T [h_0 .. h_{T-1}]``.
+  kernel gets a contiguous ``[T, B, G]`` without copying it; ``b_hh`` folded into ``b_ih`` for
+  the LSTMs; the input layer norms by ATen's fused ``F.layer_norm``), then a C++ loop over
+  time that makes one BLAS GEMM call per step (``h_{t-1} W_hh^T``, raw pointers, no
+  dispatcher, no allocation) and runs the gate math in vectorized passes (AVX2 ``exp`` where
+  the CPU has it). It saves what the backward needs -- the activated gates, or for the
+  layer-norm cells only the normalized recurrent projection ``r^`` (and ``c^``), the gates
+  being recomputed from ``xp`` and ``r^`` -- and without autograd nothing;
+* backward: the reverse C++ loop computes the gate gradients (one GEMM per step for
+  ``dA_t W_hh``) and accumulates ``dW_hh = sum_t dA_t^T h_{t-1}`` by one GEMM per chunk of
+  about 256 rows, in cache, instead of writing a ``[T, B, G]`` tensor for one GEMM after it.
 
-Its compile cost is the one-time C++ build (cached; independent of ``T``, nothing is unrolled).
+Fresh memory is the hidden cost at small ``B * H``: a first-touched page costs about 1.5 us on
+the 2-core test machine, so at (8, 2048, 16, 64) writing the LN-LSTM's gates cost as much as
+computing them; hence the recomputation and the chunked ``dW_hh``.
+Its compile cost is the one-time C++ build (3-12 s on 2 cores, cached; independent of ``T``,
+nothing is unrolled).
 Zoneout, variational recurrent dropout and ``lengths`` enter as "keep" coefficients,
 ``s_t = k_t s_{t-1} + (1 - k_t) \\tilde s_t`` (``k = 1`` at padded steps), so the kernels stay
 equal to the ``loop`` backend. Every other cell, and every cell when no C++ toolchain is
@@ -23,21 +30,23 @@ available, runs the pure-PyTorch ``loop`` direction instead; the result is the s
 ``auto`` rules (``AUTO_ORDER`` = fused, scan, compiled, loop; measured with
 ``benchmarks/speed_cells.py``, ratios in one process):
 
-* ``layernorm_lstm``, ``peephole_lstm``, ``indrnn`` -> ``compiled``: 3-80x faster than the
-  loop in training at the issue's three shapes (1 thread, training, ``nn.LSTM`` time x:
-  LN-LSTM 1.1-1.5, peephole 0.8-1.0, IndRNN 0.1-0.25; the plain loop LSTM 4-80). Built on the
-  first forward.
+* ``layernorm_lstm``, ``layernorm_gru``, ``peephole_lstm``, ``indrnn`` -> ``compiled``: 3-80x
+  faster than the loop in training at the issue's three shapes (1 thread, training,
+  ``nn.LSTM`` time x: LN-LSTM 1.05-1.35, LN-GRU 0.73-0.83, peephole 0.71-0.99, IndRNN
+  0.13-0.23; with zoneout 0.1 LN-LSTM 1.22-1.42, LN-GRU 0.73-0.91; the plain loop LSTM 6-81).
+  Built on the first forward.
 * ``gru`` -> ``fused`` (``torch.nn.GRU``'s kernel) although ``compiled`` is faster (``nn.GRU``
-  time x 0.61-0.67 / 0.05-0.07 / 0.12-0.19 in training, x 0.67-0.87 / 0.16-0.18 / 0.22-0.27
-  forward): choosing it by default would build C++ in every GRU user's first run. Ask for
-  ``backend="compiled"`` for a GRU.
-* ``layernorm_gru`` has no kernel yet -> ``loop``.
+  time x 0.56 / 0.05 / 0.08 in training, x 0.76 / 0.13 / 0.19 forward): choosing it by
+  default would build C++ in every GRU user's first run. Ask for ``backend="compiled"`` for a
+  GRU. At (32, 100, 64, 256) its forward is bound by GEMMs: the per-step ``h W_hh^T`` runs at
+  ~100 GFLOP/s, as fast as one large matmul of the same FLOPs, and with the input projection
+  it is 0.42-0.45 of ``nn.GRU``'s time before any gate math.
 
 >>> from rnnkit import Recurrent
->>> Recurrent("indrnn", 3, 8).active_backend  # the kernel is built on the first forward
+>>> Recurrent("layernorm_gru", 3, 8).active_backend  # the kernels are built on the first forward
 'compiled'
->>> Recurrent("layernorm_gru", 3, 8).active_backend  # no native kernel (yet)
-'loop'
+>>> Recurrent("gru", 3, 8).active_backend
+'fused'
 """
 
 from __future__ import annotations
@@ -46,17 +55,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..cells import Cell, GRUCell, IndRNNCell, LayerNormLSTMCell, LSTMState, PeepholeLSTMCell, State
+from ..cells import (
+    Cell,
+    GRUCell,
+    IndRNNCell,
+    LayerNormGRUCell,
+    LayerNormLSTMCell,
+    LSTMState,
+    PeepholeLSTMCell,
+    State,
+)
 from ..cells.layernorm import EPS
 from .loop import LoopBackend, run_direction
 from .native import native_module
 
 __all__ = ["CompiledBackend", "NATIVE_CELLS", "compiled_direction", "gru_native", "indrnn_native",
-           "layernorm_lstm_native", "peephole_native"]
+           "layernorm_gru_native", "layernorm_lstm_native", "peephole_native"]
 
 def _opt(t: Tensor | None, like: Tensor) -> Tensor:
     """``t`` contiguous, or an empty tensor meaning "absent" to the kernels."""
     return torch.empty(0, dtype=like.dtype) if t is None else t.contiguous()
+
+
+def _needs_backward(args: tuple[Tensor, ...]) -> bool:
+    """Whether autograd will ask for a backward; without one the kernels save nothing."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in args)
 
 
 class _PeepholeLoop(torch.autograd.Function):
@@ -74,40 +97,29 @@ class _PeepholeLoop(torch.autograd.Function):
         hs, cs, gates, ct, h0, c0, w_hh, w_ch, keep_h, keep_c, rmask = ctx.saved_tensors
         gh = torch.zeros_like(hs) if gh is None else gh
         gc = torch.zeros_like(cs) if gc is None else gc
-        da, dh0, dc0, dw_ch = native_module().peephole_backward(
+        da, dh0, dc0, dw_hh, dw_ch = native_module().peephole_backward(
             gh, gc, hs, cs, gates, ct, h0, c0, w_hh, w_ch, keep_h, keep_c, rmask)
-        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])  # [T, B, H]
-        if rmask.numel():
-            h_prev = h_prev * rmask
-        H = h0.shape[1]
-        dw_hh = da.reshape(-1, 4 * H).t().mm(h_prev.reshape(-1, H))  # hoisted: one GEMM
         return da, dh0, dc0, dw_hh, dw_ch, None, None, None
 
 
 class _LayerNormLSTMLoop(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, c0, w_hh, g_hh, g_c, b_c, keep_h, keep_c, rmask):
-        hs, cs, gates, rhat, rstd_r, chat, rstd_c = native_module().lnlstm_forward(
+        hs, cs, *saved = native_module().lnlstm_forward(
             xp, h0, c0, w_hh.t().contiguous(), g_hh, g_c, b_c, keep_h, keep_c, rmask, EPS)
-        ctx.save_for_backward(hs, cs, gates, rhat, rstd_r, chat, rstd_c, h0, c0, w_hh, g_hh,
-                              g_c, b_c, keep_h, keep_c, rmask)
+        # saved: r^, rstd_r, c^, rstd_c; the backward recomputes the gates from xp and r^
+        ctx.save_for_backward(xp, hs, cs, *saved, h0, c0, w_hh, g_hh, g_c, b_c, keep_h, keep_c,
+                              rmask)
         return hs, cs
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gh, gc):
-        (hs, cs, gates, rhat, rstd_r, chat, rstd_c, h0, c0, w_hh, g_hh, g_c, b_c, keep_h,
-         keep_c, rmask) = ctx.saved_tensors
+        xp, hs, cs, *rest = ctx.saved_tensors
         gh = torch.zeros_like(hs) if gh is None else gh
         gc = torch.zeros_like(cs) if gc is None else gc
-        da, dr, dh0, dc0, dg_hh, dg_c, db_c = native_module().lnlstm_backward(
-            gh, gc, cs, gates, rhat, rstd_r, chat, rstd_c, c0, w_hh, g_hh, g_c, b_c, keep_h,
-            keep_c, rmask)
-        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])  # [T, B, H]
-        if rmask.numel():
-            h_prev = h_prev * rmask
-        H = h0.shape[1]
-        dw_hh = dr.reshape(-1, 4 * H).t().mm(h_prev.reshape(-1, H))  # hoisted: one GEMM
+        da, dh0, dc0, dw_hh, dg_hh, dg_c, db_c = native_module().lnlstm_backward(
+            gh, gc, xp, hs, cs, *rest)
         return da, dh0, dc0, dw_hh, dg_hh, dg_c, db_c, None, None, None
 
 
@@ -124,13 +136,26 @@ class _GRULoop(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, gh):
         hs, saved, h0, w_hh, keep_h = ctx.saved_tensors
-        dxp, du, dh0 = native_module().gru_backward(gh.contiguous(), hs, saved, h0, w_hh, keep_h)
-        H = h0.shape[1]
-        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])  # [T, B, H]
-        du2 = du.reshape(-1, 3 * H)
-        dw_hh = du2.t().mm(h_prev.reshape(-1, H))  # hoisted: one GEMM
-        db_hh = du2.sum(0) if ctx.has_bias else None
-        return dxp, dh0, dw_hh, db_hh, None
+        dxp, dh0, dw_hh, db_hh = native_module().gru_backward(gh, hs, saved, h0, w_hh, keep_h)
+        return dxp, dh0, dw_hh, db_hh if ctx.has_bias else None, None
+
+
+class _LayerNormGRULoop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, h0, w_hh, g_hh, b_hh, keep_h, rmask):
+        hs, rhat, rstd = native_module().lngru_forward(xp, h0, w_hh.t().contiguous(), g_hh, b_hh,
+                                                       keep_h, rmask, EPS, True)
+        # the backward recomputes the gates from xp and r^
+        ctx.save_for_backward(xp, hs, rhat, rstd, h0, w_hh, g_hh, b_hh, keep_h, rmask)
+        return hs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gh):
+        xp, hs, *rest, b_hh, keep_h, rmask = ctx.saved_tensors
+        dxp, dh0, dw_hh, dg_hh, db_hh = native_module().lngru_backward(gh, xp, hs, *rest, b_hh,
+                                                                       keep_h, rmask)
+        return dxp, dh0, dw_hh, dg_hh, db_hh if b_hh.numel() else None, None, None
 
 
 class _IndRNNLoop(torch.autograd.Function):
@@ -167,9 +192,13 @@ def layernorm_lstm_native(xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, g_hh
     """Layer-norm LSTM time loop: ``xp [T, B, 4H]`` (normalized input projection plus both
     biases), states ``[B, H]``, ``w_hh [4H, H]``, LN gains ``g_hh [4H]``, ``g_c [H]`` and shift
     ``b_c [H]`` -> all ``h``, all ``c`` ``[T, B, H]``."""
-    return _LayerNormLSTMLoop.apply(xp.contiguous(), h0.contiguous(), c0.contiguous(), w_hh,
-                                    g_hh, g_c, b_c, _opt(keep_h, xp), _opt(keep_c, xp),
-                                    _opt(rmask, xp))
+    args = (xp.contiguous(), h0.contiguous(), c0.contiguous(), w_hh, g_hh, g_c, b_c,
+            _opt(keep_h, xp), _opt(keep_c, xp), _opt(rmask, xp))
+    if _needs_backward(args[:7]):
+        return _LayerNormLSTMLoop.apply(*args)
+    hs, cs, *_ = native_module().lnlstm_forward(*args[:3], w_hh.t().contiguous(), *args[4:],
+                                                EPS, save=False)
+    return hs, cs
 
 
 def gru_native(xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None,
@@ -178,10 +207,25 @@ def gru_native(xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None,
     ``w_hh [3H, H]``, ``b_hh [3H]`` or ``None`` -> all ``h [T, B, H]``."""
     b = torch.empty(0, dtype=xp.dtype) if b_hh is None else b_hh
     args = (xp.contiguous(), h0.contiguous(), w_hh, b, _opt(keep_h, xp))
-    if torch.is_grad_enabled() and any(t.requires_grad for t in args[:4]):
+    if _needs_backward(args[:4]):
         return _GRULoop.apply(*args)
     # inference: one fused loop that saves nothing for a backward
     return native_module().gru_forward(*args[:2], w_hh.t().contiguous(), *args[3:], False)[0]
+
+
+def layernorm_gru_native(xp: Tensor, h0: Tensor, w_hh: Tensor, g_hh: Tensor,
+                         b_hh: Tensor | None, keep_h: Tensor | None = None,
+                         rmask: Tensor | None = None) -> Tensor:
+    """Layer-norm GRU time loop: ``xp [T, B, 3H]`` (``LN(W_ih x; g_ih) + b_ih``), ``h0 [B, H]``,
+    ``w_hh [3H, H]``, LN gain ``g_hh [3H]``, ``b_hh [3H]`` or ``None``, keep coefficients
+    ``[T, B, H]``, recurrent dropout mask ``[B, H]`` -> all ``h [T, B, H]``."""
+    args = (xp.contiguous(), h0.contiguous(), w_hh, g_hh, _opt(b_hh, xp), _opt(keep_h, xp),
+            _opt(rmask, xp))
+    if _needs_backward(args[:5]):
+        return _LayerNormGRULoop.apply(*args)
+    # inference: the same loop, saving nothing for a backward
+    return native_module().lngru_forward(*args[:2], w_hh.t().contiguous(), *args[3:], EPS,
+                                         False)[0]
 
 
 def indrnn_native(xp: Tensor, h0: Tensor, u: Tensor, keep_h: Tensor | None = None,
@@ -226,15 +270,27 @@ def _peephole_project_input(cell: PeepholeLSTMCell, x: Tensor) -> Tensor:
     return F.linear(x, cell.weight_ih, _both_biases(cell))
 
 
-def _layernorm_project_input(cell: LayerNormLSTMCell, x: Tensor) -> Tensor:
-    """``cell.project_input`` for all steps at once, ``LN(W_ih x; g_ih) + b_ih + b_hh``.
+def _layernorm_input(cell: LayerNormLSTMCell | LayerNormGRUCell, x: Tensor,
+                     bias: Tensor | None) -> Tensor:
+    """``LN(W_ih x; g_ih) + bias`` for all steps at once (``[T, B, I] -> [T, B, G]``).
 
     ATen's fused ``F.layer_norm`` (same values) instead of the cell's ``var_mean`` form, which
     is meant for small per-step rows: on the hoisted ``[T, B, 4H]`` tensor ``var_mean`` and its
     elementwise backward cost more than the whole native loop (profiled at (8, 2048, 16, 64)).
     """
-    return F.layer_norm(F.linear(x, cell.weight_ih), (cell.gate_size,), cell.ln_ih_weight,
-                        _both_biases(cell), EPS)
+    return F.layer_norm(F.linear(x, cell.weight_ih), (cell.gate_size,), cell.ln_ih_weight, bias,
+                        EPS)
+
+
+def _layernorm_lstm_project_input(cell: LayerNormLSTMCell, x: Tensor) -> Tensor:
+    """``cell.project_input`` plus ``b_hh``: ``LN(W_ih x; g_ih) + b_ih + b_hh``."""
+    return _layernorm_input(cell, x, _both_biases(cell))
+
+
+def _layernorm_gru_project_input(cell: LayerNormGRUCell, x: Tensor) -> Tensor:
+    """``cell.project_input``, ``LN(W_ih x; g_ih) + b_ih`` (``b_hh`` stays in the loop: the
+    candidate gates ``u_n``, bias included, by ``r``)."""
+    return _layernorm_input(cell, x, cell.bias_ih)
 
 
 def _layernorm_lstm_direction(cell: LayerNormLSTMCell, xp: Tensor, state: LSTMState,
@@ -254,6 +310,14 @@ def _gru_direction(cell: GRUCell, xp: Tensor, state: Tensor, mask_tm: Tensor | N
     return hs, hs[-1]
 
 
+def _layernorm_gru_direction(cell: LayerNormGRUCell, xp: Tensor, state: Tensor,
+                             mask_tm: Tensor | None) -> tuple[Tensor, Tensor]:
+    keep = _keep(cell, mask_tm, (xp.shape[0], xp.shape[1], cell.hidden_size), xp)
+    hs = layernorm_gru_native(xp, state, cell.weight_hh, cell.ln_hh_weight, cell.bias_hh, keep,
+                              cell.recurrent_mask(state))
+    return hs, hs[-1]
+
+
 def _indrnn_direction(cell: IndRNNCell, xp: Tensor, state: Tensor, mask_tm: Tensor | None
                       ) -> tuple[Tensor, Tensor]:
     keep = _keep(cell, mask_tm, tuple(xp.shape), xp)
@@ -264,10 +328,12 @@ def _indrnn_direction(cell: IndRNNCell, xp: Tensor, state: Tensor, mask_tm: Tens
 
 #: cell classes with a native kernel, and the function that runs one direction of them
 NATIVE_CELLS = {PeepholeLSTMCell: _peephole_direction, IndRNNCell: _indrnn_direction,
-                LayerNormLSTMCell: _layernorm_lstm_direction, GRUCell: _gru_direction}
+                LayerNormLSTMCell: _layernorm_lstm_direction, GRUCell: _gru_direction,
+                LayerNormGRUCell: _layernorm_gru_direction}
 #: hoisted input projections that replace ``cell.project_input`` (same values, faster); the
 #: direction functions above get ``xp`` time-major, ``[T, B, G]``
-_PROJECT_INPUT = {LayerNormLSTMCell: _layernorm_project_input,
+_PROJECT_INPUT = {LayerNormLSTMCell: _layernorm_lstm_project_input,
+                  LayerNormGRUCell: _layernorm_gru_project_input,
                   PeepholeLSTMCell: _peephole_project_input}
 
 
