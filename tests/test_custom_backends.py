@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import rnnkit.backends.compiled as compiled
+import rnnkit.backends.native as native
 from rnnkit import Recurrent
 from rnnkit.backends import AUTO_ORDER, available_backends
 
@@ -21,12 +22,30 @@ def test_backends_registered_and_ordered():
     assert order.index("compiled") < order.index("loop")
 
 
+def _toolchain(monkeypatch, reason):
+    """Pretend the native kernels can (``reason=None``) or cannot be built; builds nothing."""
+    monkeypatch.setitem(native._state, "unavailable", reason)
+    monkeypatch.delitem(native._state, "module", raising=False)
+
+
 @pytest.mark.parametrize("name,expected", [
     ("mingru", "scan"), ("minlstm", "scan"), ("layernorm_lstm", "compiled"),
     ("peephole_lstm", "compiled"), ("indrnn", "compiled"), ("layernorm_gru", "compiled"),
-    ("lstm", "fused"), ("gru", "fused")])
-def test_auto_choice(name, expected):
+    ("lstm", "fused"), ("elman", "fused"), ("gru", "compiled")])
+def test_auto_choice(name, expected, monkeypatch):
+    _toolchain(monkeypatch, None)
     assert Recurrent(name, 3, 4).active_backend == expected
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("gru", "fused"), ("layernorm_lstm", "loop"), ("indrnn", "loop"), ("mingru", "scan")])
+def test_auto_choice_without_a_toolchain(name, expected, monkeypatch):
+    """No compiler: the GRU keeps torch's kernel rather than the pure-PyTorch fallback."""
+    _toolchain(monkeypatch, "no C++ compiler (test)")
+    assert Recurrent(name, 3, 4).active_backend == expected
+    with pytest.raises(ValueError, match="recurrent dropout"):
+        Recurrent("gru", 3, 4, recurrent_dropout=0.2, backend="compiled")
+    assert Recurrent("gru", 3, 4, recurrent_dropout=0.2).active_backend == "loop"
 
 
 def test_explicit_backend_that_cannot_serve_names_the_fix():

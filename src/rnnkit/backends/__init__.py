@@ -2,8 +2,10 @@
 
 * ``loop``: the plain reference loop over ``cell.step`` (any cell; the definition of correct);
 * ``fused``: PyTorch's fused kernels for the standard Elman/LSTM/GRU cells;
-* ``auto``: the fastest backend that can serve the layer (today: ``fused`` when it can,
-  else ``loop``).
+* ``scan``: the parallel scan of minGRU/minLSTM;
+* ``compiled``: native C++ time loops with hand-written BPTT for the custom cells and the GRU;
+* ``auto``: the fastest backend that can serve the layer, the first of :data:`AUTO_ORDER`
+  (compiled, fused, scan, loop) whose ``auto_unsupported`` has no objection.
 
 Later backends register themselves with :func:`register_backend` and join ``auto`` by
 listing themselves in :data:`AUTO_ORDER`.
@@ -65,7 +67,7 @@ def resolve_backend(name: str, rnn) -> Backend:
     if name == "auto":
         for candidate in AUTO_ORDER:
             backend = _REGISTRY.get(candidate)
-            if backend is not None and backend.unsupported(rnn) is None:
+            if backend is not None and backend.auto_unsupported(rnn) is None:
                 return backend
         raise RuntimeError("no registered backend can run this layer")  # loop runs everything
     backend = get_backend(name)
@@ -80,6 +82,8 @@ register_backend(FusedBackend())
 register_backend(ScanBackend())
 # minGRU/minLSTM: the scan beats the loop at every measured shape (benchmarks/speed_cells.py)
 AUTO_ORDER.insert(AUTO_ORDER.index("loop"), "scan")
-# layernorm_lstm / peephole_lstm / indrnn: native BPTT, 2-40x faster than the loop (measured)
-AUTO_ORDER.insert(AUTO_ORDER.index("loop"), "compiled")
+# the native kernels (layernorm_lstm/_gru, peephole_lstm, indrnn, gru) come first: they serve
+# no cell that fused runs faster, and the standard GRU's beats torch's (measured; see
+# rnnkit.backends.compiled for the rules and numbers)
+AUTO_ORDER.insert(0, "compiled")
 register_backend(CompiledBackend())

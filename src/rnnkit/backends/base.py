@@ -26,6 +26,11 @@ class Backend:
         """``None`` if this backend can run ``rnn``, else the reason it cannot."""
         return None
 
+    def auto_unsupported(self, rnn: Recurrent) -> str | None:
+        """Why ``backend="auto"`` should not pick this backend for ``rnn`` (default: the same
+        as :meth:`unsupported`); a backend can be stricter for ``auto`` than when named."""
+        return self.unsupported(rnn)
+
     def run(
         self, rnn: Recurrent, x: Tensor, state: State, lengths: Tensor | None
     ) -> tuple[Tensor, State]:

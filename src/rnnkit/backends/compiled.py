@@ -27,26 +27,29 @@ Zoneout, variational recurrent dropout and ``lengths`` enter as "keep" coefficie
 equal to the ``loop`` backend. Every other cell, and every cell when no C++ toolchain is
 available, runs the pure-PyTorch ``loop`` direction instead; the result is the same.
 
-``auto`` rules (``AUTO_ORDER`` = fused, scan, compiled, loop; measured with
-``benchmarks/speed_cells.py``, ratios in one process):
+``auto`` rules (``AUTO_ORDER`` = compiled, fused, scan, loop; measured with
+``benchmarks/speed_cells.py``, ratios in one process). ``compiled`` comes first because it
+serves no cell that ``fused`` runs faster; it steps aside (:meth:`CompiledBackend.auto_unsupported`)
+when the native kernels cannot be built, the GPU or a dtype other than float32/float64:
 
 * ``layernorm_lstm``, ``layernorm_gru``, ``peephole_lstm``, ``indrnn`` -> ``compiled``: 3-80x
   faster than the loop in training at the issue's three shapes (1 thread, training,
   ``nn.LSTM`` time x: LN-LSTM 1.05-1.35, LN-GRU 0.73-0.83, peephole 0.71-0.99, IndRNN
   0.13-0.23; with zoneout 0.1 LN-LSTM 1.22-1.42, LN-GRU 0.73-0.91; the plain loop LSTM 6-81).
-  Built on the first forward.
-* ``gru`` -> ``fused`` (``torch.nn.GRU``'s kernel) although ``compiled`` is faster (``nn.GRU``
-  time x 0.56 / 0.05 / 0.08 in training, x 0.76 / 0.13 / 0.19 forward): choosing it by
-  default would build C++ in every GRU user's first run. Ask for ``backend="compiled"`` for a
-  GRU. At (32, 100, 64, 256) its forward is bound by GEMMs: the per-step ``h W_hh^T`` runs at
+* ``gru`` -> ``compiled``: ``torch.nn.GRU``'s CPU kernel is slow (its forward is 1.5-6.6x
+  ``nn.LSTM``'s), the native GRU takes ``nn.GRU`` time x 0.56 / 0.05 / 0.08 in training and
+  x 0.76 / 0.13 / 0.19 forward at (32,100,64,256), (1,1000,32,128), (8,2048,16,64), 1 thread.
+  At (32, 100, 64, 256) its forward is bound by GEMMs: the per-step ``h W_hh^T`` runs at
   ~100 GFLOP/s, as fast as one large matmul of the same FLOPs, and with the input projection
-  it is 0.42-0.45 of ``nn.GRU``'s time before any gate math.
+  it is 0.42-0.45 of ``nn.GRU``'s time before any gate math. With recurrent dropout (no native
+  kernel) a GRU goes to ``loop``; on a GPU to ``fused`` (cuDNN).
+* The first forward builds the kernels (3-12 s on 2 cores, once per machine, cached).
 
 >>> from rnnkit import Recurrent
 >>> Recurrent("layernorm_gru", 3, 8).active_backend  # the kernels are built on the first forward
 'compiled'
->>> Recurrent("gru", 3, 8).active_backend
-'fused'
+>>> Recurrent("gru", 3, 8).active_backend  # 'fused' where no C++ toolchain is installed
+'compiled'
 """
 
 from __future__ import annotations
@@ -64,10 +67,11 @@ from ..cells import (
     LSTMState,
     PeepholeLSTMCell,
     State,
+    state_map,
 )
 from ..cells.layernorm import EPS
 from .loop import LoopBackend, run_direction
-from .native import native_module
+from .native import native_build_error, native_module, native_unavailable
 
 __all__ = ["CompiledBackend", "NATIVE_CELLS", "compiled_direction", "gru_native", "indrnn_native",
            "layernorm_gru_native", "layernorm_lstm_native", "peephole_native"]
@@ -344,6 +348,13 @@ def compiled_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None
     kernel = NATIVE_CELLS.get(type(cell))
     if kernel is None or native_module() is None:
         return run_direction(cell, x, state, mask)
+    if torch.is_autocast_enabled("cpu"):
+        # the kernels compute in the parameters' dtype (an fp32 op, as autocast allows): the
+        # input and a state carried over from an autocast region are cast back to it
+        dtype = cell.weight_ih.dtype
+        with torch.autocast("cpu", enabled=False):
+            return compiled_direction(cell, x.to(dtype), state_map(lambda s: s.to(dtype), state),
+                                      mask)
     begin = getattr(cell, "begin_sequence", None)
     if begin is not None:
         begin()
@@ -382,3 +393,14 @@ class CompiledBackend(LoopBackend):
             if isinstance(cell, GRUCell) and cell.recurrent_dropout:
                 return "the native GRU kernel has no recurrent dropout"
         return None
+
+    def auto_unsupported(self, rnn) -> str | None:
+        """As :meth:`unsupported`, and not without a working C++ toolchain: the pure-PyTorch
+        fallback would then be slower than ``fused`` for a GRU (the other cells reach
+        ``loop``, the same code)."""
+        reason = self.unsupported(rnn)
+        if reason is None:
+            missing = native_unavailable() or native_build_error()
+            if missing:
+                reason = f"the native kernels are unavailable: {missing}"
+        return reason

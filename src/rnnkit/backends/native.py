@@ -37,7 +37,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["NativeKernels", "build_flags", "native_module", "native_unavailable"]
+__all__ = ["NativeKernels", "build_flags", "native_build_error", "native_module",
+           "native_unavailable"]
 
 CSRC = Path(__file__).with_name("csrc")
 SOURCES = ["lstm.cpp", "gru.cpp", "indrnn.cpp"]  # one ninja job each; common.h is shared
@@ -45,8 +46,19 @@ _NAME = "rnnkit_cells_v10"  # bump whenever csrc/ changes, so stale caches are n
 _state: dict[str, object] = {}
 
 
+def native_build_error() -> str | None:
+    """Why the build failed in this process, or ``None`` (not tried yet, or built)."""
+    return _state.get("reason") if "module" in _state else None  # type: ignore[return-value]
+
+
 def native_unavailable() -> str | None:
-    """Why the native kernels cannot be built here, or ``None`` if they can."""
+    """Why the native kernels cannot be built here, or ``None`` if they can (checked once)."""
+    if "unavailable" not in _state:
+        _state["unavailable"] = _check_toolchain()
+    return _state["unavailable"]  # type: ignore[return-value]
+
+
+def _check_toolchain() -> str | None:
     missing = [s for s in [*SOURCES, "common.h"] if not (CSRC / s).is_file()]
     if missing:
         return f"the C++ sources {missing} are missing from {CSRC}"
