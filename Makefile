@@ -22,7 +22,7 @@ demo: install
 # example, the sentiment run): make test-slow.
 CI_SLOW := tests/test_train_resume.py tests/test_train_ddp.py tests/test_native.py \
 	tests/test_cli_text.py tests/test_cells_learning.py tests/test_seq2seq.py \
-	tests/test_seq2seq_numbers.py
+	tests/test_seq2seq_numbers.py tests/test_anomaly_window.py
 
 test: install
 	$(BIN)/ruff check src tests benchmarks examples

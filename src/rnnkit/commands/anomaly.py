@@ -1,13 +1,18 @@
-"""``rnnkit anomaly detect``: flag anomalous rows of a CSV column with an RNN detector (a thin
+r"""``rnnkit anomaly detect``: flag anomalous rows of a CSV column with an RNN detector (a thin
 call into :mod:`rnnkit.models.anomaly`).
 
     rnnkit anomaly detect --csv data.csv --column value --out flagged.csv --plot anomalies.png
     rnnkit anomaly detect --dataset yahoo --column data --label label --train-frac 0.4
+    rnnkit anomaly detect --dataset mitdb --column data --label label --method window \
+        --input-len auto --hidden-size 64 --steps 1500
 
 The detector trains on the first ``--train-frac`` of the rows (assumed mostly normal), then
 scores every row; flagged rows are written to ``--out`` and a PNG marks detected (and, with
-``--label``, true) anomalies. With ``--label`` precision / recall / F1 over the rows after the
-training part are printed, next to the rolling z-score baseline.
+``--label``, true) anomalies. ``--method window`` scores whole windows (beats) instead of
+single steps; ``--input-len auto`` makes the window one period of the training rows
+(autocorrelation), which ``--pool`` (default: about 50 model steps) averages down. With
+``--label`` precision / recall / F1 over the rows after the training part are printed, next
+to the rolling z-score baseline.
 """
 
 from __future__ import annotations
@@ -43,8 +48,11 @@ def _detect(args) -> int:
     if not 0 < args.train_frac < 1:
         raise ValueError(f"--train-frac must be in (0, 1), got {args.train_frac}")
     n_train = int(len(y) * args.train_frac)
-    cfg = AnomalyConfig(method=args.method, input_len=args.input_len, max_steps=args.steps,
-                        seed=args.seed)
+    input_len, pool = _window_args(args, y[:n_train])
+    cfg = AnomalyConfig(method=args.method, input_len=input_len, pool=pool,
+                        hidden_size=args.hidden_size, max_steps=args.steps, seed=args.seed)
+    if args.method == "window":
+        print(f"window: input_len {input_len}, pool {pool}")
     det = AnomalyDetector(cfg).fit(y[:n_train]).detect(y)
     flagged = df.assign(score=det.smoothed)[det.flags.astype(bool)]
     flagged.insert(0, "row", np.nonzero(det.flags)[0])
@@ -63,6 +71,35 @@ def _detect(args) -> int:
     return 0
 
 
+def _window_args(args, train) -> tuple[int, int]:
+    """``--input-len`` and ``--pool`` as integers, resolving ``auto`` from the training rows."""
+    from ..models.anomaly import beat_window
+
+    def as_int(name, value):
+        try:
+            v = int(value)
+        except ValueError:
+            raise ValueError(f"--{name} must be a positive integer or 'auto', got {value!r}") \
+                from None
+        if v < 1:
+            raise ValueError(f"--{name} must be a positive integer or 'auto', got {value!r}")
+        return v
+
+    if args.method != "window":
+        if args.pool is not None or args.input_len == "auto":
+            raise ValueError("--pool and --input-len auto need --method window")
+        return as_int("input-len", args.input_len), 1
+    if args.input_len == "auto":
+        auto_len, auto_pool = beat_window(train)
+        pool = auto_pool if args.pool is None else as_int("pool", args.pool)
+        return max(2, round(auto_len / pool)) * pool, pool
+    input_len = as_int("input-len", args.input_len)
+    if args.pool is None:                        # about 50 model steps
+        pool = max(1, round(input_len / 50))
+        return max(2, round(input_len / pool)) * pool, pool
+    return input_len, as_int("pool", args.pool)
+
+
 def register(subparsers) -> None:
     """Add ``anomaly detect``."""
     p = subparsers.add_parser("anomaly", help="time-series anomaly detection",
@@ -74,10 +111,16 @@ def register(subparsers) -> None:
     d.add_argument("--dataset", help="a registered series instead of --csv (yahoo, mitdb)")
     d.add_argument("--column", required=True, help="the numeric column to check")
     d.add_argument("--label", help="optional 0/1 label column: print precision / recall / F1")
-    d.add_argument("--method", default="forecast", choices=["forecast", "autoencoder"])
+    d.add_argument("--method", default="forecast", choices=["forecast", "autoencoder", "window"],
+                   help="one-step forecast errors, one-step autoencoder errors, or whole-window "
+                   "(beat-level) autoencoder scores")
     d.add_argument("--train-frac", type=float, default=0.4,
                    help="leading fraction of rows to train on (default 0.4)")
-    d.add_argument("--input-len", type=int, default=32)
+    d.add_argument("--input-len", default="32",
+                   help="past steps / window length; 'auto' (window): one estimated period")
+    d.add_argument("--pool", default=None,
+                   help="window method: average-pool factor (default: about 50 model steps)")
+    d.add_argument("--hidden-size", type=int, default=32)
     d.add_argument("--steps", type=int, default=400)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", default="anomalies.csv", help="CSV of the flagged rows")
