@@ -2,12 +2,14 @@
 seasonal naive, auto-ARIMA (pmdarima) and ETS (statsmodels) on real package-shipped series.
 
 Protocol, identical for every model: the last ``W`` non-overlapping windows of ``H`` steps of
-each series are forecast from their origins. The RNNs (each an average of ``--ensemble``
-networks with different seeds) are trained once on the data before the first origin (no
-refit, a validation tail picks the best step) and then only condition on the newer history;
-the statistical baselines re-estimate their parameters at every origin (the ARIMA order is
-searched once, at the first origin). MASE is scaled per window by the in-sample
-seasonal naive error with the series' season ``m``.
+each series are forecast from their origins. The RNNs are trained once on the data before the
+first origin (no refit) and then only condition on the newer history: each is a
+:class:`~rnnkit.models.forecast_search.ForecastSearch` that fits one network per setting in
+``GRID`` (the same grid for every series), keeps the one with the lowest scaled error on the
+last 10% of that training data, and averages ``--ensemble`` seeds of it (``--no-search``: the
+fixed seasonal-baseline recipe). The statistical baselines re-estimate their parameters at
+every origin (the ARIMA order, intercept included, is searched once, at the first origin).
+MASE is scaled per window by the in-sample seasonal naive error with the series' season ``m``.
 
     python benchmarks/forecast.py                     # full table (see the runtime it prints)
     python benchmarks/forecast.py --series airpassengers wineind --models lstm snaive
@@ -34,6 +36,7 @@ from rnnkit.data.datasets import dataset_info, load_dataset  # noqa: E402
 from rnnkit.data.timeseries import from_dataframe  # noqa: E402
 from rnnkit.models.backtest import backtest  # noqa: E402
 from rnnkit.models.forecast_baselines import ARIMA, ETS, SeasonalNaive  # noqa: E402
+from rnnkit.models.forecast_search import ForecastSearch  # noqa: E402
 from rnnkit.models.forecaster import (  # noqa: E402
     ForecastEnsemble,
     Forecaster,
@@ -59,12 +62,20 @@ DEFAULT = ["airpassengers", "wineind", "elec_equip", "us_employment", "co2", "el
 MODELS = ("lstm", "gru", "snaive", "arima", "ets")
 
 
+# the settings each RNN chooses from by validation on the data before the first origin;
+# input lengths are multiples of the series' L in SERIES (a too-long one is skipped)
+GRID = {"baseline": ["last", "seasonal", "seasonal_mean"], "input_len": [1, 2]}
+
+
 def rnn_factory(cell: str, horizon: int, input_len: int, season: int, steps: int, seed: int,
-                ensemble: int = 1):
+                ensemble: int = 1, search: bool = True):
     cfg = ForecasterConfig(
         horizon=horizon, input_len=input_len, cell=cell, hidden_size=64, season=season,
         baseline="seasonal" if season > 1 else "last", transform="auto", max_steps=steps,
-        lr=3e-3, batch_size=64, val_fraction=0.1, eval_every=100, patience=4, seed=seed)
+        lr=3e-3, batch_size=64, val_fraction=0.1, eval_every=50, patience=4, seed=seed)
+    if search:
+        grid = {**GRID, "input_len": [k * input_len for k in GRID["input_len"]]}
+        return lambda: ForecastSearch(cfg, grid, n_models=ensemble)
     if ensemble > 1:
         return lambda: ForecastEnsemble(cfg, n_models=ensemble)
     return lambda: Forecaster(cfg)
@@ -76,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--steps", type=int, default=800, help="RNN optimizer steps")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ensemble", type=int, default=3,
+    ap.add_argument("--ensemble", type=int, default=2,
                     help="RNN seeds averaged per model (1 = a single network)")
+    ap.add_argument("--no-search", dest="search", action="store_false",
+                    help="fixed settings (seasonal baseline) instead of choosing from GRID")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--quick", action="store_true", help="3 series, 200 steps")
     args = ap.parse_args(argv)
@@ -94,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         series = from_dataframe(load_dataset(name), "time", info.target[0], info.series)
         for model in args.models:
             if model in ("lstm", "gru"):
-                factory = rnn_factory(model, H, L, m, args.steps, args.seed, args.ensemble)
+                factory = rnn_factory(model, H, L, m, args.steps, args.seed, args.ensemble,
+                                      args.search)
             else:
                 cls = {"snaive": SeasonalNaive, "arima": ARIMA, "ets": ETS}[model]
                 factory = partial(cls, season=m, horizon=H)

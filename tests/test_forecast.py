@@ -289,6 +289,26 @@ def test_statistical_baselines_run_and_score():
         assert s["mase"] < 1.0 and 0.5 <= s["coverage_80"] <= 1.0
 
 
+def test_arima_and_ets_keep_the_searched_model_at_later_origins():
+    pm = pytest.importorskip("pmdarima")
+    from rnnkit.models.forecast_baselines import ARIMA, ETS
+
+    y = 50 + np.cumsum(rng.normal(0.5, 1.0, 160))               # random walk with drift
+    arima = ARIMA(season=1, horizon=6)
+    arima._forecast_1d(y[:148], 0, ())
+    order, sorder, intercept, _ = arima.orders[0]
+    got, _ = arima._forecast_1d(y[:154], 0, ())                  # warm-started re-estimate
+    assert arima.orders[0][:3] == (order, sorder, intercept)
+    ref = pm.ARIMA(order=order, seasonal_order=sorder, with_intercept=intercept,
+                   suppress_warnings=True).fit(y[:154]).predict(6)
+    np.testing.assert_allclose(got, ref, rtol=1e-2)
+    ets = ETS(season=12, horizon=6)
+    ets._forecast_1d(seasonal_series(120, noise=0.1), 0, ())
+    form = ets.forms[0]
+    ets._forecast_1d(seasonal_series(126, noise=0.1), 0, ())
+    assert ets.forms[0] == form and form[2] == "add"            # seasonal form kept
+
+
 def test_ensemble_averages_its_members():
     from rnnkit.models.forecaster import ForecastEnsemble
 

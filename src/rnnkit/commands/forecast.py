@@ -8,6 +8,9 @@ several series) or ``--dataset NAME`` (a registered package-shipped series, see
     rnnkit forecast train --csv sales.csv --time date --target sales --horizon 12 --out m.pt
     rnnkit forecast predict m.pt --csv sales.csv --out forecast.csv --plot forecast.png
     rnnkit forecast backtest --dataset airpassengers --horizon 12 --windows 4 --model lstm
+    rnnkit forecast backtest --dataset wineind --horizon 12 --model lstm --ensemble 2 \
+        --search baseline=last,seasonal,seasonal_mean      # choose by validation, see
+                                                           # rnnkit.models.forecast_search
 """
 
 from __future__ import annotations
@@ -57,6 +60,27 @@ def _load(args) -> tuple:
     return df, cols, season or 1
 
 
+def _grid(items) -> dict:
+    """``["baseline=last,seasonal", "input_len=24,48"]`` -> ``{"baseline": ["last", ...],
+    "input_len": [24, 48]}`` (numbers parsed as int, else float, else kept as text)."""
+    def num(v: str):
+        for kind in (int, float):
+            try:
+                return kind(v)
+            except ValueError:
+                pass
+        return v
+
+    grid = {}
+    for item in items or []:
+        key, _, vals = item.partition("=")
+        if not key or not vals:
+            raise ValueError(f"--search takes FIELD=V1,V2,... (a ForecasterConfig field), "
+                             f"got {item!r}")
+        grid[key.strip().replace("-", "_")] = [num(v.strip()) for v in vals.split(",")]
+    return grid
+
+
 def _train(args) -> int:
     from ..models.forecaster import Forecaster, ForecasterConfig
 
@@ -66,7 +90,14 @@ def _train(args) -> int:
         cell=args.cell, hidden_size=args.hidden_size, decoder=args.decoder, head=args.head,
         season=season, baseline="seasonal" if season > 1 else "last", transform=args.transform,
         max_steps=args.steps, seed=args.seed, progress=args.progress)
-    model = Forecaster(cfg).fit(df, **cols)
+    if args.search:
+        from ..models.forecast_search import ForecastSearch
+
+        search = ForecastSearch(cfg, _grid(args.search), n_models=1).fit(df, **cols)
+        print("validation scores: " + ", ".join(f"{o} {v:.4f}" for o, v in search.scores))
+        model = search.members[0]
+    else:
+        model = Forecaster(cfg).fit(df, **cols)
     model.save(args.out)
     h = model.history or {}
     print(f"trained {cfg.cell} forecaster for {h.get('steps')} steps "
@@ -116,6 +147,14 @@ def _backtest(args) -> int:
             transform=args.transform, max_steps=args.steps, seed=args.seed, head=args.head)
 
         def factory():
+            if args.search:
+                from ..models.forecast_search import ForecastSearch
+
+                return ForecastSearch(cfg, _grid(args.search), n_models=args.ensemble)
+            if args.ensemble > 1:
+                from ..models.forecaster import ForecastEnsemble
+
+                return ForecastEnsemble(cfg, n_models=args.ensemble)
             return Forecaster(cfg)
     else:
         cls = {"snaive": SeasonalNaive, "arima": ARIMA, "ets": ETS}[args.model]
@@ -153,6 +192,9 @@ def register(subparsers) -> None:
         q.add_argument("--transform", default="auto", choices=["none", "log", "auto"])
         q.add_argument("--steps", type=int, default=800, help="optimizer steps")
         q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--search", nargs="*", metavar="FIELD=V1,V2",
+                       help="settings to choose from by validation on the training tail, "
+                       "e.g. baseline=last,seasonal,seasonal_mean")
 
     t = sub.add_parser("train", help="train a forecaster and save it")
     _add_data_args(t)
@@ -179,6 +221,7 @@ def register(subparsers) -> None:
     model_args(b)
     b.add_argument("--model", default="lstm", choices=["lstm", "gru", "snaive", "arima", "ets"])
     b.add_argument("--windows", type=int, default=4)
+    b.add_argument("--ensemble", type=int, default=1, help="RNN seeds averaged")
     b.add_argument("--refit", action="store_true", help="refit at every origin")
     b.add_argument("--levels", type=int, nargs="*", default=[80])
     b.add_argument("--out", help="write per-window scores CSV here")

@@ -11,7 +11,16 @@ point forecast at inference (the true value in training: teacher forcing).
 
 The input's target channels are taken relative to the last observed value :math:`y_t`, and
 the network outputs corrections to a baseline forecast :math:`b_{t+k}` (``baseline="last"``:
-:math:`y_t`; ``"seasonal"``: the seasonal naive :math:`y_{t+k-m\lceil k/m\rceil}`; ``"none"``:
+:math:`y_t`; ``"seasonal"``: the seasonal naive :math:`y_{t+k-m\lceil k/m\rceil}`;
+``"seasonal_mean"``: the mean of that value over the :math:`n = \lfloor L/m \rfloor` seasons in
+the input, shifted to the level of the last season,
+
+.. math::
+    b_{t+k} = \frac1n \sum_{j=0}^{n-1} y_{t+k-m\lceil k/m\rceil - jm}
+              + \bar y_{\text{last } m} - \bar y_{\text{last } nm},
+
+which equals the seasonal naive forecast on a noiseless linear trend plus a fixed pattern but
+averages the noise of ``n`` seasons away (:math:`n = 1`: the seasonal naive); ``"none"``:
 0). So a trending series never leaves the range seen in training, and an untrained network
 (zero-initialised head) starts as the naive / seasonal naive forecast. ``transform="log"``
 (or ``"auto"``: log when every training value is positive) models :math:`\log y`, which makes
@@ -68,6 +77,7 @@ __all__ = ["Forecast", "ForecastEnsemble", "ForecastNet", "Forecaster", "Forecas
 
 HEADS = ("point", "gaussian", "quantile")
 DECODERS = ("direct", "autoregressive")
+BASELINES = ("last", "seasonal", "seasonal_mean", "none")
 
 
 @dataclass
@@ -78,11 +88,11 @@ class ForecasterConfig:
     "elman", any registered cell), ``hidden_size``, ``num_layers``, ``dropout``, ``decoder``
     ("direct" | "autoregressive"), ``head`` ("point" | "gaussian" | "quantile"),
     ``quantiles`` (quantile head), ``point_loss`` ("mae" | "mse", point head), ``baseline``
-    ("last" | "seasonal" | "none": what the network corrects), ``season`` (period ``m`` of the
-    seasonal baseline), ``transform`` ("none" | "log" | "auto"), ``calendar`` ("auto", or a
-    list from hour, dayofweek, dayofmonth, dayofyear, month, quarter; ``()`` for none) and
-    ``holidays``
-    (dates flagged as a known-future 0/1 covariate; off by default).
+    ("last" | "seasonal" | "seasonal_mean" | "none": what the network corrects, see the module
+    docstring), ``season`` (period ``m`` of the seasonal baselines), ``transform`` ("none" |
+    "log" | "auto"), ``calendar`` ("auto", or a list from hour, dayofweek, dayofmonth,
+    dayofyear, month, quarter; ``()`` for none) and ``holidays`` (dates flagged as a
+    known-future 0/1 covariate; off by default).
 
     Training (through :class:`rnnkit.train.Trainer`): ``max_steps``, ``batch_size``, ``lr``,
     ``weight_decay``, ``val_fraction`` (last part of each series held out to pick the best
@@ -123,16 +133,16 @@ class ForecasterConfig:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
-        if self.baseline not in ("last", "seasonal", "none"):
-            raise ValueError(f"baseline must be 'last', 'seasonal' or 'none', got "
-                             f"{self.baseline!r}")
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         if self.transform not in ("none", "log", "auto"):
             raise ValueError(f"transform must be 'none', 'log' or 'auto', got {self.transform!r}")
         if not isinstance(self.season, int) or self.season < 1:
             raise ValueError(f"season must be a positive integer, got {self.season!r}")
-        if self.baseline == "seasonal" and self.season > self.input_len:
-            raise ValueError(f"baseline='seasonal' needs input_len >= season, got input_len="
-                             f"{self.input_len} < season={self.season}; raise input_len")
+        if self.baseline.startswith("seasonal") and self.season > self.input_len:
+            raise ValueError(f"baseline={self.baseline!r} needs input_len >= season, got "
+                             f"input_len={self.input_len} < season={self.season}; raise "
+                             "input_len")
         if self.point_loss not in ("mae", "mse"):
             raise ValueError(f"point_loss must be 'mae' or 'mse', got {self.point_loss!r}")
         for name in ("horizon", "input_len", "hidden_size", "num_layers", "batch_size"):
@@ -220,8 +230,14 @@ class ForecastNet(nn.Module):
             return zero.expand(-1, c.horizon, -1), zero
         if c.baseline == "last" or c.season == 1:
             return last.expand(-1, c.horizon, -1), last
-        idx = L - c.season + torch.arange(c.horizon, device=x.device) % c.season
-        return x[:, idx, :C], last
+        m = c.season
+        idx = L - m + torch.arange(c.horizon, device=x.device) % m           # y_{t+k-m⌈k/m⌉}
+        if c.baseline == "seasonal":
+            return x[:, idx, :C], last
+        n = L // m                                                # full seasons in the input
+        past = torch.stack([x[:, idx - j * m, :C] for j in range(n)]).mean(0)   # [B, H, C]
+        shift = x[:, L - m:, :C].mean(1, keepdim=True) - x[:, L - n * m:, :C].mean(1, keepdim=True)
+        return past + shift, last
 
     def _add_base(self, out: Tensor, base: Tensor) -> Tensor:
         if self.config.head == "gaussian":
