@@ -7,6 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnnkit import Recurrent, available_cells
 from rnnkit.backends import available_backends, get_backend
@@ -155,6 +156,23 @@ def test_state_from_autocast_is_accepted_back() -> None:
         assert state.h.dtype == torch.bfloat16
         out2, _ = layer(x[:, 3:], state)  # carried state, as under truncated BPTT
     assert out2.shape == (2, 2, 4)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "layernorm_lstm", "mingru"])
+def test_autocast_input_is_accepted_like_torch(cell: str) -> None:
+    """An input in the autocast dtype (e.g. from an autocast Linear) is accepted inside the
+    region, as torch.nn.LSTM does, and equals feeding its float32 value; outside a region the
+    dtype mismatch is still refused."""
+    layer = Recurrent(cell, 3, 4)
+    x = torch.randn(2, 5, 3).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, _ = layer(x)
+        want, _ = layer(x.float())
+        packed = pack_padded_sequence(x, [5, 2], batch_first=True)
+        layer(packed)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="does not match the layer's parameters"):
+        layer(x)
 
 
 @pytest.mark.parametrize("cell", available_cells())

@@ -150,6 +150,7 @@ class Recurrent(nn.Module):
             if lengths is not None:
                 raise ValueError("pass either a PackedSequence or lengths, not both")
             return self._forward_packed(x, state)
+        x = self._from_autocast(x)
         self._check_input(x)
         unbatched = x.dim() == 2
         if unbatched:
@@ -169,6 +170,7 @@ class Recurrent(nn.Module):
 
     def _forward_packed(self, x: PackedSequence, state: State | None):
         padded, lengths = pad_packed_sequence(x, batch_first=True)  # original batch order
+        padded = self._from_autocast(padded)
         self._check_input(padded)
         state = self._check_state(state, padded, unbatched=False)
         out, final = self._run(padded, state, lengths)
@@ -197,6 +199,19 @@ class Recurrent(nn.Module):
         return out.squeeze(-2 if not unbatched else 0), state
 
     # -- validation (once, at the public boundary) -----------------------------------------
+    def _from_autocast(self, x):
+        """Inside an autocast region an input in the autocast dtype (the output of an autocast
+        ``Linear``, say) is taken back to the parameters' dtype, as ``torch.nn.LSTM`` accepts
+        it; the backends' ops then autocast as torch's would. Anything else is left to
+        :meth:`_check_input`."""
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            return x
+        dtype, kind = self.cells[0].weight_ih.dtype, x.device.type
+        if (x.dtype != dtype and torch.is_autocast_enabled(kind)
+                and x.dtype == torch.get_autocast_dtype(kind)):
+            return x.to(dtype)
+        return x
+
     def _check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor):
             raise TypeError(f"input must be a Tensor or PackedSequence, got {type(x).__name__}")
