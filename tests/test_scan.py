@@ -30,9 +30,10 @@ def test_linear_scan_gradcheck_float64(T):
     assert torch.autograd.gradcheck(linear_scan, (a, b, h0))
 
 
+@pytest.mark.parametrize("gates", [2, 3])  # minGRU [k; v], minLSTM [k_f; k_i; v]
 @pytest.mark.parametrize("masked", [False, True])
-def test_gated_scan_gradcheck_float64(masked):
-    kv = (3 * torch.randn(2, 9, 8, dtype=F64)).requires_grad_()
+def test_gated_scan_gradcheck_float64(masked, gates):
+    kv = (3 * torch.randn(2, 9, 4 * gates, dtype=F64)).requires_grad_()
     h0 = torch.randn(2, 4, dtype=F64, requires_grad=True)
     keep = torch.rand(2, 9, 1) > 0.3 if masked else None
     assert torch.autograd.gradcheck(lambda kv, h0: gated_scan(kv, h0, keep), (kv, h0))

@@ -138,8 +138,9 @@ def _grad_states(a: Tensor, grad_h: Tensor, h0: Tensor) -> Tensor:
 
 
 class _GatedScan(torch.autograd.Function):
-    r"""``h_t = sigma(-k_t) h_{t-1} + sigma(k_t) g(v_t)`` for ``kv = [k; v] [B, T, 2H]`` in one
-    Function: the minGRU recurrence (minLSTM's, with ``k = -d``).
+    r"""``h_t = sigma(-k_t) h_{t-1} + sigma(k_t) g(v_t)`` in one Function, from the input
+    projection ``xp``: ``[k; v] [B, T, 2H]`` (minGRU) or ``[k^f; k^i; v] [B, T, 3H]`` (minLSTM,
+    :math:`k = \mathrm{softplus}(-k^f) - \mathrm{softplus}(-k^i) = -d`).
 
     Autograd through the coefficient formulas would store and revisit about twenty ``[B, T, H]``
     intermediates; here the backward is written out,
@@ -149,46 +150,61 @@ class _GatedScan(torch.autograd.Function):
         \partial v_t = \bar h_t\, s_t\, g'(v_t), \qquad
         \partial h_0 = a_1 \bar h_1,
 
-    with :math:`a = \sigma(-k)`, :math:`s = \sigma(k)` and :math:`\bar h_t` the total gradient of
-    :math:`h_t` (the reversed scan). ``keep [B, T, 1]`` (bool or ``None``): ``False`` freezes the
-    state (``a = 1``, ``b = 0``) and receives no gradient.
+    (minLSTM: :math:`\partial k^f = -\partial k\, \sigma(-k^f)`,
+    :math:`\partial k^i = \partial k\, \sigma(-k^i)`) with :math:`a = \sigma(-k)`,
+    :math:`s = \sigma(k)` and :math:`\bar h_t` the total gradient of :math:`h_t` (the reversed
+    scan). ``keep [B, T, 1]`` (bool or ``None``): ``False`` freezes the state (``a = 1``,
+    ``b = 0``) and receives no gradient.
     """
 
     @staticmethod
-    def forward(ctx, kv: Tensor, h0: Tensor, keep: Tensor | None) -> Tensor:
-        k, v = kv.chunk(2, dim=-1)
+    def forward(ctx, xp: Tensor, h0: Tensor, keep: Tensor | None) -> Tensor:
+        if xp.shape[-1] == 3 * h0.shape[-1]:
+            k_f, k_i, v = xp.chunk(3, dim=-1)
+            k = F.softplus(torch.neg(k_f)).sub_(F.softplus(torch.neg(k_i)))
+        else:
+            k, v = xp.chunk(2, dim=-1)
         s, a, gv = torch.sigmoid(k), torch.sigmoid(torch.neg(k)), g(v)
         b = torch.mul(s, gv)
         if keep is not None:
             a.masked_fill_(~keep, 1.0)
             b.masked_fill_(~keep, 0.0)
         h = _scan(a, b, h0)
-        ctx.save_for_backward(kv, h0, keep, a, s, gv, h)
+        ctx.save_for_backward(xp, h0, keep, a, s, gv, h)
         return h
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_h: Tensor):
-        kv, h0, keep, a, s, gv, h = ctx.saved_tensors
+        xp, h0, keep, a, s, gv, h = ctx.saved_tensors
+        minlstm = xp.shape[-1] == 3 * h0.shape[-1]
         hbar = _grad_states(a, grad_h, h0)
-        grad_kv = torch.empty_like(kv)
-        dk, dv = grad_kv.chunk(2, dim=-1)
+        grad_xp = torch.empty_like(xp)
+        parts = grad_xp.chunk(3 if minlstm else 2, dim=-1)
+        dk = torch.empty_like(gv) if minlstm else parts[0]
+        dv = parts[-1]
         torch.sub(gv[:, 1:], h[:, :-1], out=dk[:, 1:])  # g(v_t) - h_{t-1}
         torch.sub(gv[:, 0], h0, out=dk[:, 0])
         dk.mul_(hbar).mul_(a).mul_(s)
+        if minlstm:  # k = softplus(-k_f) - softplus(-k_i); softplus' = sigma
+            k_f, k_i, _ = xp.chunk(3, dim=-1)
+            torch.sigmoid(torch.neg(k_f), out=parts[0]).mul_(dk).neg_()
+            torch.sigmoid(torch.neg(k_i), out=parts[1]).mul_(dk)
         # g'(v) = 1 for v >= 0, sigma'(v) = g(v) (1 - g(v)) below
-        g_prime = torch.rsub(gv, 1.0).mul_(gv).masked_fill_(kv.chunk(2, dim=-1)[1] >= 0, 1.0)
+        v = xp.chunk(3 if minlstm else 2, dim=-1)[-1]
+        g_prime = torch.rsub(gv, 1.0).mul_(gv).masked_fill_(v >= 0, 1.0)
         torch.mul(hbar, s, out=dv).mul_(g_prime)
         if keep is not None:
-            grad_kv.masked_fill_(~keep, 0.0)
-        return grad_kv, a[:, 0] * hbar[:, 0], None
+            grad_xp.masked_fill_(~keep, 0.0)
+        return grad_xp, a[:, 0] * hbar[:, 0], None
 
 
-def gated_scan(kv: Tensor, h0: Tensor, keep: Tensor | None = None) -> Tensor:
-    """All states of ``h_t = sigma(-k_t) h_{t-1} + sigma(k_t) g(v_t)``: ``kv = [k; v]
-    [B, T, 2H]``, ``h0 [B, H]``, optional ``keep [B, T, 1]`` (bool; ``False`` freezes the state)
-    -> ``h [B, T, H]``. The minGRU recurrence with a hand-written backward (about a third of the
-    memory traffic of autograd through :meth:`MinGRUCell.coefficients` + :func:`linear_scan`).
+def gated_scan(xp: Tensor, h0: Tensor, keep: Tensor | None = None) -> Tensor:
+    """All states of ``h_t = sigma(-k_t) h_{t-1} + sigma(k_t) g(v_t)`` from the input projection
+    ``xp`` of a minGRU (``[k; v] [B, T, 2H]``) or a minLSTM (``[k^f; k^i; v] [B, T, 3H]``,
+    ``k = -d``), ``h0 [B, H]``, optional ``keep [B, T, 1]`` (bool; ``False`` freezes the state)
+    -> ``h [B, T, H]``. A hand-written backward: about a third of the memory traffic of autograd
+    through :meth:`MinGRUCell.coefficients` + :func:`linear_scan`.
 
     >>> kv, h0 = torch.randn(2, 7, 6), torch.randn(2, 3)
     >>> k, v = kv.chunk(2, dim=-1)
@@ -196,7 +212,7 @@ def gated_scan(kv: Tensor, h0: Tensor, keep: Tensor | None = None) -> Tensor:
     ...                torch.sigmoid(k) * g(v), h0), atol=1e-6)
     True
     """
-    return _GatedScan.apply(kv.contiguous(), h0.contiguous(), keep)
+    return _GatedScan.apply(xp.contiguous(), h0.contiguous(), keep)
 
 
 def log_space_scan(log_a: Tensor, log_b: Tensor, h0: Tensor) -> Tensor:
@@ -246,10 +262,6 @@ class _MinimalCell(Cell):
         h = torch.addcmul(b, a, state)
         return h, h
 
-    def scan_inputs(self, xp: Tensor) -> Tensor:  # pragma: no cover
-        """``xp [..., G]`` -> ``[k; v] [..., 2H]`` with ``a = sigma(-k)``, ``b = sigma(k) g(v)``."""
-        raise NotImplementedError
-
     def scan(self, xp: Tensor, state: Tensor, mask: Tensor | None = None
              ) -> tuple[Tensor, Tensor]:
         """Parallel form: ``xp [B, T, G]``, ``state [B, H]`` -> ``(h [B, T, H], h_T)``, by
@@ -258,7 +270,7 @@ class _MinimalCell(Cell):
         ``mask [B, T, 1]`` (bool, optional) freezes the state at padded steps (``a = 1``,
         ``b = 0`` there); their outputs are the frozen state, which the runner zeroes.
         """
-        h = gated_scan(self.scan_inputs(xp), state, mask)
+        h = gated_scan(xp, state, mask)
         return h, h[:, -1]
 
 
@@ -293,9 +305,6 @@ class MinGRUCell(_MinimalCell):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  device: Any = None, dtype: torch.dtype | None = None) -> None:
         super().__init__(input_size, hidden_size, bias, device, dtype)
-
-    def scan_inputs(self, xp: Tensor) -> Tensor:
-        return xp
 
     def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
         """``a = 1 - z = sigma(-k)``, ``b = z * g(v)``."""
@@ -340,11 +349,6 @@ class MinLSTMCell(_MinimalCell):
     def _d(self, xp: Tensor) -> tuple[Tensor, Tensor]:
         k_f, k_i, v = xp.chunk(3, dim=-1)
         return F.softplus(-k_i) - F.softplus(-k_f), v  # d = log f - log i
-
-    def scan_inputs(self, xp: Tensor) -> Tensor:
-        """``[-d; v]``: with ``k = -d`` the minGRU recurrence is this cell's."""
-        d, v = self._d(xp)
-        return torch.cat((torch.neg(d), v), dim=-1)
 
     def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
         """``a = f' = sigma(d)``, ``b = i' * g(v) = sigma(-d) * g(v)``."""
