@@ -3,7 +3,8 @@
 Same model (character LSTM language model), same data (a ``BPTTStream``), same optimizer and
 global-norm clipping; prints milliseconds per step and the ratio Trainer / plain loop, for the
 Trainer without files and with logs + a checkpoint every ``--save-every`` steps. Runs are
-interleaved and repeated; the best of each is reported.
+interleaved and repeated; each is reported as its median time and the median of its per-repeat
+ratio to the plain loop run just before it (so drifting machine load hits both sides alike).
 
 Run: ``python benchmarks/trainer_overhead.py`` (about a minute on 2 CPU cores).
 """
@@ -11,6 +12,7 @@ Run: ``python benchmarks/trainer_overhead.py`` (about a minute on 2 CPU cores).
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 
@@ -82,24 +84,24 @@ def main() -> None:
     tokens = torch.randint(0, vocab, (args.batch * args.bptt * 40,),
                            generator=torch.Generator().manual_seed(0))
     stream = BPTTStream(tokens, args.batch, args.bptt)
-    best = {"plain loop": float("inf"), "Trainer": float("inf"),
-            "Trainer + logs/ckpt": float("inf")}
+    times: dict[str, list[float]] = {"plain loop": [], "Trainer": [], "Trainer + logs/ckpt": []}
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
-            for name in best:
+            for name, ts in times.items():
                 torch.manual_seed(0)
                 model = CharLM(vocab, args.hidden)
                 if name == "plain loop":
-                    t = plain_loop(model, stream, args.steps)
+                    ts.append(plain_loop(model, stream, args.steps))
                 else:
-                    t = with_trainer(model, stream, args.steps,
-                                     tmp if "ckpt" in name else None, args.save_every)
-                best[name] = min(best[name], t)
-    base = best["plain loop"]
+                    ts.append(with_trainer(model, stream, args.steps,
+                                           tmp if "ckpt" in name else None, args.save_every))
+    base = times["plain loop"]
     print(f"LSTM LM, hidden {args.hidden}, batch {args.batch} x bptt {args.bptt}, "
-          f"{args.steps} steps, {args.threads} thread(s), best of {args.repeats}")
-    for name, t in best.items():
-        print(f"{name:22} {1000 * t:8.2f} ms/step   x{t / base:.3f} of the plain loop")
+          f"{args.steps} steps, {args.threads} thread(s), median of {args.repeats}")
+    for name, ts in times.items():
+        r = statistics.median(t / b for t, b in zip(ts, base))
+        print(f"{name:22} {1000 * statistics.median(ts):8.2f} ms/step   x{r:.3f} of the plain "
+              f"loop")
 
 
 if __name__ == "__main__":
