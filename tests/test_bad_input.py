@@ -117,3 +117,27 @@ def test_cell_forward_bad_input() -> None:
         cell(torch.randn(2, 5))
     with pytest.raises(ValueError, match=r"state tensor of shape \[2, 6\]"):
         cell(torch.randn(2, 4), torch.randn(2, 5))
+
+
+def test_cell_forward_state_of_the_wrong_kind() -> None:
+    """A tuple for a one-tensor state, or a tuple of the wrong length for an LSTM state, is
+    refused with the expected form (it used to reach the step math: a raw TypeError)."""
+    from rnnkit.cells import MinGRUCell, PeepholeLSTMCell
+
+    x = torch.randn(2, 3)
+    with pytest.raises(ValueError, match="MinGRUCell expects the state as a tensor, got tuple"):
+        MinGRUCell(3, 4)(x, (torch.randn(2, 4),))
+    with pytest.raises(ValueError, match="expects the state as a tuple of 2, got tuple of 1"):
+        PeepholeLSTMCell(3, 4)(x, (torch.randn(2, 4),))
+    with pytest.raises(ValueError, match="expects the state as a tuple of 2, got Tensor"):
+        PeepholeLSTMCell(3, 4)(x[0], torch.randn(4))
+
+
+def test_unknown_cell_option_names_the_options_and_the_cells_that_take_them() -> None:
+    with pytest.raises(TypeError, match=r"ElmanCell has no option 'zoneout'; its options are: "
+                                        r"bias, nonlinearity \('zoneout' is taken by: gru, "):
+        Recurrent("elman", 3, 4, zoneout=0.1)
+    with pytest.raises(TypeError, match=r"'proj_size' is taken by: lstm\)"):
+        Recurrent("peephole_lstm", 3, 4, proj_size=2)
+    with pytest.raises(TypeError, match="no registered cell takes 'hiden_size'"):
+        rnn.GRU(3, 4, hiden_size=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -9,7 +10,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .backends import resolve_backend
-from .cells import Cell, State, get_cell, state_map, state_tensors
+from .cells import Cell, State, available_cells, get_cell, state_map, state_tensors
 
 __all__ = ["Recurrent"]
 
@@ -24,6 +25,27 @@ def all_finite(x: Tensor) -> bool:
     """
     total = x.detach().sum()
     return bool(torch.isfinite(total)) or bool(torch.isfinite(x).all())
+
+
+def _check_cell_options(cell_cls: type[Cell], options: dict[str, Any]) -> None:
+    """Refuse options the cell's constructor does not take, naming those it does and the
+    registered cells that take the unknown ones (instead of a bare ``__init__`` TypeError)."""
+    params = inspect.signature(cell_cls).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    own = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+           and n not in ("input_size", "hidden_size", "device", "dtype")]
+    unknown = [n for n in options if n not in own]
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        takers = [c for c in available_cells()
+                  if name in inspect.signature(get_cell(c)).parameters]
+        hints.append(f"{name!r} is taken by: {', '.join(takers)}" if takers else
+                     f"no registered cell takes {name!r}")
+    raise TypeError(f"{cell_cls.__name__} has no option {', '.join(map(repr, unknown))}; its "
+                    f"options are: {', '.join(own) or 'none'} ({'; '.join(hints)})")
 
 
 class Recurrent(nn.Module):
@@ -93,6 +115,7 @@ class Recurrent(nn.Module):
                             ("num_layers", num_layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        _check_cell_options(cell_cls, cell_options)
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout <= 1.0):
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
         self.input_size = input_size

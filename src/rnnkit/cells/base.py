@@ -96,6 +96,12 @@ class Cell(nn.Module):
         """Zero state for ``batch`` sequences: ``[batch, H]``."""
         return torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
 
+    def _init_biases(self, size: int, bias: bool, **kw: Any) -> None:
+        """``bias_ih`` and ``bias_hh`` ``[size]`` (uninitialized), or both registered as
+        ``None`` when ``bias`` is false."""
+        for name in ("bias_ih", "bias_hh"):
+            self.register_parameter(name, nn.Parameter(torch.empty(size, **kw)) if bias else None)
+
     # -- torch-cell semantics -------------------------------------------------------------
     def forward(self, input: Tensor, hx: State | None = None) -> State:
         """One step with torch's cell API (``torch.nn.RNNCell/LSTMCell/GRUCell``).
@@ -133,19 +139,20 @@ class Cell(nn.Module):
             )
 
     def _check_step_state(self, state: State, batch: int, unbatched: bool) -> None:
-        expected = state_tensors(self.initial_state(batch, device="meta"))
-        given = state_tensors(state)
-        if len(given) != len(expected):
-            raise ValueError(
-                f"{type(self).__name__} expects a state of {len(expected)} tensor(s), "
-                f"got {len(given)}"
-            )
+        template = self.initial_state(batch, device="meta")
+        expected, given = state_tensors(template), state_tensors(state)
+        if isinstance(template, Tensor) != isinstance(state, Tensor) or \
+                len(given) != len(expected):
+            kind = "a tensor" if isinstance(template, Tensor) else f"a tuple of {len(expected)}"
+            got = type(state).__name__
+            raise ValueError(f"{type(self).__name__} expects the state as {kind}, got "
+                             f"{got if isinstance(state, Tensor) else f'{got} of {len(given)}'}")
         for g, e in zip(given, expected):
             want = list(e.shape[1:]) if unbatched else list(e.shape)
-            if list(g.shape) != want:
+            if not isinstance(g, Tensor) or list(g.shape) != want:
                 raise ValueError(
                     f"{type(self).__name__} expects a state tensor of shape {want}, "
-                    f"got {list(g.shape)}"
+                    f"got {list(g.shape) if isinstance(g, Tensor) else type(g).__name__}"
                 )
 
     def cell_forward(self, x: Tensor, state: State | None) -> State:
@@ -153,7 +160,8 @@ class Cell(nn.Module):
         self._check_step_input(x)
         if state is not None and not isinstance(state, Tensor):
             template = self.initial_state(1, device="meta")
-            if hasattr(template, "_fields") and type(state) is not type(template):
+            if hasattr(template, "_fields") and type(state) is not type(template) \
+                    and len(state) == len(template):
                 state = type(template)(*state)  # e.g. a plain (h, c) tuple -> LSTMState
         unbatched = x.dim() == 1
         if unbatched:

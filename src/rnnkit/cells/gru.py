@@ -59,12 +59,7 @@ class GRUCell(Regularized, Cell):
         self.bias = bias
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **kw))
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **kw))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size, **kw))
-            self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size, **kw))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self._init_biases(3 * hidden_size, bias, **kw)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -63,12 +63,7 @@ class _LayerNormCell(Regularized, Cell):
         self.weight_hh = nn.Parameter(torch.empty(G, hidden_size, **kw))
         self.ln_ih_weight = nn.Parameter(torch.empty(G, **kw))
         self.ln_hh_weight = nn.Parameter(torch.empty(G, **kw))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(G, **kw))
-            self.bias_hh = nn.Parameter(torch.empty(G, **kw))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self._init_biases(G, bias, **kw)
 
     def reset_parameters(self) -> None:
         uniform_init_(self, self.hidden_size)  # weights and biases ~ U(-1/sqrt(H), 1/sqrt(H))

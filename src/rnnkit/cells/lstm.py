@@ -72,12 +72,7 @@ class LSTMCell(Regularized, Cell):
         self.bias = bias
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size, **kw))
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, self.output_size, **kw))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size, **kw))
-            self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size, **kw))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self._init_biases(4 * hidden_size, bias, **kw)
         if proj_size:
             self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size, **kw))
         else:
