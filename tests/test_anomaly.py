@@ -18,6 +18,7 @@ from rnnkit.models.anomaly import (  # noqa: E402
     plot_anomalies,
     prune_anomalies,
 )
+from rnnkit.models.forecaster import Forecaster  # noqa: E402
 
 rng = np.random.default_rng(11)
 
@@ -142,6 +143,13 @@ def test_bad_input_errors(tmp_path):
         det.score(rng.normal(size=8))
     with pytest.raises(ValueError, match="columns"):
         det.score(rng.normal(size=(50, 2)))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable rnnkit checkpoint"):
+        AnomalyDetector.load(bad)
+    det.save(tmp_path / "d.pt")
+    with pytest.raises(ValueError, match="not an rnnkit.forecaster checkpoint"):
+        Forecaster.load(tmp_path / "d.pt")  # a detector file given to the forecaster
 
 
 def test_plot_writes_png(tmp_path):

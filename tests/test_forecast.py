@@ -205,6 +205,11 @@ def test_bad_inputs_to_fit_and_predict(tmp_path):
     fc2 = Forecaster(cfg).fit(rng.normal(size=100))
     with pytest.raises(ValueError, match="needs at least 24"):
         fc2.predict(history=rng.normal(size=10))
+    for lv in (150, 100, 0, -5):  # NaN, infinite, empty and inverted bounds before the check
+        with pytest.raises(ValueError, match="strictly between 0 and 100"):
+            fc2.predict(levels=(80, lv))
+    with pytest.raises(TypeError, match=r"such as \(80, 95\)"):
+        fc2.predict(levels=80)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable rnnkit checkpoint"):
@@ -219,6 +224,8 @@ def test_seasonal_naive_exact_and_intervals_grow():
     np.testing.assert_allclose(f.mean[0][:, 0], np.concatenate([y[-7:], y[-7:-4]]))
     w = f.upper[80][0][:, 0] - f.lower[80][0][:, 0]
     assert w[7] > w[6] and np.allclose(w[:7], w[0])
+    with pytest.raises(ValueError, match="strictly between 0 and 100"):
+        SeasonalNaive(season=7, horizon=10).fit(y).predict(levels=(100,))
 
 
 class Spy:

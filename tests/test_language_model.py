@@ -113,6 +113,10 @@ def test_bad_inputs_name_the_fix():
         model(torch.zeros(1, 0, dtype=torch.long))
     with pytest.raises(ValueError, match="targets must have the shape"):
         model.loss((torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long)))
+    with pytest.raises(ValueError, match=r"target ids must lie in \[0, 17\)"):
+        model.loss(torch.tensor([[1, 2, 17]]))  # only the last target is out of range
+    with pytest.raises(ValueError, match="target ids must lie in"):
+        model.loss((torch.tensor([[1, 2]]), torch.tensor([[IGNORE_INDEX, -2]])))
     with pytest.raises(ValueError, match="vocab_size"):
         LanguageModel(LanguageModelConfig(vocab_size=0))
     with pytest.raises(ValueError, match="unknown language-model option"):

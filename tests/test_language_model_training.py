@@ -106,3 +106,10 @@ def test_bad_text_inputs():
                  TrainConfig(max_steps=1, progress=False))
     with pytest.raises(ValueError, match="overlap"):
         TextDataConfig(bptt=8, overlap=8)
+    # sampling settings fail when the config is built, not at the first sample mid-training
+    with pytest.raises(ValueError, match=r"top_p must lie in \(0, 1\]"):
+        SampleConfig(top_p=1.5)
+    with pytest.raises(ValueError, match="top_k must be a positive integer"):
+        SampleConfig(top_k=0)
+    with pytest.raises(ValueError, match="temperature"):
+        SampleConfig(temperature=float("nan"))

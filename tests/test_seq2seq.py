@@ -168,3 +168,14 @@ def test_bad_input_names_the_fix():
         model.greedy(torch.randn(2, 3))
     with pytest.raises(ValueError, match="BOS .. EOS"):
         model.loss((torch.tensor([[5, 6]]), None, torch.tensor([[BOS]])))
+    src, lengths, tgt = _batch()
+    bad = tgt.clone()
+    bad[0, 2] = 11  # tgt_vocab_size is 11
+    with pytest.raises(ValueError, match=r"target ids must lie in \[0, 11\)"):
+        model(src, lengths, bad[:, :-1])
+    bad = tgt.clone()
+    bad[0, -1] = -3  # only the last gold token, which the decoder never reads
+    with pytest.raises(ValueError, match="target ids must lie in"):
+        model.loss((src, lengths, bad))
+    with pytest.raises(ValueError, match=r"\(src, src_lengths, tgt\)"):
+        model.loss((src, tgt))

@@ -31,12 +31,28 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_sampling",
     "generate_tokens",
     "greedy",
     "sample_logits",
     "top_k_filter",
     "top_p_filter",
 ]
+
+
+def check_sampling(temperature: float = 1.0, top_k: int | None = None,
+                   top_p: float | None = None) -> None:
+    """Raise an error naming the fix for sampling settings :func:`sample_logits` would
+    refuse; lets a config fail when it is built rather than at its first sample."""
+    if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+            or not temperature >= 0):
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
+                              or top_k < 1):
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float))
+                              or not 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must lie in (0, 1], got {top_p!r}")
 
 
 def greedy(logits: Tensor) -> Tensor:
@@ -46,8 +62,7 @@ def greedy(logits: Tensor) -> Tensor:
 
 def top_k_filter(logits: Tensor, k: int) -> Tensor:
     """Set all but the ``k`` largest logits of each row to ``-inf`` (``[B, V] -> [B, V]``)."""
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {k!r}")
+    check_sampling(top_k=k)
     if k >= logits.shape[-1]:
         return logits
     kth = logits.topk(k, dim=-1).values[..., -1:]  # [B, 1]
@@ -61,8 +76,7 @@ def top_p_filter(logits: Tensor, p: float) -> Tensor:
     >>> top_p_filter(torch.log(torch.tensor([[0.5, 0.3, 0.2]])), 0.7).isinf().tolist()
     [[False, False, True]]
     """
-    if not 0.0 < p <= 1.0:
-        raise ValueError(f"top_p must lie in (0, 1], got {p!r}")
+    check_sampling(top_p=p)
     if p >= 1.0:
         return logits
     sorted_logits, order = logits.sort(dim=-1, descending=True)  # [B, V]
@@ -93,8 +107,7 @@ def sample_logits(
     if not isinstance(logits, Tensor) or logits.dim() != 2:
         raise ValueError(f"expected logits of shape [B, V], got "
                          f"{list(logits.shape) if isinstance(logits, Tensor) else logits!r}")
-    if not isinstance(temperature, (int, float)) or temperature < 0 or temperature != temperature:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+    check_sampling(temperature, top_k, top_p)
     logits = logits.float()
     banned = list(banned)
     if banned:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from .data.text import TextDataConfig, load_text, stdlib_corpus
+from .decoding import check_sampling
 from .models.language_model import LanguageModel, LanguageModelConfig, bits_per_token
 from .train import BPTTStream, Callback, TrainConfig, Trainer, load_checkpoint
 
@@ -62,18 +63,12 @@ class SampleConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.length, int) or self.length < 0:
             raise ValueError(f"length must be a non-negative integer, got {self.length!r}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        check_sampling(self.temperature, self.top_k, self.top_p)  # now, not at the 1st sample
 
     def draw(self, model: LanguageModel, stream: Callable[[str], Any] | None = None) -> str:
         """A sample from ``model`` with these settings."""
         return model.generate(self.prime, self.length, self.temperature, self.top_k,
                               self.top_p, self.seed, stream=stream)
-
-
-def _is_main_process() -> bool:
-    dist = torch.distributed
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def _write(text: str) -> None:
@@ -84,10 +79,6 @@ def _write(text: str) -> None:
         tqdm.write(text, file=sys.stdout)
     except ImportError:  # pragma: no cover - tqdm is in the train extra
         print(text, flush=True)
-
-
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)
 
 
 class SampleCallback(Callback):
@@ -102,9 +93,9 @@ class SampleCallback(Callback):
         self._last = time.monotonic()
 
     def _sample(self, trainer: Any, step: int, loss: float | None) -> None:
-        if not _is_main_process():
+        if trainer.rank != 0:  # the trainer's own rank (DistContext); it wraps only its engine
             return
-        text = self.config.draw(_unwrap(trainer.model))
+        text = self.config.draw(trainer.model)
         self.samples.append((step, loss, text))
         head = f"step {step}" + (f", val loss {loss:.3f} nats/token "
                                  f"({bits_per_token(loss):.3f} bits)" if loss is not None else "")
@@ -268,9 +259,9 @@ def fit_text(
     trainer = Trainer(model, train_config, train_data, val_data=val_data, callbacks=cbs,
                       extra_state=model.extra_state())
     history = trainer.fit(resume=resume)
-    model = _unwrap(trainer.model)
+    model = trainer.model  # never DDP-wrapped: the trainer wraps its loss engine
     val_metrics = {}
-    if val_ids is not None and val_ids.numel() >= 2 and _is_main_process():
+    if val_ids is not None and val_ids.numel() >= 2 and trainer.rank == 0:
         val_metrics = model.evaluate_text(val_text, batch_size=16, bptt=data_config.bptt)
     return TextRun(model, trainer, history, val_metrics,
                    sampler.samples if sampler is not None else [])

@@ -61,7 +61,7 @@ from ..data.timeseries import SeriesScaler, WindowDataset, as_series
 from ..recurrent import Recurrent
 from ..train.checkpoint import save_checkpoint
 from ..train.protocol import LossOutput
-from .forecaster import ForecasterConfig, ForecastNet
+from .forecaster import ForecasterConfig, ForecastNet, read_saved_model
 
 __all__ = [
     "AnomalyConfig",
@@ -552,9 +552,8 @@ class AnomalyDetector:
     @classmethod
     def load(cls, path: str | os.PathLike) -> AnomalyDetector:
         """Rebuild a saved detector (``torch.load(weights_only=True)``)."""
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(blob, dict) or blob.get("kind") != "rnnkit.anomaly":
-            raise ValueError(f"{path} is not an rnnkit anomaly-detector checkpoint")
+        blob = read_saved_model(path, "rnnkit.anomaly", "AnomalyDetector.save",
+                                "fit an AnomalyDetector and write it with its save method")
         cfg = dict(blob["config"])
         self = cls(AnomalyConfig(**cfg))
         self.n_features = int(blob["n_features"])

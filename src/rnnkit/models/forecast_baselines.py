@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..data.timeseries import Series, as_series, check_length, future_index
-from .forecaster import Forecast, normal_quantile
+from .forecaster import Forecast, check_levels, normal_quantile
 
 __all__ = ["ARIMA", "ETS", "SeasonalNaive"]
 
@@ -56,6 +56,7 @@ class _Local:
     def predict(self, history=None, future=None, levels: Sequence[int] = (80, 95)) -> Forecast:
         if not self.series and history is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(...) first")
+        levels = check_levels(levels)
         hs = self.series if history is None else as_series(history)
         check_length(hs, self.min_length(), f"{type(self).__name__}")
         H = self.horizon

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -73,7 +74,7 @@ from ..train.checkpoint import save_checkpoint
 from ..train.protocol import LossOutput
 
 __all__ = ["Forecast", "ForecastEnsemble", "ForecastNet", "Forecaster", "ForecasterConfig",
-           "normal_quantile", "plot_forecast"]
+           "check_levels", "normal_quantile", "plot_forecast"]
 
 HEADS = ("point", "gaussian", "quantile")
 DECODERS = ("direct", "autoregressive")
@@ -158,6 +159,22 @@ class ForecasterConfig:
         self.holidays = tuple(str(h) for h in self.holidays)
         if self.calendar != "auto":
             self.calendar = tuple(self.calendar)
+
+
+def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
+    """Prediction-interval levels in percent, each strictly between 0 and 100 (else an error
+    naming the fix; 150 would give NaN bounds, 100 infinite ones, -5 an inverted interval).
+    Shared by :meth:`Forecaster.predict` and the baselines' ``predict``."""
+    if isinstance(levels, (numbers.Number, str)) or not hasattr(levels, "__iter__"):
+        raise TypeError(f"levels must be a sequence of percentages such as (80, 95), got "
+                        f"{levels!r}")
+    levels = tuple(levels)
+    bad = [lv for lv in levels if isinstance(lv, bool) or not isinstance(lv, numbers.Real)
+           or not 0 < lv < 100]
+    if bad:
+        raise ValueError(f"levels are central interval widths in percent and must lie strictly "
+                         f"between 0 and 100 (e.g. 80, 95); got {bad}")
+    return levels
 
 
 def normal_quantile(p: float) -> float:
@@ -481,6 +498,7 @@ class Forecaster:
                 head: those whose quantile pairs exist, e.g. 80 for 0.1/0.9; point head: none).
         """
         self._check_fitted()
+        levels = check_levels(levels)
         c, net = self.config, self.net
         hs = self._history(history)
         check_length(hs, c.input_len, f"predict with input_len={c.input_len}")
@@ -578,16 +596,8 @@ class Forecaster:
         the end of its training data or from a new ``history``."""
         import pandas as pd
 
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise
-        except Exception as err:
-            raise ValueError(f"{path} is not a readable rnnkit checkpoint ({err}); re-save it "
-                             "with Forecaster.save") from None
-        if not isinstance(blob, dict) or blob.get("kind") != "rnnkit.forecaster":
-            raise ValueError(f"{path} is not an rnnkit forecaster checkpoint; train one with "
-                             "`rnnkit forecast train`")
+        blob = read_saved_model(path, "rnnkit.forecaster", "Forecaster.save",
+                                "train one with `rnnkit forecast train`")
         cfg = dict(blob["config"])
         cfg["quantiles"] = tuple(cfg["quantiles"])
         self = cls(ForecasterConfig(**cfg))
@@ -612,6 +622,23 @@ class Forecaster:
                 np.asarray(d["future_tail"], dtype=np.float64).reshape(n, -1), freq,
                 tuple(d["target_names"]), tuple(d["past_names"]), tuple(d["future_names"])))
         return self
+
+
+def read_saved_model(path: str | os.PathLike, kind: str, saver: str, make: str) -> dict:
+    """The dict a ``save`` method wrote with ``{"kind": kind, ...}``, read safely
+    (``weights_only=True``); a missing, unreadable or other-kind file raises an error naming
+    the fix. Shared by :meth:`Forecaster.load` and
+    :meth:`~rnnkit.models.anomaly.AnomalyDetector.load`."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable rnnkit checkpoint ({err}); re-save it "
+                         f"with {saver}") from None
+    if not isinstance(blob, dict) or blob.get("kind") != kind:
+        raise ValueError(f"{path} is not an {kind} checkpoint; {make}")
+    return blob
 
 
 def _train(net: ForecastNet, train: WindowDataset, val: WindowDataset | None,

@@ -160,13 +160,19 @@ class LanguageModel(nn.Module):
         scored. The returned state is not detached: the trainer detaches it between chunks.
         """
         x, y = _split_batch(batch)
+        scored = y != IGNORE_INDEX
+        ys = y.masked_fill(~scored, 0)  # ignored targets count as a valid id
+        lo, hi = (int(ys.min()), int(ys.max())) if ys.numel() else (0, 0)
+        if lo < 0 or hi >= self.config.vocab_size:
+            raise ValueError(f"target ids must lie in [0, {self.config.vocab_size}) or equal "
+                             f"IGNORE_INDEX ({IGNORE_INDEX}), got values from {lo} to {hi}; "
+                             f"was the text encoded with this model's tokenizer?")
         logits, state = self(x, state)  # [B, T, V]
         # targets equal to IGNORE_INDEX (-100: re-read overlap steps of truncated BPTT) are
         # skipped, as F.cross_entropy does by default
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
                                ignore_index=IGNORE_INDEX)
         with torch.no_grad():
-            scored = y != IGNORE_INDEX
             count = int(scored.sum())
             acc = ((logits.argmax(-1) == y) & scored).sum() / max(count, 1)
         metrics = {"bits_per_token": loss.detach() / LN2, "accuracy": acc}

@@ -157,6 +157,7 @@ class Seq2Seq(nn.Module):
         if tgt_in.dim() != 2 or tgt_in.shape[0] != src.shape[0] or tgt_in.dtype != torch.long:
             raise ValueError(f"expected target ids of shape [{src.shape[0]}, T] (long), got "
                              f"{tgt_in.dtype} of shape {list(tgt_in.shape)}")
+        _check_ids(tgt_in, self.config.tgt_vocab_size, "target")
         enc = self.encode(src, src_lengths)
         if tf >= 1.0 and not self.config.input_feeding:  # all steps at once
             h, _ = self.decoder(self.drop(self.tgt_embed(tgt_in)), enc["dec"])
@@ -182,11 +183,17 @@ class Seq2Seq(nn.Module):
         :meth:`greedy` / :meth:`beam`."""
         if isinstance(batch, dict):
             src, src_lengths, tgt = batch["src"], batch.get("src_lengths"), batch["tgt"]
-        else:
+        elif isinstance(batch, (tuple, list)) and len(batch) == 3:
             src, src_lengths, tgt = batch
-        if tgt.dim() != 2 or tgt.shape[1] < 2:
+        else:
+            raise ValueError("a batch must be (src, src_lengths, tgt) or a dict with keys src, "
+                             f"src_lengths, tgt; got {type(batch).__name__}"
+                             + (f" of length {len(batch)}" if isinstance(batch, (tuple, list))
+                                else ""))
+        if not isinstance(tgt, Tensor) or tgt.dim() != 2 or tgt.shape[1] < 2:
             raise ValueError(f"expected targets [B, T + 1] framed as BOS .. EOS (at least 2 "
-                             f"steps), got shape {list(tgt.shape)}")
+                             f"steps), got shape {list(getattr(tgt, 'shape', []))}")
+        _check_ids(tgt, self.config.tgt_vocab_size, "target")
         logits, _ = self(src, src_lengths, tgt[:, :-1])
         gold = tgt[:, 1:]
         valid = gold != PAD
@@ -214,30 +221,26 @@ class Seq2Seq(nn.Module):
     def greedy(self, src: Tensor, src_lengths: Tensor | None = None,
                max_len: int | None = None) -> BeamResult:
         """Greedy decoding: ``tokens [B, L]`` (no BOS/EOS), summed log-prob ``scores [B]``."""
-        was = self.training
-        self.eval()
-        try:
-            enc = self.encode(src, src_lengths)
-            max_len = max_len or 2 * src.shape[1] + 10
-            return greedy_search(self._step_fn(), enc, src.shape[0], bos=BOS, eos=EOS,
-                                 max_len=max_len, pad=PAD, device=src.device)
-        finally:
-            self.train(was)
+        return self._search(greedy_search, src, src_lengths, max_len)
 
     @torch.no_grad()
     def beam(self, src: Tensor, src_lengths: Tensor | None = None, beam_size: int = 5,
              max_len: int | None = None, length_penalty: float = 1.0) -> BeamResult:
         """Batched beam search: ``tokens [B, K, L]``, length-normalised ``scores [B, K]``,
         best first. ``max_len`` defaults to ``2 S + 10``."""
+        return self._search(beam_search, src, src_lengths, max_len, beam_size=beam_size,
+                            length_penalty=length_penalty, reorder_state=self._reorder)
+
+    def _search(self, search, src: Tensor, src_lengths: Tensor | None, max_len: int | None,
+                **kw: Any) -> BeamResult:
+        """Encode in eval mode and run ``greedy_search`` / ``beam_search`` from BOS."""
         was = self.training
         self.eval()
         try:
             enc = self.encode(src, src_lengths)
             max_len = max_len or 2 * src.shape[1] + 10
-            return beam_search(self._step_fn(), enc, src.shape[0], bos=BOS, eos=EOS,
-                               beam_size=beam_size, max_len=max_len,
-                               length_penalty=length_penalty, pad=PAD,
-                               reorder_state=self._reorder, device=src.device)
+            return search(self._step_fn(), enc, src.shape[0], bos=BOS, eos=EOS,
+                          max_len=max_len, pad=PAD, device=src.device, **kw)
         finally:
             self.train(was)
 
@@ -265,13 +268,18 @@ class Seq2Seq(nn.Module):
                              f"{list(getattr(src, 'shape', []))}")
         if src.shape[1] == 0:
             raise ValueError("the source is empty (S = 0); give at least one token")
-        V = self.config.src_vocab_size
-        if int(src.min()) < 0 or int(src.max()) >= V:
-            raise ValueError(f"source ids must lie in [0, {V}), got {int(src.min())}.."
-                             f"{int(src.max())}; encode with the model's source vocabulary")
+        _check_ids(src, self.config.src_vocab_size, "source")
         if src_lengths is None:
             src_lengths = torch.full((src.shape[0],), src.shape[1], dtype=torch.long)
         return src, torch.as_tensor(src_lengths, device=src.device).long()
+
+
+def _check_ids(ids: Tensor, vocab_size: int, what: str) -> None:
+    """Token ids outside ``[0, vocab_size)`` would reach ``nn.Embedding`` as a bare
+    ``IndexError``; name the side and the fix instead."""
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise ValueError(f"{what} ids must lie in [0, {vocab_size}), got {int(ids.min())}.."
+                         f"{int(ids.max())}; encode with the model's {what} vocabulary")
 
 
 def save_attention_heatmap(weights: Tensor, src_tokens: list[str], tgt_tokens: list[str],
