@@ -84,6 +84,14 @@ def test_labelled_text_errors(tmp_path):
     f = tmp_path / "x.tsv"
     f.write_text("a\tone\nb\ttwo\n\n", encoding="utf-8")
     assert load_labelled_text(str(f)) == (["one", "two"], ["a", "b"])
+    f.write_bytes("pos\tun film d\u00e9cevant\r\nneg\tbad\r\n".encode("latin-1"))
+    assert load_labelled_text(str(f)) == (["un film d\u00e9cevant", "bad"], ["pos", "neg"])
+    for content, match in ((b"", "empty"), (b"a\x00\x01\tb\n", "binary"),
+                           (b"a\tone\nno tab here\n", r"x.tsv:2: expected 'label<TAB>text'"),
+                           (b"a\tone\na\ttwo\n", "1 distinct label")):
+        f.write_bytes(content)
+        with pytest.raises(ValueError, match=match):
+            load_labelled_text(str(f))
 
 
 def test_ppmi_vectors_group_words_that_share_contexts():

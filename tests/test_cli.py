@@ -46,6 +46,22 @@ def test_missing_optional_package_names_the_extra(monkeypatch, capsys) -> None:
     assert "nonexistent_pkg" in err and "rnnkit[all]" in err
 
 
+@pytest.mark.parametrize("error", [
+    ModuleNotFoundError("no packaged model found; install it with `pip install pkg-x`"),
+    ModuleNotFoundError("forecasts need pkg_x; install it with `pip install pkg-x`",
+                        name="pkg_x"),
+    ImportError("number pairs need pkg_x: `pip install pkg-x`"),
+])
+def test_an_import_error_with_its_own_fix_is_printed_as_is(monkeypatch, capsys, error) -> None:
+    def needs_missing(args):
+        raise error
+
+    _with_command(monkeypatch, needs_missing)
+    assert cli.main(["probe"]) == 2  # not a traceback, not "the optional package None"
+    err = capsys.readouterr().err
+    assert f"rnnkit probe: error: {error}" in err and "None" not in err
+
+
 def test_no_command_prints_help(capsys) -> None:
     assert cli.main([]) == 2
     assert "COMMAND" in capsys.readouterr().out

@@ -59,6 +59,12 @@ def test_forecast_bad_input_exit_codes(sales_csv, tmp_path, capsys):
     assert main(["forecast", "train", "--csv", str(short), "--time", "month", "--target",
                  "sales", "--horizon", "6", "--steps", "5"]) == 2
     assert "needs at least" in capsys.readouterr().err
+    assert main(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                 "--target", "sales", "--horizon", "3", "--ensemble", "0"]) == 2
+    assert "--ensemble takes a number of RNN seeds >= 1, got 0" in capsys.readouterr().err
+    assert main(["forecast", "train", "--csv", str(sales_csv), "--time", "month", "--target",
+                 "sales", "--horizon", "3", "--freq", "monthly"]) == 2
+    assert "is not a pandas frequency" in capsys.readouterr().err
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
     assert main(["forecast", "predict", str(bad)]) == 2
@@ -83,3 +89,27 @@ def test_anomaly_detect_writes_rows_and_png(tmp_path, capsys):
     assert "rolling z-score" in text and "f1" in text
     assert main(["anomaly", "detect", "--csv", str(csv), "--column", "nope"]) == 2
     assert "not in the CSV" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [np.nan, 2.0, "yes"])
+def test_anomaly_labels_that_are_not_0_1_are_an_error_not_anomalies(bad):
+    from rnnkit.metrics_ts import f1_scores, point_adjust
+
+    lab = np.array([0, 1, 0, bad, 0], dtype=object if isinstance(bad, str) else float)
+    with pytest.raises(ValueError, match=r"labels must be 0/1 .*map the label column"):
+        f1_scores(lab, np.zeros(5))  # NaN, 2 and text used to count as true anomalies
+    with pytest.raises(ValueError, match="labels must be 0/1"):
+        point_adjust(lab, np.zeros(5))
+    ok = np.array([0, 1, 0, 1, 0], dtype=float)
+    assert f1_scores(ok, ok.astype(bool))["f1"] == 1.0
+
+
+def test_anomaly_detect_checks_the_label_column_before_training(tmp_path, capsys):
+    csv = tmp_path / "m.csv"
+    pd.DataFrame({"value": np.sin(np.arange(200) / 3), "label": ["no"] * 199 + ["yes"]}
+                 ).to_csv(csv, index=False)
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--label",
+                 "label", "--steps", "5000", "--plot", ""]) == 2
+    captured = capsys.readouterr()
+    assert "--label column 'label' must be 0/1" in captured.err and "yes" in captured.err
+    assert "flagged" not in captured.out  # nothing was trained or written

@@ -52,6 +52,12 @@ def test_config_errors(tmp_path):
     bad.write_text("[model\n", encoding="utf-8")
     with pytest.raises(ValueError, match="not valid TOML"):
         load_config(str(bad), {})
+    bad.write_text("model = 3\n", encoding="utf-8")  # a known table written as a key
+    with pytest.raises(ValueError, match=r"model must be a table .*got model = 3"):
+        load_config(str(bad), {})
+    bad.write_text("[model\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(str(bad), {})
     with pytest.raises(FileNotFoundError, match="--config"):
         load_config(str(tmp_path / "none.toml"), {})
     bad.write_text('[train]\noptimizer = "rmsprop"\n', encoding="utf-8")
@@ -74,6 +80,11 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "text", "--tie-weights", "maybe"])
     assert "expected true or false" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # was a RuntimeError traceback from torch.set_num_threads
+        main(["train", "text", "--threads", "-1"])
+    assert "--threads: expected a number of threads >= 0" in capsys.readouterr().err
+    assert main(["generate", str(junk), "--next", "-1"]) == 2  # before loading or generating
+    assert "--next takes a number of tokens >= 0" in capsys.readouterr().err
 
 
 def test_train_generate_evaluate_end_to_end(tmp_path, capsys):

@@ -219,3 +219,13 @@ def test_read_csv_names_the_problem(tmp_path):
     values = np.random.default_rng().normal(size=5)
     good.write_text("t,v\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
     np.testing.assert_allclose(read_csv(good)["v"].to_numpy(), values)
+
+
+def test_an_unknown_freq_names_the_fix():
+    df = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=10, freq="D"),
+                       "y": np.arange(10.0)})
+    for make in (lambda: from_dataframe(df, "t", "y", freq="XYZ"),
+                 lambda: from_array(np.arange(10.0), freq="XYZ")):
+        with pytest.raises(ValueError, match=r"freq 'XYZ' is not a pandas frequency; use e.g"):
+            make()
+    assert from_dataframe(df, "t", "y", freq="D")[0].freq == "D"

@@ -51,10 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.torch_threads)
     try:
         return int(args.func(args) or 0)
-    except ModuleNotFoundError as err:
-        print(f"rnnkit {args.command}: error: the optional package {err.name!r} is missing; "
-              f"install the extras with: pip install -c constraints.txt 'rnnkit[all]'",
-              file=sys.stderr)
+    except ImportError as err:
+        if err.name and str(err) == f"No module named {err.name!r}":  # a bare failed import
+            print(f"rnnkit {args.command}: error: the optional package {err.name!r} is "
+                  f"missing; install the extras with: pip install -c constraints.txt "
+                  f"'rnnkit[all]'", file=sys.stderr)
+        else:  # rnnkit's own message, which names the package and the extra to install
+            print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
         return 2
     except (ValueError, FileNotFoundError, TypeError) as err:
         print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)

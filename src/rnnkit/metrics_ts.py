@@ -125,10 +125,24 @@ def _segments(labels: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]))
 
 
+def _binary(values, what: str) -> np.ndarray:
+    """``values`` as a bool array, if they are all 0/1 (or True/False): anything else (NaN, 2,
+    text) would silently count as an anomaly."""
+    a = np.asarray(values)
+    if a.dtype == bool:
+        return a
+    ok = np.issubdtype(a.dtype, np.number) and bool(np.isin(a, (0, 1)).all())
+    if not ok:
+        odd = [v for v in dict.fromkeys(a.ravel().tolist()) if v not in (0, 1)][:5]
+        raise ValueError(f"{what} must be 0/1 (or True/False); found {odd}: map the label "
+                         f"column to 1 = anomaly, 0 = normal and fill or drop missing rows")
+    return a.astype(bool)
+
+
 def point_adjust(labels, pred) -> np.ndarray:
     """Point adjustment (Xu et al., 2018): if any point of a true anomalous segment is flagged,
     the whole segment counts as detected. Returns the adjusted 0/1 predictions."""
-    y, p = np.asarray(labels).astype(bool), np.asarray(pred).astype(bool).copy()
+    y, p = _binary(labels, "labels"), _binary(pred, "predictions").copy()
     for s, e in _segments(y):
         if p[s:e].any():
             p[s:e] = True
@@ -142,7 +156,7 @@ def f1_scores(labels, pred) -> dict[str, float]:
     p = np.asarray(pred)
     if y.shape != p.shape or y.ndim != 1:
         raise ValueError(f"labels and predictions must both be [T]; got {y.shape} and {p.shape}")
-    y, p = y.astype(bool), p.astype(bool)
+    y, p = _binary(y, "labels"), _binary(p, "predictions")
     out = {}
     for suffix, q in (("", p), ("_pa", point_adjust(y, p))):
         tp, fp, fn = (q & y).sum(), (q & ~y).sum(), (~q & y).sum()

@@ -25,7 +25,7 @@ def _detect(args) -> int:
     import pandas as pd
 
     from ..data.timeseries import read_csv
-    from ..metrics_ts import f1_scores
+    from ..metrics_ts import _binary, f1_scores
     from ..models.anomaly import AnomalyConfig, AnomalyDetector, RollingZScore, plot_anomalies
 
     if bool(args.csv) == bool(args.dataset):
@@ -40,11 +40,15 @@ def _detect(args) -> int:
         if col not in df.columns:
             raise ValueError(f"column {col!r} not in the CSV; available: {list(df.columns)}")
     if not pd.api.types.is_numeric_dtype(df[args.column]):
-        raise TypeError(f"column {args.column!r} is not numeric ({df[args.column].dtype})")
+        raise TypeError(f"column {args.column!r} is not numeric ({df[args.column].dtype}); "
+                        f"pick a numeric --column (the CSV has {list(df.columns)})")
     y = df[args.column].to_numpy(dtype=float)
     if not np.isfinite(y).all():
         raise ValueError(f"column {args.column!r} has {int((~np.isfinite(y)).sum())} NaN/inf "
                          "values; fill or drop them first")
+    # checked before training: NaN, 2 or text labels would otherwise count as anomalies
+    labels = _binary(df[args.label].to_numpy(), f"--label column {args.label!r}") \
+        if args.label else None
     if not 0 < args.train_frac < 1:
         raise ValueError(f"--train-frac must be in (0, 1), got {args.train_frac}")
     n_train = int(len(y) * args.train_frac)
@@ -59,7 +63,6 @@ def _detect(args) -> int:
     flagged.to_csv(args.out, index=False)
     print(f"{int(det.flags.sum())} of {len(y)} rows flagged (threshold {det.threshold:.4g}); "
           f"wrote {args.out}")
-    labels = df[args.label].to_numpy() if args.label else None
     if labels is not None:
         base = RollingZScore().detect(y)
         for name, flags in (("rnnkit", det.flags), ("rolling z-score", base.flags)):

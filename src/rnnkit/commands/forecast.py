@@ -138,6 +138,8 @@ def _backtest(args) -> int:
     from ..models.forecast_baselines import ARIMA, ETS, SeasonalNaive
     from ..models.forecaster import Forecaster, ForecasterConfig, plot_forecast
 
+    if args.ensemble < 1:
+        raise ValueError(f"--ensemble takes a number of RNN seeds >= 1, got {args.ensemble}")
     df, cols, season = _load(args)
     H = args.horizon
     if args.model in ("lstm", "gru"):

@@ -81,6 +81,17 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _threads(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of threads >= 0 (0: torch's "
+                                         f"default), got {text!r}")
+    return n
+
+
 def _converter(annotation: Any):
     text = str(annotation)
     optional = "None" in text
@@ -158,9 +169,13 @@ def load_config(path: str | None, overrides: dict[str, Any],
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"config file {path} is not valid TOML: {err}") from None
         for table, content in data.items():
-            if table not in sections or not isinstance(content, dict):
+            if table not in sections:
                 raise ValueError(f"config file {path}: unknown table [{table}]; expected "
                                  f"tables {', '.join(f'[{s}]' for s in sections)}")
+            if not isinstance(content, dict):
+                raise ValueError(f"config file {path}: {table} must be a table (a [{table}] "
+                                 f"header followed by key = value lines), got "
+                                 f"{table} = {content!r}")
             values[table].update(content)
     for key, value in overrides.items():
         section, name = key.split(".", 1)
@@ -219,6 +234,8 @@ def _print_metrics(name: str, m: dict) -> None:
 def _generate(args: argparse.Namespace) -> int:
     from ..models.language_model import load_language_model
 
+    if args.next < 0:  # checked before generating, not after
+        raise ValueError(f"--next takes a number of tokens >= 0, got {args.next}")
     model = load_language_model(args.checkpoint)
     temperature = 0.0 if args.greedy else args.temperature
     out = sys.stdout
@@ -292,7 +309,7 @@ def register(subparsers: Any) -> None:
     text.add_argument("--config", metavar="FILE.toml", help="TOML config file")
     text.add_argument("--resume", action="store_true",
                       help="continue exactly from OUT_DIR/last.pt")
-    text.add_argument("--threads", type=int, default=0,
+    text.add_argument("--threads", type=_threads, default=0,
                       help="torch CPU threads (0: torch's default)")
     add_config_arguments(text, sections)
     text.set_defaults(func=_train_text, command="train text")

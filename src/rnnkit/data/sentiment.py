@@ -76,7 +76,8 @@ def stratified_split(labels: Sequence[int], test_fraction: float = 0.1,
 
 
 def load_labelled_text(path: str) -> tuple[list[str], list[str]]:
-    """Read ``label<TAB>text`` lines (UTF-8; blank lines skipped) -> ``(texts, labels)``.
+    """Read ``label<TAB>text`` lines (UTF-8, else Latin-1; blank lines skipped) ->
+    ``(texts, labels)``.
 
     A folder holding ``rt-polarity.pos`` / ``.neg`` is read as the polarity data set with
     labels ``"pos"`` / ``"neg"``.
@@ -87,17 +88,18 @@ def load_labelled_text(path: str) -> tuple[list[str], list[str]]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: give a label<TAB>text file or a folder "
                                 f"with rt-polarity.pos / .neg")
+    from .text import load_text  # empty / binary files, UTF-8 with a Latin-1 fallback
+
+    raw = load_text(path).replace("\r\n", "\n").replace("\r", "\n")
     texts, labels = [], []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            label, sep, text = line.partition("\t")
-            if not sep or not text.strip() or not label.strip():
-                raise ValueError(f"{path}:{n}: expected 'label<TAB>text', got {line[:60]!r}")
-            labels.append(label.strip())
-            texts.append(text.strip())
+    for n, line in enumerate(raw.split("\n"), 1):
+        if not line.strip():
+            continue
+        label, sep, text = line.partition("\t")
+        if not sep or not text.strip() or not label.strip():
+            raise ValueError(f"{path}:{n}: expected 'label<TAB>text', got {line[:60]!r}")
+        labels.append(label.strip())
+        texts.append(text.strip())
     if len(set(labels)) < 2:
         raise ValueError(f"{path} has {len(set(labels))} distinct label(s); a classifier "
                          f"needs at least 2")

@@ -135,6 +135,18 @@ def _check_values(values: np.ndarray, what: str, name: str, fill: str) -> np.nda
     return out
 
 
+def _check_freq(freq: str | None) -> None:
+    """A clear error for a ``freq`` pandas cannot parse (checked once, before any work)."""
+    if freq is None:
+        return
+    try:
+        _pd().tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError):
+        raise ValueError(f"freq {freq!r} is not a pandas frequency; use e.g. 'D' (daily), 'MS' "
+                         f"(month start), 'h' (hourly), 'W-SUN', or leave it out to infer "
+                         f"it") from None
+
+
 def _regularize(frame, time_col: str, freq: str | None, fill: str, name: str):
     """Sort check, duplicates, and missing timestamps / irregular spacing."""
     pd = _pd()
@@ -227,6 +239,7 @@ def from_dataframe(df, time: str, target: str | Sequence[str], series: str | Non
     pd = _pd()
     if fill not in ("raise", "interpolate", "ffill"):
         raise ValueError(f"fill must be 'raise', 'interpolate' or 'ffill', got {fill!r}")
+    _check_freq(freq)
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}; use "
                         "from_array for numpy arrays")
@@ -269,6 +282,7 @@ def from_array(values, freq: str | None = None, start: Any = 0, past=None, futur
     the time index is ``pandas.date_range(start, periods=T, freq=freq)``, else integer steps
     from ``start``."""
     pd = _pd()
+    _check_freq(freq)
     v = np.asarray(values, dtype=np.float64)
     if v.ndim == 1:
         v = v[None, :, None]

@@ -56,7 +56,7 @@ import os
 import random
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -637,16 +637,22 @@ def _generator(data: Any) -> torch.Generator | None:
     return gen if isinstance(gen, torch.Generator) else None
 
 
+def _map_tensors(fn: Callable[[Tensor], Tensor], obj: Any) -> Any:
+    """``fn`` applied to every tensor of a nested state or batch (named tuples, tuples, lists,
+    dicts keep their types); other leaves are returned as they are."""
+    if isinstance(obj, Tensor):
+        return fn(obj)
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(_map_tensors(fn, o) for o in obj))
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_map_tensors(fn, o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _map_tensors(fn, v) for k, v in obj.items()}
+    return obj
+
+
 def _detach(state: Any) -> Any:
-    if isinstance(state, Tensor):
-        return state.detach()
-    if isinstance(state, tuple) and hasattr(state, "_fields"):
-        return type(state)(*(_detach(s) for s in state))
-    if isinstance(state, (tuple, list)):
-        return type(state)(_detach(s) for s in state)
-    if isinstance(state, dict):
-        return {k: _detach(v) for k, v in state.items()}
-    return state
+    return _map_tensors(Tensor.detach, state)
 
 
 def _cast(state: Any, dtype: torch.dtype | None) -> Any:
@@ -654,27 +660,11 @@ def _cast(state: Any, dtype: torch.dtype | None) -> Any:
     state comes out in bfloat16 but the next chunk's input (e.g. an embedding) is float32."""
     if dtype is None or state is None:
         return state
-    if isinstance(state, Tensor):
-        return state.to(dtype) if state.is_floating_point() else state
-    if isinstance(state, tuple) and hasattr(state, "_fields"):
-        return type(state)(*(_cast(s, dtype) for s in state))
-    if isinstance(state, (tuple, list)):
-        return type(state)(_cast(s, dtype) for s in state)
-    if isinstance(state, dict):
-        return {k: _cast(v, dtype) for k, v in state.items()}
-    return state
+    return _map_tensors(lambda t: t.to(dtype) if t.is_floating_point() else t, state)
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(_to_device(b, device) for b in batch))
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(_to_device(b, device) for b in batch)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    return batch
+    return _map_tensors(lambda t: t.to(device, non_blocking=True), batch)
 
 
 def _clip(params: list[Tensor], clip_norm: float | None, clip_value: float | None) -> Tensor:
