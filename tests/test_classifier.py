@@ -6,16 +6,6 @@ import torch
 from rnnkit.models.classifier import POOLINGS, ClassifierConfig, SequenceClassifier
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models train faster on one thread, and much faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-
 def _model(pooling, cell="lstm", bidirectional=True, **kw):
     torch.manual_seed(0)
     cfg = ClassifierConfig(num_classes=3, vocab_size=30, embed_size=6, hidden_size=5,

@@ -17,8 +17,6 @@ from rnnkit.data.sentiment import (
 )
 from rnnkit.data.vocab import BOS, EOS, PAD, UNK, Vocab
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
-
 
 def test_vocab_limits_roundtrip_and_serialisation():
     texts = ["a a a b b c", "a b d", "e"]
@@ -70,10 +68,8 @@ def test_stratified_split_and_folds():
     assert all(sum(labels[i] for i in f) == 8 for f in folds)
 
 
-def test_rt_polarity_loads_latin1():
-    if not os.path.isfile(os.path.join(DATA, "rt-polarity.pos")):
-        pytest.skip(f"movie-review polarity data not found in {DATA}")
-    texts, labels = load_rt_polarity(DATA)
+def test_rt_polarity_loads_latin1(shared_data):
+    texts, labels = load_rt_polarity(shared_data)
     assert len(texts) == 10662 and sum(labels) == 5331
     assert all(t.strip() for t in texts)
 

@@ -1,7 +1,6 @@
 """`rnnkit translate pairs / train / CHECKPOINT TEXT` end to end on a tiny run."""
 
 import pytest
-import torch
 
 from rnnkit.cli import main
 from rnnkit.models.seq2seq import Translator
@@ -11,7 +10,6 @@ from rnnkit.models.seq2seq import Translator
 def trained(tmp_path_factory):
     pytest.importorskip("num2words")
     d = tmp_path_factory.mktemp("tr")
-    torch.set_num_threads(1)
     assert main(["translate", "pairs", "--n", "300", "--tgt", "fr",
                  "--out", str(d / "pairs.tsv")]) == 0
     rc = main(["translate", "train", "--pairs", str(d / "pairs.tsv"), "--out-dir",

@@ -15,15 +15,6 @@ from rnnkit.train import LossOutput
 TORCH_CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "elman": nn.RNNCell}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine more threads only spin and wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class Model(nn.Module):
     """Recurrent -> linear read-out of the last step, plus a small penalty on every h_t (so
     each step also gets a direct gradient)."""

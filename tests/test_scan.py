@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rnnkit import Recurrent
-from rnnkit.cells.minimal import g, gated_scan, linear_scan, log_space_scan
+from rnnkit.cells.minimal import gated_scan, linear_scan, log_space_scan
 
 F64 = torch.float64
 MIN_CELLS = ["mingru", "minlstm"]
@@ -39,26 +39,40 @@ def test_gated_scan_gradcheck_float64(masked, gates):
     assert torch.autograd.gradcheck(lambda kv, h0: gated_scan(kv, h0, keep), (kv, h0))
 
 
-def test_gated_scan_equals_autograd_through_the_coefficients():
-    """The hand-written backward == autograd through sigma/g + the sequential recurrence, with
-    saturated gates (|k| up to ~40) and frozen (masked) steps."""
-    kv = torch.randn(3, 30, 10, dtype=F64) * torch.tensor([15.0] * 5 + [2.0] * 5, dtype=F64)
+def _g_ref(v):
+    """The paper's g, written here independently of the module under test."""
+    return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
+
+
+@pytest.mark.parametrize("gates", [2, 3])
+def test_gated_scan_equals_autograd_through_the_coefficients(gates):
+    """The hand-written backward == autograd through the paper's gate formulas + the sequential
+    recurrence, with saturated gates (|k| up to ~40) and frozen (masked) steps; minGRU
+    (``[k; v]``) and minLSTM (``[k_f; k_i; v]``, normalised gates)."""
+    scale = torch.tensor([15.0] * 5 * (gates - 1) + [2.0] * 5, dtype=F64)
+    kv = torch.randn(3, 30, 5 * gates, dtype=F64) * scale
     h0 = torch.randn(3, 5, dtype=F64)
     keep = torch.rand(3, 30, 1) > 0.2
     up = torch.randn(3, 30, 5, dtype=F64)
-    got, want = [], []
-    for fn, sink in ((lambda kv, h0: gated_scan(kv, h0, keep), got), (None, want)):
+    results = []
+    for hand_written in (True, False):
         kv_, h0_ = kv.clone().requires_grad_(), h0.clone().requires_grad_()
-        if fn is None:
-            k, v = kv_.chunk(2, dim=-1)
-            a = torch.sigmoid(-k).masked_fill(~keep, 1.0)
-            b = (torch.sigmoid(k) * g(v)).masked_fill(~keep, 0.0)
-            h = _sequential(a, b, h0_)
+        if hand_written:
+            h = gated_scan(kv_, h0_, keep)
         else:
-            h = fn(kv_, h0_)
+            if gates == 2:
+                k, v = kv_.chunk(2, dim=-1)
+                a, z = torch.sigmoid(-k), torch.sigmoid(k)
+            else:  # f' = f / (f + i), i' = i / (f + i)
+                k_f, k_i, v = kv_.chunk(3, dim=-1)
+                f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
+                a, z = f / (f + i), i / (f + i)
+            a = a.masked_fill(~keep, 1.0)
+            b = (z * _g_ref(v)).masked_fill(~keep, 0.0)
+            h = _sequential(a, b, h0_)
         (h * up).sum().backward()
-        sink.extend([h, kv_.grad, h0_.grad])
-    for x, y in zip(got, want):
+        results.append([h, kv_.grad, h0_.grad])
+    for x, y in zip(*results):
         torch.testing.assert_close(x, y)
 
 

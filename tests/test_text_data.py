@@ -153,12 +153,7 @@ def test_stdlib_corpus_is_deterministic_capped_python_source():
     assert "def " in a and "import " in a and "\t" not in a
 
 
-def test_real_data_latin1_file_loads():
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "rt-polarity.neg"
-    if not path.exists():
-        pytest.skip(f"real data not found at {path} (../shared/data relative to the project)")
-    text = load_text(path)
+def test_real_data_latin1_file_loads(shared_data):
+    text = load_text(shared_data / "rt-polarity.neg")
     tok = WordTokenizer.from_text(text, lowercase=True, min_count=2)
     assert len(tok) > 1000 and tok.coverage(text) > 0.9

@@ -28,15 +28,6 @@ from rnnkit.train import (
 V = 7  # vocabulary of the toy language model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine more threads only spin and wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class CharLM(nn.Module):
     def __init__(self, cell: str = "lstm", dropout: float = 0.0) -> None:
         super().__init__()

@@ -86,15 +86,6 @@ def build(scenario: str, out_dir: str, callbacks=()) -> Trainer:
     return Trainer(model, cfg, train, val, callbacks=callbacks, extra_state={"s": scenario})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine more threads only spin and wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class HangAt(Callback):
     def __init__(self, step: int) -> None:
         self.step = step
