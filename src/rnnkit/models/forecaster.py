@@ -629,13 +629,9 @@ def read_saved_model(path: str | os.PathLike, kind: str, saver: str, make: str) 
     (``weights_only=True``); a missing, unreadable or other-kind file raises an error naming
     the fix. Shared by :meth:`Forecaster.load` and
     :meth:`~rnnkit.models.anomaly.AnomalyDetector.load`."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable rnnkit checkpoint ({err}); re-save it "
-                         f"with {saver}") from None
+    from ..train.checkpoint import read_torch_file
+
+    blob = read_torch_file(path, where=f"{saver} writes it")
     if not isinstance(blob, dict) or blob.get("kind") != kind:
         raise ValueError(f"{path} is not an {kind} checkpoint; {make}")
     return blob

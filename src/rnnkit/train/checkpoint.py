@@ -35,6 +35,7 @@ __all__ = [
     "encode_tree",
     "get_rng_state",
     "load_checkpoint",
+    "read_torch_file",
     "save_checkpoint",
     "set_rng_state",
 ]
@@ -72,6 +73,23 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> None
     atomic_write_bytes(buf.getvalue(), path)
 
 
+def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu",
+                    where: str = "") -> Any:
+    """``torch.load(path, weights_only=True)`` with errors that name the fix: a missing file
+    (``where`` says where such files are written) or a truncated, corrupt or unsafe one. The
+    one safe reader behind every rnnkit ``load``."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path!r}; check the path"
+                                + (f" ({where})" if where else ""))
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or unsafe content
+        raise ValueError(f"{path!r} is not a readable rnnkit checkpoint ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}); it may be "
+                         f"truncated or corrupt: re-create it or use another one") from err
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by the trainer, safely (``weights_only=True``).
 
@@ -81,15 +99,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     resume-only entries (RNG states, data position).
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint at {path!r}; check the path (the trainer "
-                                f"writes last.pt and best.pt into its out_dir)")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or unsafe content
-        raise ValueError(f"{path!r} is not a readable rnnkit checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''}); it may be "
-                         f"truncated or corrupt: re-create it or use another one") from err
+    ckpt = read_torch_file(path, map_location, "the trainer writes last.pt and best.pt into "
+                                               "its out_dir")
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED):
         raise ValueError(f"{path!r} is a torch file but not an rnnkit trainer checkpoint "
                          f"(expected a dict with keys {', '.join(REQUIRED)}); write one with "
