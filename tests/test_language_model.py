@@ -103,6 +103,10 @@ def test_weight_tying():
 
 def test_bad_inputs_name_the_fix():
     model = make()
+    stream = torch.randint(0, V, (50,))
+    for kw in ({"bptt": 0}, {"batch_size": 0}, {"bptt": 2.5}):
+        with pytest.raises(ValueError, match=f"{next(iter(kw))} must be a positive integer"):
+            model.evaluate_tokens(stream, **kw)
     with pytest.raises(ValueError, match="unsqueeze"):
         model(torch.randint(0, V, (5,)))
     with pytest.raises(TypeError, match="integer ids"):

@@ -181,3 +181,20 @@ def test_bad_input_names_the_fix():
         model.loss((src, lengths, bad))
     with pytest.raises(ValueError, match=r"\(src, src_lengths, tgt\)"):
         model.loss((src, tgt))
+
+
+def test_read_pairs_tsv_encodings_and_errors(tmp_path):
+    from rnnkit.models.seq2seq import read_pairs_tsv
+
+    legacy = tmp_path / "latin1.tsv"
+    legacy.write_bytes("caf\xe9\tcoffee\r\n\r\nna\xefve\tnaive\r\n".encode("latin-1"))
+    assert read_pairs_tsv(str(legacy)) == [("café", "coffee"), ("naïve", "naive")]
+    with pytest.raises(FileNotFoundError, match="check the path"):
+        read_pairs_tsv(str(tmp_path / "missing.tsv"))
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("one\ttwo\nno tab here\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.tsv:2: expected 'source<TAB>target'"):
+        read_pairs_tsv(str(bad))
+    (tmp_path / "empty.tsv").write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="empty"):
+        read_pairs_tsv(str(tmp_path / "empty.tsv"))

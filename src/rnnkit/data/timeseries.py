@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 __all__ = [
     "Series",
     "SeriesScaler",
+    "SeriesTooShortError",
     "WindowDataset",
     "as_series",
     "calendar_features",
@@ -324,12 +325,18 @@ def from_array(values, freq: str | None = None, start: Any = 0, past=None, futur
     return out
 
 
+class SeriesTooShortError(ValueError):
+    """A series has fewer steps than the requested windows need (a ``ValueError``)."""
+
+
 def check_length(series: Sequence[Series], need: int, what: str) -> None:
-    """Raise if any series is shorter than ``need`` steps, naming ``what`` needs them."""
+    """Raise :class:`SeriesTooShortError` if any series is shorter than ``need`` steps, naming
+    ``what`` needs them."""
     for s in series:
         if len(s) < need:
-            raise ValueError(f"series {s.name!r} has {len(s)} steps but {what} needs at least "
-                             f"{need}; use a shorter input_len/horizon or a longer series")
+            raise SeriesTooShortError(
+                f"series {s.name!r} has {len(s)} steps but {what} needs at least {need}; use "
+                f"a shorter input_len/horizon or a longer series")
 
 
 # -- calendar ------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.timeseries import as_series
+from ..data.timeseries import SeriesTooShortError, as_series
 from .forecaster import Forecast, ForecastEnsemble, Forecaster, ForecasterConfig
 
 __all__ = ["ForecastSearch", "validation_score"]
@@ -141,9 +141,7 @@ class ForecastSearch:
             vf = max(cfg.val_fraction, cfg.horizon / shortest)
             try:
                 model = Forecaster(dataclasses.replace(cfg, val_fraction=vf)).fit(data, **kw)
-            except ValueError as err:
-                if "needs at least" not in str(err):  # only a too-long window is skipped
-                    raise
+            except SeriesTooShortError as err:  # only a too-long window is skipped
                 self.skipped.append((over, str(err)))
                 continue
             fitted.append(model)

@@ -285,6 +285,9 @@ class LanguageModel(nn.Module):
         if ids.numel() < 2:
             raise ValueError(f"the stream has {ids.numel()} token(s); at least 2 are needed to "
                              f"score one next-token prediction")
+        for name, value in (("batch_size", batch_size), ("bptt", bptt)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         was_training = self.training
         self.eval()
         device = self.head.weight.device

@@ -431,23 +431,18 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
 
 
 def read_pairs_tsv(path: str) -> list[tuple[str, str]]:
-    """``source<TAB>target`` lines (UTF-8, blank lines skipped) -> list of pairs."""
-    import os
+    """``source<TAB>target`` lines (UTF-8, or Latin-1 for legacy files; blank lines skipped)
+    -> list of pairs."""
+    from ..data.text import load_text
 
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: give a UTF-8 file of source<TAB>target "
-                                f"lines (e.g. from `rnnkit translate pairs`)")
     pairs = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            src, sep, tgt = line.partition("\t")
-            if not sep or not src.strip() or not tgt.strip():
-                raise ValueError(f"{path}:{n}: expected 'source<TAB>target', got "
-                                 f"{line[:60]!r}")
-            pairs.append((src.strip(), tgt.strip()))
+    for n, line in enumerate(load_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        src, sep, tgt = line.partition("\t")
+        if not sep or not src.strip() or not tgt.strip():
+            raise ValueError(f"{path}:{n}: expected 'source<TAB>target', got {line[:60]!r}")
+        pairs.append((src.strip(), tgt.strip()))
     if not pairs:
         raise ValueError(f"{path} holds no sentence pairs")
     return pairs
