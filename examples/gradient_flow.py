@@ -31,25 +31,11 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from rnnkit import Recurrent
+from rnnkit.data.synthetic import ADDING_BASELINE_MSE, adding_problem
 from rnnkit.diagnostics import GradientFlow, gradient_flow, plot_gradient_flow
 from rnnkit.train import LossOutput, TrainConfig, Trainer
 
-BASELINE_MSE = 1.0 / 6.0  # variance of the sum of two U(0, 1) values
-
-
-def adding_problem(n: int, length: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """``n`` sequences: ``x [n, length, 2]`` (value, marker) and targets ``y [n, 1]``."""
-    values = torch.rand(n, length, generator=generator)
-    half = length // 2
-    first = torch.randint(0, half, (n,), generator=generator)
-    second = torch.randint(half, length, (n,), generator=generator)
-    markers = torch.zeros(n, length)
-    rows = torch.arange(n)
-    markers[rows, first] = 1.0
-    markers[rows, second] = 1.0
-    x = torch.stack([values, markers], dim=-1)  # [n, T, 2]
-    y = (values * markers).sum(1, keepdim=True)  # [n, 1]
-    return x, y
+BASELINE_MSE = ADDING_BASELINE_MSE
 
 
 def chrono_init_(rnn: Recurrent, max_length: int) -> None:

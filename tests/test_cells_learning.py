@@ -16,22 +16,10 @@ import torch
 from torch import nn
 
 from rnnkit import Recurrent
+from rnnkit.data.synthetic import adding_problem
 
 T = 100
 TARGET_MSE = 0.01
-
-
-def adding_batch(B: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    values = torch.rand(B, T, generator=generator)
-    first = torch.randint(0, T // 2, (B,), generator=generator)
-    second = torch.randint(T // 2, T, (B,), generator=generator)
-    marks = torch.zeros(B, T)
-    rows = torch.arange(B)
-    marks[rows, first] = 1.0
-    marks[rows, second] = 1.0
-    x = torch.stack([values, marks], dim=-1)  # [B, T, 2]
-    y = (values * marks).sum(1, keepdim=True)  # [B, 1]
-    return x, y
 
 
 class Adder(nn.Module):
@@ -69,10 +57,10 @@ def train_adding(name: str, seed: int = 0, verbose: bool = False) -> tuple[float
     model = Adder(name.split("+")[0], hidden, layers, **options)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    x_val, y_val = adding_batch(512, gen)
+    x_val, y_val = adding_problem(512, T, gen)
     mse = float("inf")
     for step in range(1, steps + 1):
-        x, y = adding_batch(64, gen)
+        x, y = adding_problem(64, T, gen)
         loss = nn.functional.mse_loss(model(x), y)
         opt.zero_grad()
         loss.backward()
