@@ -116,13 +116,13 @@ def test_autoencoder_reconstructs_after_training():
     ae = LSTMAutoencoder(1, hidden_size=16)
     phase = torch.rand(32, 1, 1) * 6.28
     x = torch.sin(torch.linspace(0, 6, 20).view(1, 20, 1) + phase)
-    first = float(ae.loss({"x": x}).loss)
+    first = ae.loss({"x": x}).loss.item()
     opt = torch.optim.Adam(ae.parameters(), lr=1e-2)
     for _ in range(300):
         opt.zero_grad()
         ae.loss({"x": x}).loss.backward()
         opt.step()
-    last = float(ae.loss({"x": x}).loss)
+    last = ae.loss({"x": x}).loss.item()
     assert ae(x).shape == x.shape
     assert last < first / 5, (first, last)
 
