@@ -10,6 +10,7 @@ import torch
 pd = pytest.importorskip("pandas")
 pytest.importorskip("sktime", reason="forecast metrics use sktime (rnnkit[data] extra)")
 
+from rnnkit.data.timeseries import as_series  # noqa: E402
 from rnnkit.metrics_ts import coverage, mae, mase, rmse, smape, width  # noqa: E402
 from rnnkit.models.backtest import backtest  # noqa: E402
 from rnnkit.models.forecast_baselines import SeasonalNaive  # noqa: E402
@@ -344,3 +345,66 @@ def test_past_covariate_that_leads_the_target_is_used():
              for k in range(n - 20, n)]
     # only x_{t-1} can tell y_t (std 1): the errors must be far below that
     assert np.abs(np.array(preds) - y[n - 20:]).mean() < 0.3
+
+
+# -- LSTNet's linear autoregressive highway ------------------------------------------------------
+
+@pytest.mark.parametrize("decoder", ["direct", "autoregressive"])
+def test_ar_highway_adds_a_linear_map_of_the_last_p_values_to_the_baseline(decoder):
+    L, H, m, p, C = 12, 6, 4, 5, 2
+    cfg = ForecasterConfig(horizon=H, input_len=L, baseline="seasonal", season=m, ar_window=p,
+                           decoder=decoder, hidden_size=8)
+    net = ForecastNet(cfg, n_targets=C).double()
+    torch.nn.init.normal_(net.ar.weight)
+    torch.nn.init.normal_(net.ar.bias)
+    x = torch.randn(3, L, C, dtype=torch.float64)
+    got = net(x, torch.zeros(3, H, 0, dtype=torch.float64))[..., 0]           # head still zero
+    W, b = net.ar.weight.detach().numpy(), net.ar.bias.detach().numpy()
+    xn = x.numpy()
+    ref = np.empty((3, H, C))
+    for i in range(3):
+        for c in range(C):
+            for k in range(H):
+                seasonal = xn[i, L - m + k % m, c]
+                ref[i, k, c] = seasonal + b[k] + sum(
+                    W[k, j] * (xn[i, L - p + j, c] - xn[i, L - 1, c]) for j in range(p))
+    np.testing.assert_allclose(got.detach().numpy(), ref, rtol=1e-12, atol=1e-12)
+    got.sum().backward()
+    assert net.ar.weight.grad.abs().sum() > 0
+
+
+def test_ar_highway_learns_a_damped_cycle_and_survives_save_load(tmp_path):
+    # AR(2) y_t = 1.5 y_{t-1} - 0.8 y_{t-2} + e_t: the best h-step forecast is linear in the
+    # last two values, which the highway represents exactly
+    a1, a2, n, H = 1.5, -0.8, 1200, 4
+    e = rng.normal(0, 1, n)
+    y = np.zeros(n)
+    for t in range(2, n):
+        y[t] = a1 * y[t - 1] + a2 * y[t - 2] + e[t]
+    cfg = ForecasterConfig(horizon=H, input_len=16, ar_window=8, hidden_size=8, max_steps=400,
+                           lr=1e-2, calendar=(), val_fraction=0.0, point_loss="mse")
+    fc = Forecaster(cfg).fit(y[:1000])
+    origins = range(1000, n - H)
+    s = as_series(y)[0]
+    pred = np.stack([f[:, 0] for f in fc.predict(history=[s.head(o) for o in origins],
+                                                 levels=()).mean])
+    truth = np.stack([y[o:o + H] for o in origins])
+    oracle = []
+    for o in origins:                               # the true conditional mean, step by step
+        h = [y[o - 2], y[o - 1]]
+        for _ in range(H):
+            h.append(a1 * h[-1] + a2 * h[-2])
+        oracle.append(h[2:])
+    naive = np.repeat(y[np.array(origins) - 1, None], H, axis=1)
+    err, err_oracle, err_naive = (np.sqrt(((truth - f) ** 2).mean()) for f in
+                                  (pred, np.array(oracle), naive))
+    # measured 1.08-1.19 x the oracle over four data seeds (naive: 1.6-1.8 x)
+    assert err < 1.3 * err_oracle and err < 0.8 * err_naive, (err, err_oracle, err_naive)
+    fc.save(tmp_path / "ar.pt")
+    again = Forecaster.load(tmp_path / "ar.pt").predict(history=y[:1100], levels=()).mean[0]
+    np.testing.assert_allclose(again, fc.predict(history=y[:1100], levels=()).mean[0])
+
+
+def test_ar_window_longer_than_the_input_is_refused():
+    with pytest.raises(ValueError, match=r"ar_window must be an integer in \[0, input_len=12\]"):
+        ForecasterConfig(input_len=12, ar_window=13)

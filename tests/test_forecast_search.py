@@ -109,6 +109,25 @@ def test_search_ensembles_seeds_of_the_winner_and_skips_duplicates():
     np.testing.assert_allclose(f.mean[0], (a + b) / 2)
 
 
+def test_search_top_k_averages_the_best_scoring_candidates_with_their_seeds():
+    y = 10 + np.sin(np.arange(150) * 2 * np.pi / 7) + rng.normal(0, 0.3, 150)
+    cfg = ForecasterConfig(horizon=4, input_len=14, season=7, **TINY)
+    grid = {"baseline": ["last", "seasonal", "seasonal_mean"]}
+    s = ForecastSearch(cfg, grid, n_models=2, top_k=2).fit(y)
+    order = sorted(range(3), key=lambda i: s.scores[i][1])
+    assert s.chosen == [s.scores[i][0] for i in order[:2]]
+    assert s.best_overrides == s.chosen[0]
+    assert [(m.config.baseline, m.config.seed) for m in s.members] == [
+        (o["baseline"], seed) for o in s.chosen for seed in (0, 1)]
+    means = [m.predict(levels=()).mean[0] for m in s.members]
+    np.testing.assert_allclose(s.predict(levels=()).mean[0], np.mean(means, axis=0))
+    # more winners asked for than candidates: every candidate, once
+    s = ForecastSearch(cfg, grid, n_models=1, top_k=9).fit(y)
+    assert sorted(o["baseline"] for o in s.chosen) == sorted(grid["baseline"])
+    with pytest.raises(ValueError, match="top_k must be a positive integer"):
+        ForecastSearch(cfg, grid, top_k=0)
+
+
 def test_search_skips_windows_too_long_for_the_data():
     y = 10 + np.sin(np.arange(60) * 2 * np.pi / 7) + rng.normal(0, 0.1, 60)
     cfg = ForecasterConfig(horizon=4, input_len=14, **TINY)
@@ -153,5 +172,12 @@ def test_cli_search_train_and_backtest(tmp_path, capsys):
     assert main(["forecast", "backtest", *common, "--model", "gru", "--windows", "2",
                  "--ensemble", "2", "--levels"]) == 0
     assert "mean:" in capsys.readouterr().out
+    assert main(["forecast", "backtest", *common, "--model", "lstm", "--windows", "2",
+                 "--top-k", "2", "--ar-window", "12", "--levels"]) == 0
+    assert "mean:" in capsys.readouterr().out
+    assert main(["forecast", "backtest", *common, "--top-k", "0"]) == 2
+    assert "--top-k takes a number of settings >= 1, got 0" in capsys.readouterr().err
+    assert main(["forecast", "backtest", *common, "--ar-window", "25"]) == 2
+    assert "ar_window must be an integer in [0, input_len=24]" in capsys.readouterr().err
     assert main(["forecast", "backtest", *common[:-2], "baseline", "--model", "lstm"]) == 2
     assert "FIELD=V1,V2" in capsys.readouterr().err

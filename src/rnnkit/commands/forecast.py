@@ -11,6 +11,8 @@ several series) or ``--dataset NAME`` (a registered package-shipped series, see
     rnnkit forecast backtest --dataset wineind --horizon 12 --model lstm --ensemble 2 \
         --search baseline=last,seasonal,seasonal_mean      # choose by validation, see
                                                            # rnnkit.models.forecast_search
+    rnnkit forecast backtest --dataset sunspots --horizon 10 --input-len 44 --ar-window 44 \
+        --search baseline=last,seasonal input_len=44,88 --top-k 4   # mean of the 4 best
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def _train(args) -> int:
         horizon=args.horizon, input_len=args.input_len or max(2 * args.horizon, 2 * season),
         cell=args.cell, hidden_size=args.hidden_size, decoder=args.decoder, head=args.head,
         season=season, baseline="seasonal" if season > 1 else "last", transform=args.transform,
-        max_steps=args.steps, seed=args.seed, progress=args.progress)
+        ar_window=args.ar_window, max_steps=args.steps, seed=args.seed, progress=args.progress)
     if args.search:
         from ..models.forecast_search import ForecastSearch
 
@@ -140,19 +142,23 @@ def _backtest(args) -> int:
 
     if args.ensemble < 1:
         raise ValueError(f"--ensemble takes a number of RNN seeds >= 1, got {args.ensemble}")
+    if args.top_k < 1:
+        raise ValueError(f"--top-k takes a number of settings >= 1, got {args.top_k}")
     df, cols, season = _load(args)
     H = args.horizon
     if args.model in ("lstm", "gru"):
         cfg = ForecasterConfig(
             horizon=H, input_len=args.input_len or max(2 * H, 2 * season), cell=args.model,
             season=season, baseline="seasonal" if season > 1 else "last",
-            transform=args.transform, max_steps=args.steps, seed=args.seed, head=args.head)
+            transform=args.transform, ar_window=args.ar_window, max_steps=args.steps,
+            seed=args.seed, head=args.head)
 
         def factory():
             if args.search:
                 from ..models.forecast_search import ForecastSearch
 
-                return ForecastSearch(cfg, _grid(args.search), n_models=args.ensemble)
+                return ForecastSearch(cfg, _grid(args.search), n_models=args.ensemble,
+                                      top_k=args.top_k)
             if args.ensemble > 1:
                 from ..models.forecaster import ForecastEnsemble
 
@@ -192,6 +198,9 @@ def register(subparsers) -> None:
         q.add_argument("--season", type=int, help="seasonal period m (default: dataset's or 1)")
         q.add_argument("--head", default="point", choices=["point", "gaussian", "quantile"])
         q.add_argument("--transform", default="auto", choices=["none", "log", "auto"])
+        q.add_argument("--ar-window", type=int, default=0, metavar="P",
+                       help="add a linear autoregressive highway over the last P steps "
+                       "(LSTNet; 0 = none, at most --input-len)")
         q.add_argument("--steps", type=int, default=800, help="optimizer steps")
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--search", nargs="*", metavar="FIELD=V1,V2",
@@ -224,6 +233,9 @@ def register(subparsers) -> None:
     b.add_argument("--model", default="lstm", choices=["lstm", "gru", "snaive", "arima", "ets"])
     b.add_argument("--windows", type=int, default=4)
     b.add_argument("--ensemble", type=int, default=1, help="RNN seeds averaged")
+    b.add_argument("--top-k", type=int, default=1,
+                   help="with --search: average the K best settings (each with --ensemble "
+                   "seeds) instead of only the best")
     b.add_argument("--refit", action="store_true", help="refit at every origin")
     b.add_argument("--levels", type=int, nargs="*", default=[80])
     b.add_argument("--out", help="write per-window scores CSV here")

@@ -13,12 +13,18 @@ when that is shorter):
         \frac{|y_{o+k,c} - \hat y_{o+k,c}|}{\operatorname{mean}_{t<e}|y_{t,c} - y_{t-m,c}|},
 
 with ``e`` the series' training end, ``m`` the season and ``k = 0..H-1``: in data units, so
-it compares candidates with different transforms or baselines. The lowest score wins; the
-winner is averaged with ``n_models - 1`` more seeds of its configuration (as
+it compares candidates with different transforms or baselines. The ``top_k`` lowest scores
+win (default 1); each winner is averaged with ``n_models - 1`` more seeds of its configuration
+and the forecast is the mean over all of them (as
 :class:`~rnnkit.models.forecaster.ForecastEnsemble`). Nothing after the data given to ``fit``
 is ever seen, so in a backtest the choice uses only the data before the origin.
 
-Cost: ``len(candidates) + n_models - 1`` trainings.
+``top_k > 1`` is the N-BEATS recipe (Oreshkin et al., 2020: an ensemble over input lengths
+and losses as well as seeds): on short series the validation tail holds a few windows, its
+ranking is noisy, and a mean over several good settings is more reliable than the single
+best-scoring one (``top_k=len(candidates)`` averages every candidate and ignores the scores).
+
+Cost: ``len(candidates) + top_k * (n_models - 1)`` trainings.
 
 >>> import numpy as np
 >>> from rnnkit.models.forecaster import ForecasterConfig
@@ -88,22 +94,29 @@ class ForecastSearch:
         config: the base :class:`ForecasterConfig` (``val_fraction`` must be > 0).
         grid: ``{field: [values, ...]}`` of :class:`ForecasterConfig` fields to search, e.g.
             ``{"baseline": ["last", "seasonal", "seasonal_mean"], "input_len": [24, 48]}``.
-        n_models: seeds averaged in the final model (the winner's first seed is reused).
+        n_models: seeds of each winner averaged in the final model (its first seed is
+            reused).
+        top_k: how many of the best-scoring candidates are averaged (at most the number of
+            candidates that fit).
 
     After ``fit``: ``scores`` (``[(overrides, score)]`` per distinct candidate, in grid
-    order), ``best_overrides``, ``best_config``, ``members`` (the fitted forecasters) and
+    order), ``best_overrides`` and ``best_config`` (the lowest score), ``chosen`` (the
+    ``top_k`` winners' overrides, best first), ``members`` (the fitted forecasters) and
     ``skipped`` (``[(overrides, reason)]``: candidates whose window is longer than a series
     allows, e.g. a long ``input_len`` on a short series; an error if all are).
     """
 
     def __init__(self, config: ForecasterConfig | None = None,
-                 grid: Mapping[str, Sequence[Any]] | None = None, n_models: int = 3) -> None:
+                 grid: Mapping[str, Sequence[Any]] | None = None, n_models: int = 3,
+                 top_k: int = 1) -> None:
         self.config = config or ForecasterConfig()
         if not self.config.val_fraction:
             raise ValueError("ForecastSearch scores candidates on a validation tail; set "
                              "val_fraction > 0 in the config")
         if not isinstance(n_models, int) or n_models < 1:
             raise ValueError(f"n_models must be a positive integer, got {n_models!r}")
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         grid = dict(grid or {})
         names = {f.name for f in dataclasses.fields(ForecasterConfig)}
         for k, v in grid.items():
@@ -112,7 +125,7 @@ class ForecastSearch:
                                  f"from {sorted(names)}")
             if isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or not v:
                 raise ValueError(f"grid[{k!r}] must be a non-empty list of values, got {v!r}")
-        self.grid, self.n_models = grid, n_models
+        self.grid, self.n_models, self.top_k = grid, n_models, top_k
         self.candidates: list[tuple[dict, ForecasterConfig]] = []
         seen = []
         for values in itertools.product(*grid.values()):
@@ -125,15 +138,17 @@ class ForecastSearch:
         self.skipped: list[tuple[dict, str]] = []
         self.best_overrides: dict | None = None
         self.best_config: ForecasterConfig | None = None
-        self._ensemble: ForecastEnsemble | None = None
+        self.chosen: list[dict] = []
+        self._ensembles: list[ForecastEnsemble] = []
 
     @property
     def members(self) -> list[Forecaster]:
-        return self._ensemble.members if self._ensemble is not None else []
+        return [m for e in self._ensembles for m in e.members]
 
     def fit(self, data, **kw: Any) -> ForecastSearch:
         """Fit every candidate on ``data`` (``kw`` as for :meth:`Forecaster.fit`), keep the
-        best by :func:`validation_score` and train ``n_models - 1`` more seeds of it."""
+        ``top_k`` best by :func:`validation_score` and train ``n_models - 1`` more seeds of
+        each."""
         fitted, self.scores, self.skipped = [], [], []
         shortest = min(len(s) for s in as_series(data, **kw))
         for over, cfg in self.candidates:
@@ -149,16 +164,21 @@ class ForecastSearch:
         if not fitted:
             raise ValueError("no candidate fits these series: "
                              + "; ".join(f"{o}: {e}" for o, e in self.skipped))
-        best = int(np.argmin([s for _, s in self.scores]))
-        self.best_overrides, self.best_config = self.scores[best][0], fitted[best].config
-        self._ensemble = ForecastEnsemble(self.best_config, self.n_models)
-        self._ensemble.members[0] = fitted[best]
-        for m in self._ensemble.members[1:]:
-            m.fit(data, **kw)
+        order = np.argsort([s for _, s in self.scores], kind="stable")[:self.top_k]
+        self.best_overrides, self.best_config = self.scores[order[0]][0], fitted[order[0]].config
+        self.chosen, self._ensembles = [], []
+        for i in order:
+            ens = ForecastEnsemble(fitted[i].config, self.n_models)
+            ens.members[0] = fitted[i]
+            for m in ens.members[1:]:
+                m.fit(data, **kw)
+            self.chosen.append(self.scores[i][0])
+            self._ensembles.append(ens)
         return self
 
     def predict(self, history=None, future=None, levels: Sequence[int] = (80, 95)) -> Forecast:
-        """The mean forecast of the winner's seeds (see :meth:`ForecastEnsemble.predict`)."""
-        if self._ensemble is None:
+        """The mean forecast of the winners' seeds (see :meth:`ForecastEnsemble.predict`)."""
+        if not self._ensembles:
             raise RuntimeError("this ForecastSearch is not fitted; call fit(...) first")
-        return self._ensemble.predict(history=history, future=future, levels=levels)
+        return ForecastEnsemble.combine([e.predict(history=history, future=future, levels=levels)
+                                         for e in self._ensembles])

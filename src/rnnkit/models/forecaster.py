@@ -22,9 +22,16 @@ the input, shifted to the level of the last season,
 which equals the seasonal naive forecast on a noiseless linear trend plus a fixed pattern but
 averages the noise of ``n`` seasons away (:math:`n = 1`: the seasonal naive); ``"none"``:
 0). So a trending series never leaves the range seen in training, and an untrained network
-(zero-initialised head) starts as the naive / seasonal naive forecast. ``transform="log"``
-(or ``"auto"``: log when every training value is positive) models :math:`\log y`, which makes
-multiplicative seasonality additive.
+(zero-initialised head) starts as the naive / seasonal naive forecast.
+
+``ar_window=p > 0`` adds LSTNet's linear autoregressive "highway" (Lai et al., 2018) to the
+baseline: :math:`b_{t+k} \mathrel{+}= \sum_{j<p} a_{kj}\,(y_{t-j} - y_t) + c_k`, one linear map
+from the last ``p`` (level-relative) values to the ``H`` steps, shared by the target columns
+and zero-initialised. It gives the network the linear AR structure an ARIMA model fits (e.g.
+the damped cycle of sunspots) so the recurrent part only learns what is not linear.
+
+``transform="log"`` (or ``"auto"``: log when every training value is positive) models
+:math:`\log y`, which makes multiplicative seasonality additive.
 
 Heads (per step and target): ``"point"`` (L1 or MSE loss), ``"gaussian"`` (mean and standard
 deviation, Gaussian negative log-likelihood) and ``"quantile"`` (one output per quantile,
@@ -90,10 +97,11 @@ class ForecasterConfig:
     ("direct" | "autoregressive"), ``head`` ("point" | "gaussian" | "quantile"),
     ``quantiles`` (quantile head), ``point_loss`` ("mae" | "mse", point head), ``baseline``
     ("last" | "seasonal" | "seasonal_mean" | "none": what the network corrects, see the module
-    docstring), ``season`` (period ``m`` of the seasonal baselines), ``transform`` ("none" |
-    "log" | "auto"), ``calendar`` ("auto", or a list from hour, dayofweek, dayofmonth,
-    dayofyear, month, quarter; ``()`` for none) and ``holidays`` (dates flagged as a
-    known-future 0/1 covariate; off by default).
+    docstring), ``ar_window`` (past steps of LSTNet's linear autoregressive highway added to
+    the baseline; 0 = none, at most ``input_len``), ``season`` (period ``m`` of the seasonal
+    baselines), ``transform`` ("none" | "log" | "auto"), ``calendar`` ("auto", or a list
+    from hour, dayofweek, dayofmonth, dayofyear, month, quarter; ``()`` for none) and
+    ``holidays`` (dates flagged as a known-future 0/1 covariate; off by default).
 
     Training (through :class:`rnnkit.train.Trainer`): ``max_steps``, ``batch_size``, ``lr``,
     ``weight_decay``, ``val_fraction`` (last part of each series held out to pick the best
@@ -113,6 +121,7 @@ class ForecasterConfig:
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     point_loss: str = "mae"
     baseline: str = "last"
+    ar_window: int = 0
     season: int = 1
     transform: str = "none"
     calendar: Any = "auto"
@@ -144,6 +153,9 @@ class ForecasterConfig:
             raise ValueError(f"baseline={self.baseline!r} needs input_len >= season, got "
                              f"input_len={self.input_len} < season={self.season}; raise "
                              "input_len")
+        if not isinstance(self.ar_window, int) or not 0 <= self.ar_window <= self.input_len:
+            raise ValueError(f"ar_window must be an integer in [0, input_len={self.input_len}], "
+                             f"got {self.ar_window!r}")
         if self.point_loss not in ("mae", "mse"):
             raise ValueError(f"point_loss must be 'mae' or 'mse', got {self.point_loss!r}")
         for name in ("horizon", "input_len", "hidden_size", "num_layers", "batch_size"):
@@ -210,6 +222,10 @@ class ForecastNet(nn.Module):
         # start as the naive forecast: a zero change from the last value
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        self.ar = nn.Linear(c.ar_window, c.horizon) if c.ar_window else None
+        if self.ar is not None:
+            nn.init.zeros_(self.ar.weight)
+            nn.init.zeros_(self.ar.bias)
 
     # -- forward ----------------------------------------------------------------------------
     def forward(self, x: Tensor, fut: Tensor, y_teacher: Tensor | None = None) -> Tensor:
@@ -218,6 +234,9 @@ class ForecastNet(nn.Module):
         B, C, H = x.shape[0], self.C, self.config.horizon
         base, level = self._baseline(x)                         # [B, H, C], [B, 1, C]
         x = torch.cat([x[..., :C] - level, x[..., C:]], dim=-1)  # [B, L, C+P+K]
+        if self.ar is not None:                                  # linear AR highway
+            p = self.config.ar_window
+            base = base + self.ar(x[:, -p:, :C].transpose(1, 2)).transpose(1, 2)
         enc, state = self.encoder(x)                                        # [B, L, Hd]
         if self.config.decoder == "direct":
             z = torch.cat([enc[:, -1], fut.reshape(B, -1)], dim=-1)
@@ -728,12 +747,19 @@ class ForecastEnsemble:
         return self
 
     def predict(self, history=None, future=None, levels: Sequence[int] = (80, 95)) -> Forecast:
-        fs = [m.predict(history=history, future=future, levels=levels) for m in self.members]
+        return self.combine([m.predict(history=history, future=future, levels=levels)
+                             for m in self.members])
+
+    @staticmethod
+    def combine(fs: Sequence[Forecast]) -> Forecast:
+        """The mean of forecasts of the same series and times: point forecasts and the interval
+        bounds of the levels they share are averaged."""
         f0 = fs[0]
 
         def avg(get):
             return [np.mean([get(f)[i] for f in fs], axis=0) for i in range(len(f0.names))]
 
+        shared = [lv for lv in f0.lower if all(lv in f.lower for f in fs)]
         return Forecast(f0.names, f0.target_names, f0.time, avg(lambda f: f.mean),
-                        {lv: avg(lambda f, lv=lv: f.lower[lv]) for lv in f0.lower},
-                        {lv: avg(lambda f, lv=lv: f.upper[lv]) for lv in f0.upper})
+                        {lv: avg(lambda f, lv=lv: f.lower[lv]) for lv in shared},
+                        {lv: avg(lambda f, lv=lv: f.upper[lv]) for lv in shared})
