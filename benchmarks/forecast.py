@@ -5,9 +5,11 @@ Protocol, identical for every model: the last ``W`` non-overlapping windows of `
 each series are forecast from their origins. The RNNs are trained once on the data before the
 first origin (no refit) and then only condition on the newer history: each is a
 :class:`~rnnkit.models.forecast_search.ForecastSearch` that fits one network per setting in
-``GRID`` (the same grid for every series), keeps the one with the lowest scaled error on the
-last 10% of that training data, and averages ``--ensemble`` seeds of it (``--no-search``: the
-fixed seasonal-baseline recipe). The statistical baselines re-estimate their parameters at
+``GRID`` (the same grid for every series: baseline x input length x with or without LSTNet's
+linear AR highway), ranks them by scaled error on the last 10% of that training data and
+averages the ``--top-k`` best (default: all of them, the N-BEATS recipe; ``--top-k 1`` keeps
+only the best), each with ``--ensemble`` seeds (``--no-search``: the fixed seasonal-baseline
+recipe, one setting). The statistical baselines re-estimate their parameters at
 every origin (the ARIMA order, intercept included, is searched once, at the first origin).
 MASE is scaled per window by the in-sample seasonal naive error with the series' season ``m``.
 
@@ -62,20 +64,24 @@ DEFAULT = ["airpassengers", "wineind", "elec_equip", "us_employment", "co2", "el
 MODELS = ("lstm", "gru", "snaive", "arima", "ets")
 
 
-# the settings each RNN chooses from by validation on the data before the first origin;
-# input lengths are multiples of the series' L in SERIES (a too-long one is skipped)
-GRID = {"baseline": ["last", "seasonal", "seasonal_mean"], "input_len": [1, 2]}
+# the settings each RNN fits and ranks by validation on the data before the first origin;
+# input lengths and AR-highway windows are multiples of the series' L in SERIES (a too-long
+# input is skipped)
+GRID = {"baseline": ["last", "seasonal", "seasonal_mean"], "input_len": [1, 2],
+        "ar_window": [0, 1]}
 
 
 def rnn_factory(cell: str, horizon: int, input_len: int, season: int, steps: int, seed: int,
-                ensemble: int = 1, search: bool = True):
+                ensemble: int = 1, search: bool = True, top_k: int | None = None):
     cfg = ForecasterConfig(
         horizon=horizon, input_len=input_len, cell=cell, hidden_size=64, season=season,
         baseline="seasonal" if season > 1 else "last", transform="auto", max_steps=steps,
         lr=3e-3, batch_size=64, val_fraction=0.1, eval_every=50, patience=4, seed=seed)
     if search:
-        grid = {**GRID, "input_len": [k * input_len for k in GRID["input_len"]]}
-        return lambda: ForecastSearch(cfg, grid, n_models=ensemble)
+        grid = {**GRID, "input_len": [k * input_len for k in GRID["input_len"]],
+                "ar_window": [k * input_len for k in GRID["ar_window"]]}
+        k = top_k or int(np.prod([len(v) for v in grid.values()]))
+        return lambda: ForecastSearch(cfg, grid, n_models=ensemble, top_k=k)
     if ensemble > 1:
         return lambda: ForecastEnsemble(cfg, n_models=ensemble)
     return lambda: Forecaster(cfg)
@@ -87,10 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--steps", type=int, default=800, help="RNN optimizer steps")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ensemble", type=int, default=2,
-                    help="RNN seeds averaged per model (1 = a single network)")
+    ap.add_argument("--ensemble", type=int, default=1,
+                    help="RNN seeds averaged per setting (1 = a single network)")
+    ap.add_argument("--top-k", type=int, default=None,
+                    help="average the K settings of GRID with the best validation scores "
+                    "(default: all of them)")
     ap.add_argument("--no-search", dest="search", action="store_false",
-                    help="fixed settings (seasonal baseline) instead of choosing from GRID")
+                    help="fixed settings (seasonal baseline) instead of the GRID ensemble")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--quick", action="store_true", help="3 series, 200 steps")
     args = ap.parse_args(argv)
@@ -108,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         for model in args.models:
             if model in ("lstm", "gru"):
                 factory = rnn_factory(model, H, L, m, args.steps, args.seed, args.ensemble,
-                                      args.search)
+                                      args.search, args.top_k)
             else:
                 cls = {"snaive": SeasonalNaive, "arima": ARIMA, "ets": ETS}[model]
                 factory = partial(cls, season=m, horizon=H)

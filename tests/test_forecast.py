@@ -332,6 +332,32 @@ def test_ensemble_averages_its_members():
         ForecastEnsemble(cfg, n_models=0)
 
 
+def test_ensemble_of_different_settings_saves_and_loads(tmp_path):
+    from rnnkit.models.forecaster import ForecastEnsemble, load_forecaster
+
+    y = seasonal_series(120)
+    cfgs = [ForecasterConfig(horizon=4, input_len=12, head="gaussian", **SMALL),
+            ForecasterConfig(horizon=4, input_len=24, ar_window=12, baseline="seasonal",
+                             season=12, head="gaussian", **SMALL)]
+    ens = ForecastEnsemble.of([Forecaster(c).fit(y) for c in cfgs])
+    ens.save(tmp_path / "ens.pt")
+    for again in (ForecastEnsemble.load(tmp_path / "ens.pt"), load_forecaster(tmp_path / "ens.pt")):
+        assert [m.config for m in again.members] == cfgs
+        for hist in (None, y[:100]):
+            f, g = (e.predict(history=hist, levels=(80,)) for e in (ens, again))
+            np.testing.assert_allclose(g.mean[0], f.mean[0])
+            np.testing.assert_allclose(g.lower[80][0], f.lower[80][0])
+    ens.members[0].save(tmp_path / "one.pt")
+    assert isinstance(load_forecaster(tmp_path / "one.pt"), Forecaster)
+    torch.save({"kind": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an rnnkit forecaster or forecast ensemble"):
+        load_forecaster(tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an rnnkit.forecast_ensemble checkpoint"):
+        ForecastEnsemble.load(tmp_path / "one.pt")
+    with pytest.raises(ValueError, match="at least one forecaster"):
+        ForecastEnsemble.of([])
+
+
 def test_past_covariate_that_leads_the_target_is_used():
     n = 300
     x = rng.normal(size=n)

@@ -169,6 +169,14 @@ def test_cli_search_train_and_backtest(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "validation scores: {'baseline': 'last', 'input_len': 24}" in out
     assert (tmp_path / "m.pt").exists()
+    # two settings x two seeds, saved as one ensemble that predict reads
+    assert main(["forecast", "train", *common[:-1], "input_len=24,36", "--top-k", "2",
+                 "--ensemble", "2", "--out", str(tmp_path / "ens.pt")]) == 0
+    assert "averaging 4 network(s)" in capsys.readouterr().out
+    assert main(["forecast", "predict", str(tmp_path / "ens.pt"), "--levels",
+                 "--out", str(tmp_path / "f.csv"), "--plot", str(tmp_path / "f.png")]) == 0
+    f = pd.read_csv(tmp_path / "f.csv")
+    assert len(f) == 6 and np.isfinite(f["mean"]).all() and (tmp_path / "f.png").exists()
     assert main(["forecast", "backtest", *common, "--model", "gru", "--windows", "2",
                  "--ensemble", "2", "--levels"]) == 0
     assert "mean:" in capsys.readouterr().out

@@ -6,6 +6,8 @@ several series) or ``--dataset NAME`` (a registered package-shipped series, see
 ``rnnkit.data.datasets``).
 
     rnnkit forecast train --csv sales.csv --time date --target sales --horizon 12 --out m.pt
+    rnnkit forecast train --dataset airpassengers --horizon 12 --ar-window 24 \
+        --search baseline=last,seasonal_mean --top-k 2 --ensemble 2 --out ens.pt  # 4 networks
     rnnkit forecast predict m.pt --csv sales.csv --out forecast.csv --plot forecast.png
     rnnkit forecast backtest --dataset airpassengers --horizon 12 --windows 4 --model lstm
     rnnkit forecast backtest --dataset wineind --horizon 12 --model lstm --ensemble 2 \
@@ -84,7 +86,7 @@ def _grid(items) -> dict:
 
 
 def _train(args) -> int:
-    from ..models.forecaster import Forecaster, ForecasterConfig
+    from ..models.forecaster import ForecastEnsemble, ForecasterConfig
 
     df, cols, season = _load(args)
     cfg = ForecasterConfig(
@@ -92,25 +94,38 @@ def _train(args) -> int:
         cell=args.cell, hidden_size=args.hidden_size, decoder=args.decoder, head=args.head,
         season=season, baseline="seasonal" if season > 1 else "last", transform=args.transform,
         ar_window=args.ar_window, max_steps=args.steps, seed=args.seed, progress=args.progress)
+    _check_counts(args)
     if args.search:
         from ..models.forecast_search import ForecastSearch
 
-        search = ForecastSearch(cfg, _grid(args.search), n_models=1).fit(df, **cols)
+        search = ForecastSearch(cfg, _grid(args.search), n_models=args.ensemble,
+                                top_k=args.top_k).fit(df, **cols)
         print("validation scores: " + ", ".join(f"{o} {v:.4f}" for o, v in search.scores))
-        model = search.members[0]
+        print(f"averaging {len(search.members)} network(s) of the settings {search.chosen}")
+        members = search.members
     else:
-        model = Forecaster(cfg).fit(df, **cols)
+        members = ForecastEnsemble(cfg, args.ensemble).fit(df, **cols).members
+    model = members[0] if len(members) == 1 else ForecastEnsemble.of(members)
     model.save(args.out)
-    h = model.history or {}
-    print(f"trained {cfg.cell} forecaster for {h.get('steps')} steps "
-          f"(best validation loss {h.get('best_val_loss', float('nan')):.4f}); saved {args.out}")
+    for m in members:
+        h = m.history or {}
+        print(f"trained {m.config.cell} forecaster for {h.get('steps')} steps (best validation "
+              f"loss {h.get('best_val_loss', float('nan')):.4f})")
+    print(f"saved {args.out}")
     return 0
 
 
-def _predict(args) -> int:
-    from ..models.forecaster import Forecaster, plot_forecast
+def _check_counts(args) -> None:
+    if args.ensemble < 1:
+        raise ValueError(f"--ensemble takes a number of RNN seeds >= 1, got {args.ensemble}")
+    if args.top_k < 1:
+        raise ValueError(f"--top-k takes a number of settings >= 1, got {args.top_k}")
 
-    model = Forecaster.load(args.checkpoint)
+
+def _predict(args) -> int:
+    from ..models.forecaster import load_forecaster, plot_forecast
+
+    model = load_forecaster(args.checkpoint)
     history = None
     if args.csv:
         from ..data.timeseries import read_csv
@@ -129,7 +144,7 @@ def _predict(args) -> int:
     else:
         print(frame.to_string(index=False))
     if args.plot:
-        hist = model._history(history)
+        hist = getattr(model, "members", [model])[0]._history(history)
         plot_forecast(hist, fc, args.plot)
         print(f"wrote {args.plot}")
     return 0
@@ -140,10 +155,7 @@ def _backtest(args) -> int:
     from ..models.forecast_baselines import ARIMA, ETS, SeasonalNaive
     from ..models.forecaster import Forecaster, ForecasterConfig, plot_forecast
 
-    if args.ensemble < 1:
-        raise ValueError(f"--ensemble takes a number of RNN seeds >= 1, got {args.ensemble}")
-    if args.top_k < 1:
-        raise ValueError(f"--top-k takes a number of settings >= 1, got {args.top_k}")
+    _check_counts(args)
     df, cols, season = _load(args)
     H = args.horizon
     if args.model in ("lstm", "gru"):
@@ -206,6 +218,11 @@ def register(subparsers) -> None:
         q.add_argument("--search", nargs="*", metavar="FIELD=V1,V2",
                        help="settings to choose from by validation on the training tail, "
                        "e.g. baseline=last,seasonal,seasonal_mean")
+        q.add_argument("--top-k", type=int, default=1,
+                       help="with --search: average the K best settings (each with --ensemble "
+                       "seeds) instead of only the best")
+        q.add_argument("--ensemble", type=int, default=1,
+                       help="RNN seeds averaged (per setting with --search)")
 
     t = sub.add_parser("train", help="train a forecaster and save it")
     _add_data_args(t)
@@ -232,10 +249,6 @@ def register(subparsers) -> None:
     model_args(b)
     b.add_argument("--model", default="lstm", choices=["lstm", "gru", "snaive", "arima", "ets"])
     b.add_argument("--windows", type=int, default=4)
-    b.add_argument("--ensemble", type=int, default=1, help="RNN seeds averaged")
-    b.add_argument("--top-k", type=int, default=1,
-                   help="with --search: average the K best settings (each with --ensemble "
-                   "seeds) instead of only the best")
     b.add_argument("--refit", action="store_true", help="refit at every origin")
     b.add_argument("--levels", type=int, nargs="*", default=[80])
     b.add_argument("--out", help="write per-window scores CSV here")

@@ -101,7 +101,9 @@ class ForecastSearch:
 
     After ``fit``: ``scores`` (``[(overrides, score)]`` per distinct candidate, in grid
     order), ``best_overrides`` and ``best_config`` (the lowest score), ``chosen`` (the
-    ``top_k`` winners' overrides, best first), ``members`` (the fitted forecasters) and
+    ``top_k`` winners' overrides, best first), ``ensemble`` (a
+    :class:`~rnnkit.models.forecaster.ForecastEnsemble` of the winners' seeds, which
+    ``predict`` and ``save`` use), ``members`` (its forecasters) and
     ``skipped`` (``[(overrides, reason)]``: candidates whose window is longer than a series
     allows, e.g. a long ``input_len`` on a short series; an error if all are).
     """
@@ -139,11 +141,11 @@ class ForecastSearch:
         self.best_overrides: dict | None = None
         self.best_config: ForecasterConfig | None = None
         self.chosen: list[dict] = []
-        self._ensembles: list[ForecastEnsemble] = []
+        self.ensemble: ForecastEnsemble | None = None
 
     @property
     def members(self) -> list[Forecaster]:
-        return [m for e in self._ensembles for m in e.members]
+        return self.ensemble.members if self.ensemble is not None else []
 
     def fit(self, data, **kw: Any) -> ForecastSearch:
         """Fit every candidate on ``data`` (``kw`` as for :meth:`Forecaster.fit`), keep the
@@ -166,19 +168,27 @@ class ForecastSearch:
                              + "; ".join(f"{o}: {e}" for o, e in self.skipped))
         order = np.argsort([s for _, s in self.scores], kind="stable")[:self.top_k]
         self.best_overrides, self.best_config = self.scores[order[0]][0], fitted[order[0]].config
-        self.chosen, self._ensembles = [], []
+        self.chosen, members = [], []
         for i in order:
-            ens = ForecastEnsemble(fitted[i].config, self.n_models)
-            ens.members[0] = fitted[i]
-            for m in ens.members[1:]:
+            seeds = ForecastEnsemble(fitted[i].config, self.n_models).members
+            for m in seeds[1:]:
                 m.fit(data, **kw)
             self.chosen.append(self.scores[i][0])
-            self._ensembles.append(ens)
+            members += [fitted[i], *seeds[1:]]
+        self.ensemble = ForecastEnsemble.of(members)
         return self
 
     def predict(self, history=None, future=None, levels: Sequence[int] = (80, 95)) -> Forecast:
         """The mean forecast of the winners' seeds (see :meth:`ForecastEnsemble.predict`)."""
-        if not self._ensembles:
+        self._check_fitted()
+        return self.ensemble.predict(history=history, future=future, levels=levels)
+
+    def save(self, path) -> None:
+        """Write the winners' ensemble (:meth:`ForecastEnsemble.save`); read it back with
+        :func:`~rnnkit.models.forecaster.load_forecaster` or ``ForecastEnsemble.load``."""
+        self._check_fitted()
+        self.ensemble.save(path)
+
+    def _check_fitted(self) -> None:
+        if self.ensemble is None:
             raise RuntimeError("this ForecastSearch is not fitted; call fit(...) first")
-        return ForecastEnsemble.combine([e.predict(history=history, future=future, levels=levels)
-                                         for e in self._ensembles])

@@ -81,7 +81,7 @@ from ..train.checkpoint import save_checkpoint
 from ..train.protocol import LossOutput
 
 __all__ = ["Forecast", "ForecastEnsemble", "ForecastNet", "Forecaster", "ForecasterConfig",
-           "check_levels", "normal_quantile", "plot_forecast"]
+           "check_levels", "load_forecaster", "normal_quantile", "plot_forecast"]
 
 HEADS = ("point", "gaussian", "quantile")
 DECODERS = ("direct", "autoregressive")
@@ -590,9 +590,13 @@ class Forecaster:
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write the model atomically (temporary file, then ``os.replace``)."""
+        save_checkpoint(self.state(), path)
+
+    def state(self) -> dict:
+        """Everything :meth:`load` needs, as tensors and plain Python values."""
         self._check_fitted()
         s0 = self.series[0]
-        blob = {
+        return {
             "kind": "rnnkit.forecaster", "config": asdict(self.config),
             "dims": [self.net.C, self.net.P, self.net.K], "state_dict": self.net.state_dict(),
             "scaler": self.scaler.state_dict(), "calendar": list(self.calendar), "log": self.log,
@@ -607,16 +611,19 @@ class Forecaster:
                         "future_tail": s.future[-self.config.input_len:].tolist()}
                        for s in self.series],
         }
-        save_checkpoint(blob, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Forecaster:
         """Rebuild a saved model (``torch.load(weights_only=True)``); it can ``predict`` from
         the end of its training data or from a new ``history``."""
+        return cls.from_state(read_saved_model(path, "rnnkit.forecaster", "Forecaster.save",
+                                               "train one with `rnnkit forecast train`"))
+
+    @classmethod
+    def from_state(cls, blob: dict) -> Forecaster:
+        """The model :meth:`state` describes."""
         import pandas as pd
 
-        blob = read_saved_model(path, "rnnkit.forecaster", "Forecaster.save",
-                                "train one with `rnnkit forecast train`")
         cfg = dict(blob["config"])
         cfg["quantiles"] = tuple(cfg["quantiles"])
         self = cls(ForecasterConfig(**cfg))
@@ -641,6 +648,21 @@ class Forecaster:
                 np.asarray(d["future_tail"], dtype=np.float64).reshape(n, -1), freq,
                 tuple(d["target_names"]), tuple(d["past_names"]), tuple(d["future_names"])))
         return self
+
+
+def load_forecaster(path: str | os.PathLike) -> Forecaster | ForecastEnsemble:
+    """A saved :class:`Forecaster` or :class:`ForecastEnsemble` (also what
+    :meth:`~rnnkit.models.forecast_search.ForecastSearch.save` writes), whichever the file
+    holds."""
+    from ..train.checkpoint import read_torch_file
+
+    blob = read_torch_file(path, where="Forecaster.save or ForecastEnsemble.save writes it")
+    if isinstance(blob, dict) and blob.get("kind") == "rnnkit.forecast_ensemble":
+        return ForecastEnsemble.of([Forecaster.from_state(b) for b in blob["members"]])
+    if not isinstance(blob, dict) or blob.get("kind") != "rnnkit.forecaster":
+        raise ValueError(f"{path} is not an rnnkit forecaster or forecast ensemble; train one "
+                         "with `rnnkit forecast train`")
+    return Forecaster.from_state(blob)
 
 
 def read_saved_model(path: str | os.PathLike, kind: str, saver: str, make: str) -> dict:
@@ -741,19 +763,36 @@ class ForecastEnsemble:
         self.members = [Forecaster(dataclasses.replace(self.config, seed=self.config.seed + k))
                         for k in range(n_models)]
 
+    @classmethod
+    def of(cls, members: Sequence[Forecaster]) -> ForecastEnsemble:
+        """The mean of given (fitted) forecasters, e.g. of different settings; ``config`` is
+        the first one's."""
+        if not members:
+            raise ValueError("an ensemble needs at least one forecaster")
+        ens = cls.__new__(cls)
+        ens.config, ens.members = members[0].config, list(members)
+        return ens
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write every member into one file, atomically; :func:`load_forecaster` reads it."""
+        save_checkpoint({"kind": "rnnkit.forecast_ensemble",
+                         "members": [m.state() for m in self.members]}, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ForecastEnsemble:
+        blob = read_saved_model(path, "rnnkit.forecast_ensemble", "ForecastEnsemble.save",
+                                "train one with `rnnkit forecast train --ensemble N`")
+        return cls.of([Forecaster.from_state(b) for b in blob["members"]])
+
     def fit(self, data, **kw: Any) -> ForecastEnsemble:
         for m in self.members:
             m.fit(data, **kw)
         return self
 
     def predict(self, history=None, future=None, levels: Sequence[int] = (80, 95)) -> Forecast:
-        return self.combine([m.predict(history=history, future=future, levels=levels)
-                             for m in self.members])
-
-    @staticmethod
-    def combine(fs: Sequence[Forecast]) -> Forecast:
-        """The mean of forecasts of the same series and times: point forecasts and the interval
-        bounds of the levels they share are averaged."""
+        """The members' mean: point forecasts and the bounds of the interval levels they all
+        give are averaged."""
+        fs = [m.predict(history=history, future=future, levels=levels) for m in self.members]
         f0 = fs[0]
 
         def avg(get):
