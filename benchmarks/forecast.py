@@ -17,8 +17,10 @@ MASE is scaled per window by the in-sample seasonal naive error with the series'
     python benchmarks/forecast.py --series airpassengers wineind --models lstm snaive
     python benchmarks/forecast.py --quick             # 3 series, fewer steps: a smoke run
 
-Prints one row per series and model, a wide MASE table, and the win counts against the
-targets (rnnkit beats seasonal naive everywhere and ARIMA on the majority).
+Prints one row per series and model, a wide MASE table, the win counts against the targets
+(rnnkit beats seasonal naive everywhere and ARIMA on the majority) and, per series, how many
+backtest windows each RNN wins against seasonal naive and ARIMA with a paired Wilcoxon test
+(a series-level "win" over 4 windows can be luck).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import wilcoxon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t_all = time.time()
     results: dict[tuple[str, str], dict] = {}
+    windows: dict[tuple[str, str], np.ndarray] = {}   # per (series, window) MASE
     print(f"{'series':16s} {'kind':9s} {'model':7s} {'MASE':>7s} {'sMAPE':>7s} {'sec':>6s}")
     for name in args.series:
         info = dataset_info(name)
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             res = backtest(factory, series, horizon=H, n_windows=W, season=m, levels=())
             s = res.summary()
             results[name, model] = s
+            windows[name, model] = res.scores["mase"].to_numpy()
             print(f"{name:16s} {info.kind:9s} {model:7s} {s['mase']:7.3f} {s['smape']:7.2f} "
                   f"{time.time() - t:6.1f}", flush=True)
     print("\nBacktest MASE (sMAPE %) per series; lower is better")
@@ -144,6 +149,18 @@ def main(argv: list[str] | None = None) -> int:
                 best = sum(min(results[n, "lstm"]["mase"], results[n, "gru"]["mase"])
                            < results[n, base]["mase"] for n in args.series)
                 print(f"best rnnkit (lstm|gru) beats {base} on {best}/{len(args.series)}")
+    pairs = [(r, b) for r in ("lstm", "gru") for b in ("snaive", "arima")
+             if r in args.models and b in args.models]
+    if pairs:
+        print("\nWindows won (MASE lower) and the two-sided Wilcoxon signed-rank p of the paired "
+              "per-window MASE (p is only shown for >= 10 pairs)")
+        for name in args.series:
+            cells = []
+            for r, b in pairs:
+                d = windows[name, r] - windows[name, b]
+                p = f"p={wilcoxon(d).pvalue:.2f}" if len(d) >= 10 and d.any() else ""
+                cells.append(f"{r} vs {b} {int((d < 0).sum())}/{len(d)} {p}".strip())
+            print(f"{name:16s} " + "; ".join(cells))
     mean = {m: np.mean([results[n, m]["mase"] for n in args.series]) for m in args.models}
     print("mean MASE: " + ", ".join(f"{m} {v:.3f}" for m, v in mean.items()))
     print(f"total runtime {time.time() - t_all:.0f} s")
