@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--quick", action="store_true", help="3 series, 200 steps")
     args = ap.parse_args(argv)
+    if args.top_k is not None and args.top_k < 1:
+        ap.error(f"--top-k takes a number of settings >= 1, got {args.top_k}")
     if args.quick:
         args.series, args.steps = ["airpassengers", "wineind", "stocks"], 200
     torch.set_num_threads(args.threads)

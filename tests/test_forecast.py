@@ -350,12 +350,20 @@ def test_ensemble_of_different_settings_saves_and_loads(tmp_path):
     ens.members[0].save(tmp_path / "one.pt")
     assert isinstance(load_forecaster(tmp_path / "one.pt"), Forecaster)
     torch.save({"kind": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not an rnnkit forecaster or forecast ensemble"):
+    with pytest.raises(ValueError, match="not an rnnkit.forecaster or rnnkit.forecast_ensemble"):
         load_forecaster(tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not an rnnkit.forecast_ensemble checkpoint"):
         ForecastEnsemble.load(tmp_path / "one.pt")
     with pytest.raises(ValueError, match="at least one forecaster"):
         ForecastEnsemble.of([])
+    other = Forecaster(dataclasses.replace(cfgs[0], horizon=3)).fit(y)
+    with pytest.raises(ValueError, match="same horizon of the same series"):
+        ForecastEnsemble.of([ens.members[0], other])
+    point = Forecaster(dataclasses.replace(cfgs[0], head="point")).fit(y)
+    with pytest.raises(ValueError, match="mix a point head with interval heads"):
+        ForecastEnsemble.of([ens.members[0], point])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ForecastEnsemble.of([Forecaster(cfgs[0])])
 
 
 def test_past_covariate_that_leads_the_target_is_used():
@@ -384,7 +392,8 @@ def test_ar_highway_adds_a_linear_map_of_the_last_p_values_to_the_baseline(decod
     torch.nn.init.normal_(net.ar.weight)
     torch.nn.init.normal_(net.ar.bias)
     x = torch.randn(3, L, C, dtype=torch.float64)
-    got = net(x, torch.zeros(3, H, 0, dtype=torch.float64))[..., 0]           # head still zero
+    fut = torch.zeros(3, H, 0, dtype=torch.float64)
+    got = net(x, fut)[..., 0]                                            # head still zero
     W, b = net.ar.weight.detach().numpy(), net.ar.bias.detach().numpy()
     xn = x.numpy()
     ref = np.empty((3, H, C))
@@ -397,23 +406,31 @@ def test_ar_highway_adds_a_linear_map_of_the_last_p_values_to_the_baseline(decod
     np.testing.assert_allclose(got.detach().numpy(), ref, rtol=1e-12, atol=1e-12)
     got.sum().backward()
     assert net.ar.weight.grad.abs().sum() > 0
+    if decoder == "autoregressive":
+        # with a live head the fed-back forecasts include the highway: free running equals
+        # teacher forcing on the model's own outputs only if both add it the same way
+        torch.nn.init.normal_(net.head.weight, std=0.3)
+        with torch.no_grad():
+            free = net(x, fut)[..., 0]
+            torch.testing.assert_close(net(x, fut, y_teacher=free)[..., 0], free)
+            assert not torch.allclose(free, got)
 
 
 def test_ar_highway_learns_a_damped_cycle_and_survives_save_load(tmp_path):
     # AR(2) y_t = 1.5 y_{t-1} - 0.8 y_{t-2} + e_t: the best h-step forecast is linear in the
     # last two values, which the highway represents exactly
     a1, a2, n, H = 1.5, -0.8, 1200, 4
-    e = rng.normal(0, 1, n)
+    e = np.random.default_rng(0).normal(0, 1, n)
     y = np.zeros(n)
     for t in range(2, n):
         y[t] = a1 * y[t - 1] + a2 * y[t - 2] + e[t]
     cfg = ForecasterConfig(horizon=H, input_len=16, ar_window=8, hidden_size=8, max_steps=400,
                            lr=1e-2, calendar=(), val_fraction=0.0, point_loss="mse")
-    fc = Forecaster(cfg).fit(y[:1000])
+    fc, twin = (Forecaster(dataclasses.replace(cfg, ar_window=p)).fit(y[:1000]) for p in (8, 0))
     origins = range(1000, n - H)
     s = as_series(y)[0]
-    pred = np.stack([f[:, 0] for f in fc.predict(history=[s.head(o) for o in origins],
-                                                 levels=()).mean])
+    pred, pred_twin = (np.stack([f[:, 0] for f in m.predict(
+        history=[s.head(o) for o in origins], levels=()).mean]) for m in (fc, twin))
     truth = np.stack([y[o:o + H] for o in origins])
     oracle = []
     for o in origins:                               # the true conditional mean, step by step
@@ -422,15 +439,31 @@ def test_ar_highway_learns_a_damped_cycle_and_survives_save_load(tmp_path):
             h.append(a1 * h[-1] + a2 * h[-2])
         oracle.append(h[2:])
     naive = np.repeat(y[np.array(origins) - 1, None], H, axis=1)
-    err, err_oracle, err_naive = (np.sqrt(((truth - f) ** 2).mean()) for f in
-                                  (pred, np.array(oracle), naive))
-    # measured 1.08-1.19 x the oracle over four data seeds (naive: 1.6-1.8 x)
-    assert err < 1.3 * err_oracle and err < 0.8 * err_naive, (err, err_oracle, err_naive)
+    err, err_twin, err_oracle, err_naive = (np.sqrt(((truth - f) ** 2).mean()) for f in
+                                            (pred, pred_twin, np.array(oracle), naive))
+    # data seeds 0-3: 1.08-1.18 x the oracle with the highway, 2-10% below the error without
+    # it (seed 0: 1.08 x, 9% below)
+    assert err < 1.15 * err_oracle and err < 0.75 * err_naive, (err, err_oracle, err_naive)
+    assert err < 0.95 * err_twin, (err, err_twin, err_oracle)
     fc.save(tmp_path / "ar.pt")
     again = Forecaster.load(tmp_path / "ar.pt").predict(history=y[:1100], levels=()).mean[0]
     np.testing.assert_allclose(again, fc.predict(history=y[:1100], levels=()).mean[0])
 
 
 def test_ar_window_longer_than_the_input_is_refused():
-    with pytest.raises(ValueError, match=r"ar_window must be an integer in \[0, input_len=12\]"):
+    with pytest.raises(ValueError, match=r"in \[0, input_len=12\], got 13; lower ar_window"):
         ForecasterConfig(input_len=12, ar_window=13)
+    with pytest.raises(ValueError, match="got True"):
+        ForecasterConfig(input_len=12, ar_window=True)
+    with pytest.raises(ValueError, match="input_len must be a positive integer, got None"):
+        ForecasterConfig(input_len=None, ar_window=4)
+
+
+def test_checkpoint_from_before_the_ar_highway_loads():
+    y = seasonal_series(120)
+    fc = Forecaster(ForecasterConfig(horizon=4, input_len=12, **SMALL)).fit(y)
+    old = fc.state()
+    del old["config"]["ar_window"]                  # what an older rnnkit wrote
+    again = Forecaster.from_state(old)
+    assert again.config.ar_window == 0 and again.net.ar is None
+    np.testing.assert_allclose(again.predict(levels=()).mean[0], fc.predict(levels=()).mean[0])

@@ -126,6 +126,8 @@ def test_search_top_k_averages_the_best_scoring_candidates_with_their_seeds():
     assert sorted(o["baseline"] for o in s.chosen) == sorted(grid["baseline"])
     with pytest.raises(ValueError, match="top_k must be a positive integer"):
         ForecastSearch(cfg, grid, top_k=0)
+    with pytest.raises(ValueError, match=r"grid setting \{'input_len': 8\}: ar_window must"):
+        ForecastSearch(dataclasses.replace(cfg, ar_window=10), {"input_len": [14, 8]})
 
 
 def test_search_skips_windows_too_long_for_the_data():
@@ -185,6 +187,9 @@ def test_cli_search_train_and_backtest(tmp_path, capsys):
     assert "mean:" in capsys.readouterr().out
     assert main(["forecast", "backtest", *common, "--top-k", "0"]) == 2
     assert "--top-k takes a number of settings >= 1, got 0" in capsys.readouterr().err
+    no_search = common[:common.index("--search")]
+    assert main(["forecast", "train", *no_search, "--top-k", "2"]) == 2
+    assert "give the settings with --search" in capsys.readouterr().err
     assert main(["forecast", "backtest", *common, "--ar-window", "25"]) == 2
     assert "ar_window must be an integer in [0, input_len=24]" in capsys.readouterr().err
     assert main(["forecast", "backtest", *common[:-2], "baseline", "--model", "lstm"]) == 2

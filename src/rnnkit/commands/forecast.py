@@ -120,6 +120,9 @@ def _check_counts(args) -> None:
         raise ValueError(f"--ensemble takes a number of RNN seeds >= 1, got {args.ensemble}")
     if args.top_k < 1:
         raise ValueError(f"--top-k takes a number of settings >= 1, got {args.top_k}")
+    if args.top_k > 1 and not args.search:
+        raise ValueError("--top-k averages the best settings of a search; give the settings "
+                         "with --search FIELD=V1,V2 (or leave --top-k out)")
 
 
 def _predict(args) -> int:
@@ -144,7 +147,7 @@ def _predict(args) -> int:
     else:
         print(frame.to_string(index=False))
     if args.plot:
-        hist = getattr(model, "members", [model])[0]._history(history)
+        hist = model._history(history)
         plot_forecast(hist, fc, args.plot)
         print(f"wrote {args.plot}")
     return 0

@@ -88,7 +88,8 @@ def validation_score(model: Forecaster) -> float:
 
 
 class ForecastSearch:
-    """Choose settings from ``grid`` by validation, then ensemble seeds of the winner.
+    """Rank the settings of ``grid`` by validation, then average seeds of the ``top_k``
+    best.
 
     Args:
         config: the base :class:`ForecasterConfig` (``val_fraction`` must be > 0).
@@ -132,7 +133,10 @@ class ForecastSearch:
         seen = []
         for values in itertools.product(*grid.values()):
             over = dict(zip(grid, values))
-            cfg = _effective(dataclasses.replace(self.config, **over))  # validates the values
+            try:
+                cfg = _effective(dataclasses.replace(self.config, **over))  # validates values
+            except ValueError as err:
+                raise ValueError(f"grid setting {over}: {err}") from None
             if cfg not in seen:
                 seen.append(cfg)
                 self.candidates.append((over, cfg))

@@ -26,9 +26,10 @@ averages the noise of ``n`` seasons away (:math:`n = 1`: the seasonal naive); ``
 
 ``ar_window=p > 0`` adds LSTNet's linear autoregressive "highway" (Lai et al., 2018) to the
 baseline: :math:`b_{t+k} \mathrel{+}= \sum_{j<p} a_{kj}\,(y_{t-j} - y_t) + c_k`, one linear map
-from the last ``p`` (level-relative) values to the ``H`` steps, shared by the target columns
-and zero-initialised. It gives the network the linear AR structure an ARIMA model fits (e.g.
-the damped cycle of sunspots) so the recurrent part only learns what is not linear.
+from the last ``p`` level-relative values (raw scaled values with ``baseline="none"``) to the
+``H`` steps, shared by the target columns and zero-initialised. It gives the network the
+linear AR structure an ARIMA model fits (e.g. the damped cycle of sunspots) so the recurrent
+part only learns what is not linear.
 
 ``transform="log"`` (or ``"auto"``: log when every training value is positive) models
 :math:`\log y`, which makes multiplicative seasonality additive.
@@ -147,21 +148,22 @@ class ForecasterConfig:
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         if self.transform not in ("none", "log", "auto"):
             raise ValueError(f"transform must be 'none', 'log' or 'auto', got {self.transform!r}")
+        for name in ("horizon", "input_len", "hidden_size", "num_layers", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if not isinstance(self.season, int) or self.season < 1:
             raise ValueError(f"season must be a positive integer, got {self.season!r}")
         if self.baseline.startswith("seasonal") and self.season > self.input_len:
             raise ValueError(f"baseline={self.baseline!r} needs input_len >= season, got "
                              f"input_len={self.input_len} < season={self.season}; raise "
                              "input_len")
-        if not isinstance(self.ar_window, int) or not 0 <= self.ar_window <= self.input_len:
+        if not isinstance(self.ar_window, int) or isinstance(self.ar_window, bool) \
+                or not 0 <= self.ar_window <= self.input_len:
             raise ValueError(f"ar_window must be an integer in [0, input_len={self.input_len}], "
-                             f"got {self.ar_window!r}")
+                             f"got {self.ar_window!r}; lower ar_window or raise input_len")
         if self.point_loss not in ("mae", "mse"):
             raise ValueError(f"point_loss must be 'mae' or 'mse', got {self.point_loss!r}")
-        for name in ("horizon", "input_len", "hidden_size", "num_layers", "batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
         self.quantiles = tuple(float(q) for q in self.quantiles)
         if self.head == "quantile" and (not self.quantiles or
                                         not all(0 < q < 1 for q in self.quantiles)):
@@ -654,27 +656,27 @@ def load_forecaster(path: str | os.PathLike) -> Forecaster | ForecastEnsemble:
     """A saved :class:`Forecaster` or :class:`ForecastEnsemble` (also what
     :meth:`~rnnkit.models.forecast_search.ForecastSearch.save` writes), whichever the file
     holds."""
-    from ..train.checkpoint import read_torch_file
-
-    blob = read_torch_file(path, where="Forecaster.save or ForecastEnsemble.save writes it")
-    if isinstance(blob, dict) and blob.get("kind") == "rnnkit.forecast_ensemble":
+    blob = read_saved_model(path, ("rnnkit.forecaster", "rnnkit.forecast_ensemble"),
+                            "Forecaster.save or ForecastEnsemble.save",
+                            "train one with `rnnkit forecast train`")
+    if blob["kind"] == "rnnkit.forecast_ensemble":
         return ForecastEnsemble.of([Forecaster.from_state(b) for b in blob["members"]])
-    if not isinstance(blob, dict) or blob.get("kind") != "rnnkit.forecaster":
-        raise ValueError(f"{path} is not an rnnkit forecaster or forecast ensemble; train one "
-                         "with `rnnkit forecast train`")
     return Forecaster.from_state(blob)
 
 
-def read_saved_model(path: str | os.PathLike, kind: str, saver: str, make: str) -> dict:
-    """The dict a ``save`` method wrote with ``{"kind": kind, ...}``, read safely
-    (``weights_only=True``); a missing, unreadable or other-kind file raises an error naming
-    the fix. Shared by :meth:`Forecaster.load` and
+def read_saved_model(path: str | os.PathLike, kind: str | tuple[str, ...], saver: str,
+                     make: str) -> dict:
+    """The dict a ``save`` method wrote with ``{"kind": kind, ...}`` (one of ``kind`` when a
+    tuple), read safely (``weights_only=True``); a missing, unreadable or other-kind file
+    raises an error naming the fix. Shared by :meth:`Forecaster.load`,
+    :meth:`ForecastEnsemble.load`, :func:`load_forecaster` and
     :meth:`~rnnkit.models.anomaly.AnomalyDetector.load`."""
     from ..train.checkpoint import read_torch_file
 
+    kinds = (kind,) if isinstance(kind, str) else tuple(kind)
     blob = read_torch_file(path, where=f"{saver} writes it")
-    if not isinstance(blob, dict) or blob.get("kind") != kind:
-        raise ValueError(f"{path} is not an {kind} checkpoint; {make}")
+    if not isinstance(blob, dict) or blob.get("kind") not in kinds:
+        raise ValueError(f"{path} is not an {' or '.join(kinds)} checkpoint; {make}")
     return blob
 
 
@@ -746,7 +748,8 @@ def plot_forecast(history: Sequence[Series], forecast: Forecast, path: str = "fo
 class ForecastEnsemble:
     """``n_models`` :class:`Forecaster` s with seeds ``seed, seed + 1, ...``, averaged: point
     forecasts and interval bounds are the members' means (quantile averaging). Lowers the
-    variance of small-data fits; same ``fit`` / ``predict`` API (save the members for reuse).
+    variance of small-data fits; same ``fit`` / ``predict`` / ``save`` API. :meth:`of` builds
+    one from fitted forecasters of different settings.
 
     >>> import numpy as np
     >>> ens = ForecastEnsemble(ForecasterConfig(horizon=3, input_len=8, hidden_size=4,
@@ -769,6 +772,18 @@ class ForecastEnsemble:
         the first one's."""
         if not members:
             raise ValueError("an ensemble needs at least one forecaster")
+        for m in members:
+            m._check_fitted()
+        key = [(m.config.horizon, [s.name for s in m.series], m.series[0].target_names)
+               for m in members]
+        if any(k != key[0] for k in key):
+            raise ValueError("ensemble members must forecast the same horizon of the same "
+                             "series and targets; got (horizon, series, targets) = "
+                             f"{sorted(set(map(str, key)))}; fit them on the same data")
+        heads = {m.config.head for m in members}
+        if "point" in heads and len(heads) > 1:
+            raise ValueError(f"ensemble members mix a point head with interval heads {heads}: "
+                             "the mean would have no intervals; use one kind of head")
         ens = cls.__new__(cls)
         ens.config, ens.members = members[0].config, list(members)
         return ens
@@ -780,9 +795,15 @@ class ForecastEnsemble:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ForecastEnsemble:
+        """Rebuild what :meth:`save` wrote (``torch.load(weights_only=True)``)."""
         blob = read_saved_model(path, "rnnkit.forecast_ensemble", "ForecastEnsemble.save",
-                                "train one with `rnnkit forecast train --ensemble N`")
+                                "a single forecaster's file loads with load_forecaster or "
+                                "Forecaster.load")
         return cls.of([Forecaster.from_state(b) for b in blob["members"]])
+
+    def _history(self, history) -> list[Series]:
+        """The series to plot: from the member that keeps the longest saved tail."""
+        return max(self.members, key=lambda m: m.config.input_len)._history(history)
 
     def fit(self, data, **kw: Any) -> ForecastEnsemble:
         for m in self.members:
