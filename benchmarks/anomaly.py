@@ -13,10 +13,12 @@ and the beat-level ``method="window"`` autoencoder, whose window is one period o
 part (autocorrelation, :func:`~rnnkit.models.anomaly.beat_window`: 300 steps pooled by 6 on
 mitdb, 12 steps on yahoo). MIT-BIH's labelled anomaly is one abnormal stretch of rhythm
 (a premature beat, its missing T wave and the pause after it: steps 6936-7287), so one-step
-errors miss it; Yahoo's are single-step spikes, so window scores blur them.
+errors miss it; Yahoo's are single-step spikes, so window scores blur them. The fourth row
+runs the forecast and window detectors together
+(:class:`~rnnkit.models.anomaly_union.AnomalyUnion`: a step is flagged when either flags it).
 
     python benchmarks/anomaly.py                 # about 1.5 min on 2 cores
-    python benchmarks/anomaly.py --seeds 0 1 2   # the RNN detectors with three seeds, ~4 min
+    python benchmarks/anomaly.py --seeds 0 1 2   # the RNN detectors with three seeds, ~5 min
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from rnnkit.models.anomaly import (  # noqa: E402
     beat_window,
     plot_anomalies,
 )
+from rnnkit.models.anomaly_union import AnomalyUnion  # noqa: E402
 
 # name -> (training steps, window)
 SETS = {"yahoo": (400, 32), "mitdb": (3000, 64)}
@@ -66,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         y, lab = df["data"].to_numpy(), df["label"].to_numpy()
         beat_len, pool = beat_window(y[:n_train])       # unlabelled training part only
 
-        def rnn(method, seed, y=y, n_train=n_train, window=window, beat_len=beat_len,
-                pool=pool):
+        def detector(method, seed, window=window, beat_len=beat_len, pool=pool):
             if method == "window":
                 cfg = AnomalyConfig(method=method, input_len=beat_len, pool=pool,
                                     hidden_size=args.window_hidden,
@@ -75,7 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 cfg = AnomalyConfig(method=method, input_len=window, max_steps=args.steps,
                                     seed=seed)
-            return AnomalyDetector(cfg).fit(y[:n_train]).detect(y)
+            return AnomalyDetector(cfg)
+
+        def rnn(method, seed, y=y, n_train=n_train, detector=detector):
+            if method == "forecast+window":
+                model = AnomalyUnion([detector("forecast", seed), detector("window", seed)])
+            else:
+                model = detector(method, seed)
+            return model.fit(y[:n_train]).detect(y)
 
         detectors = {"rolling z-score": partial(RollingZScore(window=50, z=3.0).detect, y)}
         for seed in args.seeds:
@@ -83,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             detectors[f"rnnkit lstm-forecast{tag}"] = partial(rnn, "forecast", seed)
             detectors[f"rnnkit lstm-autoenc{tag}"] = partial(rnn, "autoencoder", seed)
             detectors[f"rnnkit lstm-window{tag}"] = partial(rnn, "window", seed)
+            detectors[f"rnnkit forecast+window{tag}"] = partial(rnn, "forecast+window", seed)
         for label, run in detectors.items():
             t = time.time()
             det = run()

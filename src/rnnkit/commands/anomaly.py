@@ -5,6 +5,7 @@ call into :mod:`rnnkit.models.anomaly`).
     rnnkit anomaly detect --dataset yahoo --column data --label label --train-frac 0.4
     rnnkit anomaly detect --dataset mitdb --column data --label label --method window \
         --input-len auto --hidden-size 64 --steps 1500
+    rnnkit anomaly detect --dataset mitdb --column data --label label --method forecast+window
 
 The detector trains on the first ``--train-frac`` of the rows (assumed mostly normal), then
 scores every row; flagged rows are written to ``--out`` and a PNG marks detected (and, with
@@ -12,7 +13,10 @@ scores every row; flagged rows are written to ``--out`` and a PNG marks detected
 single steps; ``--input-len auto`` makes the window one period of the training rows
 (autocorrelation), which ``--pool`` (default: about 50 model steps) averages down. With
 ``--label`` precision / recall / F1 over the rows after the training part are printed, next
-to the rolling z-score baseline.
+to the rolling z-score baseline. ``--method forecast+window`` runs a forecast detector
+(``--input-len``, ``--hidden-size``, ``--steps``) and a one-period window detector
+(``--window-hidden-size``, ``--window-steps``) together and flags a row when either does
+(:class:`~rnnkit.models.anomaly_union.AnomalyUnion`): spikes and abnormal cycles alike.
 """
 
 from __future__ import annotations
@@ -52,12 +56,27 @@ def _detect(args) -> int:
     if not 0 < args.train_frac < 1:
         raise ValueError(f"--train-frac must be in (0, 1), got {args.train_frac}")
     n_train = int(len(y) * args.train_frac)
-    input_len, pool = _window_args(args, y[:n_train])
-    cfg = AnomalyConfig(method=args.method, input_len=input_len, pool=pool,
-                        hidden_size=args.hidden_size, max_steps=args.steps, seed=args.seed)
-    if args.method == "window":
-        print(f"window: input_len {input_len}, pool {pool}")
-    det = AnomalyDetector(cfg).fit(y[:n_train]).detect(y)
+    if args.method == "forecast+window":
+        from ..models.anomaly_union import AnomalyUnion
+
+        input_len, _ = _window_args(args, y[:n_train], "forecast")
+        win_len, pool = _window_args(args, y[:n_train], "window", auto=True)
+        print(f"window member: input_len {win_len}, pool {pool}")
+        model = AnomalyUnion([
+            AnomalyDetector(AnomalyConfig(method="forecast", input_len=input_len,
+                                          hidden_size=args.hidden_size, max_steps=args.steps,
+                                          seed=args.seed)),
+            AnomalyDetector(AnomalyConfig(method="window", input_len=win_len, pool=pool,
+                                          hidden_size=args.window_hidden_size,
+                                          max_steps=args.window_steps, seed=args.seed))])
+    else:
+        input_len, pool = _window_args(args, y[:n_train], args.method)
+        if args.method == "window":
+            print(f"window: input_len {input_len}, pool {pool}")
+        model = AnomalyDetector(AnomalyConfig(
+            method=args.method, input_len=input_len, pool=pool, hidden_size=args.hidden_size,
+            max_steps=args.steps, seed=args.seed))
+    det = model.fit(y[:n_train]).detect(y)
     flagged = df.assign(score=det.smoothed)[det.flags.astype(bool)]
     flagged.insert(0, "row", np.nonzero(det.flags)[0])
     flagged.to_csv(args.out, index=False)
@@ -74,8 +93,11 @@ def _detect(args) -> int:
     return 0
 
 
-def _window_args(args, train) -> tuple[int, int]:
-    """``--input-len`` and ``--pool`` as integers, resolving ``auto`` from the training rows."""
+def _window_args(args, train, method: str, auto: bool = False) -> tuple[int, int]:
+    """``--input-len`` and ``--pool`` of a ``method`` detector as integers, resolving ``auto``
+    from the training rows (``auto=True``: the window is one period whatever --input-len
+    says, for the window member of ``forecast+window``, whose --input-len is the forecast
+    member's)."""
     from ..models.anomaly import beat_window
 
     def as_int(name, value):
@@ -88,11 +110,14 @@ def _window_args(args, train) -> tuple[int, int]:
             raise ValueError(f"--{name} must be a positive integer or 'auto', got {value!r}")
         return v
 
-    if args.method != "window":
-        if args.pool is not None or args.input_len == "auto":
-            raise ValueError("--pool and --input-len auto need --method window")
+    if method != "window":
+        if args.input_len == "auto" or (args.pool is not None
+                                        and args.method != "forecast+window"):
+            raise ValueError("--pool and --input-len auto need --method window (with "
+                             "forecast+window the window is always one period; --input-len is "
+                             "the forecast member's)")
         return as_int("input-len", args.input_len), 1
-    if args.input_len == "auto":
+    if auto or args.input_len == "auto":
         auto_len, auto_pool = beat_window(train)
         pool = auto_pool if args.pool is None else as_int("pool", args.pool)
         return max(2, round(auto_len / pool)) * pool, pool
@@ -114,9 +139,11 @@ def register(subparsers) -> None:
     d.add_argument("--dataset", help="a registered series instead of --csv (yahoo, mitdb)")
     d.add_argument("--column", required=True, help="the numeric column to check")
     d.add_argument("--label", help="optional 0/1 label column: print precision / recall / F1")
-    d.add_argument("--method", default="forecast", choices=["forecast", "autoencoder", "window"],
-                   help="one-step forecast errors, one-step autoencoder errors, or whole-window "
-                   "(beat-level) autoencoder scores")
+    d.add_argument("--method", default="forecast",
+                   choices=["forecast", "autoencoder", "window", "forecast+window"],
+                   help="one-step forecast errors, one-step autoencoder errors, whole-window "
+                   "(beat-level) autoencoder scores, or forecast and window detectors together "
+                   "(a row is flagged when either flags it)")
     d.add_argument("--train-frac", type=float, default=0.4,
                    help="leading fraction of rows to train on (default 0.4)")
     d.add_argument("--input-len", default="32",
@@ -125,6 +152,10 @@ def register(subparsers) -> None:
                    help="window method: average-pool factor (default: about 50 model steps)")
     d.add_argument("--hidden-size", type=int, default=32)
     d.add_argument("--steps", type=int, default=400)
+    d.add_argument("--window-hidden-size", type=int, default=64,
+                   help="forecast+window: the window member's hidden size")
+    d.add_argument("--window-steps", type=int, default=1500,
+                   help="forecast+window: the window member's optimizer steps")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", default="anomalies.csv", help="CSV of the flagged rows")
     d.add_argument("--plot", default="anomalies.png", help="PNG path ('' for none)")

@@ -497,15 +497,17 @@ class AnomalyDetector:
         self._buf: deque = deque(maxlen=self.config.input_len)
         self._errs: deque = deque(maxlen=self.config.threshold_window)
         self._acc: float | None = None
+        self.stream_threshold: float | None = None
 
     @torch.no_grad()
     def update(self, x) -> tuple[float, bool]:
         """Feed one new step ``x`` (scalar or ``[C]``); returns its smoothed error and whether
-        it is flagged. The first ``input_len`` steps only fill the buffer (score 0, not
-        flagged). ``method="window"``: the score is :math:`w_k` of the window that ``x``
-        completes (the newest ``W`` steps; ``Detection.extra["window_scores"]`` in batch), so
-        a flag says "the last ``W`` steps hold an anomaly"; buffering starts scoring one step
-        earlier, at step ``W - 1``."""
+        it is flagged (the threshold it was compared with is ``stream_threshold``; ``None``
+        while there are too few errors for one). The first ``input_len`` steps only fill the
+        buffer (score 0, not flagged). ``method="window"``: the score is :math:`w_k` of the
+        window that ``x`` completes (the newest ``W`` steps;
+        ``Detection.extra["window_scores"]`` in batch), so a flag says "the last ``W`` steps
+        hold an anomaly"; buffering starts scoring one step earlier, at step ``W - 1``."""
         self._check_fitted()
         c = self.config
         v = np.asarray(x, dtype=np.float64).reshape(-1)
@@ -537,23 +539,31 @@ class AnomalyDetector:
         if len(self._errs) < 2 * W:   # too few errors for a threshold yet
             return self._acc, False
         span = W if c.method == "window" else 1
-        eps = dynamic_threshold(np.asarray(self._errs), c.z_range, span)
-        return self._acc, bool(self._acc > eps)
+        self.stream_threshold = dynamic_threshold(np.asarray(self._errs), c.z_range, span)
+        return self._acc, bool(self._acc > self.stream_threshold)
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically (temporary file + ``os.replace``)."""
+        save_checkpoint(self.state(), path)
+
+    def state(self) -> dict:
+        """Everything :meth:`load` needs, as tensors and plain Python values."""
         self._check_fitted()
-        blob = {"kind": "rnnkit.anomaly", "config": asdict(self.config),
+        return {"kind": "rnnkit.anomaly", "config": asdict(self.config),
                 "n_features": self.n_features, "scaler": self.scaler.state_dict(),
                 "state_dict": self.net.state_dict()}
-        save_checkpoint(blob, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AnomalyDetector:
         """Rebuild a saved detector (``torch.load(weights_only=True)``)."""
-        blob = read_saved_model(path, "rnnkit.anomaly", "AnomalyDetector.save",
-                                "fit an AnomalyDetector and write it with its save method")
+        return cls.from_state(read_saved_model(
+            path, "rnnkit.anomaly", "AnomalyDetector.save",
+            "fit an AnomalyDetector and write it with its save method"))
+
+    @classmethod
+    def from_state(cls, blob: dict) -> AnomalyDetector:
+        """The detector :meth:`state` describes."""
         cfg = dict(blob["config"])
         self = cls(AnomalyConfig(**cfg))
         self.n_features = int(blob["n_features"])
