@@ -18,7 +18,7 @@ demo: install
 
 # Slow tests that guard promises CI must keep: exact resume after SIGKILL, DDP == one process,
 # the native kernels == the reference loop, every cell learns a memory task, translation of
-# held-out numbers, and the main job itself. The rest (auto-ARIMA baselines, the gradient-flow
+# held-out numbers, the window detector finds MIT-BIH's abnormal beat, and the main job itself. The rest (auto-ARIMA baselines, the gradient-flow
 # example, the sentiment run): make test-slow.
 CI_SLOW := tests/test_train_resume.py tests/test_train_ddp.py tests/test_native.py \
 	tests/test_cli_text.py tests/test_cells_learning.py tests/test_seq2seq.py \

@@ -7,11 +7,13 @@ import pytest
 
 pytest.importorskip("pandas")
 
+from conftest import SEED  # noqa: E402
 from rnnkit.metrics_ts import f1_scores  # noqa: E402
 from rnnkit.models.anomaly import AnomalyConfig, AnomalyDetector  # noqa: E402
 from rnnkit.models.anomaly_union import AnomalyUnion  # noqa: E402
 
-rng = np.random.default_rng()     # fresh data on every run
+# fresh data each session, replayable like torch's draws: RNNKIT_TEST_SEED=N (conftest)
+rng = np.random.default_rng(SEED)
 
 
 def series(n=500, period=25, spike=380):

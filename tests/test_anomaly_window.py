@@ -9,6 +9,7 @@ import torch
 
 pytest.importorskip("pandas")
 
+from conftest import SEED  # noqa: E402
 from rnnkit.metrics_ts import f1_scores  # noqa: E402
 from rnnkit.models.anomaly import (  # noqa: E402
     AnomalyConfig,
@@ -18,7 +19,8 @@ from rnnkit.models.anomaly import (  # noqa: E402
     estimate_period,
 )
 
-rng = np.random.default_rng()     # fresh data on every run
+# fresh data each session, replayable like torch's draws: RNNKIT_TEST_SEED=N (conftest)
+rng = np.random.default_rng(SEED)
 
 
 def beat(n: int, kind: str = "normal") -> np.ndarray:

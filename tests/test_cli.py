@@ -62,6 +62,16 @@ def test_an_import_error_with_its_own_fix_is_printed_as_is(monkeypatch, capsys, 
     assert f"rnnkit probe: error: {error}" in err and "None" not in err
 
 
+def test_an_unwritable_output_is_an_error_not_a_traceback(monkeypatch, capsys) -> None:
+    def writes_nowhere(args):
+        raise OSError("Cannot save file into a non-existent directory: 'nowhere'")
+
+    _with_command(monkeypatch, writes_nowhere)
+    assert cli.main(["probe"]) == 2
+    assert "rnnkit probe: error: Cannot save file into a non-existent directory" in \
+        capsys.readouterr().err
+
+
 def test_no_command_prints_help(capsys) -> None:
     assert cli.main([]) == 2
     assert "COMMAND" in capsys.readouterr().out

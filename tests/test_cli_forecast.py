@@ -62,6 +62,10 @@ def test_forecast_bad_input_exit_codes(sales_csv, tmp_path, capsys):
     assert main(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
                  "--target", "sales", "--horizon", "3", "--ensemble", "0"]) == 2
     assert "--ensemble takes a number of RNN seeds >= 1, got 0" in capsys.readouterr().err
+    assert main(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                 "--target", "sales", "--horizon", "3", "--model", "snaive", "--ensemble",
+                 "3"]) == 2  # was silently ignored
+    assert "--ensemble: RNN options, for --model lstm or gru" in capsys.readouterr().err
     assert main(["forecast", "train", "--csv", str(sales_csv), "--time", "month", "--target",
                  "sales", "--horizon", "3", "--freq", "monthly"]) == 2
     assert "is not a pandas frequency" in capsys.readouterr().err
@@ -113,3 +117,24 @@ def test_anomaly_detect_checks_the_label_column_before_training(tmp_path, capsys
     captured = capsys.readouterr()
     assert "--label column 'label' must be 0/1" in captured.err and "yes" in captured.err
     assert "flagged" not in captured.out  # nothing was trained or written
+
+
+def test_anomaly_labels_in_an_object_array_and_nan_listed_once():
+    from rnnkit.metrics_ts import f1_scores
+
+    ok = np.array([0, 1, True, 0], dtype=object)  # 0/1 values, not numeric dtype
+    assert f1_scores(ok, np.array([0, 1, 1, 0]))["f1"] == 1.0
+    with pytest.raises(ValueError, match=r"found \[nan\]:"):
+        f1_scores(np.array([0, np.nan, np.nan, 1]), np.zeros(4))
+
+
+def test_anomaly_pool_error_does_not_offer_auto(tmp_path, capsys):
+    csv = tmp_path / "s.csv"
+    pd.DataFrame({"value": np.sin(np.arange(200) / 3)}).to_csv(csv, index=False)
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--method",
+                 "window", "--pool", "auto", "--steps", "5", "--plot", ""]) == 2
+    err = capsys.readouterr().err
+    assert "--pool must be a positive integer, got 'auto'" in err
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--method",
+                 "forecast+window", "--window-steps", "-1", "--plot", ""]) == 2
+    assert "--window-steps must be a positive integer, got -1" in capsys.readouterr().err

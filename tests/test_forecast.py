@@ -356,6 +356,9 @@ def test_ensemble_of_different_settings_saves_and_loads(tmp_path):
         ForecastEnsemble.load(tmp_path / "one.pt")
     with pytest.raises(ValueError, match="at least one forecaster"):
         ForecastEnsemble.of([])
+    with pytest.raises(ValueError, match="only Forecaster objects"):
+        ForecastEnsemble.of([ens])
+    assert len(ForecastEnsemble.of(m for m in ens.members).members) == 2   # any iterable
     other = Forecaster(dataclasses.replace(cfgs[0], horizon=3)).fit(y)
     with pytest.raises(ValueError, match="same horizon of the same series"):
         ForecastEnsemble.of([ens.members[0], other])

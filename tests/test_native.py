@@ -240,3 +240,11 @@ def test_compiled_equals_loop_float32(name):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     with torch.no_grad():  # the inference path (the GRU's saves nothing)
         torch.testing.assert_close(fast(x)[0], ref(x)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_kernels_refuse_tensors_off_the_cpu():
+    """The kernels read raw CPU pointers: another device is an error naming the fix, not a
+    crash (meta stands in for a GPU here)."""
+    xp, h0, u = (torch.empty(s, device="meta") for s in [(2, 1, 3), (1, 3), (3,)])
+    with pytest.raises(ValueError, match="run on the CPU"):
+        indrnn_native(xp, h0, u)

@@ -190,3 +190,12 @@ def test_cell_forward_equals_one_runner_step(cell: str) -> None:
     for a, b in zip(state_tensors(got), state_tensors(want)):
         torch.testing.assert_close(a, b[0])
     assert repr(layer.cells[0]).startswith(f"{type(layer.cells[0]).__name__}(3, 5")
+
+
+def test_cell_repr_shows_options_that_differ_from_the_cells_own_defaults() -> None:
+    """IndRNN defaults to relu (Elman to tanh): a tanh IndRNN must say so, a relu one need not."""
+    from rnnkit.cells import ElmanCell, IndRNNCell
+
+    assert repr(IndRNNCell(3, 5)) == "IndRNNCell(3, 5)"
+    assert repr(IndRNNCell(3, 5, nonlinearity="tanh")) == "IndRNNCell(3, 5, nonlinearity='tanh')"
+    assert repr(ElmanCell(3, 5, nonlinearity="relu")) == "ElmanCell(3, 5, nonlinearity='relu')"

@@ -189,6 +189,10 @@ def test_read_pairs_tsv_encodings_and_errors(tmp_path):
     legacy = tmp_path / "latin1.tsv"
     legacy.write_bytes("caf\xe9\tcoffee\r\n\r\nna\xefve\tnaive\r\n".encode("latin-1"))
     assert read_pairs_tsv(str(legacy)) == [("café", "coffee"), ("naïve", "naive")]
+    # cp1252's ellipsis (byte 0x85) reads as \x85 under Latin-1: inside a pair, not a line end
+    ellipsis = tmp_path / "cp1252.tsv"
+    ellipsis.write_bytes(b"un\x85deux\tone\x85two\nmore\tplus\n")
+    assert read_pairs_tsv(str(ellipsis)) == [("un\x85deux", "one\x85two"), ("more", "plus")]
     with pytest.raises(FileNotFoundError, match="check the path"):
         read_pairs_tsv(str(tmp_path / "missing.tsv"))
     bad = tmp_path / "bad.tsv"

@@ -157,3 +157,12 @@ def test_real_data_latin1_file_loads(shared_data):
     text = load_text(shared_data / "rt-polarity.neg")
     tok = WordTokenizer.from_text(text, lowercase=True, min_count=2)
     assert len(tok) > 1000 and tok.coverage(text) > 0.9
+
+
+def test_load_lines_splits_only_at_line_ends(tmp_path):
+    from rnnkit.data.text import load_lines
+
+    p = tmp_path / "t.txt"
+    p.write_bytes(b"a\tb\r\nc\x85d\re\x0cf\ng")          # \x85: cp1252's ellipsis, read as Latin-1
+    assert load_lines(p) == ["a\tb", "c\x85d", "e\x0cf", "g"]
+    assert load_lines(p) != p.read_text("latin-1").splitlines()

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         else:  # rnnkit's own message, which names the package and the extra to install
             print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, TypeError) as err:
+    except (ValueError, OSError, TypeError) as err:  # OSError: e.g. --out in a missing folder
         print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
         return 2
 

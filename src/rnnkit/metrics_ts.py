@@ -131,12 +131,15 @@ def _binary(values, what: str) -> np.ndarray:
     a = np.asarray(values)
     if a.dtype == bool:
         return a
-    ok = np.issubdtype(a.dtype, np.number) and bool(np.isin(a, (0, 1)).all())
-    if not ok:
-        odd = [v for v in dict.fromkeys(a.ravel().tolist()) if v not in (0, 1)][:5]
-        raise ValueError(f"{what} must be 0/1 (or True/False); found {odd}: map the label "
-                         f"column to 1 = anomaly, 0 = normal and fill or drop missing rows")
-    return a.astype(bool)
+    if np.issubdtype(a.dtype, np.number) and bool(np.isin(a, (0, 1)).all()):
+        return a.astype(bool)
+    # keyed by str: NaNs are unequal to each other, so dict.fromkeys would list each one
+    odd = {str(v): v for v in a.ravel().tolist() if v not in (0, 1)}
+    if odd:
+        raise ValueError(f"{what} must be 0/1 (or True/False); found {list(odd.values())[:5]}: "
+                         f"map the label column to 1 = anomaly, 0 = normal and fill or drop "
+                         f"missing rows")
+    return a.astype(bool)  # 0/1 or True/False held in an object array
 
 
 def point_adjust(labels, pred) -> np.ndarray:

@@ -42,7 +42,7 @@ __all__ = ["NativeKernels", "build_flags", "native_build_error", "native_module"
 
 CSRC = Path(__file__).with_name("csrc")
 SOURCES = ["lstm.cpp", "gru.cpp", "indrnn.cpp"]  # one ninja job each; common.h is shared
-_NAME = "rnnkit_cells_v10"  # bump whenever csrc/ changes, so stale caches are not loaded
+_NAME = "rnnkit_cells_v11"  # bump whenever csrc/ changes, so stale caches are not loaded
 _state: dict[str, object] = {}
 
 
@@ -162,6 +162,9 @@ class NativeKernels:
             if t.dtype != dtype:
                 raise TypeError(f"native {kernel}: got {t.dtype} and {dtype} tensors; the "
                                 f"kernels take one dtype (float32 or float64)")
+            if t.device.type != "cpu":
+                raise ValueError(f"native {kernel}: got a tensor on {t.device}; the kernels "
+                                 f"run on the CPU (use backend='fused' or 'loop' on a GPU)")
             t = t.contiguous()
             keep.append(t)
             ptrs.append(t.data_ptr())

@@ -17,6 +17,7 @@ below map functions over either form, so the runner never needs to know which ce
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -112,17 +113,20 @@ class Cell(nn.Module):
         """
         return self.cell_forward(input, hx)
 
-    #: constructor options shown by :meth:`extra_repr` when they differ from these defaults
-    _repr_defaults: dict[str, Any] = {
-        "bias": True, "nonlinearity": "tanh", "proj_size": 0, "recurrent_max": None,
-        "zoneout": 0.0, "recurrent_dropout": 0.0,
-    }
+    #: constructor options shown by :meth:`extra_repr` when they differ from the default in the
+    #: cell's own signature (IndRNN's nonlinearity defaults to relu, Elman's to tanh)
+    _repr_options: tuple[str, ...] = ("bias", "nonlinearity", "proj_size", "recurrent_max",
+                                      "zoneout", "recurrent_dropout")
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
-        for name, default in self._repr_defaults.items():
-            value = getattr(self, name, default)
-            if value != default:
+        params = inspect.signature(type(self)).parameters
+        for name in self._repr_options:
+            param = params.get(name)
+            if param is None or param.default is param.empty:
+                continue
+            value = getattr(self, name, param.default)
+            if value != param.default:
                 s += f", {name}={value!r}"
         return s
 

@@ -55,6 +55,11 @@ def _detect(args) -> int:
         if args.label else None
     if not 0 < args.train_frac < 1:
         raise ValueError(f"--train-frac must be in (0, 1), got {args.train_frac}")
+    for flag in ("steps", "hidden_size", "window_steps", "window_hidden_size"):
+        # named here: the detectors' own errors say max_steps, and forecast+window has two
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer, got "
+                             f"{getattr(args, flag)}")
     n_train = int(len(y) * args.train_frac)
     if args.method == "forecast+window":
         from ..models.anomaly_union import AnomalyUnion
@@ -98,16 +103,17 @@ def _window_args(args, train, method: str, auto: bool = False) -> tuple[int, int
     from the training rows (``auto=True``: the window is one period whatever --input-len
     says, for the window member of ``forecast+window``, whose --input-len is the forecast
     member's)."""
-    from ..models.anomaly import beat_window
+    from ..models.anomaly import estimate_period, pooled_window
 
     def as_int(name, value):
+        what = f"--{name} must be a positive integer" + (" or 'auto'" if name == "input-len"
+                                                          else "")
         try:
             v = int(value)
         except ValueError:
-            raise ValueError(f"--{name} must be a positive integer or 'auto', got {value!r}") \
-                from None
+            raise ValueError(f"{what}, got {value!r}") from None
         if v < 1:
-            raise ValueError(f"--{name} must be a positive integer or 'auto', got {value!r}")
+            raise ValueError(f"{what}, got {value!r}")
         return v
 
     if method != "window":
@@ -118,13 +124,11 @@ def _window_args(args, train, method: str, auto: bool = False) -> tuple[int, int
                              "the forecast member's)")
         return as_int("input-len", args.input_len), 1
     if auto or args.input_len == "auto":
-        auto_len, auto_pool = beat_window(train)
-        pool = auto_pool if args.pool is None else as_int("pool", args.pool)
-        return max(2, round(auto_len / pool)) * pool, pool
+        pool = None if args.pool is None else as_int("pool", args.pool)
+        return pooled_window(estimate_period(train), pool)
     input_len = as_int("input-len", args.input_len)
     if args.pool is None:                        # about 50 model steps
-        pool = max(1, round(input_len / 50))
-        return max(2, round(input_len / pool)) * pool, pool
+        return pooled_window(input_len)
     return input_len, as_int("pool", args.pool)
 
 

@@ -159,6 +159,13 @@ def _backtest(args) -> int:
     from ..models.forecaster import Forecaster, ForecasterConfig, plot_forecast
 
     _check_counts(args)
+    rnn_only = [flag for flag, used in (("--search", args.search),
+                                        ("--ensemble", args.ensemble > 1),
+                                        ("--top-k", args.top_k > 1),
+                                        ("--ar-window", args.ar_window)) if used]
+    if args.model not in ("lstm", "gru") and rnn_only:
+        raise ValueError(f"{', '.join(rnn_only)}: RNN options, for --model lstm or gru, not "
+                         f"{args.model}; leave them out or pick an RNN model")
     df, cols, season = _load(args)
     H = args.horizon
     if args.model in ("lstm", "gru"):

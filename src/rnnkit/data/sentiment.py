@@ -88,11 +88,10 @@ def load_labelled_text(path: str) -> tuple[list[str], list[str]]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: give a label<TAB>text file or a folder "
                                 f"with rt-polarity.pos / .neg")
-    from .text import load_text  # empty / binary files, UTF-8 with a Latin-1 fallback
+    from .text import load_lines  # empty / binary files, UTF-8 with a Latin-1 fallback
 
-    raw = load_text(path).replace("\r\n", "\n").replace("\r", "\n")
     texts, labels = [], []
-    for n, line in enumerate(raw.split("\n"), 1):
+    for n, line in enumerate(load_lines(path), 1):
         if not line.strip():
             continue
         label, sep, text = line.partition("\t")

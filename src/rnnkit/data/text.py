@@ -38,6 +38,7 @@ __all__ = [
     "TextDataConfig",
     "Tokenizer",
     "WordTokenizer",
+    "load_lines",
     "load_text",
     "split_tokens",
     "stdlib_corpus",
@@ -301,6 +302,13 @@ def load_text(path: str | os.PathLike, max_bytes: int | None = None) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+def load_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a text file read by :func:`load_text`, split at ``\n``, ``\r\n`` and
+    ``\r`` only (``str.splitlines`` would also cut at ``\x85``, which Latin-1 makes of a
+    cp1252 ellipsis, and at ``\x0c``, ``\u2028`` ...); line numbers are list index + 1."""
+    return load_text(path).replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def split_tokens(ids: Tensor, val_fraction: float, min_len: int = 2) -> tuple[Tensor, Tensor]:

@@ -44,6 +44,7 @@ __all__ = [
     "from_array",
     "from_dataframe",
     "future_index",
+    "read_csv",
     "resolve_calendar",
 ]
 
@@ -71,7 +72,8 @@ def read_csv(path: Any):
     pd = _pd()
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such CSV file: {path}")
+        raise FileNotFoundError(f"no such CSV file: {path}"
+                                + (" (that is a folder)" if path.is_dir() else ""))
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

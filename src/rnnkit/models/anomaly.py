@@ -73,6 +73,7 @@ __all__ = [
     "dynamic_threshold",
     "estimate_period",
     "plot_anomalies",
+    "pooled_window",
     "prune_anomalies",
 ]
 
@@ -259,9 +260,21 @@ def beat_window(values, model_steps: int = 50) -> tuple[int, int]:
     >>> beat_window(np.exp(-(t % 301 - 40) ** 2 / 30.0))
     (300, 6)
     """
-    period = estimate_period(values)
-    pool = max(1, round(period / model_steps))
-    return max(2, round(period / pool)) * pool, pool
+    return pooled_window(estimate_period(values), model_steps=model_steps)
+
+
+def pooled_window(length: int, pool: int | None = None,
+                  model_steps: int = 50) -> tuple[int, int]:
+    """``(input_len, pool)`` of a ``method="window"`` detector whose window should cover about
+    ``length`` steps: ``pool`` (default: so the model sees about ``model_steps`` steps) and
+    ``length`` rounded to a multiple of it, at least 2 pooled steps.
+
+    >>> pooled_window(300), pooled_window(100, pool=3), pooled_window(20)
+    ((300, 6), (99, 3), (20, 1))
+    """
+    if pool is None:
+        pool = max(1, round(length / model_steps))
+    return max(2, round(length / pool)) * pool, pool
 
 
 # -- the autoencoder ----------------------------------------------------------------------------

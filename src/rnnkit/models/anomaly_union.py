@@ -85,8 +85,7 @@ class AnomalyUnion:
     def detect(self, data, **data_kw: Any) -> Detection:
         """Every member's detection, and their union (class docstring)."""
         dets = [d.detect(data, **data_kw) for d in self.detectors]
-        scaled = np.stack([det.smoothed / det.threshold if det.threshold > 0 else
-                           np.where(det.smoothed > 0, np.inf, 0.0) for det in dets])
+        scaled = np.stack([_in_threshold_units(det.smoothed, det.threshold) for det in dets])
         score = scaled.max(axis=0)
         flags = np.stack([det.flags for det in dets]).max(axis=0).astype(np.int8)
         return Detection(score, score.copy(), 1.0, flags,
@@ -104,8 +103,8 @@ class AnomalyUnion:
         for d in self.detectors:
             e, f = d.update(x)
             flagged |= f
-            if d.stream_threshold:
-                score = max(score, e / d.stream_threshold)
+            if d.stream_threshold is not None:
+                score = max(score, float(_in_threshold_units(np.array(e), d.stream_threshold)))
         return score, flagged
 
     def save(self, path: str | os.PathLike) -> None:
@@ -119,3 +118,11 @@ class AnomalyUnion:
         blob = read_saved_model(path, "rnnkit.anomaly_union", "AnomalyUnion.save",
                                 "a single detector's file loads with AnomalyDetector.load")
         return cls([AnomalyDetector.from_state(b) for b in blob["members"]])
+
+
+def _in_threshold_units(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """``scores / threshold``; a zero threshold (all errors equal) makes any positive score
+    infinitely far above it."""
+    if threshold > 0:
+        return scores / threshold
+    return np.where(scores > 0, np.inf, 0.0)

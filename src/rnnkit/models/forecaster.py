@@ -669,8 +669,9 @@ def read_saved_model(path: str | os.PathLike, kind: str | tuple[str, ...], saver
     """The dict a ``save`` method wrote with ``{"kind": kind, ...}`` (one of ``kind`` when a
     tuple), read safely (``weights_only=True``); a missing, unreadable or other-kind file
     raises an error naming the fix. Shared by :meth:`Forecaster.load`,
-    :meth:`ForecastEnsemble.load`, :func:`load_forecaster` and
-    :meth:`~rnnkit.models.anomaly.AnomalyDetector.load`."""
+    :meth:`ForecastEnsemble.load`, :func:`load_forecaster`,
+    :meth:`~rnnkit.models.anomaly.AnomalyDetector.load` and
+    :meth:`~rnnkit.models.anomaly_union.AnomalyUnion.load`."""
     from ..train.checkpoint import read_torch_file
 
     kinds = (kind,) if isinstance(kind, str) else tuple(kind)
@@ -770,8 +771,10 @@ class ForecastEnsemble:
     def of(cls, members: Sequence[Forecaster]) -> ForecastEnsemble:
         """The mean of given (fitted) forecasters, e.g. of different settings; ``config`` is
         the first one's."""
-        if not members:
-            raise ValueError("an ensemble needs at least one forecaster")
+        members = list(members)  # a generator would be used up by the checks below
+        if not members or not all(isinstance(m, Forecaster) for m in members):
+            raise ValueError("an ensemble needs at least one forecaster, and only Forecaster "
+                             f"objects (an ensemble's own are its .members); got {members!r}")
         for m in members:
             m._check_fitted()
         key = [(m.config.horizon, [s.name for s in m.series], m.series[0].target_names)
@@ -785,7 +788,7 @@ class ForecastEnsemble:
             raise ValueError(f"ensemble members mix a point head with interval heads {heads}: "
                              "the mean would have no intervals; use one kind of head")
         ens = cls.__new__(cls)
-        ens.config, ens.members = members[0].config, list(members)
+        ens.config, ens.members = members[0].config, members
         return ens
 
     def save(self, path: str | os.PathLike) -> None:

@@ -433,10 +433,10 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
 def read_pairs_tsv(path: str) -> list[tuple[str, str]]:
     """``source<TAB>target`` lines (UTF-8, or Latin-1 for legacy files; blank lines skipped)
     -> list of pairs."""
-    from ..data.text import load_text
+    from ..data.text import load_lines
 
     pairs = []
-    for n, line in enumerate(load_text(path).splitlines(), 1):
+    for n, line in enumerate(load_lines(path), 1):
         if not line.strip():
             continue
         src, sep, tgt = line.partition("\t")

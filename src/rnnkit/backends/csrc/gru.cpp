@@ -175,22 +175,15 @@ void lngru_backward(const Args<T>& a) {
       gru_gates(xpp + row * G, u.data(), sb.data(), H);
       gru_gates_row_backward(sb.data(), hp + o, zk + o, ghp + row * H, dh.data() + o,
                              dxpp + row * G, du.data(), H);
-      // u = g_hh r^ + b_hh, then the LN backward into dr
-      T m1 = 0, m2 = 0;
-      #pragma omp simd reduction(+ : m1, m2)
+      // u = g_hh r^ + b_hh: dg_hh, db_hh and dL/dr^ = du g_hh (in place), then the LN
+      // backward into dr
+      #pragma omp simd
       for (int64_t j = 0; j < G; ++j) {
         dgh[j] += du[j] * rh[j];
         dbh[j] += du[j];
-        const T dy = du[j] * gh[j];
-        m1 += dy;
-        m2 += dy * rh[j];
+        du[j] *= gh[j];
       }
-      m1 /= T(G);
-      m2 /= T(G);
-      const T rs = rsp[row];
-      T* dr = dr4 + b * G;
-      #pragma omp simd
-      for (int64_t j = 0; j < G; ++j) dr[j] = rs * (du[j] * gh[j] - m1 - rh[j] * m2);
+      normalize_row_backward(du.data(), rh, rsp[row], dr4 + b * G, G);
     }
     backprop_recurrent<T>(B, H, G, dr4, w, rm, rec.data(), dh.data());
   }
