@@ -20,9 +20,9 @@ demo: install
 # the native kernels == the reference loop, every cell learns a memory task, translation of
 # held-out numbers, the window detector finds MIT-BIH's abnormal beat, and the main job itself. The rest (auto-ARIMA baselines, the gradient-flow
 # example, the sentiment run): make test-slow.
-CI_SLOW := tests/test_train_resume.py tests/test_train_ddp.py tests/test_native.py \
-	tests/test_cli_text.py tests/test_cells_learning.py tests/test_seq2seq.py \
-	tests/test_seq2seq_numbers.py tests/test_anomaly_window.py
+CI_SLOW := tests/train/test_train_resume.py tests/train/test_train_ddp.py tests/test_native.py \
+	tests/text/test_cli_text.py tests/test_cells_learning.py tests/text/test_seq2seq.py \
+	tests/text/test_seq2seq_numbers.py tests/anomaly/test_anomaly_window.py
 
 test: install
 	$(BIN)/ruff check src tests benchmarks examples

@@ -10,12 +10,12 @@ a PNG per series and detector to ``--out-dir``.
 
 The three RNN detectors: one-step forecast errors (telemanom), one-step autoencoder errors,
 and the beat-level ``method="window"`` autoencoder, whose window is one period of the training
-part (autocorrelation, :func:`~rnnkit.models.anomaly.beat_window`: 300 steps pooled by 6 on
+part (autocorrelation, :func:`~rnnkit.anomaly.detector.beat_window`: 300 steps pooled by 6 on
 mitdb, 12 steps on yahoo). MIT-BIH's labelled anomaly is one abnormal stretch of rhythm
 (a premature beat, its missing T wave and the pause after it: steps 6936-7287), so one-step
 errors miss it; Yahoo's are single-step spikes, so window scores blur them. The fourth row
 runs the forecast and window detectors together
-(:class:`~rnnkit.models.anomaly_union.AnomalyUnion`: a step is flagged when either flags it).
+(:class:`~rnnkit.anomaly.union.AnomalyUnion`: a step is flagged when either flags it).
 
     python benchmarks/anomaly.py                 # about 1.5 min on 2 cores
     python benchmarks/anomaly.py --seeds 0 1 2   # the RNN detectors with three seeds, ~5 min
@@ -33,16 +33,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from rnnkit.data.datasets import load_dataset  # noqa: E402
-from rnnkit.metrics_ts import f1_scores  # noqa: E402
-from rnnkit.models.anomaly import (  # noqa: E402
+from rnnkit.anomaly.detector import (  # noqa: E402
     AnomalyConfig,
     AnomalyDetector,
     RollingZScore,
     beat_window,
     plot_anomalies,
 )
-from rnnkit.models.anomaly_union import AnomalyUnion  # noqa: E402
+from rnnkit.anomaly.metrics import f1_scores  # noqa: E402
+from rnnkit.anomaly.union import AnomalyUnion  # noqa: E402
+from rnnkit.data.datasets import load_dataset  # noqa: E402
 
 # name -> (training steps, window)
 SETS = {"yahoo": (400, 32), "mitdb": (3000, 64)}

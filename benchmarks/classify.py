@@ -39,7 +39,7 @@ from rnnkit.data.pretrained import find_model_dir, load_wordpiece_embeddings
 from rnnkit.data.sentiment import load_rt_polarity, stratified_folds, stratified_split
 from rnnkit.data.ucr import downsample, load_ucr, standardize
 from rnnkit.data.vocab import Vocab
-from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.text.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.train import Callback, TrainConfig, Trainer
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")

@@ -4,7 +4,7 @@ seasonal naive, auto-ARIMA (pmdarima) and ETS (statsmodels) on real package-ship
 Protocol, identical for every model: the last ``W`` non-overlapping windows of ``H`` steps of
 each series are forecast from their origins. The RNNs are trained once on the data before the
 first origin (no refit) and then only condition on the newer history: each is a
-:class:`~rnnkit.models.forecast_search.ForecastSearch` that fits one network per setting in
+:class:`~rnnkit.forecast.search.ForecastSearch` that fits one network per setting in
 ``GRID`` (the same grid for every series: baseline x input length x with or without LSTNet's
 linear AR highway), ranks them by scaled error on the last 10% of that training data and
 averages the ``--top-k`` best (default: all of them, the N-BEATS recipe; ``--top-k 1`` keeps
@@ -39,14 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rnnkit.data.datasets import dataset_info, load_dataset  # noqa: E402
 from rnnkit.data.timeseries import from_dataframe  # noqa: E402
-from rnnkit.models.backtest import backtest  # noqa: E402
-from rnnkit.models.forecast_baselines import ARIMA, ETS, SeasonalNaive  # noqa: E402
-from rnnkit.models.forecast_search import ForecastSearch  # noqa: E402
-from rnnkit.models.forecaster import (  # noqa: E402
+from rnnkit.forecast.backtest import backtest  # noqa: E402
+from rnnkit.forecast.baselines import ARIMA, ETS, SeasonalNaive  # noqa: E402
+from rnnkit.forecast.forecaster import (  # noqa: E402
     ForecastEnsemble,
     Forecaster,
     ForecasterConfig,
 )
+from rnnkit.forecast.search import ForecastSearch  # noqa: E402
 
 # name -> (horizon, windows, input_len): a stock, weather, sales-like and classic series
 SERIES = {

@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from rnnkit.data.text import TextDataConfig, load_text
-from rnnkit.models.language_model import LanguageModelConfig
-from rnnkit.textgen import SampleConfig, ThroughputMeter, TimeCosineLR, fit_text
+from rnnkit.text.generation import SampleConfig, ThroughputMeter, TimeCosineLR, fit_text
+from rnnkit.text.language_model import LanguageModelConfig
 from rnnkit.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 r"""``rnnkit anomaly detect``: flag anomalous rows of a CSV column with an RNN detector (a thin
-call into :mod:`rnnkit.models.anomaly`).
+call into :mod:`rnnkit.anomaly.detector`).
 
     rnnkit anomaly detect --csv data.csv --column value --out flagged.csv --plot anomalies.png
     rnnkit anomaly detect --dataset yahoo --column data --label label --train-frac 0.4
@@ -16,7 +16,7 @@ single steps; ``--input-len auto`` makes the window one period of the training r
 to the rolling z-score baseline. ``--method forecast+window`` runs a forecast detector
 (``--input-len``, ``--hidden-size``, ``--steps``) and a one-period window detector
 (``--window-hidden-size``, ``--window-steps``) together and flags a row when either does
-(:class:`~rnnkit.models.anomaly_union.AnomalyUnion`): spikes and abnormal cycles alike.
+(:class:`~rnnkit.anomaly.union.AnomalyUnion`): spikes and abnormal cycles alike.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ def _detect(args) -> int:
     import numpy as np
     import pandas as pd
 
+    from ..anomaly.detector import AnomalyConfig, AnomalyDetector, RollingZScore, plot_anomalies
+    from ..anomaly.metrics import as_binary, f1_scores
     from ..data.timeseries import read_csv
-    from ..metrics_ts import _binary, f1_scores
-    from ..models.anomaly import AnomalyConfig, AnomalyDetector, RollingZScore, plot_anomalies
 
     if bool(args.csv) == bool(args.dataset):
         raise ValueError("give exactly one of --csv FILE or --dataset NAME")
@@ -51,7 +51,7 @@ def _detect(args) -> int:
         raise ValueError(f"column {args.column!r} has {int((~np.isfinite(y)).sum())} NaN/inf "
                          "values; fill or drop them first")
     # checked before training: NaN, 2 or text labels would otherwise count as anomalies
-    labels = _binary(df[args.label].to_numpy(), f"--label column {args.label!r}") \
+    labels = as_binary(df[args.label].to_numpy(), f"--label column {args.label!r}") \
         if args.label else None
     if not 0 < args.train_frac < 1:
         raise ValueError(f"--train-frac must be in (0, 1), got {args.train_frac}")
@@ -62,7 +62,7 @@ def _detect(args) -> int:
                              f"{getattr(args, flag)}")
     n_train = int(len(y) * args.train_frac)
     if args.method == "forecast+window":
-        from ..models.anomaly_union import AnomalyUnion
+        from ..anomaly.union import AnomalyUnion
 
         input_len, _ = _window_args(args, y[:n_train], "forecast")
         win_len, pool = _window_args(args, y[:n_train], "window", auto=True)
@@ -103,7 +103,7 @@ def _window_args(args, train, method: str, auto: bool = False) -> tuple[int, int
     from the training rows (``auto=True``: the window is one period whatever --input-len
     says, for the window member of ``forecast+window``, whose --input-len is the forecast
     member's)."""
-    from ..models.anomaly import estimate_period, pooled_window
+    from ..anomaly.detector import estimate_period, pooled_window
 
     def as_int(name, value):
         what = f"--{name} must be a positive integer" + (" or 'auto'" if name == "input-len"

