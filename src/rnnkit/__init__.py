@@ -5,8 +5,12 @@
 >>> out, h = layer(torch.randn(2, 7, 3))
 >>> tuple(out.shape), tuple(h.shape)
 ((2, 7, 5), (1, 2, 5))
+
+``rnnkit.nn`` holds drop-ins for ``torch.nn.RNN/LSTM/GRU``; :func:`rnnkit.save` and
+:func:`rnnkit.load` write and read every rnnkit model, ensemble, detector and tokenizer.
 """
 
+from . import nn
 from .backends import available_backends, register_backend
 from .cells import (
     Cell,
@@ -19,6 +23,7 @@ from .cells import (
     register_cell,
 )
 from .recurrent import Recurrent
+from .saving import load, register_kind, save
 
 __version__ = "0.1.0"
 
@@ -32,6 +37,10 @@ __all__ = [
     "available_backends",
     "available_cells",
     "get_cell",
+    "load",
+    "nn",
     "register_backend",
     "register_cell",
+    "register_kind",
+    "save",
 ]

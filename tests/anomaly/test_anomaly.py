@@ -157,7 +157,7 @@ def test_bad_input_errors(tmp_path):
     with pytest.raises(ValueError, match="not a readable rnnkit checkpoint"):
         AnomalyDetector.load(bad)
     det.save(tmp_path / "d.pt")
-    with pytest.raises(ValueError, match="not an rnnkit.forecaster checkpoint"):
+    with pytest.raises(ValueError, match="not a rnnkit.forecaster file"):
         Forecaster.load(tmp_path / "d.pt")  # a detector file given to the forecaster
 
 

@@ -77,7 +77,7 @@ def test_union_errors_name_the_fix(tmp_path):
         AnomalyUnion(["forecast"])
     d = AnomalyDetector(AnomalyConfig(input_len=10, max_steps=5)).fit(rng.normal(size=80))
     d.save(tmp_path / "one.pt")
-    with pytest.raises(ValueError, match="loads with AnomalyDetector.load"):
+    with pytest.raises(ValueError, match=r"rnnkit.anomaly/1 file; rnnkit.load\(path\) reads it"):
         AnomalyUnion.load(tmp_path / "one.pt")
     assert AnomalyUnion([d, d]).names == ["forecast", "forecast#2"]
 

@@ -350,9 +350,9 @@ def test_ensemble_of_different_settings_saves_and_loads(tmp_path):
     ens.members[0].save(tmp_path / "one.pt")
     assert isinstance(load_forecaster(tmp_path / "one.pt"), Forecaster)
     torch.save({"kind": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not an rnnkit.forecaster or rnnkit.forecast_ensemble"):
+    with pytest.raises(ValueError, match="not a rnnkit.forecaster or rnnkit.forecast_ensemble file"):
         load_forecaster(tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not an rnnkit.forecast_ensemble checkpoint"):
+    with pytest.raises(ValueError, match="not a rnnkit.forecast_ensemble file"):
         ForecastEnsemble.load(tmp_path / "one.pt")
     with pytest.raises(ValueError, match="at least one forecaster"):
         ForecastEnsemble.of([])

@@ -58,9 +58,9 @@ import torch
 from torch import Tensor, nn
 
 from ..data.timeseries import SeriesScaler, WindowDataset, as_series
-from ..forecast.forecaster import ForecasterConfig, ForecastNet, read_saved_model
+from ..forecast.forecaster import ForecasterConfig, ForecastNet
 from ..recurrent import Recurrent
-from ..train.checkpoint import save_checkpoint
+from ..saving import read_state, save
 from ..train.protocol import LossOutput
 
 __all__ = [
@@ -556,23 +556,23 @@ class AnomalyDetector:
         return self._acc, bool(self._acc > self.stream_threshold)
 
     # -- persistence ------------------------------------------------------------------------------
+    KIND, VERSION = "rnnkit.anomaly", 1
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write atomically (temporary file + ``os.replace``)."""
-        save_checkpoint(self.state(), path)
+        """Write atomically; :func:`rnnkit.load` or :meth:`load` reads it."""
+        save(self, path)
 
     def state(self) -> dict:
         """Everything :meth:`load` needs, as tensors and plain Python values."""
         self._check_fitted()
-        return {"kind": "rnnkit.anomaly", "config": asdict(self.config),
+        return {"config": asdict(self.config),
                 "n_features": self.n_features, "scaler": self.scaler.state_dict(),
                 "state_dict": self.net.state_dict()}
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AnomalyDetector:
         """Rebuild a saved detector (``torch.load(weights_only=True)``)."""
-        return cls.from_state(read_saved_model(
-            path, "rnnkit.anomaly", "AnomalyDetector.save",
-            "fit an AnomalyDetector and write it with its save method"))
+        return cls.from_state(read_state(path, cls.KIND))
 
     @classmethod
     def from_state(cls, blob: dict) -> AnomalyDetector:

@@ -34,8 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..forecast.forecaster import read_saved_model
-from ..train.checkpoint import save_checkpoint
+from ..saving import read_state, save
 from .detector import AnomalyConfig, AnomalyDetector, Detection
 
 __all__ = ["AnomalyUnion"]
@@ -107,17 +106,25 @@ class AnomalyUnion:
                 score = max(score, float(_in_threshold_units(np.array(e), d.stream_threshold)))
         return score, flagged
 
+    KIND, VERSION = "rnnkit.anomaly_union", 1
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write every member into one file, atomically."""
-        save_checkpoint({"kind": "rnnkit.anomaly_union",
-                         "members": [d.state() for d in self.detectors]}, path)
+        """Write every member into one file, atomically; :func:`rnnkit.load` reads it."""
+        save(self, path)
+
+    def state(self) -> dict:
+        """Every member's :meth:`AnomalyDetector.state`."""
+        return {"members": [d.state() for d in self.detectors]}
+
+    @classmethod
+    def from_state(cls, blob: dict) -> AnomalyUnion:
+        """The union :meth:`state` describes."""
+        return cls([AnomalyDetector.from_state(b) for b in blob["members"]])
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AnomalyUnion:
         """Rebuild what :meth:`save` wrote (``torch.load(weights_only=True)``)."""
-        blob = read_saved_model(path, "rnnkit.anomaly_union", "AnomalyUnion.save",
-                                "a single detector's file loads with AnomalyDetector.load")
-        return cls([AnomalyDetector.from_state(b) for b in blob["members"]])
+        return cls.from_state(read_state(path, cls.KIND))
 
 
 def _in_threshold_units(scores: np.ndarray, threshold: float) -> np.ndarray:

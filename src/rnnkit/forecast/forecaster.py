@@ -77,8 +77,8 @@ from ..data.timeseries import (
     resolve_calendar,
 )
 from ..recurrent import Recurrent
+from ..saving import parse_tag, read_state, save
 from ..train.callbacks import Callback
-from ..train.checkpoint import save_checkpoint
 from ..train.protocol import LossOutput
 
 __all__ = ["Forecast", "ForecastEnsemble", "ForecastNet", "Forecaster", "ForecasterConfig",
@@ -590,16 +590,18 @@ class Forecaster:
         return arr
 
     # -- persistence ----------------------------------------------------------------------------
+    KIND, VERSION = "rnnkit.forecaster", 1
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model atomically (temporary file, then ``os.replace``)."""
-        save_checkpoint(self.state(), path)
+        """Write the model atomically; :func:`rnnkit.load` or :meth:`load` reads it."""
+        save(self, path)
 
     def state(self) -> dict:
         """Everything :meth:`load` needs, as tensors and plain Python values."""
         self._check_fitted()
         s0 = self.series[0]
         return {
-            "kind": "rnnkit.forecaster", "config": asdict(self.config),
+            "config": asdict(self.config),
             "dims": [self.net.C, self.net.P, self.net.K], "state_dict": self.net.state_dict(),
             "scaler": self.scaler.state_dict(), "calendar": list(self.calendar), "log": self.log,
             "cov_mean": [[m.tolist() for m in ms] for ms in self._cov_mean],
@@ -618,8 +620,7 @@ class Forecaster:
     def load(cls, path: str | os.PathLike) -> Forecaster:
         """Rebuild a saved model (``torch.load(weights_only=True)``); it can ``predict`` from
         the end of its training data or from a new ``history``."""
-        return cls.from_state(read_saved_model(path, "rnnkit.forecaster", "Forecaster.save",
-                                               "train one with `rnnkit forecast train`"))
+        return cls.from_state(read_state(path, cls.KIND))
 
     @classmethod
     def from_state(cls, blob: dict) -> Forecaster:
@@ -656,29 +657,10 @@ def load_forecaster(path: str | os.PathLike) -> Forecaster | ForecastEnsemble:
     """A saved :class:`Forecaster` or :class:`ForecastEnsemble` (also what
     :meth:`~rnnkit.forecast.search.ForecastSearch.save` writes), whichever the file
     holds."""
-    blob = read_saved_model(path, ("rnnkit.forecaster", "rnnkit.forecast_ensemble"),
-                            "Forecaster.save or ForecastEnsemble.save",
-                            "train one with `rnnkit forecast train`")
-    if blob["kind"] == "rnnkit.forecast_ensemble":
-        return ForecastEnsemble.of([Forecaster.from_state(b) for b in blob["members"]])
+    blob = read_state(path, (Forecaster.KIND, ForecastEnsemble.KIND))
+    if parse_tag(blob)[0] == ForecastEnsemble.KIND:
+        return ForecastEnsemble.from_state(blob)
     return Forecaster.from_state(blob)
-
-
-def read_saved_model(path: str | os.PathLike, kind: str | tuple[str, ...], saver: str,
-                     make: str) -> dict:
-    """The dict a ``save`` method wrote with ``{"kind": kind, ...}`` (one of ``kind`` when a
-    tuple), read safely (``weights_only=True``); a missing, unreadable or other-kind file
-    raises an error naming the fix. Shared by :meth:`Forecaster.load`,
-    :meth:`ForecastEnsemble.load`, :func:`load_forecaster`,
-    :meth:`~rnnkit.anomaly.detector.AnomalyDetector.load` and
-    :meth:`~rnnkit.anomaly.union.AnomalyUnion.load`."""
-    from ..train.checkpoint import read_torch_file
-
-    kinds = (kind,) if isinstance(kind, str) else tuple(kind)
-    blob = read_torch_file(path, where=f"{saver} writes it")
-    if not isinstance(blob, dict) or blob.get("kind") not in kinds:
-        raise ValueError(f"{path} is not an {' or '.join(kinds)} checkpoint; {make}")
-    return blob
 
 
 def _train(net: ForecastNet, train: WindowDataset, val: WindowDataset | None,
@@ -791,18 +773,25 @@ class ForecastEnsemble:
         ens.config, ens.members = members[0].config, members
         return ens
 
+    KIND, VERSION = "rnnkit.forecast_ensemble", 1
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write every member into one file, atomically; :func:`load_forecaster` reads it."""
-        save_checkpoint({"kind": "rnnkit.forecast_ensemble",
-                         "members": [m.state() for m in self.members]}, path)
+        """Write every member into one file, atomically; :func:`rnnkit.load` reads it."""
+        save(self, path)
+
+    def state(self) -> dict:
+        """Every member's :meth:`Forecaster.state`."""
+        return {"members": [m.state() for m in self.members]}
+
+    @classmethod
+    def from_state(cls, blob: dict) -> ForecastEnsemble:
+        """The ensemble :meth:`state` describes."""
+        return cls.of([Forecaster.from_state(b) for b in blob["members"]])
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ForecastEnsemble:
         """Rebuild what :meth:`save` wrote (``torch.load(weights_only=True)``)."""
-        blob = read_saved_model(path, "rnnkit.forecast_ensemble", "ForecastEnsemble.save",
-                                "a single forecaster's file loads with load_forecaster or "
-                                "Forecaster.load")
-        return cls.of([Forecaster.from_state(b) for b in blob["members"]])
+        return cls.from_state(read_state(path, cls.KIND))
 
     def _history(self, history) -> list[Series]:
         """The series to plot: from the member that keeps the longest saved tail."""

@@ -5,8 +5,9 @@ pickle to run code on load). Besides the model, optimizer and scheduler it store
 run needs to continue as if never stopped: the random-number-generator states (Python, NumPy,
 torch, CUDA; at the checkpoint and at the start of its epoch, to replay the data order), the
 position in the data (epoch and batches done in it) and the recurrent state carried between
-truncated-BPTT chunks. Writes are atomic: a temporary file in the same folder, then
-``os.replace``, so a crash never leaves a half-written ``last.pt``.
+truncated-BPTT chunks. Writes go through rnnkit's one atomic writer (:mod:`rnnkit.saving`), so
+a crash never leaves a half-written ``last.pt``; :func:`rnnkit.load` rebuilds the application a
+checkpoint was written for (its ``extra_state["task"]``).
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.pt")
@@ -21,12 +22,13 @@ import importlib
 import io
 import os
 import random
-import tempfile
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..saving import atomic_write_bytes, read_torch_file
 
 __all__ = [
     "FORMAT",
@@ -41,53 +43,15 @@ __all__ = [
 ]
 
 FORMAT = "rnnkit.train/1"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 REQUIRED = ("format", "model")
 
 
-def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed to
-    disk, then ``os.replace`` (readers see the old file or the new one, never a torn one)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write ``checkpoint`` to ``path`` atomically (temporary file + ``os.replace``)."""
+    """Write ``checkpoint`` to ``path`` atomically (the one writer,
+    :func:`rnnkit.saving.atomic_write_bytes`)."""
     buf = io.BytesIO()
     torch.save(checkpoint, buf)
     atomic_write_bytes(buf.getvalue(), path)
-
-
-def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu",
-                    where: str = "") -> Any:
-    """``torch.load(path, weights_only=True)`` with errors that name the fix: a missing file
-    (``where`` says where such files are written) or a truncated, corrupt or unsafe one. The
-    one safe reader behind every rnnkit ``load``."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint at {path!r}; check the path"
-                                + (f" ({where})" if where else ""))
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or unsafe content
-        raise ValueError(f"{path!r} is not a readable rnnkit checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''}); it may be "
-                         f"truncated or corrupt: re-create it or use another one") from err
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

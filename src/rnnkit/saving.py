@@ -1,0 +1,282 @@
+"""One way to save and load every rnnkit object: models, ensembles, detectors, tokenizers and
+the trainer's checkpoints.
+
+Every file rnnkit writes is a plain dict tagged with one key, ``"format": "<kind>/<version>"``
+(``"rnnkit.forecaster/1"``, ``"rnnkit.train/1"``, ...), written atomically by one writer
+(:func:`atomic_write_bytes`: a temporary file in the same folder, ``fsync``, ``os.replace``) and
+read with ``torch.load(weights_only=True)`` (JSON for tokenizers), so loading never runs code.
+
+An object is savable when its class has
+
+* ``KIND`` (``"rnnkit.<name>"``) and ``VERSION`` (an int, raised when the layout changes);
+* ``state() -> dict`` of tensors, numbers, strings, lists and dicts;
+* ``from_state(blob: dict)``, a classmethod that rebuilds it (and reads older versions).
+
+:func:`save` writes any such object; :func:`load` reads any rnnkit file and returns the right
+object, looking the kind up in :data:`KINDS` (trainer checkpoints by the application's
+``extra_state["task"]`` in :data:`TASKS`). Kinds name their class as ``"module:Name"``, so
+loading imports only the wing the file belongs to; :func:`register_kind` adds new ones.
+
+>>> import os, tempfile
+>>> class Counter:
+...     KIND, VERSION = "rnnkit.example_counter", 1
+...     def __init__(self, n): self.n = n
+...     def state(self): return {"n": self.n}
+...     @classmethod
+...     def from_state(cls, blob): return cls(blob["n"])
+>>> register_kind(Counter.KIND, Counter)
+>>> path = os.path.join(tempfile.mkdtemp(), "counter.pt")
+>>> save(Counter(3), path)
+>>> load(path).n, file_kind(path)
+(3, ('rnnkit.example_counter', 1))
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import tempfile
+from typing import Any
+
+import torch
+
+__all__ = [
+    "KINDS",
+    "TASKS",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "file_kind",
+    "load",
+    "read_state",
+    "read_torch_file",
+    "register_kind",
+    "save",
+    "write_state",
+]
+
+FORMAT_KEY = "format"
+
+#: kind -> the class (or ``"module:Name"``) whose ``from_state`` rebuilds it
+KINDS: dict[str, Any] = {
+    "rnnkit.forecaster": "rnnkit.forecast.forecaster:Forecaster",
+    "rnnkit.forecast_ensemble": "rnnkit.forecast.forecaster:ForecastEnsemble",
+    "rnnkit.anomaly": "rnnkit.anomaly.detector:AnomalyDetector",
+    "rnnkit.anomaly_union": "rnnkit.anomaly.union:AnomalyUnion",
+    "rnnkit.tokenizer": "rnnkit.data.text:Tokenizer",
+}
+#: a trainer checkpoint's ``extra_state["task"]`` -> the class whose ``from_state`` rebuilds
+#: the application from the whole checkpoint dict
+TASKS: dict[str, Any] = {
+    "language_model": "rnnkit.text.language_model:LanguageModel",
+    "classify": "rnnkit.text.classifier:TextClassifier",
+    "translate": "rnnkit.text.seq2seq:Translator",
+}
+TRAIN_KIND = "rnnkit.train"
+#: the command that makes each kind, named when a file of another kind is given
+MAKERS: dict[str, str] = {
+    "rnnkit.forecaster": "rnnkit forecast train",
+    "rnnkit.forecast_ensemble": "rnnkit forecast train --search ... --top-k K",
+    "rnnkit.anomaly": "rnnkit anomaly detect --save",
+    "rnnkit.anomaly_union": "rnnkit anomaly detect --method forecast+window --save",
+    "rnnkit.tokenizer": "tokenizer.save(path)",
+    TRAIN_KIND: "rnnkit train text / classify train / translate train",
+}
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+# -- the one atomic writer -------------------------------------------------------------------
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed to
+    disk, then ``os.replace`` (readers see the old file or the new one, never a torn one)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> None:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    atomic_write_bytes(text.encode("utf-8"), path)
+
+
+# -- tags --------------------------------------------------------------------------------------
+def tag(kind: str, version: int = 1) -> str:
+    """The format tag ``"<kind>/<version>"``."""
+    return f"{kind}/{int(version)}"
+
+
+def parse_tag(blob: Any) -> tuple[str, int] | None:
+    """``(kind, version)`` of a loaded file, or ``None`` when it is not an rnnkit file. Files
+    written before the tag existed are recognised by their old markers (version 1): the
+    ``{"kind": "rnnkit..."}`` of models and ensembles and the ``{"kind": "char"|"word",
+    "itos": ...}`` of tokenizers."""
+    if not isinstance(blob, dict):
+        return None
+    fmt = blob.get(FORMAT_KEY)
+    if isinstance(fmt, str) and "/" in fmt:
+        kind, _, version = fmt.rpartition("/")
+        if version.isdigit():
+            return kind, int(version)
+    old = blob.get("kind")
+    if isinstance(old, str) and old.startswith("rnnkit."):
+        return old, 1
+    if isinstance(old, str) and isinstance(blob.get("itos"), list):
+        return "rnnkit.tokenizer", 1
+    return None
+
+
+# -- reading and writing tagged dicts ----------------------------------------------------------
+def write_state(state: dict[str, Any], path: str | os.PathLike, kind: str,
+                version: int = 1) -> None:
+    """Write ``state`` tagged as ``kind``/``version`` to ``path`` as a torch file, atomically."""
+    buf = io.BytesIO()
+    torch.save({**state, FORMAT_KEY: tag(kind, version)}, buf)
+    atomic_write_bytes(buf.getvalue(), path)
+
+
+def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu",
+                    where: str = "") -> Any:
+    """``torch.load(path, weights_only=True)`` with errors that name the fix: a missing file
+    (``where`` says where such files are written) or a truncated, corrupt or unsafe one."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path!r}; check the path"
+                                + (f" ({where})" if where else ""))
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or unsafe content
+        raise ValueError(f"{path!r} is not a readable rnnkit checkpoint ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}); it may be "
+                         f"truncated or corrupt: re-create it or use another one") from err
+
+
+def _read_any(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """A torch file, or a JSON one (tokenizers), read safely."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            head = f.read(64).lstrip()
+        if head.startswith(b"{"):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    return json.load(f)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise ValueError(f"{path!r} is not a valid rnnkit JSON file ({err}); "
+                                 f"re-create it") from None
+    return read_torch_file(path, map_location)
+
+
+def describe(blob: Any) -> str:
+    """What a loaded file is, in words, for error messages."""
+    parsed = parse_tag(blob)
+    if parsed is None:
+        return "not an rnnkit file"
+    kind, version = parsed
+    if kind == TRAIN_KIND:
+        task = (blob.get("extra_state") or {}).get("task")
+        return f"a trainer checkpoint ({TRAIN_KIND}/{version}" + \
+            (f", task {task!r})" if task else ", no application task)")
+    return f"a {kind}/{version} file"
+
+
+def read_state(path: str | os.PathLike, kind: str | tuple[str, ...], *, version: int = 1,
+               map_location: Any = "cpu") -> dict[str, Any]:
+    """The dict a file of ``kind`` (one of them, for a tuple) holds, read safely. A missing,
+    corrupt or other-kind file, or one written by a newer rnnkit (version above ``version``),
+    raises an error that says what the file is and how to make the right one."""
+    kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+    makers = "; ".join(f"{k} files are made by `{MAKERS[k]}`" for k in kinds if k in MAKERS)
+    path_s = os.fspath(path)
+    blob = _read_any(path_s, map_location) if os.path.isfile(path_s) else \
+        read_torch_file(path_s, map_location, where=makers)
+    parsed = parse_tag(blob)
+    if parsed is None or parsed[0] not in kinds:
+        known = parsed is not None and (parsed[0] in KINDS or parsed[0] == TRAIN_KIND)
+        raise ValueError(f"{path_s} is not a {' or '.join(kinds)} file (it is "
+                         f"{describe(blob)}" + ("; rnnkit.load(path) reads it" if known else "")
+                         + ")" + (f"; {makers}" if makers else ""))
+    if parsed[1] > version:
+        raise ValueError(f"{path_s} is {parsed[0]}/{parsed[1]}, written by a newer rnnkit; "
+                         f"this one reads up to version {version}: upgrade rnnkit "
+                         f"(pip install -U rnnkit)")
+    return blob
+
+
+def file_kind(path: str | os.PathLike) -> tuple[str, int] | None:
+    """``(kind, version)`` of an rnnkit file, or ``None`` for a readable file of another
+    kind (unreadable files raise)."""
+    return parse_tag(_read_any(path))
+
+
+# -- the public pair ---------------------------------------------------------------------------
+def register_kind(kind: str, target: Any, *, task: bool = False) -> None:
+    """Make :func:`load` rebuild files of ``kind`` with ``target`` (a class with
+    ``from_state``, or ``"module:Name"``). ``task=True`` registers a trainer-checkpoint task
+    (``extra_state["task"]``) instead of a file kind."""
+    (TASKS if task else KINDS)[kind] = target
+
+
+def _resolve(target: Any) -> Any:
+    if isinstance(target, str):
+        module, _, name = target.partition(":")
+        target = importlib.import_module(module)
+        for part in name.split("."):
+            target = getattr(target, part)
+    return target
+
+
+def save(obj: Any, path: str | os.PathLike) -> None:
+    """Write ``obj`` (any object with ``KIND``, ``VERSION``, ``state()``) to ``path``
+    atomically; :func:`load` reads it back."""
+    kind = getattr(type(obj), "KIND", None)
+    if not isinstance(kind, str) or not callable(getattr(obj, "state", None)):
+        raise TypeError(f"cannot save a {type(obj).__name__}: rnnkit.save takes rnnkit models, "
+                        f"ensembles, detectors and tokenizers (objects with KIND and state()); "
+                        f"save a plain torch module with torch.save(module.state_dict(), path)")
+    if hasattr(obj, "save") and getattr(type(obj), "SAVES_ITSELF", False):
+        obj.save(path)  # a format of its own (a tokenizer's JSON)
+        return
+    write_state(obj.state(), path, kind, getattr(type(obj), "VERSION", 1))
+
+
+def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """Read any rnnkit file and return the object it holds: a forecaster, an ensemble, an
+    anomaly detector, a tokenizer, or the application a trainer checkpoint was written for
+    (language model, text classifier, translator). A file of another kind raises an error
+    saying what it is."""
+    blob = _read_any(path, map_location)
+    parsed = parse_tag(blob)
+    if parsed is None:
+        raise ValueError(f"{os.fspath(path)} is {describe(blob)}: rnnkit.load reads files "
+                         f"written by rnnkit (known kinds: {', '.join(sorted(KINDS))}, "
+                         f"{TRAIN_KIND})")
+    kind, _ = parsed
+    if kind == TRAIN_KIND:
+        task = (blob.get("extra_state") or {}).get("task")
+        if task not in TASKS:
+            raise ValueError(f"{os.fspath(path)} is {describe(blob)}, which rnnkit.load cannot "
+                             f"rebuild (known tasks: {', '.join(sorted(TASKS))}); read it with "
+                             f"rnnkit.train.load_checkpoint")
+        target = _resolve(TASKS[task])
+    elif kind in KINDS:
+        target = _resolve(KINDS[kind])
+    else:
+        raise ValueError(f"{os.fspath(path)} is {describe(blob)}, a kind this rnnkit does not "
+                         f"know (known: {', '.join(sorted(KINDS))}); load it with the "
+                         f"package that registered it, or upgrade rnnkit")
+    return target.from_state(blob)
