@@ -30,18 +30,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from .options import add_config_arguments, config_overrides, converter, field_help
+from .options import load_config as _load_config
 
 __all__ = ["SECTIONS", "load_config", "register"]
+
+
+def load_config(path: str | None, overrides: dict[str, Any],
+                sections: dict[str, type] | None = None) -> dict[str, Any]:
+    """``train text``'s configs: defaults < TOML file < ``overrides``
+    (:func:`rnnkit.commands.options.load_config` over :data:`SECTIONS`)."""
+    return _load_config(path, overrides, sections or _sections(), NOT_FLAGS)
 
 
 def _sections() -> dict[str, type]:
@@ -72,15 +75,6 @@ ALIASES = {
 NOT_FLAGS = {"model.vocab_size"}  # set from the tokenizer
 
 
-def _parse_bool(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def _threads(text: str) -> int:
     try:
         n = int(text)
@@ -92,117 +86,13 @@ def _threads(text: str) -> int:
     return n
 
 
-def _converter(annotation: Any):
-    text = str(annotation)
-    optional = "None" in text
-    base = text.replace("| None", "").replace("None |", "").strip()
-    parse = {"int": int, "float": float, "str": str, "bool": _parse_bool}.get(base, str)
-
-    def convert(value: str):
-        if optional and value.strip().lower() in ("none", "null"):
-            return None
-        try:
-            return parse(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {base}, got {value!r}") from None
-
-    convert.__name__ = base  # argparse names the type in its error messages
-    return convert
-
-
-def field_help(cls: type) -> dict[str, str]:
-    """Field descriptions from the ``Attributes:`` section of a dataclass's docstring."""
-    doc = inspect.getdoc(cls) or ""
-    if "Attributes:" not in doc:
-        return {}
-    helps: dict[str, str] = {}
-    current: list[str] = []
-    for line in doc.split("Attributes:", 1)[1].splitlines():
-        if not line.strip():
-            continue
-        if not line.startswith(" "):
-            break  # the next section
-        m = re.match(r"^    ([\w, ]+): (.*)$", line)
-        if m:
-            current = [n.strip() for n in m.group(1).split(",")]
-            for name in current:
-                helps[name] = m.group(2).strip()
-        else:
-            for name in current:
-                helps[name] += " " + line.strip()
-    for name, text in helps.items():  # reST markup reads badly in a terminal
-        text = re.sub(r":\w+:`~?([^`]*)`", lambda m: m.group(1).split(".")[-1], text)
-        helps[name] = re.sub(r"``([^`]*)``", r"\1", text)
-    return helps
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, sections: dict[str, type]) -> None:
-    """One ``--section.field`` flag (plus alias) per dataclass field; unset flags stay absent
-    so TOML values are only overridden by flags actually given."""
-    for section, cls in sections.items():
-        group = parser.add_argument_group(f"[{section}] options ({cls.__name__})")
-        helps = field_help(cls)
-        for f in dataclasses.fields(cls):
-            key = f"{section}.{f.name}"
-            if key in NOT_FLAGS:
-                continue
-            names = [*([ALIASES[key]] if key in ALIASES else []), f"--{key}"]
-            default = f.default if f.default is not dataclasses.MISSING else None
-            text = helps.get(f.name, "").replace("%", "%%")
-            group.add_argument(*names, dest=key, type=_converter(f.type),
-                               default=argparse.SUPPRESS, metavar=str(f.type).split()[0].upper(),
-                               help=f"{text} (default: {default!r})".strip())
-
-
-def load_config(path: str | None, overrides: dict[str, Any],
-                sections: dict[str, type] | None = None) -> dict[str, Any]:
-    """Build one dataclass per section from defaults < TOML file < ``overrides``
-    (``{"section.field": value}``)."""
-    sections = sections or _sections()
-    values: dict[str, dict[str, Any]] = {name: {} for name in sections}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"config file {path} not found; check the --config path")
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"config file {path} is not valid TOML: {err}") from None
-        for table, content in data.items():
-            if table not in sections:
-                raise ValueError(f"config file {path}: unknown table [{table}]; expected "
-                                 f"tables {', '.join(f'[{s}]' for s in sections)}")
-            if not isinstance(content, dict):
-                raise ValueError(f"config file {path}: {table} must be a table (a [{table}] "
-                                 f"header followed by key = value lines), got "
-                                 f"{table} = {content!r}")
-            values[table].update(content)
-    for key, value in overrides.items():
-        section, name = key.split(".", 1)
-        values[section][name] = value
-    built = {}
-    for section, cls in sections.items():
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values[section]) - known)
-        if unknown:
-            raise ValueError(f"unknown [{section}] option(s) {', '.join(unknown)}; known: "
-                             f"{', '.join(sorted(known - NOT_FLAGS))}")
-        built[section] = cls(**values[section])
-    return built
-
-
-def _overrides(args: argparse.Namespace, sections: dict[str, type]) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items()
-            if "." in k and k.split(".", 1)[0] in sections}
-
-
 # -- commands ------------------------------------------------------------------------------
 def _train_text(args: argparse.Namespace) -> int:
     from ..data.text import load_text
     from ..text.generation import fit_text
 
     sections = _sections()
-    cfg = load_config(args.config, _overrides(args, sections), sections)
+    cfg = load_config(args.config, config_overrides(args, sections), sections)
     data, train = cfg["data"], cfg["train"]
     if data.path is None:
         raise ValueError("no training text: pass --data FILE (or set path in the [data] table "
@@ -311,7 +201,7 @@ def register(subparsers: Any) -> None:
                       help="continue exactly from OUT_DIR/last.pt")
     text.add_argument("--threads", type=_threads, default=0,
                       help="torch CPU threads (0: torch's default)")
-    add_config_arguments(text, sections)
+    add_config_arguments(text, sections, ALIASES, NOT_FLAGS)
     text.set_defaults(func=_train_text, command="train text")
     train.set_defaults(func=lambda args: (train.print_help(), 2)[1])
 
@@ -354,7 +244,7 @@ def register(subparsers: Any) -> None:
     for f in dataclasses.fields(DemoConfig):
         flags = [*([short[f.name]] if f.name in short else []),
                  "--" + f.name.replace("_", "-")]
-        demo.add_argument(*flags, dest=f"demo.{f.name}", type=_converter(f.type),
+        demo.add_argument(*flags, dest=f"demo.{f.name}", type=converter(f.type),
                           default=argparse.SUPPRESS,
                           metavar=str(f.type).split()[0].upper(),
                           help=f"{helps.get(f.name, '')} (default: {f.default!r})".strip())

@@ -1,0 +1,150 @@
+"""Command options from config dataclasses: every field of a command's configs is a flag
+``--section.field VALUE`` (plus an optional short alias such as ``--hidden``) and a key of a
+``[section]`` table in a TOML file given with ``--config``; later wins: dataclass default <
+TOML < flag. The names are the dataclass fields, so Python and the CLI say the same thing.
+Config files are parsed with ``tomllib``, never executed.
+
+>>> import argparse, dataclasses
+>>> @dataclasses.dataclass
+... class Model:
+...     hidden_size: int = 8
+>>> p = argparse.ArgumentParser()
+>>> add_config_arguments(p, {"model": Model}, aliases={"model.hidden_size": "--hidden"})
+>>> args = p.parse_args(["--hidden", "16"])
+>>> load_config(None, config_overrides(args, {"model": Model}), {"model": Model})["model"]
+Model(hidden_size=16)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import re
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+__all__ = ["add_config_arguments", "config_overrides", "converter", "field_help",
+           "load_config", "parse_bool"]
+
+
+def parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def converter(annotation: Any):
+    text = str(annotation)
+    optional = "None" in text
+    base = text.replace("| None", "").replace("None |", "").strip()
+    parse = {"int": int, "float": float, "str": str, "bool": parse_bool}.get(base, str)
+
+    def convert(value: str):
+        if optional and value.strip().lower() in ("none", "null"):
+            return None
+        try:
+            return parse(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {base}, got {value!r}") from None
+
+    convert.__name__ = base  # argparse names the type in its error messages
+    return convert
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """Field descriptions from the ``Attributes:`` section of a dataclass's docstring."""
+    doc = inspect.getdoc(cls) or ""
+    if "Attributes:" not in doc:
+        return {}
+    helps: dict[str, str] = {}
+    current: list[str] = []
+    for line in doc.split("Attributes:", 1)[1].splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            break  # the next section
+        m = re.match(r"^    ([\w, ]+): (.*)$", line)
+        if m:
+            current = [n.strip() for n in m.group(1).split(",")]
+            for name in current:
+                helps[name] = m.group(2).strip()
+        else:
+            for name in current:
+                helps[name] += " " + line.strip()
+    for name, text in helps.items():  # reST markup reads badly in a terminal
+        text = re.sub(r":\w+:`~?([^`]*)`", lambda m: m.group(1).split(".")[-1], text)
+        helps[name] = re.sub(r"``([^`]*)``", r"\1", text)
+    return helps
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, sections: dict[str, type],
+                         aliases: dict[str, str] | None = None,
+                         not_flags: Collection[str] = ()) -> None:
+    """One ``--section.field`` flag per dataclass field, plus its short alias from
+    ``aliases`` (``{"section.field": "--flag"}``); fields in ``not_flags`` get none. Unset
+    flags stay absent from the namespace, so TOML values are only overridden by flags given."""
+    aliases = aliases or {}
+    for section, cls in sections.items():
+        group = parser.add_argument_group(f"[{section}] options ({cls.__name__})")
+        helps = field_help(cls)
+        for f in dataclasses.fields(cls):
+            key = f"{section}.{f.name}"
+            if key in not_flags:
+                continue
+            names = [*([aliases[key]] if key in aliases else []), f"--{key}"]
+            default = f.default if f.default is not dataclasses.MISSING else None
+            text = helps.get(f.name, "").replace("%", "%%")
+            group.add_argument(*names, dest=key, type=converter(f.type),
+                               default=argparse.SUPPRESS, metavar=str(f.type).split()[0].upper(),
+                               help=f"{text} (default: {default!r})".strip())
+
+
+def load_config(path: str | None, overrides: dict[str, Any], sections: dict[str, type],
+                not_flags: Collection[str] = ()) -> dict[str, Any]:
+    """Build one dataclass per section from defaults < TOML file < ``overrides``
+    (``{"section.field": value}``)."""
+    values: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file {path} not found; check the --config path")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"config file {path} is not valid TOML: {err}") from None
+        for table, content in data.items():
+            if table not in sections:
+                raise ValueError(f"config file {path}: unknown table [{table}]; expected "
+                                 f"tables {', '.join(f'[{s}]' for s in sections)}")
+            if not isinstance(content, dict):
+                raise ValueError(f"config file {path}: {table} must be a table (a [{table}] "
+                                 f"header followed by key = value lines), got "
+                                 f"{table} = {content!r}")
+            values[table].update(content)
+    for key, value in overrides.items():
+        section, name = key.split(".", 1)
+        values[section][name] = value
+    built = {}
+    for section, cls in sections.items():
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values[section]) - known)
+        if unknown:
+            raise ValueError(f"unknown [{section}] option(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(known - set(not_flags)))}")
+        built[section] = cls(**values[section])
+    return built
+
+
+def config_overrides(args: argparse.Namespace, sections: dict[str, type]) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items()
+            if "." in k and k.split(".", 1)[0] in sections}
