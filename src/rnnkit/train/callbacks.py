@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Callback"]
+__all__ = ["Callback", "KeepBest"]
 
 
 class Callback:
@@ -38,3 +38,19 @@ class Callback:
 
     def on_fit_end(self, trainer: Any) -> None:
         """After the last checkpoint, logs and curves are written."""
+
+
+class KeepBest(Callback):
+    """Remember the weights with the lowest validation loss (``best``, ``state``); the
+    caller loads ``state`` back after training."""
+
+    def __init__(self) -> None:
+        self.best, self.state = float("inf"), None
+
+    def on_eval_end(self, trainer: Any, step: int, metrics: dict[str, float]) -> None:
+        loss = float(metrics.get("loss", float("inf")))
+        if loss < self.best:
+            import copy
+
+            self.best = loss
+            self.state = copy.deepcopy(trainer.model.state_dict())
