@@ -14,6 +14,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnkit.nn as rnn
+from rnnkit import Recurrent
 
 KINDS = {"RNN": (rnn.RNN, torch.nn.RNN), "LSTM": (rnn.LSTM, torch.nn.LSTM),
          "GRU": (rnn.GRU, torch.nn.GRU)}
@@ -192,3 +193,98 @@ def test_single_step_through_cell_kernels_matches_torch(seed: int) -> None:
         o2, s2, g2 = _run(theirs, x, hx, lengths, cfg["batch_first"])
         for a, b in zip([o1, *s1, *g1], [o2, *s2, *g2]):
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=_msg(cfg))
+
+
+NAMED = [(rnn.LSTM, torch.nn.LSTM, dict(num_layers=2, bidirectional=True, proj_size=3)),
+         (rnn.LSTM, torch.nn.LSTM, dict(bias=False)),
+         (rnn.GRU, torch.nn.GRU, dict(num_layers=2, bidirectional=True)),
+         (rnn.RNN, torch.nn.RNN, dict(num_layers=2, nonlinearity="relu"))]
+
+
+@pytest.mark.parametrize("ours_cls,torch_cls,kw", NAMED)
+def test_parameter_names_and_order_match_torch(ours_cls, torch_cls, kw) -> None:
+    theirs = torch_cls(4, 6, dtype=torch.float64, **kw)
+    ours = ours_cls(4, 6, dtype=torch.float64, **kw)
+    ours.load_state_dict(theirs.state_dict())
+    names = [n for n, _ in theirs.named_parameters()]
+    assert [n for n, _ in ours.named_parameters()] == names
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == names
+    assert ours._flat_weights_names == theirs._flat_weights_names
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(ours._flat_weights, theirs._flat_weights, strict=True):
+        assert torch.equal(a, b)
+    assert [len(w) for w in ours.all_weights] == [len(w) for w in theirs.all_weights]
+    for a, b in zip(sum(ours.all_weights, []), sum(theirs.all_weights, []), strict=True):
+        assert torch.equal(a, b)
+    # each name is the tensor its cell computes with (layer-major, forward then reverse)
+    for k, cell_names in enumerate(ours._all_weights):
+        for name in cell_names:
+            assert getattr(ours, name) is getattr(ours.cells[k], name.split("_l")[0]), name
+    # a parent module sees the same names
+    parent_ours, parent_theirs = torch.nn.Sequential(ours), torch.nn.Sequential(theirs)
+    assert [n for n, _ in parent_ours.named_parameters()] == \
+        [n for n, _ in parent_theirs.named_parameters()]
+    assert list(parent_ours.state_dict()) == list(parent_theirs.state_dict())
+
+
+@pytest.mark.parametrize("ours_cls,torch_cls,kw", NAMED)
+def test_optimizer_groups_built_by_name_select_the_same_tensors(ours_cls, torch_cls, kw) -> None:
+    theirs = torch_cls(4, 6, dtype=torch.float64, **kw)
+    ours = ours_cls(4, 6, dtype=torch.float64, backend="loop", **kw)
+    ours.load_state_dict(theirs.state_dict())
+
+    def groups(module):
+        # a common recipe: orthogonal-init the recurrent weights, no weight decay on biases
+        with torch.no_grad():
+            for name, p in module.named_parameters():
+                if name.startswith("weight_hh"):
+                    torch.nn.init.orthogonal_(p, generator=torch.Generator().manual_seed(3))
+        decay = [p for n, p in module.named_parameters() if not n.startswith("bias")]
+        no_decay = [p for n, p in module.named_parameters() if n.startswith("bias")]
+        return torch.optim.AdamW([{"params": decay, "weight_decay": 0.5},
+                                  {"params": no_decay, "weight_decay": 0.0}], lr=0.1)
+
+    opt_ours, opt_theirs = groups(ours), groups(theirs)
+    for g_ours, g_theirs in zip(opt_ours.param_groups, opt_theirs.param_groups, strict=True):
+        assert len(g_ours["params"]) == len(g_theirs["params"])
+        for a, b in zip(g_ours["params"], g_theirs["params"]):
+            assert a.shape == b.shape and torch.equal(a, b)
+    cells = {id(p) for c in ours.cells for p in c.parameters()}
+    assert {id(p) for g in opt_ours.param_groups for p in g["params"]} == cells
+    x = torch.randn(5, 2, 4, dtype=torch.float64)
+    for _ in range(2):
+        for module, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            out, _ = module(x)
+            out.square().sum().backward()
+            opt.step()
+    for (n, a), (_, b) in zip(ours.state_dict().items(), theirs.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=n)
+
+
+def test_torch_names_stay_tied_to_the_cells() -> None:
+    ours = rnn.LSTM(3, 5, num_layers=2, proj_size=2)
+    n_params = len(list(ours.parameters()))
+    ours.double()  # conversion: the cells' parameters, once each
+    assert ours.weight_ih_l1 is ours.cells[1].weight_ih
+    assert ours.weight_ih_l1.dtype == torch.float64
+    assert len(list(ours.parameters())) == n_params
+    new = {k: torch.randn_like(v) for k, v in ours.state_dict().items()}
+    ours.load_state_dict(new, assign=True)  # new parameters for the cells
+    assert ours.weight_hr_l0 is ours.cells[0].weight_hr
+    assert torch.equal(ours.cells[0].weight_hr, new["weight_hr_l0"])
+    p = torch.nn.Parameter(torch.zeros(20, 2, dtype=torch.float64))
+    ours.weight_hh_l1 = p  # assignment reaches the cell, as torch's reaches its flat weight
+    assert ours.cells[1].weight_hh is p and ours.weight_hh_l1 is p
+    assert len(list(ours.parameters())) == n_params
+    # a state dict of the plain runner (the cells' names) loads too
+    runner = Recurrent("lstm", 3, 5, num_layers=2, proj_size=2, dtype=torch.float64)
+    ours.load_state_dict(runner.state_dict())
+    assert torch.equal(ours.weight_hh_l1, runner.cells[1].weight_hh)
+    # torch.func by torch's names reaches the cells' computation
+    from torch.func import functional_call
+
+    zeros = {n: torch.zeros_like(v) for n, v in ours.named_parameters()}
+    out, _ = functional_call(ours, zeros, (torch.randn(4, 1, 3, dtype=torch.float64),))
+    assert out.eq(0).all()

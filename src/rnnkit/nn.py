@@ -5,10 +5,13 @@ unbatched 2-D input, ``PackedSequence``, ``proj_size``), the same outputs, and s
 that load into torch's modules and back. Each is a :class:`rnnkit.Recurrent`, so the extra
 keyword ``backend=`` (``"auto"``, ``"loop"``, ``"fused"``, ...) chooses how it runs.
 
-The parameters live in the cells (``named_parameters()`` yields ``cells.0.weight_ih``, ...);
-``state_dict()``, ``load_state_dict()`` and attribute access use torch's names
-(``weight_ih_l0``, ``bias_hh_l1_reverse``, ``weight_hr_l0``), in torch's order. Unlike
-:class:`rnnkit.Recurrent`, the drop-ins do not refuse NaN inputs (torch propagates them).
+The parameters live in the cells and are registered on the module a second time under torch's
+names: the same tensors, tied as shared weights are in torch. So ``named_parameters()``,
+``parameters()``, ``state_dict()``, ``load_state_dict()``, attribute access (and assignment),
+``_flat_weights`` and ``all_weights`` use torch's names (``weight_ih_l0``,
+``bias_hh_l1_reverse``, ``weight_hr_l0``) in torch's order, and code that initialises or
+groups parameters by name works unchanged. Unlike :class:`rnnkit.Recurrent`, the drop-ins do
+not refuse NaN inputs (torch propagates them).
 
 >>> import torch
 >>> ours = LSTM(10, 20, num_layers=2)
@@ -17,6 +20,8 @@ The parameters live in the cells (``named_parameters()`` yields ``cells.0.weight
 <All keys matched successfully>
 >>> x = torch.randn(5, 3, 10)
 >>> torch.allclose(ours(x)[0], theirs(x)[0], atol=1e-6)
+True
+>>> [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
 True
 """
 
@@ -27,6 +32,7 @@ import warnings
 from typing import Any
 
 import torch
+from torch import nn
 
 from .cells import ElmanCell, GRUCell, LSTMCell, LSTMState
 from .recurrent import Recurrent
@@ -36,14 +42,19 @@ __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell"]
 # The cells already follow torch's cell API, parameter names and gate order.
 RNNCell = ElmanCell
 
-_TORCH_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
-_OUR_NAME = re.compile(r"^cells\.(\d+)\.(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)$")
+#: a cell's parameters, in torch's order within one layer and direction
+_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+_TORCH_NAME = re.compile(rf"^({'|'.join(_KINDS)})_l(\d+)(_reverse)?$")
+_OUR_NAME = re.compile(rf"^cells\.(\d+)\.({'|'.join(_KINDS)})$")
 
 
 class _RNNBase(Recurrent):
     """Shared by the drop-ins: torch's argument order, defaults, names and forward."""
 
     _cell: type
+    #: torch's parameter names per layer and direction, and all of them in order (as torch's)
+    _all_weights: list[list[str]]
+    _flat_weights_names: list[str]
 
     def __init__(
         self,
@@ -75,8 +86,27 @@ class _RNNBase(Recurrent):
             **cell_options,
         )
         self.bias = bias
-        self.register_state_dict_post_hook(_to_torch_names)
-        self.register_load_state_dict_pre_hook(_from_torch_names)
+        self._tie_torch_names()
+        self.register_state_dict_post_hook(_drop_cell_names)
+        self.register_load_state_dict_pre_hook(_alias_names)
+        self.register_load_state_dict_post_hook(_retie_after_load)
+
+    def _tie_torch_names(self) -> None:
+        """Register every cell parameter on this module under torch's name, in torch's order
+        (the same :class:`~torch.nn.Parameter` objects: ``named_parameters()`` lists each once,
+        under the torch name it meets first). Called again whenever a cell's parameter may
+        have been replaced (``_apply``, ``load_state_dict(assign=True)``, assignment)."""
+        self._all_weights = []
+        for k, cell in enumerate(self.cells):
+            own = dict(cell.named_parameters(recurse=False))
+            names = []
+            for kind in _KINDS:
+                if own.get(kind) is not None:
+                    name = _torch_name(self, k, kind)
+                    self._parameters[name] = own[kind]
+                    names.append(name)
+            self._all_weights.append(names)
+        self._flat_weights_names = [name for names in self._all_weights for name in names]
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument names
         """Same as the torch module: ``(output, h_n)`` or ``(output, (h_n, c_n))``."""
@@ -94,23 +124,35 @@ class _RNNBase(Recurrent):
             return None
         return layer * self.num_directions + int(reverse), kind
 
-    def __getattr__(self, name: str) -> Any:
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``lstm.weight_hh_l0 = nn.Parameter(...)`` replaces the cell's parameter, as torch's
+        # __setattr__ replaces its flat weight
+        found = self._param_index(name) if isinstance(value, nn.Parameter) else None
+        if found is None:
+            super().__setattr__(name, value)
+            return
+        k, kind = found
+        setattr(self.cells[k], kind, value)
+        self._tie_torch_names()
+
+    def _apply(self, fn, *args, **kwargs):
+        # convert each parameter once, through its cell, then tie the (possibly new) ones again
+        for name in self._flat_weights_names:
+            del self._parameters[name]
         try:
-            return super().__getattr__(name)
-        except AttributeError:
-            found = self._param_index(name) if "cells" in self._modules else None
-            if found is None:
-                raise
-            k, kind = found
-            value = getattr(self.cells[k], kind)
-            if value is None:
-                raise
-            return value
+            return super()._apply(fn, *args, **kwargs)
+        finally:
+            self._tie_torch_names()
 
     @property
-    def all_weights(self) -> list[list[torch.nn.Parameter]]:
+    def _flat_weights(self) -> list[nn.Parameter]:
+        """All parameters in torch's ``_flat_weights`` order."""
+        return [self._parameters[name] for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
         """Parameters per layer and direction, in torch's order."""
-        return [[p for p in cell.parameters()] for cell in self.cells]
+        return [[self._parameters[name] for name in names] for names in self._all_weights]
 
 
 def _torch_name(rnn: _RNNBase, k: int, kind: str) -> str:
@@ -118,24 +160,35 @@ def _torch_name(rnn: _RNNBase, k: int, kind: str) -> str:
     return f"{kind}_l{layer}{'_reverse' if direction else ''}"
 
 
-def _to_torch_names(module: _RNNBase, state_dict: dict, prefix: str, local_metadata) -> None:
+def _drop_cell_names(module: _RNNBase, state_dict: dict, prefix: str, local_metadata) -> None:
+    """State-dict post-hook: keep torch's names only (the cells saved the same tensors again
+    as ``cells.K.weight_ih``, ...)."""
+    for key in list(state_dict):
+        if key.startswith(prefix) and _OUR_NAME.match(key[len(prefix):]):
+            del state_dict[key]
+
+
+def _alias_names(module: _RNNBase, state_dict: dict, prefix: str, *args) -> None:
+    """Load pre-hook: each parameter is loaded under both of its names, so a state dict with
+    torch's names (or with the cells' names, as :class:`~rnnkit.Recurrent` saves) loads with
+    no missing key."""
     for key in list(state_dict):
         if not key.startswith(prefix):
             continue
-        m = _OUR_NAME.match(key[len(prefix):])
-        if m is not None:
-            state_dict[prefix + _torch_name(module, int(m.group(1)), m.group(2))] = \
-                state_dict.pop(key)
-
-
-def _from_torch_names(module: _RNNBase, state_dict: dict, prefix: str, *args) -> None:
-    for key in list(state_dict):
-        if not key.startswith(prefix):
-            continue
-        found = module._param_index(key[len(prefix):])
+        name = key[len(prefix):]
+        found = module._param_index(name)
         if found is not None:
-            k, kind = found
-            state_dict[f"{prefix}cells.{k}.{kind}"] = state_dict.pop(key)
+            state_dict.setdefault(f"{prefix}cells.{found[0]}.{found[1]}", state_dict[key])
+            continue
+        m = _OUR_NAME.match(name)
+        if m is not None and int(m.group(1)) < len(module.cells):
+            alias = _torch_name(module, int(m.group(1)), m.group(2))
+            state_dict.setdefault(prefix + alias, state_dict[key])
+
+
+def _retie_after_load(module: _RNNBase, incompatible_keys) -> None:
+    """Load post-hook: ``load_state_dict(assign=True)`` gives the cells new parameters."""
+    module._tie_torch_names()
 
 
 class RNN(_RNNBase):

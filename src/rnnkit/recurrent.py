@@ -7,9 +7,11 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .backends import resolve_backend
+from .backends.loop import reverse_padded
 from .cells import Cell, State, available_cells, get_cell, state_map, state_tensors
 
 __all__ = ["Recurrent"]
@@ -189,7 +191,46 @@ class Recurrent(nn.Module):
         return (out if self.batch_first else out.transpose(0, 1)), final
 
     def _run(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
-        return self._resolved.run(self, x, state, lengths)
+        """Validated ``x [B, T, I]``, state in torch layout, ``lengths [B]`` (CPU int64) or
+        ``None`` -> ``(out [B, T, D * O], final state)``: the backend's whole-stack kernel if it
+        has one for this call, else :meth:`_run_stack` over its single directions."""
+        backend = self._resolved
+        result = backend.run_stack(self, x, state, lengths)
+        if result is None:
+            result = self._run_stack(backend.direction, x, state, lengths)
+        return result
+
+    def _run_stack(self, direction, x: Tensor, state: State, lengths: Tensor | None
+                   ) -> tuple[Tensor, State]:
+        """The stack: every layer and direction through ``direction(cell, x, state, mask)``
+        (a backend's :meth:`~rnnkit.backends.Backend.direction`), the reverse direction on
+        each sequence reversed within its own length, inter-layer dropout while training.
+
+        ``x [B, T, I]``, ``state`` ``[L * D, B, H]`` per tensor, ``lengths [B]`` or ``None``
+        -> ``(out [B, T, D * O], final state [L * D, B, H] per tensor)``.
+        """
+        T = x.shape[1]
+        mask = None
+        if lengths is not None:
+            mask = (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)).to(x.device)
+            mask = mask.unsqueeze(-1)  # [B, T, 1]
+        D = self.num_directions
+        finals = []
+        inp = x
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                k = layer * D + d
+                s0 = state_map(lambda s, k=k: s[k], state)
+                seq = inp if d == 0 else reverse_padded(inp, lengths)
+                out, s = direction(self.cells[k], seq, s0, mask)
+                outs.append(out if d == 0 else reverse_padded(out, lengths))
+                finals.append(s)
+            inp = outs[0] if D == 1 else torch.cat(outs, dim=-1)  # [B, T, D * O]
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                inp = F.dropout(inp, self.dropout, training=True)
+        final = state_map(lambda *s: torch.stack(s, dim=0), *finals)
+        return inp, final
 
     def _forward_packed(self, x: PackedSequence, state: State | None):
         padded, lengths = pad_packed_sequence(x, batch_first=True)  # original batch order

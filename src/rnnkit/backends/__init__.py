@@ -7,8 +7,11 @@
 * ``auto``: the fastest backend that can serve the layer, the first of :data:`AUTO_ORDER`
   (compiled, fused, scan, loop) whose ``auto_unsupported`` has no objection.
 
-Later backends register themselves with :func:`register_backend` and join ``auto`` by
-listing themselves in :data:`AUTO_ORDER`.
+The runner (:class:`~rnnkit.Recurrent`) runs the layers and directions; a backend implements
+:class:`Backend` (:mod:`rnnkit.backends.base`): ``direction`` for one direction of one layer,
+or ``run_stack`` for a kernel that runs the whole stack (``fused``). Later backends register
+themselves with :func:`register_backend` and join ``auto`` by listing themselves in
+:data:`AUTO_ORDER`.
 
 >>> {'auto', 'fused', 'loop'} <= set(available_backends())
 True

@@ -70,7 +70,8 @@ from ..cells import (
     state_map,
 )
 from ..cells.layernorm import EPS
-from .loop import LoopBackend, run_direction
+from .base import Backend
+from .loop import run_direction
 from .native import native_build_error, native_module, native_unavailable
 
 __all__ = ["CompiledBackend", "NATIVE_CELLS", "compiled_direction", "gru_native", "indrnn_native",
@@ -242,7 +243,7 @@ def indrnn_native(xp: Tensor, h0: Tensor, u: Tensor, keep_h: Tensor | None = Non
 def _keep(cell: Cell, mask_tm: Tensor | None, shape: tuple, like: Tensor) -> Tensor | None:
     """Keep coefficients ``[T, B, H]`` for one state tensor: zoneout, then padding."""
     keep = None
-    p = getattr(cell, "zoneout", 0.0)
+    p = cell.zoneout
     if p:
         # in place: rand().lt_() is 3x faster than bernoulli_ or (rand() < p).to(dtype)
         keep = torch.rand(shape, dtype=like.dtype, device=like.device).lt_(p) \
@@ -355,9 +356,7 @@ def compiled_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None
         with torch.autocast("cpu", enabled=False):
             return compiled_direction(cell, x.to(dtype), state_map(lambda s: s.to(dtype), state),
                                       mask)
-    begin = getattr(cell, "begin_sequence", None)
-    if begin is not None:
-        begin()
+    cell.begin_sequence()
     mask_tm = None if mask is None else mask.transpose(0, 1)  # [T, B, 1]
     project = _PROJECT_INPUT.get(type(cell), type(cell).project_input)
     # projecting a time-major copy of x gives the kernels a contiguous [T, B, G] directly (no
@@ -370,7 +369,7 @@ def compiled_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None
     return out, final
 
 
-class CompiledBackend(LoopBackend):
+class CompiledBackend(Backend):
     """Native loops with hand-written BPTT for the cells in :data:`NATIVE_CELLS`.
 
     Serves only those cells (so ``auto`` never sends another cell here); when the C++ build is

@@ -31,13 +31,17 @@ def flat_weights(rnn) -> list[Tensor]:
         weights += [cell.weight_ih, cell.weight_hh]
         if cell.bias:
             weights += [cell.bias_ih, cell.bias_hh]
-        if getattr(cell, "weight_hr", None) is not None:
+        if cell.proj_size:
             weights.append(cell.weight_hr)
     return weights
 
 
 class FusedBackend(Backend):
-    """PyTorch's fused kernels for homogeneous stacks of Elman, LSTM or GRU cells."""
+    """PyTorch's fused kernels for homogeneous stacks of Elman, LSTM or GRU cells.
+
+    It claims the whole stack (:meth:`run_stack`): torch's kernels run every layer and
+    direction, inter-layer dropout included, in one call; it has no single-direction form.
+    """
 
     name = "fused"
 
@@ -50,15 +54,21 @@ class FusedBackend(Backend):
                 f"{', '.join(c.__name__ for c in _FUSABLE)})"
             )
         for cell in cells:
-            if getattr(cell, "zoneout", 0.0) or getattr(cell, "recurrent_dropout", 0.0):
+            if cell.zoneout or cell.recurrent_dropout:
                 return "the fused kernels have no zoneout or recurrent dropout"
-        for attr in ("bias", "nonlinearity", "proj_size"):
-            values = {getattr(c, attr, None) for c in cells}
-            if len(values) > 1 or any(type(c) is not kind for c in cells):
+        if any(type(c) is not kind for c in cells):
+            return "the stacked cells differ in type or 'bias'; fused needs them uniform"
+        # one configuration per stack: (bias, nonlinearity, proj_size) of every cell
+        configs = [(c.bias, c.nonlinearity if kind is ElmanCell else None, c.proj_size)
+                   for c in cells]
+        for i, attr in enumerate(("bias", "nonlinearity", "proj_size")):
+            if len({config[i] for config in configs}) > 1:
                 return f"the stacked cells differ in type or {attr!r}; fused needs them uniform"
         return None
 
-    def run(self, rnn, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+    def run_stack(self, rnn, x: Tensor, state: State, lengths: Tensor | None
+                  ) -> tuple[Tensor, State]:
+        """The whole stack in one call of torch's kernel (see :meth:`Backend.run_stack`)."""
         cell = rnn.cells[0]
         weights = flat_weights(rnn)
         args = (cell.bias, rnn.num_layers, float(rnn.dropout), rnn.training,
@@ -90,7 +100,7 @@ class FusedBackend(Backend):
 
     @staticmethod
     def _cells_can_step(rnn) -> bool:
-        return (rnn.num_directions == 1 and not getattr(rnn.cells[0], "proj_size", 0)
+        return (rnn.num_directions == 1 and not rnn.cells[0].proj_size
                 and not (rnn.training and rnn.dropout > 0))
 
     @staticmethod

@@ -1,8 +1,8 @@
 """The parallel-scan backend, for cells whose gates read only ``x_t`` (minGRU, minLSTM).
 
-Such a cell provides ``scan(xp, state, mask=None)``, which computes every state of one direction
-at once (see :mod:`rnnkit.cells.minimal`). Layers, directions, lengths and inter-layer dropout
-are handled exactly as in the ``loop`` backend, whose runner this backend reuses.
+Such a cell implements :meth:`~rnnkit.cells.Cell.scan` (so its ``has_scan`` is true), which
+computes every state of one direction at once (see :mod:`rnnkit.cells.minimal`). Layers,
+directions, lengths and inter-layer dropout are the runner's, as for every backend.
 
 >>> import torch
 >>> from rnnkit import Recurrent
@@ -17,7 +17,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from ..cells import Cell, State
-from .loop import LoopBackend
+from .base import Backend
 
 __all__ = ["ScanBackend", "scan_direction"]
 
@@ -33,7 +33,7 @@ def scan_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None
     return out, final
 
 
-class ScanBackend(LoopBackend):
+class ScanBackend(Backend):
     """Runs every direction with ``cell.scan``; serves layers whose cells all have one."""
 
     name = "scan"
@@ -41,7 +41,7 @@ class ScanBackend(LoopBackend):
 
     def unsupported(self, rnn) -> str | None:
         kind = type(rnn.cells[0])
-        if not all(callable(getattr(c, "scan", None)) for c in rnn.cells):
+        if not all(c.has_scan for c in rnn.cells):
             return (f"{kind.__name__} has no parallel form (its gates read h_(t-1)); the scan "
                     f"backend runs cells with a scan() method, e.g. 'mingru' and 'minlstm'")
         return None

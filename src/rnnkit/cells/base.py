@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -70,18 +70,43 @@ def uniform_init_(module: nn.Module, hidden_size: int) -> None:
 class Cell(nn.Module):
     """Base class of all cells. Subclasses set the sizes and implement the protocol.
 
+    Required: :meth:`project_input` and :meth:`step` (and :meth:`initial_state` for a state
+    other than one ``[B, H]`` tensor). Optional hooks, declared here with defaults so that the
+    runner and the backends read them as plain attributes and a custom cell needs none:
+    :meth:`begin_sequence` (no-op), :meth:`scan` with :attr:`has_scan`, :attr:`zoneout`,
+    :attr:`recurrent_dropout` and :attr:`proj_size` (all off).
+
     Attributes:
         input_size: features ``I`` of ``x_t``.
         hidden_size: size ``H`` of the recurrent state.
         output_size: size ``O`` of ``out_t`` (``H`` unless the cell projects, as LSTM with
             ``proj_size``).
         gate_size: width ``G`` of ``project_input``'s output.
+        proj_size: size of the LSTM output projection ``weight_hr`` (``0``: none).
+        zoneout: zoneout probability of the state (``0``: off; see
+            :mod:`rnnkit.cells.regularization`).
+        recurrent_dropout: variational dropout probability of ``h_{t-1}`` (``0``: off).
+        has_scan: whether the cell implements :meth:`scan`; a subclass that defines ``scan``
+            gets ``True`` without declaring it.
+
+    >>> from rnnkit.cells import get_cell
+    >>> get_cell("mingru").has_scan, get_cell("lstm").has_scan, get_cell("gru")(2, 3).zoneout
+    (True, False, 0.0)
     """
 
     input_size: int
     hidden_size: int
     output_size: int
     gate_size: int
+    proj_size: int = 0
+    zoneout: float = 0.0
+    recurrent_dropout: float = 0.0
+    has_scan: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "scan" in cls.__dict__ and "has_scan" not in cls.__dict__:
+            cls.has_scan = True
 
     def project_input(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         """``[..., I] -> [..., G]``: the part of the step that does not read the state."""
@@ -96,6 +121,19 @@ class Cell(nn.Module):
     ) -> State:
         """Zero state for ``batch`` sequences: ``[batch, H]``."""
         return torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
+
+    # -- optional hooks -------------------------------------------------------------------
+    def begin_sequence(self) -> None:
+        """Called by the backends before each direction runs over a sequence (per-sequence
+        setup, e.g. drawing one recurrent-dropout mask); does nothing by default."""
+
+    def scan(self, xp: Tensor, state: State, mask: Tensor | None = None
+             ) -> tuple[Tensor, State]:
+        """All steps of one direction at once (the ``scan`` backend; only for cells whose
+        gates do not read ``h_{t-1}``): ``xp [B, T, G]`` from :meth:`project_input`, ``state``
+        ``[B, H]``, ``mask [B, T, 1]`` (bool, false at padded steps: the state is kept there)
+        -> ``(out [B, T, O], final state)``. Cells that implement it have :attr:`has_scan`."""
+        raise NotImplementedError(f"{type(self).__name__} has no parallel form (scan)")
 
     def _init_biases(self, size: int, bias: bool, **kw: Any) -> None:
         """``bias_ih`` and ``bias_hh`` ``[size]`` (uninitialized), or both registered as

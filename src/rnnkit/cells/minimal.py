@@ -233,6 +233,7 @@ class _MinimalCell(Cell):
     weights. Subclasses define :meth:`coefficients` ``xp [..., G] -> (a, b) [..., H]``."""
 
     n_gates: int
+    has_scan = True  # the parallel form below; the scan backend serves these cells
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, device: Any,
                  dtype: torch.dtype | None) -> None:
