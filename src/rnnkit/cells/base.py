@@ -108,9 +108,16 @@ class Cell(nn.Module):
         if "scan" in cls.__dict__ and "has_scan" not in cls.__dict__:
             cls.has_scan = True
 
-    def project_input(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        """``[..., I] -> [..., G]``: the part of the step that does not read the state."""
-        raise NotImplementedError
+    def project_input(self, x: Tensor) -> Tensor:
+        """``[..., I] -> [..., G]``: the part of the step that does not read the state. The
+        default is the input GEMM ``W_ih x + b_ih`` of the cells that keep ``weight_ih [G, I]``
+        and ``bias_ih [G]`` (or ``None``); cells with another input path override it."""
+        return nn.functional.linear(x, self.weight_ih, self.bias_ih)
+
+    def reset_parameters(self) -> None:
+        """PyTorch's RNN initialization, every parameter ~ U(-1/sqrt(H), 1/sqrt(H)); cells with
+        another scheme override it."""
+        uniform_init_(self, self.hidden_size)
 
     def step(self, xp_t: Tensor, state: State) -> tuple[Tensor, State]:  # pragma: no cover
         """``([B, G], state) -> (out_t [B, O], new_state)``: one step of the recurrence."""

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .base import Cell, uniform_init_
+from .base import Cell
 
 
 class ElmanCell(Cell):
@@ -52,11 +52,7 @@ class ElmanCell(Cell):
         self._init_biases(hidden_size, bias, **kw)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        uniform_init_(self, self.hidden_size)
 
-    def project_input(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(x, self.weight_ih, self.bias_ih)
 
     def step(self, xp_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         pre = xp_t + nn.functional.linear(state, self.weight_hh, self.bias_hh)

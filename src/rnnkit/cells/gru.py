@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .base import Cell, uniform_init_
+from .base import Cell
 from .regularization import Regularized
 
 
@@ -62,11 +62,7 @@ class GRUCell(Regularized, Cell):
         self._init_biases(3 * hidden_size, bias, **kw)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        uniform_init_(self, self.hidden_size)
 
-    def project_input(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(x, self.weight_ih, self.bias_ih)
 
     def step(self, xp_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         hp = nn.functional.linear(self.drop_recurrent(state), self.weight_hh,

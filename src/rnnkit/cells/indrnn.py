@@ -70,8 +70,6 @@ class IndRNNCell(Regularized, Cell):
         return u if self.recurrent_max is None else u.clamp(-self.recurrent_max,
                                                             self.recurrent_max)
 
-    def project_input(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(x, self.weight_ih, self.bias_ih)
 
     def step(self, xp_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         pre = xp_t + self.recurrent_weight() * self.drop_recurrent(state)  # [B, H]

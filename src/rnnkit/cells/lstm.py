@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .base import Cell, LSTMState, uniform_init_
+from .base import Cell, LSTMState
 from .regularization import Regularized
 
 
@@ -79,8 +79,6 @@ class LSTMCell(Regularized, Cell):
             self.register_parameter("weight_hr", None)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        uniform_init_(self, self.hidden_size)
 
     def initial_state(
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
@@ -89,8 +87,6 @@ class LSTMCell(Regularized, Cell):
         c = torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
         return LSTMState(h, c)
 
-    def project_input(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(x, self.weight_ih, self.bias_ih)
 
     def step(self, xp_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h_prev, c_prev = state

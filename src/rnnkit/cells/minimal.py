@@ -251,8 +251,6 @@ class _MinimalCell(Cell):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def project_input(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight_ih, self.bias_ih)
 
     def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
         raise NotImplementedError

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .base import Cell, LSTMState, uniform_init_
+from .base import Cell, LSTMState
 from .regularization import Regularized
 
 __all__ = ["PeepholeLSTMCell"]
@@ -55,16 +55,12 @@ class PeepholeLSTMCell(Regularized, Cell):
         self._init_biases(4 * hidden_size, bias, **kw)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        uniform_init_(self, self.hidden_size)
 
     def initial_state(self, batch: int, *, device: Any = None,
                       dtype: torch.dtype | None = None) -> LSTMState:
         zeros = torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
         return LSTMState(zeros, zeros.clone())
 
-    def project_input(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(x, self.weight_ih, self.bias_ih)
 
     def step(self, xp_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h_prev, c_prev = state
