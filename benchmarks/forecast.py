@@ -39,13 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rnnkit.data.datasets import dataset_info, load_dataset  # noqa: E402
 from rnnkit.data.timeseries import from_dataframe  # noqa: E402
-from rnnkit.forecast.backtest import backtest  # noqa: E402
-from rnnkit.forecast.baselines import ARIMA, ETS, SeasonalNaive  # noqa: E402
-from rnnkit.forecast.forecaster import (  # noqa: E402
+from rnnkit.forecast import (  # noqa: E402
     ForecastEnsemble,
     Forecaster,
     ForecasterConfig,
 )
+from rnnkit.forecast.backtest import backtest  # noqa: E402
+from rnnkit.forecast.baselines import ARIMA, ETS, SeasonalNaive  # noqa: E402
 from rnnkit.forecast.search import ForecastSearch  # noqa: E402
 
 # name -> (horizon, windows, input_len): a stock, weather, sales-like and classic series

@@ -61,7 +61,7 @@ FORMAT_KEY = "format"
 #: kind -> the class (or ``"module:Name"``) whose ``from_state`` rebuilds it
 KINDS: dict[str, Any] = {
     "rnnkit.forecaster": "rnnkit.forecast.forecaster:Forecaster",
-    "rnnkit.forecast_ensemble": "rnnkit.forecast.forecaster:ForecastEnsemble",
+    "rnnkit.forecast_ensemble": "rnnkit.forecast.ensemble:ForecastEnsemble",
     "rnnkit.anomaly": "rnnkit.anomaly.detector:AnomalyDetector",
     "rnnkit.anomaly_union": "rnnkit.anomaly.union:AnomalyUnion",
     "rnnkit.tokenizer": "rnnkit.data.text:Tokenizer",

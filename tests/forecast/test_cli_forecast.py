@@ -138,3 +138,30 @@ def test_anomaly_pool_error_does_not_offer_auto(tmp_path, capsys):
     assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--method",
                  "forecast+window", "--window-steps", "-1", "--plot", ""]) == 2
     assert "--window-steps must be a positive integer, got -1" in capsys.readouterr().err
+
+
+def test_forecast_train_options_come_from_the_configs(sales_csv, tmp_path):
+    from rnnkit.forecast import Forecaster
+    from rnnkit.forecast.config import forecast_train
+
+    toml = tmp_path / "run.toml"
+    toml.write_text('[model]\nhorizon = 4\nhidden_size = 8\nquantiles = [0.2, 0.5, 0.8]\n'
+                    '[train]\nmax_steps = 20\nlr = 0.01\n')
+    ckpt = tmp_path / "m.pt"
+    assert main(["forecast", "train", "--csv", str(sales_csv), "--time", "month", "--target",
+                 "sales", "--config", str(toml), "--hidden-size", "12", "--train.lr", "0.02",
+                 "--seed", "2", "--model.num_layers", "2", "--out", str(ckpt)]) == 0
+    c = Forecaster.load(ckpt).config
+    assert (c.horizon, c.hidden_size, c.num_layers, c.quantiles) == (4, 12, 2, (0.2, 0.5, 0.8))
+    assert (c.input_len, c.transform, c.baseline) == (8, "auto", "last")   # command defaults
+    assert c.train == forecast_train(20, lr=0.02, seed=2)
+    assert main(["forecast", "train", "--csv", str(sales_csv), "--time", "month", "--target",
+                 "sales", "--steps", "5"]) == 2                            # no horizon
+
+
+def test_forecast_train_rejects_unknown_toml_keys(sales_csv, tmp_path, capsys):
+    toml = tmp_path / "bad.toml"
+    toml.write_text("[model]\nhorizon = 4\nhiden = 8\n")
+    assert main(["forecast", "train", "--csv", str(sales_csv), "--time", "month", "--target",
+                 "sales", "--config", str(toml)]) == 2
+    assert "unknown [model] option(s) hiden" in capsys.readouterr().err

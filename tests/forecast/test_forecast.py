@@ -11,14 +11,14 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("sktime", reason="forecast metrics use sktime (rnnkit[data] extra)")
 
 from rnnkit.data.timeseries import as_series  # noqa: E402
-from rnnkit.forecast.backtest import backtest  # noqa: E402
-from rnnkit.forecast.baselines import SeasonalNaive  # noqa: E402
-from rnnkit.forecast.forecaster import (  # noqa: E402
+from rnnkit.forecast import (  # noqa: E402
     Forecaster,
     ForecasterConfig,
     ForecastNet,
     plot_forecast,
 )
+from rnnkit.forecast.backtest import backtest  # noqa: E402
+from rnnkit.forecast.baselines import SeasonalNaive  # noqa: E402
 from rnnkit.forecast.metrics import coverage, mae, mase, rmse, smape, width  # noqa: E402
 
 rng = np.random.default_rng(7)
@@ -318,7 +318,7 @@ def test_arima_and_ets_keep_the_searched_model_at_later_origins():
 
 
 def test_ensemble_averages_its_members():
-    from rnnkit.forecast.forecaster import ForecastEnsemble
+    from rnnkit.forecast import ForecastEnsemble
 
     y = seasonal_series(120)
     cfg = ForecasterConfig(horizon=4, input_len=12, head="gaussian", **SMALL)
@@ -333,7 +333,7 @@ def test_ensemble_averages_its_members():
 
 
 def test_ensemble_of_different_settings_saves_and_loads(tmp_path):
-    from rnnkit.forecast.forecaster import ForecastEnsemble, load_forecaster
+    from rnnkit.forecast import ForecastEnsemble, load_forecaster
 
     y = seasonal_series(120)
     cfgs = [ForecasterConfig(horizon=4, input_len=12, head="gaussian", **SMALL),
@@ -350,7 +350,8 @@ def test_ensemble_of_different_settings_saves_and_loads(tmp_path):
     ens.members[0].save(tmp_path / "one.pt")
     assert isinstance(load_forecaster(tmp_path / "one.pt"), Forecaster)
     torch.save({"kind": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a rnnkit.forecaster or rnnkit.forecast_ensemble file"):
+    with pytest.raises(ValueError,
+                       match="not a rnnkit.forecaster or rnnkit.forecast_ensemble file"):
         load_forecaster(tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a rnnkit.forecast_ensemble file"):
         ForecastEnsemble.load(tmp_path / "one.pt")
@@ -470,3 +471,53 @@ def test_checkpoint_from_before_the_ar_highway_loads():
     again = Forecaster.from_state(old)
     assert again.config.ar_window == 0 and again.net.ar is None
     np.testing.assert_allclose(again.predict(levels=()).mean[0], fc.predict(levels=()).mean[0])
+
+
+def test_file_with_the_old_flat_config_loads(tmp_path):
+    """Files written before ForecasterConfig held a TrainConfig: the training keys sit flat in
+    the config dict and the tag is the old ``{"kind": "rnnkit.forecaster"}``."""
+    import rnnkit
+    from rnnkit.saving import FORMAT_KEY, read_state
+
+    y = seasonal_series(120)
+    cfg = ForecasterConfig(horizon=4, input_len=12, head="gaussian", seed=3, patience=2,
+                           **SMALL)
+    fc = Forecaster(cfg).fit(y)
+    fc.save(tmp_path / "new.pt")
+    blob = read_state(tmp_path / "new.pt", Forecaster.KIND, version=Forecaster.VERSION)
+    assert blob[FORMAT_KEY] == "rnnkit.forecaster/2" and "max_steps" not in blob["config"]
+    old = {k: v for k, v in blob.items() if k != FORMAT_KEY}
+    train = old["config"].pop("train")
+    old["config"].update(max_steps=train["max_steps"], lr=train["lr"],
+                         weight_decay=train["weight_decay"], eval_every=train["eval_every"],
+                         patience=train["early_stop_patience"], seed=train["seed"],
+                         max_time=train["max_time"], progress=train["progress"],
+                         device=train["device"], quantiles=list(cfg.quantiles))
+    old["kind"] = "rnnkit.forecaster"
+    torch.save(old, tmp_path / "old.pt")
+    want = fc.predict(levels=(80,))
+    for again in (rnnkit.load(tmp_path / "old.pt"), Forecaster.load(tmp_path / "old.pt")):
+        assert again.config == cfg and again.config.train == cfg.train
+        got = again.predict(levels=(80,))
+        np.testing.assert_array_equal(got.mean[0], want.mean[0])
+        np.testing.assert_array_equal(got.upper[80][0], want.upper[80][0])
+
+
+def test_config_holds_the_model_and_one_train_config():
+    from rnnkit.forecast.config import forecast_train
+    from rnnkit.train import TrainConfig
+    from rnnkit.train.budget import step_budget
+
+    cfg = ForecasterConfig()
+    assert cfg.train == step_budget(1000, lr=3e-3, eval_every=100, early_stop_patience=5)
+    assert (cfg.max_steps, cfg.lr, cfg.patience, cfg.seed, cfg.device) == (1000, 3e-3, 5, 0,
+                                                                           "cpu")
+    flat = ForecasterConfig(max_steps=200, lr=1e-2, patience=None, seed=4)
+    assert flat.train == forecast_train(200, lr=1e-2, early_stop_patience=None, seed=4)
+    assert flat.train.warmup_steps == 20 and flat.train.log_every == 200  # follow max_steps
+    assert dataclasses.replace(flat, seed=5).train.seed == 5
+    assert ForecasterConfig(train={"max_steps": 7}).train == TrainConfig(max_steps=7)
+    with pytest.raises(TypeError, match=r"unknown setting\(s\) hiden_size; model settings"):
+        ForecasterConfig(hiden_size=8)
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        ForecasterConfig(train={"steps": 7})

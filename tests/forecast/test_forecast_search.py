@@ -9,7 +9,7 @@ import torch
 
 pytest.importorskip("pandas")
 
-from rnnkit.forecast.forecaster import Forecaster, ForecasterConfig, ForecastNet  # noqa: E402
+from rnnkit.forecast import Forecaster, ForecasterConfig, ForecastNet  # noqa: E402
 from rnnkit.forecast.search import ForecastSearch, validation_score  # noqa: E402
 
 rng = np.random.default_rng(11)
@@ -194,3 +194,9 @@ def test_cli_search_train_and_backtest(tmp_path, capsys):
     assert "ar_window must be an integer in [0, input_len=24]" in capsys.readouterr().err
     assert main(["forecast", "backtest", *common[:-2], "baseline", "--model", "lstm"]) == 2
     assert "FIELD=V1,V2" in capsys.readouterr().err
+
+
+def test_search_grid_takes_the_training_keywords():
+    s = ForecastSearch(ForecasterConfig(max_steps=40), {"lr": [1e-3, 3e-3], "max_steps": [20]})
+    assert [(c.train.lr, c.train.max_steps, c.train.warmup_steps) for _, c in s.candidates] == [
+        (1e-3, 20, 2), (3e-3, 20, 2)]

@@ -1,6 +1,14 @@
 """``rnnkit forecast train | predict | backtest``: thin calls into
 :mod:`rnnkit.forecast.forecaster`, :mod:`rnnkit.forecast.backtest` and the baselines.
 
+The RNN's settings are the fields of :class:`~rnnkit.forecast.config.ForecasterConfig`
+(``[model]``) and :class:`~rnnkit.train.TrainConfig` (``[train]``): each is a flag
+``--model.field`` / ``--train.field`` and a key of a TOML file given with ``--config``, and the
+common ones keep their short flags (``--horizon``, ``--input-len``, ``--season``, ``--head``,
+``--steps``, ``--seed``, ...). Later wins: the defaults below < TOML < flags. Defaults that
+differ from the dataclasses': ``input_len`` 2 x max(horizon, season), ``season`` the
+dataset's, ``baseline`` "seasonal" when season > 1, ``transform`` "auto", ``max_steps`` 800.
+
 Data come from ``--csv FILE`` (with ``--time`` and ``--target`` columns, ``--series`` for
 several series) or ``--dataset NAME`` (a registered package-shipped series, see
 ``rnnkit.data.datasets``).
@@ -20,8 +28,61 @@ several series) or ``--dataset NAME`` (a registered package-shipped series, see
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from typing import Any
 
-__all__ = ["register"]
+from .options import add_config_arguments, config_overrides, load_config
+
+__all__ = ["ALIASES", "register"]
+
+# today's short flags; every field also has --model.field / --train.field
+ALIASES = {
+    "model.horizon": "--horizon", "model.input_len": "--input-len", "model.season": "--season",
+    "model.head": "--head", "model.transform": "--transform", "model.ar_window": "--ar-window",
+    "model.cell": "--cell", "model.hidden_size": "--hidden-size", "model.decoder": "--decoder",
+    "train.max_steps": "--steps", "train.seed": "--seed",
+}
+# set in TOML only (lists), or not at all (the [train] table is the model's training)
+NOT_FLAGS = {"model.train", "model.quantiles", "model.calendar", "model.holidays"}
+_UNSET = object()
+
+
+def _sections() -> dict[str, type]:
+    from ..forecast.config import ForecasterConfig
+    from ..train import TrainConfig
+
+    return {"model": ForecasterConfig, "train": TrainConfig}
+
+
+def _given(args) -> dict[str, dict[str, Any]]:
+    """Per section, only the settings the ``--config`` file and the flags give (so the
+    command's own defaults can sit below them)."""
+    sections = _sections()
+    given = {name: dataclasses.make_dataclass(
+        f"{cls.__name__}Given", [(f.name, Any, dataclasses.field(default=_UNSET))
+                                 for f in dataclasses.fields(cls)])
+        for name, cls in sections.items()}
+    built = load_config(args.config, config_overrides(args, sections), given, NOT_FLAGS)
+    return {name: {k: v for k, v in vars(obj).items() if v is not _UNSET}
+            for name, obj in built.items()}
+
+
+def _horizon(given: dict[str, dict[str, Any]]) -> int:
+    if "horizon" not in given["model"]:
+        raise ValueError("the number of steps to forecast is needed: pass --horizon H (or set "
+                         "horizon in the [model] table of --config)")
+    return given["model"]["horizon"]
+
+
+def _config(given: dict[str, dict[str, Any]], season: int, **fixed: Any):
+    """The :class:`ForecasterConfig`: the command's defaults < ``given`` < ``fixed``."""
+    from ..forecast.config import ForecasterConfig, forecast_train
+
+    model, H = given["model"], _horizon(given)
+    defaults = {"input_len": max(2 * H, 2 * season), "season": season,
+                "baseline": "seasonal" if season > 1 else "last", "transform": "auto"}
+    return ForecasterConfig(**{**defaults, **model, **fixed},
+                            train=forecast_train(**{"max_steps": 800, **given["train"]}))
 
 
 def _add_data_args(p: argparse.ArgumentParser, need_columns: bool = True) -> None:
@@ -38,14 +99,14 @@ def _add_data_args(p: argparse.ArgumentParser, need_columns: bool = True) -> Non
                        help="how to handle missing timestamps / NaNs (default: error)")
 
 
-def _load(args) -> tuple:
-    """(DataFrame, column kwargs, season) from --csv or --dataset."""
+def _load(args, season: int | None = None) -> tuple:
+    """(DataFrame, column kwargs, season) from --csv or --dataset; ``season`` (the given one)
+    defaults to the dataset's, else 1."""
 
     from ..data.timeseries import read_csv
 
     if bool(args.csv) == bool(args.dataset):
         raise ValueError("give exactly one of --csv FILE or --dataset NAME")
-    season = getattr(args, "season", None)
     if args.dataset:
         from ..data.datasets import dataset_info, load_dataset
 
@@ -86,14 +147,11 @@ def _grid(items) -> dict:
 
 
 def _train(args) -> int:
-    from ..forecast.forecaster import ForecastEnsemble, ForecasterConfig
+    from ..forecast.ensemble import ForecastEnsemble
 
-    df, cols, season = _load(args)
-    cfg = ForecasterConfig(
-        horizon=args.horizon, input_len=args.input_len or max(2 * args.horizon, 2 * season),
-        cell=args.cell, hidden_size=args.hidden_size, decoder=args.decoder, head=args.head,
-        season=season, baseline="seasonal" if season > 1 else "last", transform=args.transform,
-        ar_window=args.ar_window, max_steps=args.steps, seed=args.seed, progress=args.progress)
+    given = _given(args)
+    df, cols, season = _load(args, given["model"].get("season"))
+    cfg = _config(given, season)
     _check_counts(args)
     if args.search:
         from ..forecast.search import ForecastSearch
@@ -126,7 +184,8 @@ def _check_counts(args) -> None:
 
 
 def _predict(args) -> int:
-    from ..forecast.forecaster import load_forecaster, plot_forecast
+    from ..forecast.ensemble import load_forecaster
+    from ..forecast.plots import plot_forecast
 
     model = load_forecaster(args.checkpoint)
     history = None
@@ -156,24 +215,23 @@ def _predict(args) -> int:
 def _backtest(args) -> int:
     from ..forecast.backtest import backtest
     from ..forecast.baselines import ARIMA, ETS, SeasonalNaive
-    from ..forecast.forecaster import Forecaster, ForecasterConfig, plot_forecast
+    from ..forecast.forecaster import Forecaster
+    from ..forecast.plots import plot_forecast
 
     _check_counts(args)
+    given = _given(args)
     rnn_only = [flag for flag, used in (("--search", args.search),
                                         ("--ensemble", args.ensemble > 1),
                                         ("--top-k", args.top_k > 1),
-                                        ("--ar-window", args.ar_window)) if used]
+                                        ("--ar-window", given["model"].get("ar_window")))
+                if used]
     if args.model not in ("lstm", "gru") and rnn_only:
         raise ValueError(f"{', '.join(rnn_only)}: RNN options, for --model lstm or gru, not "
                          f"{args.model}; leave them out or pick an RNN model")
-    df, cols, season = _load(args)
-    H = args.horizon
+    df, cols, season = _load(args, given["model"].get("season"))
+    H = _horizon(given)
     if args.model in ("lstm", "gru"):
-        cfg = ForecasterConfig(
-            horizon=H, input_len=args.input_len or max(2 * H, 2 * season), cell=args.model,
-            season=season, baseline="seasonal" if season > 1 else "last",
-            transform=args.transform, ar_window=args.ar_window, max_steps=args.steps,
-            seed=args.seed, head=args.head)
+        cfg = _config(given, season, cell=args.model)
 
         def factory():
             if args.search:
@@ -182,7 +240,7 @@ def _backtest(args) -> int:
                 return ForecastSearch(cfg, _grid(args.search), n_models=args.ensemble,
                                       top_k=args.top_k)
             if args.ensemble > 1:
-                from ..forecast.forecaster import ForecastEnsemble
+                from ..forecast.ensemble import ForecastEnsemble
 
                 return ForecastEnsemble(cfg, n_models=args.ensemble)
             return Forecaster(cfg)
@@ -214,17 +272,12 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="forecast_command", metavar="ACTION")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
-    def model_args(q):
-        q.add_argument("--horizon", type=int, required=True, help="steps to forecast")
-        q.add_argument("--input-len", type=int, help="past steps seen (default 2 x max(H, m))")
-        q.add_argument("--season", type=int, help="seasonal period m (default: dataset's or 1)")
-        q.add_argument("--head", default="point", choices=["point", "gaussian", "quantile"])
-        q.add_argument("--transform", default="auto", choices=["none", "log", "auto"])
-        q.add_argument("--ar-window", type=int, default=0, metavar="P",
-                       help="add a linear autoregressive highway over the last P steps "
-                       "(LSTNet; 0 = none, at most --input-len)")
-        q.add_argument("--steps", type=int, default=800, help="optimizer steps")
-        q.add_argument("--seed", type=int, default=0)
+    sections = _sections()
+
+    def model_args(q, not_flags=frozenset()):
+        q.add_argument("--config", metavar="FILE.toml",
+                       help="TOML file with [model] (ForecasterConfig) and [train] "
+                       "(TrainConfig) tables; flags win over it")
         q.add_argument("--search", nargs="*", metavar="FIELD=V1,V2",
                        help="settings to choose from by validation on the training tail, "
                        "e.g. baseline=last,seasonal,seasonal_mean")
@@ -233,14 +286,16 @@ def register(subparsers) -> None:
                        "seeds) instead of only the best")
         q.add_argument("--ensemble", type=int, default=1,
                        help="RNN seeds averaged (per setting with --search)")
+        add_config_arguments(q, sections, ALIASES, NOT_FLAGS | set(not_flags))
 
-    t = sub.add_parser("train", help="train a forecaster and save it")
+    t = sub.add_parser("train", help="train a forecaster and save it",
+                       description="Train an RNN forecaster. Its options come from the "
+                       "defaults, then --config FILE.toml ([model], [train] tables), then "
+                       "flags.")
     _add_data_args(t)
     model_args(t)
-    t.add_argument("--cell", default="lstm", help="lstm, gru, elman, ...")
-    t.add_argument("--hidden-size", type=int, default=64)
-    t.add_argument("--decoder", default="direct", choices=["direct", "autoregressive"])
-    t.add_argument("--progress", action="store_true", help="show a progress bar")
+    t.add_argument("--progress", dest="train.progress", action="store_const", const=True,
+                   default=argparse.SUPPRESS, help="show a progress bar")
     t.add_argument("--out", default="forecaster.pt", help="checkpoint path")
     t.set_defaults(func=_train)
 
@@ -256,7 +311,7 @@ def register(subparsers) -> None:
 
     b = sub.add_parser("backtest", help="rolling-origin evaluation over the last windows")
     _add_data_args(b)
-    model_args(b)
+    model_args(b, not_flags={"model.cell"})  # --model names the cell
     b.add_argument("--model", default="lstm", choices=["lstm", "gru", "snaive", "arima", "ets"])
     b.add_argument("--windows", type=int, default=4)
     b.add_argument("--refit", action="store_true", help="refit at every origin")

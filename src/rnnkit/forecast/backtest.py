@@ -32,7 +32,7 @@ __all__ = ["BacktestResult", "backtest"]
 @dataclass
 class BacktestResult:
     """``scores``: a pandas DataFrame, one row per (series, window) with the metrics;
-    ``forecasts``: per window, the :class:`~rnnkit.forecast.forecaster.Forecast`;
+    ``forecasts``: per window, the :class:`~rnnkit.forecast.result.Forecast`;
     ``origins``: per window, per series, the origin step."""
 
     scores: Any

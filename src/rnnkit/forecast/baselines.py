@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..data.timeseries import Series, as_series, check_length, future_index
-from .forecaster import Forecast, check_levels, normal_quantile
+from .result import Forecast, check_levels, normal_quantile
 
 __all__ = ["ARIMA", "ETS", "SeasonalNaive"]
 

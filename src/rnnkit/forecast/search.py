@@ -2,7 +2,7 @@ r"""Per-data-set choice of :class:`~rnnkit.forecast.forecaster.Forecaster` setti
 then a seed ensemble of the winner.
 
 Every candidate of ``grid`` (the Cartesian product of its value lists, each applied to the base
-:class:`~rnnkit.forecast.forecaster.ForecasterConfig`) is fitted once on the data given to
+:class:`~rnnkit.forecast.config.ForecasterConfig`) is fitted once on the data given to
 ``fit``. Its validation score is the mean absolute scaled error of its forecasts from every
 origin ``o`` of the held-out tail (the last ``val_fraction`` of each series, which the
 candidate does not train on; it only picks the candidate's best step; raised to one horizon
@@ -16,7 +16,7 @@ with ``e`` the series' training end, ``m`` the season and ``k = 0..H-1``: in dat
 it compares candidates with different transforms or baselines. The ``top_k`` lowest scores
 win (default 1); each winner is averaged with ``n_models - 1`` more seeds of its configuration
 and the forecast is the mean over all of them (as
-:class:`~rnnkit.forecast.forecaster.ForecastEnsemble`). Nothing after the data given to ``fit``
+:class:`~rnnkit.forecast.ensemble.ForecastEnsemble`). Nothing after the data given to ``fit``
 is ever seen, so in a backtest the choice uses only the data before the origin.
 
 ``top_k > 1`` is the N-BEATS recipe (Oreshkin et al., 2020: an ensemble over input lengths
@@ -27,7 +27,7 @@ best-scoring one (``top_k=len(candidates)`` averages every candidate and ignores
 Cost: ``len(candidates) + top_k * (n_models - 1)`` trainings.
 
 >>> import numpy as np
->>> from rnnkit.forecast.forecaster import ForecasterConfig
+>>> from rnnkit.forecast import ForecasterConfig
 >>> y = 10 + np.sin(np.arange(150) * 2 * np.pi / 12) + np.random.default_rng(0).normal(0, .1, 150)
 >>> cfg = ForecasterConfig(horizon=6, input_len=24, season=12, hidden_size=4, max_steps=10)
 >>> s = ForecastSearch(cfg, {"baseline": ["last", "seasonal"]}, n_models=2).fit(y)
@@ -47,7 +47,10 @@ from typing import Any
 import numpy as np
 
 from ..data.timeseries import SeriesTooShortError, as_series
-from .forecaster import Forecast, ForecastEnsemble, Forecaster, ForecasterConfig
+from .config import TRAIN_KEYWORDS, ForecasterConfig
+from .ensemble import ForecastEnsemble
+from .forecaster import Forecaster
+from .result import Forecast
 
 __all__ = ["ForecastSearch", "validation_score"]
 
@@ -103,7 +106,7 @@ class ForecastSearch:
     After ``fit``: ``scores`` (``[(overrides, score)]`` per distinct candidate, in grid
     order), ``best_overrides`` and ``best_config`` (the lowest score), ``chosen`` (the
     ``top_k`` winners' overrides, best first), ``ensemble`` (a
-    :class:`~rnnkit.forecast.forecaster.ForecastEnsemble` of the winners' seeds, which
+    :class:`~rnnkit.forecast.ensemble.ForecastEnsemble` of the winners' seeds, which
     ``predict`` and ``save`` use), ``members`` (its forecasters) and
     ``skipped`` (``[(overrides, reason)]``: candidates whose window is longer than a series
     allows, e.g. a long ``input_len`` on a short series; an error if all are).
@@ -121,7 +124,8 @@ class ForecastSearch:
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         grid = dict(grid or {})
-        names = {f.name for f in dataclasses.fields(ForecasterConfig)}
+        names = {f.name for f in dataclasses.fields(ForecasterConfig)} - {"train"}
+        names |= set(TRAIN_KEYWORDS)  # the training keywords ForecasterConfig routes
         for k, v in grid.items():
             if k not in names:
                 raise ValueError(f"grid key {k!r} is not a ForecasterConfig field; choose "
@@ -189,7 +193,7 @@ class ForecastSearch:
 
     def save(self, path) -> None:
         """Write the winners' ensemble (:meth:`ForecastEnsemble.save`); read it back with
-        :func:`~rnnkit.forecast.forecaster.load_forecaster` or ``ForecastEnsemble.load``."""
+        :func:`~rnnkit.forecast.ensemble.load_forecaster` or ``ForecastEnsemble.load``."""
         self._check_fitted()
         self.ensemble.save(path)
 

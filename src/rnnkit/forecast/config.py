@@ -1,0 +1,178 @@
+"""The settings of a :class:`~rnnkit.forecast.forecaster.Forecaster`: the model and its data
+windows in :class:`ForecasterConfig`, training in its one ``train``
+(:class:`~rnnkit.train.TrainConfig`) field.
+
+>>> cfg = ForecasterConfig(horizon=6, max_steps=200, lr=1e-2)   # old flat keywords still work
+>>> cfg.train.max_steps, cfg.train.lr, cfg.train.warmup_steps
+(200, 0.01, 20)
+>>> ForecasterConfig(horizon=6, train=forecast_train(200, lr=1e-2)) == cfg
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..train.budget import step_budget
+from ..train.config import TrainConfig
+
+__all__ = ["BASELINES", "DECODERS", "HEADS", "TRAIN_KEYWORDS", "ForecasterConfig",
+           "forecast_train", "with_train"]
+
+HEADS = ("point", "gaussian", "quantile")
+DECODERS = ("direct", "autoregressive")
+BASELINES = ("last", "seasonal", "seasonal_mean", "none")
+
+#: the training keywords ForecasterConfig used to hold itself -> their TrainConfig field
+TRAIN_KEYWORDS = {"max_steps": "max_steps", "lr": "lr", "weight_decay": "weight_decay",
+                  "eval_every": "eval_every", "patience": "early_stop_patience", "seed": "seed",
+                  "max_time": "max_time", "progress": "progress", "device": "device"}
+
+
+def forecast_train(max_steps: int = 1000, **overrides: Any) -> TrainConfig:
+    """The forecasters' default training: :func:`~rnnkit.train.budget.step_budget` of
+    ``max_steps`` with lr 3e-3, an evaluation every 100 steps and early stopping after 5
+    evaluations without improvement; ``overrides`` change any field."""
+    return step_budget(max_steps, **{"lr": 3e-3, "eval_every": 100, "early_stop_patience": 5,
+                                     **overrides})
+
+
+def with_train(train: TrainConfig, **flat: Any) -> TrainConfig:
+    """``train`` changed by the old flat keywords (:data:`TRAIN_KEYWORDS`, e.g. ``lr``,
+    ``patience``). A new ``max_steps`` also sets the warm-up and log interval that follow
+    from it, as :func:`~rnnkit.train.budget.step_budget` does."""
+    changes = {TRAIN_KEYWORDS[k]: v for k, v in flat.items()}
+    if "max_steps" in changes:
+        budget = step_budget(changes["max_steps"])
+        changes = {"warmup_steps": budget.warmup_steps, "log_every": budget.log_every,
+                   **changes}
+    return dataclasses.replace(train, **changes)
+
+
+@dataclass
+class ForecasterConfig:
+    """Model settings of :class:`~rnnkit.forecast.forecaster.Forecaster`, plus its training.
+
+    Attributes:
+        horizon: H, the steps forecast.
+        input_len: L, the past steps seen.
+        cell: "lstm", "gru", "elman" or any registered cell.
+        hidden_size: recurrent units per layer.
+        num_layers: stacked recurrent layers.
+        dropout: between recurrent layers.
+        decoder: "direct" (one linear map to all steps) or "autoregressive".
+        head: "point", "gaussian" or "quantile".
+        quantiles: the quantiles of the quantile head.
+        point_loss: "mae" or "mse" (point head).
+        baseline: "last", "seasonal", "seasonal_mean" or "none": what the network corrects
+            (see :mod:`rnnkit.forecast.network`).
+        ar_window: past steps of LSTNet's linear autoregressive highway added to the
+            baseline; 0 = none, at most input_len.
+        season: period m of the seasonal baselines.
+        transform: "none", "log" or "auto" (log when every training value is positive).
+        calendar: "auto", or a list from hour, dayofweek, dayofmonth, dayofyear, month,
+            quarter; () for none.
+        holidays: dates flagged as a known-future 0/1 covariate (off by default).
+        batch_size: training windows per step.
+        val_fraction: last part of each series held out to pick the best step; 0 = no
+            validation.
+        train: the :class:`~rnnkit.train.TrainConfig` (default :func:`forecast_train`:
+            1000 steps, lr 3e-3, evaluation every 100 steps, patience 5, CPU; these small
+            models are usually fastest on the CPU).
+
+    The old flat training keywords (``max_steps``, ``lr``, ``weight_decay``, ``eval_every``,
+    ``patience``, ``seed``, ``max_time``, ``progress``, ``device``) are still accepted and
+    read: they go to and come from ``train`` (see :func:`with_train`).
+    """
+
+    horizon: int = 12
+    input_len: int = 36
+    cell: str = "lstm"
+    hidden_size: int = 64
+    num_layers: int = 1
+    dropout: float = 0.0
+    decoder: str = "direct"
+    head: str = "point"
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    point_loss: str = "mae"
+    baseline: str = "last"
+    ar_window: int = 0
+    season: int = 1
+    transform: str = "none"
+    calendar: Any = "auto"
+    holidays: tuple[str, ...] = ()
+    batch_size: int = 64
+    val_fraction: float = 0.1
+    train: TrainConfig = field(default_factory=forecast_train)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.train, dict):  # a TOML table or a saved config
+            self.train = TrainConfig.from_dict(self.train)
+        if not isinstance(self.train, TrainConfig):
+            raise TypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
+        for name, choices in (("head", HEADS), ("decoder", DECODERS), ("baseline", BASELINES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if self.transform not in ("none", "log", "auto"):
+            raise ValueError(f"transform must be 'none', 'log' or 'auto', got {self.transform!r}")
+        for name in ("horizon", "input_len", "hidden_size", "num_layers", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.season, int) or self.season < 1:
+            raise ValueError(f"season must be a positive integer, got {self.season!r}")
+        if self.baseline.startswith("seasonal") and self.season > self.input_len:
+            raise ValueError(f"baseline={self.baseline!r} needs input_len >= season, got "
+                             f"input_len={self.input_len} < season={self.season}; raise "
+                             "input_len")
+        if not isinstance(self.ar_window, int) or isinstance(self.ar_window, bool) \
+                or not 0 <= self.ar_window <= self.input_len:
+            raise ValueError(f"ar_window must be an integer in [0, input_len={self.input_len}], "
+                             f"got {self.ar_window!r}; lower ar_window or raise input_len")
+        if self.point_loss not in ("mae", "mse"):
+            raise ValueError(f"point_loss must be 'mae' or 'mse', got {self.point_loss!r}")
+        self.quantiles = tuple(float(q) for q in self.quantiles)
+        if self.head == "quantile" and (not self.quantiles or
+                                        not all(0 < q < 1 for q in self.quantiles)):
+            raise ValueError(f"quantiles must lie strictly between 0 and 1, got {self.quantiles}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        self.holidays = tuple(str(h) for h in self.holidays)
+        if self.calendar != "auto":
+            self.calendar = tuple(self.calendar)
+
+
+def _accept_flat_keywords(cls: type) -> type:
+    """Let ``cls(...)`` (and so ``dataclasses.replace``) take the old flat training keywords,
+    routed into ``train``; any other unknown keyword is an error naming the known ones. Each
+    old keyword also reads back as a property (``cfg.seed`` is ``cfg.train.seed``)."""
+    init = cls.__init__
+    fields = [f.name for f in dataclasses.fields(cls)]
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - set(fields) - set(TRAIN_KEYWORDS))
+        if unknown:
+            raise TypeError(f"{cls.__name__} got unknown setting(s) {', '.join(unknown)}; "
+                            f"model settings: {', '.join(fields)}; training settings go in "
+                            f"train=TrainConfig(...) (or the keywords "
+                            f"{', '.join(TRAIN_KEYWORDS)})")
+        flat = {k: kwargs.pop(k) for k in list(kwargs) if k in TRAIN_KEYWORDS}
+        if flat:
+            train = kwargs.get("train", forecast_train())
+            if isinstance(train, dict):
+                train = TrainConfig.from_dict(train)
+            kwargs["train"] = with_train(train, **flat)
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    for old, new in TRAIN_KEYWORDS.items():
+        setattr(cls, old, property(lambda self, new=new: getattr(self.train, new),
+                                   doc=f"``train.{new}`` (read-only; the old flat name)"))
+    return cls
+
+
+_accept_flat_keywords(ForecasterConfig)
