@@ -210,11 +210,15 @@ def read_state(path: str | os.PathLike, kind: str | tuple[str, ...], *, version:
         raise ValueError(f"{path_s} is not a {' or '.join(kinds)} file (it is "
                          f"{describe(blob)}" + ("; rnnkit.load(path) reads it" if known else "")
                          + ")" + (f"; {makers}" if makers else ""))
+    _check_version(path_s, parsed, version)
+    return blob
+
+
+def _check_version(path: str, parsed: tuple[str, int], version: int) -> None:
     if parsed[1] > version:
-        raise ValueError(f"{path_s} is {parsed[0]}/{parsed[1]}, written by a newer rnnkit; "
+        raise ValueError(f"{path} is {parsed[0]}/{parsed[1]}, written by a newer rnnkit; "
                          f"this one reads up to version {version}: upgrade rnnkit "
                          f"(pip install -U rnnkit)")
-    return blob
 
 
 def file_kind(path: str | os.PathLike) -> tuple[str, int] | None:
@@ -279,4 +283,6 @@ def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
         raise ValueError(f"{os.fspath(path)} is {describe(blob)}, a kind this rnnkit does not "
                          f"know (known: {', '.join(sorted(KINDS))}); load it with the "
                          f"package that registered it, or upgrade rnnkit")
+    if kind != TRAIN_KIND:
+        _check_version(os.fspath(path), parsed, getattr(target, "VERSION", 1))
     return target.from_state(blob)
