@@ -5,7 +5,13 @@ import itertools
 import pytest
 import torch
 
-from rnnkit.decoding.beam import beam_search, greedy_search, index_state
+from rnnkit.decoding.beam import (
+    beam_search,
+    greedy_search,
+    index_state,
+    ngram_ban_mask,
+    sample_search,
+)
 
 V, EOS, BOS, H = 4, 0, 4, 8  # tokens 0..3 (0 = EOS); BOS = 4 is an input-only token
 
@@ -132,3 +138,86 @@ def test_bad_input():
         beam_search(dec.step, dec.init(1), 1, bos=BOS, eos=EOS, length_penalty=-1.0)
     with pytest.raises(ValueError, match=r"log-probabilities of shape \[3, V\]"):
         beam_search(lambda t, s: (torch.zeros(3), s), None, 1, bos=1, eos=0, beam_size=3)
+
+
+def _has_repeat(seq, n):
+    grams = [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_ngram_blocking_equals_brute_force(n):
+    """A wide beam with blocking = exhaustive search over the hypotheses without a repeated
+    n-gram (BOS excluded, EOS never part of an n-gram)."""
+    dec, max_len, alpha = ToyDecoder(seed=5), 4, 1.0
+    h0 = dec.init(2, seed=4)
+    K = 3 ** max_len + 3  # >= number of live hypotheses: nothing is pruned
+    out = beam_search(dec.step, h0, 2, bos=BOS, eos=EOS, beam_size=K, max_len=max_len,
+                      length_penalty=alpha, no_repeat_ngram_size=n)
+    for b in range(2):
+        allowed = [(s, q) for s, q in _exhaustive(dec, h0[b], max_len, alpha)
+                   if not _has_repeat(q, n)]
+        got = [(float(s), tuple(out.tokens[b, k, : out.lengths[b, k]].tolist()))
+               for k, s in enumerate(out.scores[b]) if s > float("-inf")]
+        assert len(got) == min(K, len(allowed))  # the K best allowed ones, best first
+        for (gs, gq), (ws, wq) in zip(got, allowed):
+            assert gs == pytest.approx(ws, abs=1e-4)
+            assert gq == wq or gs == pytest.approx(ws, abs=1e-6)
+        assert not any(_has_repeat(q, n) for _, q in got)
+
+
+def test_ngram_blocking_in_greedy_and_narrow_beam():
+    dec = ToyDecoder(seed=3)
+    h0 = dec.init(8, seed=2)
+    for n in (1, 2, 3):
+        g = greedy_search(dec.step, h0, 8, bos=BOS, eos=EOS, max_len=9, no_repeat_ngram_size=n)
+        b = beam_search(dec.step, h0, 8, bos=BOS, eos=EOS, beam_size=3, max_len=9,
+                        no_repeat_ngram_size=n)
+        for i in range(8):
+            assert not _has_repeat(g.tokens[i, : g.lengths[i]].tolist(), n)
+            for k in range(3):
+                assert not _has_repeat(b.tokens[i, k, : b.lengths[i, k]].tolist(), n)
+    plain = beam_search(dec.step, h0, 8, bos=BOS, eos=EOS, beam_size=3, max_len=9)
+    off = beam_search(dec.step, h0, 8, bos=BOS, eos=EOS, beam_size=3, max_len=9,
+                      no_repeat_ngram_size=0)
+    torch.testing.assert_close(plain.scores, off.scores)
+    with pytest.raises(ValueError, match="no_repeat_ngram_size must be an integer >= 0"):
+        beam_search(dec.step, h0, 8, bos=BOS, eos=EOS, no_repeat_ngram_size=-1)
+
+
+def test_ngram_ban_mask_reference():
+    hist = torch.tensor([[1, 2, 3, 1, 2], [3, 3, 3, 3, 3]])
+    assert ngram_ban_mask(hist, 3, 5)[0].nonzero().flatten().tolist() == [3]
+    assert ngram_ban_mask(hist, 2, 5)[1].nonzero().flatten().tolist() == [3]
+    assert ngram_ban_mask(hist, 1, 5)[0].nonzero().flatten().tolist() == [1, 2, 3]
+    assert not ngram_ban_mask(hist, 6, 5).any() and not ngram_ban_mask(hist, 0, 5).any()
+
+
+def test_sample_search_greedy_limit_seeds_and_scores():
+    dec = ToyDecoder(seed=7)
+    h0 = dec.init(6, seed=3)
+    g = greedy_search(dec.step, h0, 6, bos=BOS, eos=EOS, max_len=7)
+    for kw in ({"temperature": 0.0}, {"top_k": 1}):
+        s = sample_search(dec.step, h0, 6, bos=BOS, eos=EOS, max_len=7, **kw)
+        assert s.tokens.tolist() == g.tokens.tolist()
+        torch.testing.assert_close(s.scores, g.scores)
+    a = sample_search(dec.step, h0, 6, bos=BOS, eos=EOS, max_len=7, seed=1, top_p=0.9)
+    b = sample_search(dec.step, h0, 6, bos=BOS, eos=EOS, max_len=7, seed=1, top_p=0.9)
+    assert a.tokens.tolist() == b.tokens.tolist()
+    for i in range(6):  # the score is the model's log-prob of the drawn sequence
+        seq = a.tokens[i, : a.lengths[i]].tolist()
+        assert a.scores[i].item() == pytest.approx(dec.score(h0[i], seq, bool(a.finished[i])),
+                                                   abs=1e-4)
+    draws = {tuple(sample_search(dec.step, h0[:1], 1, bos=BOS, eos=EOS, max_len=7,
+                                 seed=s).tokens[0].tolist()) for s in range(20)}
+    assert len(draws) > 1  # it does sample
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        sample_search(dec.step, h0, 6, bos=BOS, eos=EOS, temperature=-1.0)
+
+
+def test_index_state_per_entry_batch_dim():
+    s = {"dec": (torch.arange(6).view(1, 3, 2), torch.arange(6).view(1, 3, 2)),
+         "mem": torch.arange(3), "feed": None}
+    out = index_state(s, torch.tensor([2, 0]), dim={"dec": 1})
+    assert out["dec"][0].tolist() == [[[4, 5], [0, 1]]]
+    assert out["mem"].tolist() == [2, 0] and out["feed"] is None

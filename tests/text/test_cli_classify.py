@@ -83,3 +83,19 @@ def test_ppmi_embedding_init_starts_from_distributional_vectors(tmp_path, capsys
     assert main(["classify", "train", "--data", str(data), "--out-dir", str(tmp_path / "r2"),
                  "--embed", "64", "--init", "ppmi", "--epochs", "1", "--no-progress"]) == 2
     assert "smaller than" in capsys.readouterr().err
+
+
+def test_toml_config_and_dotted_flags(tmp_path, capsys):
+    data = tmp_path / "data.tsv"
+    _write_data(data, n=120, seed=2)
+    cfg = tmp_path / "clf.toml"
+    cfg.write_text(f'[model]\nhidden_size = 5\npooling = "mean"\n\n[data]\npath = '
+                   f'"{data.as_posix()}"\n\n[train]\nepochs = 1\nprogress = false\n',
+                   encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["classify", "train", "--config", str(cfg), "--out-dir", str(out),
+                 "--embed", "6", "--model.pooling", "last"]) == 0
+    m = TextClassifier.from_checkpoint(str(out / "last.pt")).model.config
+    assert (m.hidden_size, m.embed_size, m.pooling, m.dropout) == (5, 6, "last", 0.5)
+    assert main(["classify", "train", "--data", str(data)]) == 2
+    assert "--out-dir is required" in capsys.readouterr().err

@@ -51,3 +51,29 @@ def test_errors(trained, tmp_path, capsys):
     assert "bad.tsv:2: expected 'source<TAB>target'" in capsys.readouterr().err
     assert main(["translate", str(tmp_path / "missing.pt"), "one"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_run_subcommand_and_toml_config(trained, capsys, tmp_path):
+    ckpt = str(trained / "run" / "best.pt")
+    capsys.readouterr()
+    assert main(["translate", ckpt, "twenty-one", "--beam", "2"]) == 0
+    legacy = capsys.readouterr().out
+    for action in ("run", "predict"):
+        assert main(["translate", action, ckpt, "twenty-one", "--beam", "2"]) == 0
+        assert capsys.readouterr().out == legacy
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[model]\nhidden_size = 6\nembed_size = 4\n\n[data]\npairs = '
+                   f'"{(trained / "pairs.tsv").as_posix()}"\nbatch_size = 100\n\n'
+                   f'[train]\nepochs = 1\nprogress = false\n', encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["translate", "train", "--config", str(cfg), "--out-dir", str(out),
+                 "--model.attention", "dot", "--input-feeding"]) == 0
+    c = Translator.from_checkpoint(str(out / "last.pt")).model.config
+    assert (c.hidden_size, c.embed_size, c.attention, c.input_feeding) == (6, 4, "dot", True)
+    assert type(c).__name__ == "Seq2SeqConfig"
+    cfg.write_text("[model]\nhidden = 6\n", encoding="utf-8")
+    assert main(["translate", "train", "--config", str(cfg), "--pairs", "x.tsv",
+                 "--out-dir", str(out)]) == 2
+    assert "unknown [model] option(s) hidden" in capsys.readouterr().err
+    assert main(["translate", "train", "--out-dir", str(out)]) == 2
+    assert "--pairs is required" in capsys.readouterr().err

@@ -84,6 +84,27 @@ def test_beam_and_greedy_scores_are_true_log_probabilities():
         assert beam.scores[b, 0].item() >= greedy.scores[b].item() - 1e-5
 
 
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sample_and_ngram_blocking_go_through_the_shared_searches(cell):
+    model = _model("general", cell=cell, input_feeding=True)
+    src, lengths, _ = _batch(B=3, seed=4)
+    greedy = model.greedy(src, lengths, max_len=8)
+    cold = model.sample(src, lengths, max_len=8, temperature=0.0)
+    assert cold.tokens.tolist() == greedy.tokens.tolist()
+    torch.testing.assert_close(cold.scores, greedy.scores)
+    hot = model.sample(src, lengths, max_len=8, seed=3)
+    assert hot.tokens.tolist() == model.sample(src, lengths, max_len=8, seed=3).tokens.tolist()
+    for b, n in enumerate(lengths.tolist()):
+        toks = hot.tokens[b, : hot.lengths[b]].tolist()
+        ref = _sequence_logprob(model, src[b], n, toks, bool(hot.finished[b]))
+        assert hot.scores[b].item() == pytest.approx(ref, abs=1e-4)
+    beam = model.beam(src, lengths, beam_size=3, max_len=8, no_repeat_ngram_size=1)
+    for b in range(3):
+        for k in range(3):
+            toks = beam.tokens[b, k, : beam.lengths[b, k]].tolist()
+            assert len(toks) == len(set(toks))  # no token (1-gram) twice
+
 def _reverse_batch(n, g, V=8, lo=2, hi=7):
     """Source: random symbols 4..V+3 of length lo..hi; target: the same reversed."""
     lengths = torch.randint(lo, hi + 1, (n,), generator=g)

@@ -2,15 +2,129 @@
 
     rnnkit classify train --data ../shared/data --out-dir runs/sentiment --epochs 6
     rnnkit classify train --data labelled.tsv --out-dir runs/topics   # label<TAB>text lines
+    rnnkit classify train --config sentiment.toml --lr 1e-3
     rnnkit classify predict runs/sentiment/best.pt "a gorgeous , witty film"
+
+Every option of ``classify train`` is a field of a config dataclass (``[model]``:
+ClassifierConfig, ``[data]``: ClassifyDataConfig, ``[train]``: TrainConfig), settable as a
+``[section]`` key of a TOML file given with ``--config``, as ``--section.field VALUE`` or
+with its short alias (``--hidden 64``); later wins: default < TOML < flag. Example::
+
+    [model]
+    pooling = "attention"
+    hidden_size = 64
+
+    [data]
+    path = "../shared/data"
+
+    [train]
+    epochs = 4
+    out_dir = "runs/sentiment"
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from typing import Any
 
-__all__ = ["register"]
+from .options import add_config_arguments, config_overrides, load_config
+
+__all__ = ["ClassifyDataConfig", "add_command_options", "build_configs", "register",
+           "with_defaults"]
+
+
+@dataclasses.dataclass
+class ClassifyDataConfig:
+    """The data settings of ``rnnkit classify train``.
+
+    Attributes:
+        path: a UTF-8 file of label<TAB>text lines, or a folder with rt-polarity.pos/.neg
+            (e.g. ../shared/data).
+        val_fraction: stratified share of the texts held out for validation (and best.pt).
+        min_freq: words seen fewer times in the training texts become <unk>.
+        batch_size: texts per batch.
+        init: embedding init: "random" (N(0, 1)), "ppmi" (PPMI-SVD vectors of the training
+            texts) or "wordpiece" (pretrained WordPiece token vectors, English; needs
+            rnnkit[pretrained]; sets the embedding width to 384; best for sentiment, see
+            benchmarks/classify.py).
+    """
+
+    path: str | None = None
+    val_fraction: float = 0.1
+    min_freq: int = 1
+    batch_size: int = 50
+    init: str = "random"
+
+
+def with_defaults(cls: type, **defaults: Any) -> type:
+    """A subclass of dataclass ``cls`` whose fields ``defaults`` default differently: a
+    command's own defaults, still below TOML and flags. :func:`build_configs` turns its
+    instances back into plain ``cls``.
+
+    >>> Cfg = with_defaults(ClassifyDataConfig, batch_size=8)
+    >>> Cfg().batch_size, issubclass(Cfg, ClassifyDataConfig)
+    (8, True)
+    """
+    types = {f.name: f.type for f in dataclasses.fields(cls)}
+    return dataclasses.make_dataclass(
+        cls.__name__, [(k, types[k], dataclasses.field(default=v)) for k, v in defaults.items()],
+        bases=(cls,),
+        namespace={"__doc__": cls.__doc__, "__module__": cls.__module__, "_defaults_of": cls})
+
+
+def add_command_options(parser: argparse.ArgumentParser, sections: dict[str, type],
+                        aliases: dict[str, str], not_flags: set[str]) -> None:
+    """``--config FILE.toml``, one flag per config field (see
+    :func:`~rnnkit.commands.options.add_config_arguments`) and ``--no-progress``."""
+    parser.add_argument("--config", metavar="FILE.toml",
+                        help="TOML config file with [" + "], [".join(sections) + "] tables")
+    parser.add_argument("--no-progress", dest="train.progress", action="store_const",
+                        const=False, default=argparse.SUPPRESS,
+                        help="no progress bar (= --train.progress false)")
+    add_config_arguments(parser, sections, aliases, not_flags)
+
+
+def build_configs(args: argparse.Namespace, sections: dict[str, type],
+                  not_flags: set[str], required: dict[str, str]) -> dict[str, Any]:
+    """The plain config dataclasses of a command: defaults < TOML < flags; every
+    ``required`` field (``{"section.field": "--flag"}``) must be set one way or the other."""
+    built = load_config(args.config, config_overrides(args, sections), sections, not_flags)
+    out = {}
+    for name, obj in built.items():
+        base = getattr(type(obj), "_defaults_of", type(obj))
+        out[name] = obj if base is type(obj) else base(
+            **{f.name: getattr(obj, f.name) for f in dataclasses.fields(base)})
+    for key, flag in required.items():
+        section, field = key.split(".", 1)
+        if getattr(out[section], field) is None:
+            raise ValueError(f"{flag} is required (or set {field} in the [{section}] table of "
+                             f"--config)")
+    return out
+
+
+def _sections() -> dict[str, type]:
+    from ..text.classifier import ClassifierConfig
+    from ..train import TrainConfig
+
+    return {"model": with_defaults(ClassifierConfig, vocab_size=2, dropout=0.5,
+                                   embed_dropout=0.2),
+            "data": ClassifyDataConfig,
+            "train": with_defaults(TrainConfig, epochs=6, lr=3e-3, clip_norm=5.0)}
+
+
+# today's short flags; every field also has --section.field
+ALIASES = {
+    "model.cell": "--cell", "model.pooling": "--pooling", "model.embed_size": "--embed",
+    "model.hidden_size": "--hidden", "model.num_layers": "--layers",
+    "model.dropout": "--dropout", "model.embed_dropout": "--embed-dropout",
+    "data.path": "--data", "data.min_freq": "--min-freq", "data.init": "--init",
+    "data.batch_size": "--batch-size", "data.val_fraction": "--val-fraction",
+    "train.epochs": "--epochs", "train.max_time": "--max-time", "train.lr": "--lr",
+    "train.seed": "--seed", "train.device": "--device", "train.out_dir": "--out-dir",
+}
+NOT_FLAGS = {"model.num_classes", "model.vocab_size", "model.input_size"}  # from the data
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,32 +132,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    tr = sub.add_parser("train", help="train on label<TAB>text lines or the rt-polarity folder")
-    tr.add_argument("--data", required=True,
-                    help="a UTF-8 file of label<TAB>text lines, or a folder with "
-                         "rt-polarity.pos/.neg (e.g. ../shared/data)")
-    tr.add_argument("--out-dir", required=True, help="where best.pt, last.pt and logs go")
-    tr.add_argument("--cell", default="lstm")
-    tr.add_argument("--pooling", default="max", choices=["last", "mean", "max", "attention"])
-    tr.add_argument("--embed", type=int, default=128)
-    tr.add_argument("--hidden", type=int, default=128)
-    tr.add_argument("--layers", type=int, default=1)
-    tr.add_argument("--dropout", type=float, default=0.5)
-    tr.add_argument("--embed-dropout", type=float, default=0.2)
-    tr.add_argument("--min-freq", type=int, default=1)
-    tr.add_argument("--init", default="random", choices=["random", "ppmi", "wordpiece"],
-                    help="embedding init: N(0, 1), PPMI-SVD vectors of the training texts, or "
-                    "pretrained WordPiece token vectors (English; needs rnnkit[pretrained]; "
-                    "sets the embedding width to 384; best for sentiment, see "
-                    "benchmarks/classify.py)")
-    tr.add_argument("--epochs", type=int, default=6)
-    tr.add_argument("--max-time", type=float, default=None, help="training budget in seconds")
-    tr.add_argument("--lr", type=float, default=3e-3)
-    tr.add_argument("--batch-size", type=int, default=50)
-    tr.add_argument("--val-fraction", type=float, default=0.1)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--device", default="auto")
-    tr.add_argument("--no-progress", action="store_true")
+    tr = sub.add_parser("train", help="train on label<TAB>text lines or the rt-polarity folder",
+                        description="Train a text classifier. Options come from the defaults, "
+                        "then --config FILE.toml ([model], [data], [train] tables), then flags.")
+    add_command_options(tr, _sections(), ALIASES, NOT_FLAGS)
     tr.set_defaults(func=_train)
     pr = sub.add_parser("predict", help="class probabilities of texts")
     pr.add_argument("checkpoint", help="best.pt or last.pt from `rnnkit classify train`")
@@ -54,24 +146,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from ..data.sentiment import load_labelled_text
-    from ..text.classifier import ClassifierConfig, train_text_classifier
-    from ..train import TrainConfig
+    from ..text.classifier import train_text_classifier
 
-    texts, labels = load_labelled_text(args.data)
-    cfg = ClassifierConfig(num_classes=2, vocab_size=2, embed_size=args.embed,
-                           hidden_size=args.hidden, num_layers=args.layers, cell=args.cell,
-                           pooling=args.pooling, dropout=args.dropout,
-                           embed_dropout=args.embed_dropout)
-    tcfg = TrainConfig(epochs=args.epochs, max_time=args.max_time, lr=args.lr, seed=args.seed,
-                       out_dir=args.out_dir, clip_norm=5.0, progress=not args.no_progress,
-                       device=args.device)
-    clf, metrics = train_text_classifier(texts, labels, cfg, tcfg,
-                                         val_fraction=args.val_fraction,
-                                         min_freq=args.min_freq, batch_size=args.batch_size,
-                                         seed=args.seed, embed_init=args.init)
+    cfg = build_configs(args, _sections(), NOT_FLAGS,
+                        {"data.path": "--data", "train.out_dir": "--out-dir"})
+    data, train = cfg["data"], cfg["train"]
+    texts, labels = load_labelled_text(data.path)
+    clf, metrics = train_text_classifier(texts, labels, cfg["model"], train,
+                                         val_fraction=data.val_fraction,
+                                         min_freq=data.min_freq, batch_size=data.batch_size,
+                                         seed=train.seed, embed_init=data.init)
     print(f"trained on {len(texts)} texts, classes {clf.classes}, vocab {len(clf.vocab)}; "
           f"validation loss {metrics['loss']:.4f} accuracy {metrics['accuracy']:.4f}; "
-          f"checkpoints in {args.out_dir}")
+          f"checkpoints in {train.out_dir}")
     return 0
 
 

@@ -2,105 +2,135 @@
 
     rnnkit translate pairs --tgt fr --n 20000 --out pairs.tsv     # numbers in words (num2words)
     rnnkit translate train --pairs pairs.tsv --out-dir runs/en-fr --max-time 600
-    rnnkit translate runs/en-fr/best.pt "one thousand, nine hundred and eighty-seven"
-    rnnkit translate runs/en-fr/best.pt "twenty-one" --beam 5 --heatmap att.png
+    rnnkit translate train --config en-fr.toml --model.hidden_size 256
+    rnnkit translate run runs/en-fr/best.pt "one thousand, nine hundred and eighty-seven"
+    rnnkit translate runs/en-fr/best.pt "twenty-one" --beam 5 --heatmap att.png  # = run
+
+Every option of ``translate train`` is a field of a config dataclass (``[model]``:
+Seq2SeqConfig, ``[data]``: TranslateDataConfig, ``[train]``: TrainConfig), settable as a
+``[section]`` key of a TOML file given with ``--config``, as ``--section.field VALUE`` or with
+its short alias (``--hidden 256``); later wins: default < TOML < flag.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-__all__ = ["register"]
+from .classify import add_command_options, build_configs, with_defaults
 
-
-def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rnnkit translate train",
-                                description="train on source<TAB>target lines")
-    p.add_argument("--pairs", required=True, help="UTF-8 file of source<TAB>target lines")
-    p.add_argument("--out-dir", required=True, help="where best.pt, last.pt and logs go")
-    p.add_argument("--level", default="word", choices=["word", "char"],
-                   help="target tokens: words, or characters (German number compounds)")
-    p.add_argument("--attention", default="general",
-                   choices=["general", "dot", "additive", "none"])
-    p.add_argument("--cell", default="lstm")
-    p.add_argument("--embed", type=int, default=64)
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--input-feeding", action="store_true")
-    p.add_argument("--teacher-forcing", type=float, default=1.0)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--max-time", type=float, default=None, help="training budget in seconds")
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--val-fraction", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--no-progress", action="store_true")
-    return p
+__all__ = ["TranslateDataConfig", "register"]
 
 
-def _pairs_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rnnkit translate pairs",
-                                description="write number-in-words pairs (num2words)")
-    p.add_argument("--out", required=True, help="TSV file to write")
-    p.add_argument("--src", default="en")
-    p.add_argument("--tgt", default="fr")
-    p.add_argument("--n", type=int, default=20000, help="numbers in the chosen split")
-    p.add_argument("--split", default="train", choices=["train", "valid", "test"])
-    p.add_argument("--seed", type=int, default=0)
-    return p
+@dataclasses.dataclass
+class TranslateDataConfig:
+    """The data settings of ``rnnkit translate train``.
+
+    Attributes:
+        pairs: UTF-8 file of source<TAB>target lines.
+        level: target tokens: "word", or "char" (German number compounds).
+        batch_size: sentence pairs per batch.
+        val_fraction: share of the pairs held out for validation (and best.pt).
+    """
+
+    pairs: str | None = None
+    level: str = "word"
+    batch_size: int = 64
+    val_fraction: float = 0.05
 
 
-def _run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rnnkit translate",
-                                description="translate texts with a trained model")
-    p.add_argument("checkpoint", help="best.pt or last.pt from `rnnkit translate train`")
-    p.add_argument("texts", nargs="+", help="one or more source texts (quote each)")
-    p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
-    p.add_argument("--length-penalty", type=float, default=1.0)
-    p.add_argument("--max-len", type=int, default=None)
-    p.add_argument("--heatmap", default=None,
-                   help="write the attention heatmap of the first translation to this PNG")
-    return p
+def _sections() -> dict[str, type]:
+    from ..text.seq2seq import Seq2SeqConfig
+    from ..train import TrainConfig
+
+    return {"model": with_defaults(Seq2SeqConfig, src_vocab_size=5, tgt_vocab_size=5),
+            "data": TranslateDataConfig,
+            "train": with_defaults(TrainConfig, lr=3e-3, scheduler="cosine", warmup_steps=100)}
+
+
+# today's short flags; every field also has --section.field
+ALIASES = {
+    "data.pairs": "--pairs", "data.level": "--level", "data.batch_size": "--batch-size",
+    "data.val_fraction": "--val-fraction",
+    "model.attention": "--attention", "model.cell": "--cell", "model.embed_size": "--embed",
+    "model.hidden_size": "--hidden", "model.teacher_forcing": "--teacher-forcing",
+    "model.dropout": "--dropout",
+    "train.epochs": "--epochs", "train.max_time": "--max-time", "train.lr": "--lr",
+    "train.seed": "--seed", "train.device": "--device", "train.out_dir": "--out-dir",
+}
+NOT_FLAGS = {"model.src_vocab_size", "model.tgt_vocab_size"}  # from the data
+
+
+class _RunByDefault(argparse._SubParsersAction):
+    """Subcommands ``train``, ``pairs``, ``run``; any other first word is a checkpoint of
+    ``run`` (so ``rnnkit translate CHECKPOINT TEXT`` keeps working)."""
+
+    class _Anything(dict):
+        def __contains__(self, key: object) -> bool:  # argparse's choice check passes all
+            return True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.choices = self._Anything()  # the subparsers stay in self._name_parser_map
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if values and values[0] not in self._name_parser_map:
+            values = ["run", *values]
+        super().__call__(parser, namespace, values, option_string)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("translate", help="sequence-to-sequence translation",
                                    description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("argv", nargs=argparse.REMAINDER,
-                        help="train ... | pairs ... | CHECKPOINT TEXT [TEXT ...] [--beam K]")
-    parser.set_defaults(func=lambda args: _dispatch(args.argv, parser))
+    sub = parser.add_subparsers(dest="action", metavar="{train,pairs,run}",
+                                action=_RunByDefault)
+    tr = sub.add_parser("train", help="train on source<TAB>target lines",
+                        description="Train an attention encoder-decoder. Options come from the "
+                        "defaults, then --config FILE.toml ([model], [data], [train] tables), "
+                        "then flags.")
+    add_command_options(tr, _sections(), ALIASES, NOT_FLAGS)
+    tr.add_argument("--input-feeding", dest="model.input_feeding", action="store_const",
+                    const=True, default=argparse.SUPPRESS,
+                    help="feed the attentional state back (= --model.input_feeding true)")
+    tr.set_defaults(func=_train)
 
+    pa = sub.add_parser("pairs", help="write number-in-words pairs (num2words)")
+    pa.add_argument("--out", required=True, help="TSV file to write")
+    pa.add_argument("--src", default="en")
+    pa.add_argument("--tgt", default="fr")
+    pa.add_argument("--n", type=int, default=20000, help="numbers in the chosen split")
+    pa.add_argument("--split", default="train", choices=["train", "valid", "test"])
+    pa.add_argument("--seed", type=int, default=0)
+    pa.set_defaults(func=_pairs)
 
-def _dispatch(argv: list[str], parser: argparse.ArgumentParser) -> int:
-    if not argv:
-        parser.print_help()
-        return 2
-    if argv[0] == "train":
-        return _train(_train_parser().parse_args(argv[1:]))
-    if argv[0] == "pairs":
-        return _pairs(_pairs_parser().parse_args(argv[1:]))
-    return _translate(_run_parser().parse_args(argv))
+    run = sub.add_parser("run", aliases=["predict"],
+                         help="translate texts with a trained model (the default: "
+                         "`rnnkit translate CHECKPOINT TEXT` is `run`)")
+    run.add_argument("checkpoint", help="best.pt or last.pt from `rnnkit translate train`")
+    run.add_argument("texts", nargs="+", help="one or more source texts (quote each)")
+    run.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
+    run.add_argument("--length-penalty", type=float, default=1.0)
+    run.add_argument("--max-len", type=int, default=None)
+    run.add_argument("--heatmap", default=None,
+                     help="write the attention heatmap of the first translation to this PNG")
+    run.set_defaults(func=_translate)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..text.seq2seq import Seq2SeqConfig, read_pairs_tsv, train_translator
-    from ..train import TrainConfig
+    from ..text.seq2seq import read_pairs_tsv, train_translator
 
-    pairs = read_pairs_tsv(args.pairs)
-    cfg = Seq2SeqConfig(src_vocab_size=5, tgt_vocab_size=5, embed_size=args.embed,
-                        hidden_size=args.hidden, cell=args.cell, attention=args.attention,
-                        input_feeding=args.input_feeding,
-                        teacher_forcing=args.teacher_forcing, dropout=args.dropout)
-    tcfg = TrainConfig(epochs=args.epochs, max_time=args.max_time, lr=args.lr,
-                       scheduler="cosine", warmup_steps=100, seed=args.seed,
-                       out_dir=args.out_dir, progress=not args.no_progress, device=args.device)
-    tr, metrics = train_translator(pairs, cfg, tcfg, val_fraction=args.val_fraction,
-                                   level=args.level, batch_size=args.batch_size, seed=args.seed)
+    cfg = build_configs(args, _sections(), NOT_FLAGS,
+                        {"data.pairs": "--pairs", "train.out_dir": "--out-dir"})
+    data, train = cfg["data"], cfg["train"]
+    pairs = read_pairs_tsv(data.pairs)
+    tr, metrics = train_translator(pairs, cfg["model"], train, val_fraction=data.val_fraction,
+                                   level=data.level, batch_size=data.batch_size,
+                                   seed=train.seed)
     print(f"trained on {len(pairs)} pairs; vocab source {len(tr.src_vocab)}, target "
           f"{len(tr.tgt_vocab)}; validation loss {metrics['loss']:.4f}, token accuracy "
-          f"{metrics['token_accuracy']:.4f}; checkpoints in {args.out_dir}")
+          f"{metrics['token_accuracy']:.4f}; checkpoints in {train.out_dir}")
     return 0
 
 

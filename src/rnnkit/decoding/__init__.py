@@ -4,13 +4,22 @@
 
 * :mod:`~rnnkit.decoding.sampling`: greedy, temperature, top-k and top-p sampling of one step's
   logits, and :func:`generate_tokens`, a stream of sampled tokens;
-* :mod:`~rnnkit.decoding.beam`: batched greedy search and beam search (length penalty, EOS,
-  scores) with :func:`index_state`, the one helper that reorders a decoder state.
+* :mod:`~rnnkit.decoding.beam`: batched searches over ``step_fn``: :func:`greedy_search`,
+  :func:`sample_search` (temperature / top-k / top-p) and :func:`beam_search` (length
+  penalty, EOS, scores), all with optional n-gram blocking (``no_repeat_ngram_size``), and
+  :func:`index_state`, the one helper that reorders a decoder state (per-entry batch dim).
 
 >>> from rnnkit.decoding import beam_search, sample_logits
 """
 
-from .beam import BeamResult, beam_search, greedy_search, index_state
+from .beam import (
+    BeamResult,
+    beam_search,
+    greedy_search,
+    index_state,
+    ngram_ban_mask,
+    sample_search,
+)
 from .sampling import (
     check_sampling,
     generate_tokens,
@@ -28,7 +37,9 @@ __all__ = [
     "greedy",
     "greedy_search",
     "index_state",
+    "ngram_ban_mask",
     "sample_logits",
+    "sample_search",
     "top_k_filter",
     "top_p_filter",
 ]

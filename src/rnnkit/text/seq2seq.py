@@ -21,8 +21,9 @@ fixed-vector bottleneck (Sutskever et al., 2014) that attention removes.
 Training is teacher-forced (``y_{t-1}`` is the reference); with ``teacher_forcing < 1`` each
 step feeds the model's own previous prediction with probability ``1 - teacher_forcing``.
 Without input feeding and with full teacher forcing the decoder runs over all steps at once.
-Decoding: :meth:`Seq2Seq.greedy` and batched :meth:`Seq2Seq.beam` (see
-:mod:`rnnkit.decoding.beam`).
+Decoding: :meth:`Seq2Seq.greedy`, :meth:`Seq2Seq.sample` and batched :meth:`Seq2Seq.beam`, all
+:mod:`rnnkit.decoding.beam` searches over :meth:`Seq2Seq.decode_step` (the step the
+teacher-forced loop of :meth:`Seq2Seq.forward` uses too).
 
 Shapes: ``src [B, S]`` ids, ``src_lengths [B]``; ``tgt [B, T + 1]`` ids framed as
 ``BOS y_1 .. y_T EOS`` and padded with ``PAD``; logits ``[B, T, V]``; attention ``[B, T, S]``.
@@ -39,6 +40,7 @@ A batch for :meth:`Seq2Seq.loss` is ``(src, src_lengths, tgt)`` or a dict with t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -46,8 +48,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..attention import ATTENTION_KINDS, lengths_to_mask, make_attention
-from ..cells import LSTMState, state_map
-from ..decoding import BeamResult, beam_search, greedy_search
+from ..cells import LSTMState
+from ..decoding import BeamResult, beam_search, greedy_search, index_state, sample_search
 from ..recurrent import Recurrent
 from ..train.protocol import LossOutput
 
@@ -209,27 +211,37 @@ class Seq2Seq(nn.Module):
             return torch.log_softmax(logits.float(), -1), state
         return step
 
-    @staticmethod
-    def _reorder(state: dict, index: Tensor) -> dict:
-        dec = state_map(lambda s: s.index_select(1, index), state["dec"])  # [L, N, D]
-        out = {k: (v.index_select(0, index) if isinstance(v, Tensor) else v)
-               for k, v in state.items() if k != "dec"}
-        out["dec"] = dec
-        return out
-
     @torch.no_grad()
     def greedy(self, src: Tensor, src_lengths: Tensor | None = None,
-               max_len: int | None = None) -> BeamResult:
+               max_len: int | None = None, no_repeat_ngram_size: int = 0) -> BeamResult:
         """Greedy decoding: ``tokens [B, L]`` (no BOS/EOS), summed log-prob ``scores [B]``."""
-        return self._search(greedy_search, src, src_lengths, max_len)
+        return self._search(greedy_search, src, src_lengths, max_len,
+                            no_repeat_ngram_size=no_repeat_ngram_size)
+
+    @torch.no_grad()
+    def sample(self, src: Tensor, src_lengths: Tensor | None = None,
+               max_len: int | None = None, temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None, seed: int | None = None,
+               no_repeat_ngram_size: int = 0) -> BeamResult:
+        """Sampled translations (:func:`~rnnkit.decoding.beam.sample_search`): ``tokens
+        [B, L]``, summed model log-prob ``scores [B]``; ``temperature=0`` is :meth:`greedy`."""
+        return self._search(sample_search, src, src_lengths, max_len, temperature=temperature,
+                            top_k=top_k, top_p=top_p, seed=seed,
+                            no_repeat_ngram_size=no_repeat_ngram_size)
 
     @torch.no_grad()
     def beam(self, src: Tensor, src_lengths: Tensor | None = None, beam_size: int = 5,
-             max_len: int | None = None, length_penalty: float = 1.0) -> BeamResult:
+             max_len: int | None = None, length_penalty: float = 1.0,
+             no_repeat_ngram_size: int = 0) -> BeamResult:
         """Batched beam search: ``tokens [B, K, L]``, length-normalised ``scores [B, K]``,
-        best first. ``max_len`` defaults to ``2 S + 10``."""
+        best first. ``max_len`` defaults to ``2 S + 10``; see
+        :func:`~rnnkit.decoding.beam.beam_search` for ``length_penalty``, EOS and
+        ``no_repeat_ngram_size``."""
         return self._search(beam_search, src, src_lengths, max_len, beam_size=beam_size,
-                            length_penalty=length_penalty, reorder_state=self._reorder)
+                            length_penalty=length_penalty,
+                            # the recurrent state "dec" is [L, N, D]; the rest is batch-first
+                            reorder_state=partial(index_state, dim={"dec": 1}),
+                            no_repeat_ngram_size=no_repeat_ngram_size)
 
     def _search(self, search, src: Tensor, src_lengths: Tensor | None, max_len: int | None,
                 **kw: Any) -> BeamResult:
