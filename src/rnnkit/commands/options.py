@@ -30,8 +30,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-__all__ = ["add_config_arguments", "config_overrides", "converter", "field_help",
-           "load_config", "parse_bool"]
+__all__ = ["add_command_options", "add_config_arguments", "build_configs", "config_overrides",
+           "converter", "field_help", "load_config", "parse_bool", "with_defaults"]
 
 
 def parse_bool(text: str) -> bool:
@@ -148,3 +148,52 @@ def load_config(path: str | None, overrides: dict[str, Any], sections: dict[str,
 def config_overrides(args: argparse.Namespace, sections: dict[str, type]) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items()
             if "." in k and k.split(".", 1)[0] in sections}
+
+
+def with_defaults(cls: type, **defaults: Any) -> type:
+    """A subclass of dataclass ``cls`` whose fields ``defaults`` default differently: a
+    command's own defaults, still below TOML and flags. :func:`build_configs` turns its
+    instances back into plain ``cls``.
+
+    >>> @dataclasses.dataclass
+    ... class Data:
+    ...     batch_size: int = 50
+    >>> Cfg = with_defaults(Data, batch_size=8)
+    >>> Cfg().batch_size, issubclass(Cfg, Data)
+    (8, True)
+    """
+    types = {f.name: f.type for f in dataclasses.fields(cls)}
+    return dataclasses.make_dataclass(
+        cls.__name__, [(k, types[k], dataclasses.field(default=v)) for k, v in defaults.items()],
+        bases=(cls,),
+        namespace={"__doc__": cls.__doc__, "__module__": cls.__module__, "_defaults_of": cls})
+
+
+def add_command_options(parser: argparse.ArgumentParser, sections: dict[str, type],
+                        aliases: dict[str, str], not_flags: set[str]) -> None:
+    """``--config FILE.toml``, one flag per config field (see
+    :func:`~rnnkit.commands.options.add_config_arguments`) and ``--no-progress``."""
+    parser.add_argument("--config", metavar="FILE.toml",
+                        help="TOML config file with [" + "], [".join(sections) + "] tables")
+    parser.add_argument("--no-progress", dest="train.progress", action="store_const",
+                        const=False, default=argparse.SUPPRESS,
+                        help="no progress bar (= --train.progress false)")
+    add_config_arguments(parser, sections, aliases, not_flags)
+
+
+def build_configs(args: argparse.Namespace, sections: dict[str, type],
+                  not_flags: set[str], required: dict[str, str]) -> dict[str, Any]:
+    """The plain config dataclasses of a command: defaults < TOML < flags; every
+    ``required`` field (``{"section.field": "--flag"}``) must be set one way or the other."""
+    built = load_config(args.config, config_overrides(args, sections), sections, not_flags)
+    out = {}
+    for name, obj in built.items():
+        base = getattr(type(obj), "_defaults_of", type(obj))
+        out[name] = obj if base is type(obj) else base(
+            **{f.name: getattr(obj, f.name) for f in dataclasses.fields(base)})
+    for key, flag in required.items():
+        section, field = key.split(".", 1)
+        if getattr(out[section], field) is None:
+            raise ValueError(f"{flag} is required (or set {field} in the [{section}] table of "
+                             f"--config)")
+    return out

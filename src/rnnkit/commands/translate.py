@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from .classify import add_command_options, build_configs, with_defaults
+from .options import add_command_options, build_configs, with_defaults
 
 __all__ = ["TranslateDataConfig", "register"]
 
