@@ -10,7 +10,7 @@ a PNG per series and detector to ``--out-dir``.
 
 The three RNN detectors: one-step forecast errors (telemanom), one-step autoencoder errors,
 and the beat-level ``method="window"`` autoencoder, whose window is one period of the training
-part (autocorrelation, :func:`~rnnkit.anomaly.detector.beat_window`: 300 steps pooled by 6 on
+part (autocorrelation, :func:`~rnnkit.anomaly.thresholds.beat_window`: 300 steps pooled by 6 on
 mitdb, 12 steps on yahoo). MIT-BIH's labelled anomaly is one abnormal stretch of rhythm
 (a premature beat, its missing T wave and the pause after it: steps 6936-7287), so one-step
 errors miss it; Yahoo's are single-step spikes, so window scores blur them. The fourth row
@@ -33,15 +33,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from rnnkit.anomaly.detector import (  # noqa: E402
+from rnnkit.anomaly import (  # noqa: E402
     AnomalyConfig,
     AnomalyDetector,
+    AnomalyUnion,
     RollingZScore,
     beat_window,
+    f1_scores,
     plot_anomalies,
 )
-from rnnkit.anomaly.metrics import f1_scores  # noqa: E402
-from rnnkit.anomaly.union import AnomalyUnion  # noqa: E402
 from rnnkit.data.datasets import load_dataset  # noqa: E402
 
 # name -> (training steps, window)

@@ -77,9 +77,9 @@ TRAIN_KIND = "rnnkit.train"
 #: the command that makes each kind, named when a file of another kind is given
 MAKERS: dict[str, str] = {
     "rnnkit.forecaster": "rnnkit forecast train",
-    "rnnkit.forecast_ensemble": "rnnkit forecast train --search ... --top-k K",
-    "rnnkit.anomaly": "rnnkit anomaly detect --save",
-    "rnnkit.anomaly_union": "rnnkit anomaly detect --method forecast+window --save",
+    "rnnkit.forecast_ensemble": "rnnkit forecast train --ensemble N",
+    "rnnkit.anomaly": "AnomalyDetector(...).fit(data).save(path)",
+    "rnnkit.anomaly_union": "AnomalyUnion([...]).fit(data).save(path)",
     "rnnkit.tokenizer": "tokenizer.save(path)",
     TRAIN_KIND: "rnnkit train text / classify train / translate train",
 }

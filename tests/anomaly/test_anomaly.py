@@ -8,7 +8,7 @@ import torch
 
 pytest.importorskip("pandas")
 
-from rnnkit.anomaly.detector import (  # noqa: E402
+from rnnkit.anomaly import (  # noqa: E402
     AnomalyConfig,
     AnomalyDetector,
     LSTMAutoencoder,

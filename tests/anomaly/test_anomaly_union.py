@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("pandas")
 
 from conftest import SEED  # noqa: E402
-from rnnkit.anomaly.detector import AnomalyConfig, AnomalyDetector  # noqa: E402
+from rnnkit.anomaly import AnomalyConfig, AnomalyDetector  # noqa: E402
 from rnnkit.anomaly.metrics import f1_scores  # noqa: E402
 from rnnkit.anomaly.union import AnomalyUnion  # noqa: E402
 
@@ -77,7 +77,7 @@ def test_union_errors_name_the_fix(tmp_path):
         AnomalyUnion(["forecast"])
     d = AnomalyDetector(AnomalyConfig(input_len=10, max_steps=5)).fit(rng.normal(size=80))
     d.save(tmp_path / "one.pt")
-    with pytest.raises(ValueError, match=r"rnnkit.anomaly/1 file; rnnkit.load\(path\) reads it"):
+    with pytest.raises(ValueError, match=r"rnnkit.anomaly/2 file; rnnkit.load\(path\) reads it"):
         AnomalyUnion.load(tmp_path / "one.pt")
     assert AnomalyUnion([d, d]).names == ["forecast", "forecast#2"]
 

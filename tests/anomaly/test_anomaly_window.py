@@ -10,7 +10,7 @@ import torch
 pytest.importorskip("pandas")
 
 from conftest import SEED  # noqa: E402
-from rnnkit.anomaly.detector import (  # noqa: E402
+from rnnkit.anomaly import (  # noqa: E402
     AnomalyConfig,
     AnomalyDetector,
     LSTMAutoencoder,
@@ -159,7 +159,7 @@ def test_real_mitdb_window_beats_rolling_zscore():
     """MIT-BIH (sktime's excerpt): one labelled abnormal stretch, steps 6936-7287. Fit on the
     first 3000 unlabelled steps; the one-step detectors score F1 0 there (benchmarks/
     anomaly.py), the rolling z-score about 0.06."""
-    from rnnkit.anomaly.detector import beat_window
+    from rnnkit.anomaly import beat_window
     from rnnkit.data.datasets import load_dataset
 
     df = load_dataset("mitdb")

@@ -2,7 +2,7 @@ r"""Several anomaly detectors side by side: a step is flagged when any of them f
 
 Point anomalies (a spike) and collective anomalies (an abnormal beat whose samples all stay in
 the normal range) need different scores: one-step forecast errors see the first and miss the
-second, whole-window reconstruction errors the reverse (:mod:`rnnkit.anomaly.detector`). When
+second, whole-window reconstruction errors the reverse (:mod:`rnnkit.anomaly.scorers`). When
 it is not known which kind to expect, :class:`AnomalyUnion` runs one detector per scale. Each
 member keeps its own non-parametric threshold and pruning, which flag nothing when no error
 stands out from that member's own errors, so a member adds its detections without adding the
@@ -35,7 +35,9 @@ from typing import Any
 import numpy as np
 
 from ..saving import read_state, save
-from .detector import AnomalyConfig, AnomalyDetector, Detection
+from .config import AnomalyConfig
+from .detector import AnomalyDetector
+from .result import Detection
 
 __all__ = ["AnomalyUnion"]
 
@@ -44,7 +46,7 @@ class AnomalyUnion:
     """Run ``detectors`` (unfitted or fitted :class:`AnomalyDetector` s) together; same
     ``fit`` / ``detect`` / ``update`` / ``save`` interface as one detector.
 
-    ``detect`` returns a :class:`~rnnkit.anomaly.detector.Detection` whose ``scores`` and
+    ``detect`` returns a :class:`~rnnkit.anomaly.result.Detection` whose ``scores`` and
     ``smoothed`` are :math:`\\max_i e_{i,t} / \\epsilon_i` (module docstring), ``threshold`` 1,
     ``flags`` the OR of the members' flags, and ``extra["members"]`` the members'
     own detections by name (their ``method``; ``method#2`` ... for repeats).
@@ -106,7 +108,8 @@ class AnomalyUnion:
                 score = max(score, float(_in_threshold_units(np.array(e), d.stream_threshold)))
         return score, flagged
 
-    KIND, VERSION = "rnnkit.anomaly_union", 1
+    #: version 2: the members are version 2 detector states (version 1 members still load)
+    KIND, VERSION = "rnnkit.anomaly_union", 2
 
     def save(self, path: str | os.PathLike) -> None:
         """Write every member into one file, atomically; :func:`rnnkit.load` reads it."""
@@ -124,7 +127,7 @@ class AnomalyUnion:
     @classmethod
     def load(cls, path: str | os.PathLike) -> AnomalyUnion:
         """Rebuild what :meth:`save` wrote (``torch.load(weights_only=True)``)."""
-        return cls.from_state(read_state(path, cls.KIND))
+        return cls.from_state(read_state(path, cls.KIND, version=cls.VERSION))
 
 
 def _in_threshold_units(scores: np.ndarray, threshold: float) -> np.ndarray:

@@ -17,21 +17,83 @@ to the rolling z-score baseline. ``--method forecast+window`` runs a forecast de
 (``--input-len``, ``--hidden-size``, ``--steps``) and a one-period window detector
 (``--window-hidden-size``, ``--window-steps``) together and flags a row when either does
 (:class:`~rnnkit.anomaly.union.AnomalyUnion`): spikes and abnormal cycles alike.
+
+The detector's options come from its config dataclasses: every field of
+:class:`~rnnkit.anomaly.config.AnomalyConfig` is a flag ``--model.field`` and every field of
+its :class:`~rnnkit.train.TrainConfig` a flag ``--train.field``, and both can be set in a TOML
+file (``--config run.toml`` with tables ``[model]`` and ``[train]``; later wins: default <
+TOML < flag). Today's short flags stay: ``--hidden-size`` is ``--model.hidden_size``,
+``--steps`` ``--train.max_steps``, ``--seed`` ``--train.seed``. ``--method``, ``--input-len``
+and ``--pool`` (which also take ``forecast+window`` and ``auto``) may be set in ``[model]``
+too; the flag wins.
 """
 
 from __future__ import annotations
 
-__all__ = ["register"]
+import dataclasses
+from typing import Any
+
+from .options import add_config_arguments, config_overrides, load_config
+
+__all__ = ["ALIASES", "register"]
+
+# today's short flags; every field also has --model.field / --train.field
+ALIASES = {"model.hidden_size": "--hidden-size", "train.max_steps": "--steps",
+           "train.seed": "--seed"}
+# hand-written flags (they also take 'auto' and 'forecast+window'), TOML only, or the
+# [train] table itself
+NOT_FLAGS = {"model.method", "model.input_len", "model.pool", "model.z_range", "model.train"}
+#: the command's own defaults, below the --config file and the flags
+DEFAULTS = {"model": {"method": "forecast", "input_len": "32", "pool": None},
+            "train": {"max_steps": 400}}
+_UNSET = object()
+
+
+def _sections() -> dict[str, type]:
+    from ..anomaly.config import AnomalyConfig
+    from ..train import TrainConfig
+
+    return {"model": AnomalyConfig, "train": TrainConfig}
+
+
+def _settings(args) -> dict[str, dict[str, Any]]:
+    """Per table, the command's defaults < the ``--config`` file < the flags given."""
+    sections = _sections()
+    loose = {name: dataclasses.make_dataclass(name, [(f.name, Any, _UNSET)
+                                                     for f in dataclasses.fields(cls)])
+             for name, cls in sections.items()}
+    built = load_config(args.config, config_overrides(args, sections), loose, NOT_FLAGS)
+    out = {name: {**DEFAULTS.get(name, {}),
+                  **{k: v for k, v in vars(obj).items() if v is not _UNSET}}
+           for name, obj in built.items()}
+    for key in ("method", "input_len", "pool"):      # the hand-written flags win
+        if getattr(args, key) is not None:
+            out["model"][key] = getattr(args, key)
+    return out
+
+
+def _detector(settings: dict[str, dict[str, Any]], **fixed: Any):
+    """An :class:`~rnnkit.anomaly.detector.AnomalyDetector` of the ``[model]`` settings
+    changed by ``fixed``, trained for ``[train]`` (``fixed["max_steps"]`` replaces its
+    budget)."""
+    from ..anomaly.config import AnomalyConfig, anomaly_train
+    from ..anomaly.detector import AnomalyDetector
+
+    train = {**settings["train"], **({"max_steps": fixed.pop("max_steps")}
+                                     if "max_steps" in fixed else {})}
+    return AnomalyDetector(AnomalyConfig(**{**settings["model"], **fixed},
+                                         train=anomaly_train(**train)))
 
 
 def _detect(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from ..anomaly.detector import AnomalyConfig, AnomalyDetector, RollingZScore, plot_anomalies
-    from ..anomaly.metrics import as_binary, f1_scores
+    from ..anomaly import RollingZScore, as_binary, f1_scores, plot_anomalies
     from ..data.timeseries import read_csv
 
+    settings = _settings(args)
+    model_set, method = settings["model"], settings["model"]["method"]
     if bool(args.csv) == bool(args.dataset):
         raise ValueError("give exactly one of --csv FILE or --dataset NAME")
     if args.dataset:
@@ -55,32 +117,29 @@ def _detect(args) -> int:
         if args.label else None
     if not 0 < args.train_frac < 1:
         raise ValueError(f"--train-frac must be in (0, 1), got {args.train_frac}")
-    for flag in ("steps", "hidden_size", "window_steps", "window_hidden_size"):
+    for flag, value in (("steps", settings["train"]["max_steps"]),
+                        ("hidden-size", model_set.get("hidden_size", 1)),
+                        ("window-steps", args.window_steps),
+                        ("window-hidden-size", args.window_hidden_size)):
         # named here: the detectors' own errors say max_steps, and forecast+window has two
-        if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer, got "
-                             f"{getattr(args, flag)}")
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"--{flag} must be a positive integer, got {value}")
     n_train = int(len(y) * args.train_frac)
-    if args.method == "forecast+window":
+    if method == "forecast+window":
         from ..anomaly.union import AnomalyUnion
 
-        input_len, _ = _window_args(args, y[:n_train], "forecast")
-        win_len, pool = _window_args(args, y[:n_train], "window", auto=True)
+        input_len, _ = _window_args(model_set, y[:n_train], "forecast")
+        win_len, pool = _window_args(model_set, y[:n_train], "window", auto=True)
         print(f"window member: input_len {win_len}, pool {pool}")
         model = AnomalyUnion([
-            AnomalyDetector(AnomalyConfig(method="forecast", input_len=input_len,
-                                          hidden_size=args.hidden_size, max_steps=args.steps,
-                                          seed=args.seed)),
-            AnomalyDetector(AnomalyConfig(method="window", input_len=win_len, pool=pool,
-                                          hidden_size=args.window_hidden_size,
-                                          max_steps=args.window_steps, seed=args.seed))])
+            _detector(settings, method="forecast", input_len=input_len, pool=1),
+            _detector(settings, method="window", input_len=win_len, pool=pool,
+                      hidden_size=args.window_hidden_size, max_steps=args.window_steps)])
     else:
-        input_len, pool = _window_args(args, y[:n_train], args.method)
-        if args.method == "window":
+        input_len, pool = _window_args(model_set, y[:n_train], method)
+        if method == "window":
             print(f"window: input_len {input_len}, pool {pool}")
-        model = AnomalyDetector(AnomalyConfig(
-            method=args.method, input_len=input_len, pool=pool, hidden_size=args.hidden_size,
-            max_steps=args.steps, seed=args.seed))
+        model = _detector(settings, input_len=input_len, pool=pool)
     det = model.fit(y[:n_train]).detect(y)
     flagged = df.assign(score=det.smoothed)[det.flags.astype(bool)]
     flagged.insert(0, "row", np.nonzero(det.flags)[0])
@@ -93,17 +152,20 @@ def _detect(args) -> int:
             m = f1_scores(labels[n_train:], flags[n_train:])
             print(f"{name:16s} " + " ".join(f"{k} {v:.3f}" for k, v in m.items()))
     if args.plot:
-        plot_anomalies(y, det, labels, args.plot, title=f"{args.column} ({args.method})")
+        plot_anomalies(y, det, labels, args.plot, title=f"{args.column} ({method})")
         print(f"wrote {args.plot}")
     return 0
 
 
-def _window_args(args, train, method: str, auto: bool = False) -> tuple[int, int]:
-    """``--input-len`` and ``--pool`` of a ``method`` detector as integers, resolving ``auto``
-    from the training rows (``auto=True``: the window is one period whatever --input-len
-    says, for the window member of ``forecast+window``, whose --input-len is the forecast
-    member's)."""
-    from ..anomaly.detector import estimate_period, pooled_window
+def _window_args(model: dict[str, Any], train, method: str,
+                 auto: bool = False) -> tuple[int, int]:
+    """``--input-len`` and ``--pool`` (``model["input_len"]``, ``model["pool"]``) of a
+    ``method`` detector as integers, resolving ``auto`` from the training rows
+    (``auto=True``: the window is one period whatever --input-len says, for the window member
+    of ``forecast+window``, whose --input-len is the forecast member's)."""
+    from ..anomaly.thresholds import estimate_period, pooled_window
+
+    input_len, pool = model["input_len"], model["pool"]
 
     def as_int(name, value):
         what = f"--{name} must be a positive integer" + (" or 'auto'" if name == "input-len"
@@ -117,19 +179,19 @@ def _window_args(args, train, method: str, auto: bool = False) -> tuple[int, int
         return v
 
     if method != "window":
-        if args.input_len == "auto" or (args.pool is not None
-                                        and args.method != "forecast+window"):
+        if input_len == "auto" or (pool is not None
+                                   and model["method"] != "forecast+window"):
             raise ValueError("--pool and --input-len auto need --method window (with "
                              "forecast+window the window is always one period; --input-len is "
                              "the forecast member's)")
-        return as_int("input-len", args.input_len), 1
-    if auto or args.input_len == "auto":
-        pool = None if args.pool is None else as_int("pool", args.pool)
+        return as_int("input-len", input_len), 1
+    if auto or input_len == "auto":
+        pool = None if pool is None else as_int("pool", pool)
         return pooled_window(estimate_period(train), pool)
-    input_len = as_int("input-len", args.input_len)
-    if args.pool is None:                        # about 50 model steps
+    input_len = as_int("input-len", input_len)
+    if pool is None:                             # about 50 model steps
         return pooled_window(input_len)
-    return input_len, as_int("pool", args.pool)
+    return input_len, as_int("pool", pool)
 
 
 def register(subparsers) -> None:
@@ -143,24 +205,24 @@ def register(subparsers) -> None:
     d.add_argument("--dataset", help="a registered series instead of --csv (yahoo, mitdb)")
     d.add_argument("--column", required=True, help="the numeric column to check")
     d.add_argument("--label", help="optional 0/1 label column: print precision / recall / F1")
-    d.add_argument("--method", default="forecast",
+    d.add_argument("--method", default=None,
                    choices=["forecast", "autoencoder", "window", "forecast+window"],
                    help="one-step forecast errors, one-step autoencoder errors, whole-window "
                    "(beat-level) autoencoder scores, or forecast and window detectors together "
-                   "(a row is flagged when either flags it)")
+                   "(a row is flagged when either flags it; default forecast)")
     d.add_argument("--train-frac", type=float, default=0.4,
                    help="leading fraction of rows to train on (default 0.4)")
-    d.add_argument("--input-len", default="32",
-                   help="past steps / window length; 'auto' (window): one estimated period")
+    d.add_argument("--input-len", default=None,
+                   help="past steps / window length (default 32); 'auto' (window): one "
+                   "estimated period")
     d.add_argument("--pool", default=None,
                    help="window method: average-pool factor (default: about 50 model steps)")
-    d.add_argument("--hidden-size", type=int, default=32)
-    d.add_argument("--steps", type=int, default=400)
     d.add_argument("--window-hidden-size", type=int, default=64,
                    help="forecast+window: the window member's hidden size")
     d.add_argument("--window-steps", type=int, default=1500,
                    help="forecast+window: the window member's optimizer steps")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--config", help="TOML file with [model] and [train] tables")
     d.add_argument("--out", default="anomalies.csv", help="CSV of the flagged rows")
     d.add_argument("--plot", default="anomalies.png", help="PNG path ('' for none)")
+    add_config_arguments(d, _sections(), ALIASES, NOT_FLAGS)
     d.set_defaults(func=_detect)

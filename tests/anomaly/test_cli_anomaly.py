@@ -1,0 +1,114 @@
+"""`rnnkit anomaly detect` end to end on small CSV files."""
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+
+from rnnkit.cli import main  # noqa: E402
+
+rng = np.random.default_rng(3)
+
+
+def test_anomaly_detect_writes_rows_and_png(tmp_path, capsys):
+    n = 400
+    y = np.sin(np.arange(n) * 2 * np.pi / 20) + rng.normal(0, 0.05, n)
+    y[300] += 4
+    lab = (np.arange(n) == 300).astype(int)
+    csv = tmp_path / "m.csv"
+    pd.DataFrame({"value": y, "label": lab}).to_csv(csv, index=False)
+    out, png = tmp_path / "flagged.csv", tmp_path / "a.png"
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--label",
+                 "label", "--train-frac", "0.5", "--input-len", "20", "--steps", "100",
+                 "--out", str(out), "--plot", str(png)]) == 0
+    flagged = pd.read_csv(out)
+    assert 300 in flagged["row"].tolist() and len(flagged) <= 5
+    assert png.stat().st_size > 1000
+    text = capsys.readouterr().out
+    assert "rolling z-score" in text and "f1" in text
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "nope"]) == 2
+    assert "not in the CSV" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [np.nan, 2.0, "yes"])
+def test_anomaly_labels_that_are_not_0_1_are_an_error_not_anomalies(bad):
+    from rnnkit.anomaly.metrics import f1_scores, point_adjust
+
+    lab = np.array([0, 1, 0, bad, 0], dtype=object if isinstance(bad, str) else float)
+    with pytest.raises(ValueError, match=r"labels must be 0/1 .*map the label column"):
+        f1_scores(lab, np.zeros(5))  # NaN, 2 and text used to count as true anomalies
+    with pytest.raises(ValueError, match="labels must be 0/1"):
+        point_adjust(lab, np.zeros(5))
+    ok = np.array([0, 1, 0, 1, 0], dtype=float)
+    assert f1_scores(ok, ok.astype(bool))["f1"] == 1.0
+
+
+def test_anomaly_detect_checks_the_label_column_before_training(tmp_path, capsys):
+    csv = tmp_path / "m.csv"
+    pd.DataFrame({"value": np.sin(np.arange(200) / 3), "label": ["no"] * 199 + ["yes"]}
+                 ).to_csv(csv, index=False)
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--label",
+                 "label", "--steps", "5000", "--plot", ""]) == 2
+    captured = capsys.readouterr()
+    assert "--label column 'label' must be 0/1" in captured.err and "yes" in captured.err
+    assert "flagged" not in captured.out  # nothing was trained or written
+
+
+def test_anomaly_labels_in_an_object_array_and_nan_listed_once():
+    from rnnkit.anomaly.metrics import f1_scores
+
+    ok = np.array([0, 1, True, 0], dtype=object)  # 0/1 values, not numeric dtype
+    assert f1_scores(ok, np.array([0, 1, 1, 0]))["f1"] == 1.0
+    with pytest.raises(ValueError, match=r"found \[nan\]:"):
+        f1_scores(np.array([0, np.nan, np.nan, 1]), np.zeros(4))
+
+
+def test_anomaly_pool_error_does_not_offer_auto(tmp_path, capsys):
+    csv = tmp_path / "s.csv"
+    pd.DataFrame({"value": np.sin(np.arange(200) / 3)}).to_csv(csv, index=False)
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--method",
+                 "window", "--pool", "auto", "--steps", "5", "--plot", ""]) == 2
+    err = capsys.readouterr().err
+    assert "--pool must be a positive integer, got 'auto'" in err
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--method",
+                 "forecast+window", "--window-steps", "-1", "--plot", ""]) == 2
+    assert "--window-steps must be a positive integer, got -1" in capsys.readouterr().err
+
+
+def test_anomaly_detect_options_come_from_the_configs(tmp_path, capsys, monkeypatch):
+    from rnnkit.anomaly import AnomalyDetector
+
+    seen = []
+
+    def fake_fit(self, data, **kw):
+        seen.append(self.config)
+        raise SystemExit(0)  # no training: the settings are what is checked
+
+    monkeypatch.setattr(AnomalyDetector, "fit", fake_fit)
+    csv = tmp_path / "s.csv"
+    pd.DataFrame({"value": np.sin(np.arange(200) / 3)}).to_csv(csv, index=False)
+    toml = tmp_path / "run.toml"
+    toml.write_text('[model]\nmethod = "window"\ninput_len = 20\nsmoothing = 3\n'
+                    '[train]\nmax_steps = 70\nlr = 0.01\n')
+    base = ["anomaly", "detect", "--csv", str(csv), "--column", "value", "--plot", ""]
+    with pytest.raises(SystemExit):
+        main(base + ["--config", str(toml), "--hidden-size", "12", "--train.lr", "0.02",
+                     "--seed", "5"])
+    cfg = seen.pop()
+    assert (cfg.method, cfg.input_len, cfg.pool, cfg.smoothing, cfg.hidden_size) == \
+        ("window", 20, 1, 3, 12)
+    assert (cfg.train.max_steps, cfg.train.warmup_steps, cfg.train.lr, cfg.train.seed) == \
+        (70, 7, 0.02, 5)
+    with pytest.raises(SystemExit):   # the flags win over the file; command defaults below
+        main(base + ["--config", str(toml), "--method", "forecast", "--input-len", "16",
+                     "--model.clean_z", "0"])
+    cfg = seen.pop()
+    assert (cfg.method, cfg.input_len, cfg.clean_z, cfg.hidden_size) == ("forecast", 16, 0.0, 32)
+    with pytest.raises(SystemExit):
+        main(base)
+    cfg = seen.pop()
+    assert (cfg.method, cfg.input_len, cfg.train.max_steps, cfg.train.lr) == \
+        ("forecast", 32, 400, 3e-3)
+    toml.write_text("[model]\nhidden = 3\n")
+    assert main(base + ["--config", str(toml)]) == 2
+    assert "unknown [model] option(s) hidden" in capsys.readouterr().err
