@@ -44,6 +44,7 @@ import torch
 
 __all__ = [
     "KINDS",
+    "Savable",
     "TASKS",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -228,6 +229,32 @@ def file_kind(path: str | os.PathLike) -> tuple[str, int] | None:
 
 
 # -- the public pair ---------------------------------------------------------------------------
+class Savable:
+    """Mixin giving a savable class (``KIND``, ``VERSION``, ``state()``, ``from_state()``) its
+    ``save(path)`` and ``load(path)``: the same file :func:`save` and :func:`load` handle."""
+
+    KIND: str = ""
+    VERSION: int = 1
+
+    def state(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, blob: dict[str, Any]) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write this object to ``path`` atomically; :func:`rnnkit.load` or :meth:`load`
+        reads it back."""
+        save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Any:
+        """Rebuild an object of this class from ``path`` (``weights_only=True``); a file of
+        another kind or of a newer version raises an error saying what it is."""
+        return cls.from_state(read_state(path, cls.KIND, version=cls.VERSION))
+
+
 def register_kind(kind: str, target: Any, *, task: bool = False) -> None:
     """Make :func:`load` rebuild files of ``kind`` with ``target`` (a class with
     ``from_state``, or ``"module:Name"``). ``task=True`` registers a trainer-checkpoint task

@@ -19,7 +19,6 @@ Anomalies Using LSTMs and Nonparametric Dynamic Thresholding*;
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from dataclasses import asdict
 from typing import Any
@@ -29,7 +28,7 @@ import torch
 from torch import nn
 
 from ..data.timeseries import SeriesScaler, WindowDataset, as_series
-from ..saving import read_state, save
+from ..saving import Savable
 from ..train.budget import fit_steps
 from .config import AnomalyConfig
 from .result import Detection
@@ -39,7 +38,7 @@ from .thresholds import dynamic_threshold, ewm, prune_anomalies
 __all__ = ["AnomalyDetector"]
 
 
-class AnomalyDetector:
+class AnomalyDetector(Savable):
     """RNN anomaly detector (see :mod:`rnnkit.anomaly.scorers` for the methods).
 
     ``fit(data)`` trains on (mostly normal) data; ``detect(data)`` scores a whole series and
@@ -166,9 +165,6 @@ class AnomalyDetector:
     #: version 2: ``config`` holds training in its ``train`` table (version 1: flat keys)
     KIND, VERSION = "rnnkit.anomaly", 2
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write atomically; :func:`rnnkit.load` or :meth:`load` reads it."""
-        save(self, path)
 
     def state(self) -> dict:
         """Everything :meth:`load` needs, as tensors and plain Python values."""
@@ -177,10 +173,6 @@ class AnomalyDetector:
                 "n_features": self.n_features, "scaler": self.scaler.state_dict(),
                 "state_dict": self.net.state_dict()}
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> AnomalyDetector:
-        """Rebuild a saved detector (``torch.load(weights_only=True)``)."""
-        return cls.from_state(read_state(path, cls.KIND, version=cls.VERSION))
 
     @classmethod
     def from_state(cls, blob: dict) -> AnomalyDetector:

@@ -28,13 +28,12 @@ step); the union's flags are the OR of the members' flags.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..saving import read_state, save
+from ..saving import Savable
 from .config import AnomalyConfig
 from .detector import AnomalyDetector
 from .result import Detection
@@ -42,7 +41,7 @@ from .result import Detection
 __all__ = ["AnomalyUnion"]
 
 
-class AnomalyUnion:
+class AnomalyUnion(Savable):
     """Run ``detectors`` (unfitted or fitted :class:`AnomalyDetector` s) together; same
     ``fit`` / ``detect`` / ``update`` / ``save`` interface as one detector.
 
@@ -111,9 +110,6 @@ class AnomalyUnion:
     #: version 2: the members are version 2 detector states (version 1 members still load)
     KIND, VERSION = "rnnkit.anomaly_union", 2
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write every member into one file, atomically; :func:`rnnkit.load` reads it."""
-        save(self, path)
 
     def state(self) -> dict:
         """Every member's :meth:`AnomalyDetector.state`."""
@@ -124,10 +120,6 @@ class AnomalyUnion:
         """The union :meth:`state` describes."""
         return cls([AnomalyDetector.from_state(b) for b in blob["members"]])
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> AnomalyUnion:
-        """Rebuild what :meth:`save` wrote (``torch.load(weights_only=True)``)."""
-        return cls.from_state(read_state(path, cls.KIND, version=cls.VERSION))
 
 
 def _in_threshold_units(scores: np.ndarray, threshold: float) -> np.ndarray:

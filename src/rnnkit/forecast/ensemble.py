@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..data.timeseries import Series
-from ..saving import parse_tag, read_state, save
+from ..saving import Savable, parse_tag, read_state
 from .config import ForecasterConfig
 from .forecaster import Forecaster
 from .result import Forecast
@@ -20,7 +20,7 @@ from .result import Forecast
 __all__ = ["ForecastEnsemble", "load_forecaster"]
 
 
-class ForecastEnsemble:
+class ForecastEnsemble(Savable):
     """``n_models`` :class:`Forecaster` s with seeds ``seed, seed + 1, ...``, averaged: point
     forecasts and interval bounds are the members' means (quantile averaging). Lowers the
     variance of small-data fits; same ``fit`` / ``predict`` / ``save`` API. :meth:`of` builds
@@ -69,9 +69,6 @@ class ForecastEnsemble:
 
     KIND, VERSION = "rnnkit.forecast_ensemble", 2  # 2: members' configs as in Forecaster 2
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write every member into one file, atomically; :func:`rnnkit.load` reads it."""
-        save(self, path)
 
     def state(self) -> dict:
         """Every member's :meth:`Forecaster.state`."""
@@ -82,10 +79,6 @@ class ForecastEnsemble:
         """The ensemble :meth:`state` describes."""
         return cls.of([Forecaster.from_state(b) for b in blob["members"]])
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> ForecastEnsemble:
-        """Rebuild what :meth:`save` wrote (``torch.load(weights_only=True)``)."""
-        return cls.from_state(read_state(path, cls.KIND, version=cls.VERSION))
 
     def _history(self, history) -> list[Series]:
         """The series to plot: from the member that keeps the longest saved tail."""

@@ -15,7 +15,6 @@ validation tail), predicts in the data's units and saves itself.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -33,7 +32,7 @@ from ..data.timeseries import (
     future_index,
     resolve_calendar,
 )
-from ..saving import read_state, save
+from ..saving import Savable
 from ..train.budget import fit_steps
 from .config import ForecasterConfig
 from .network import ForecastNet
@@ -42,7 +41,7 @@ from .result import Forecast, check_levels, normal_quantile
 __all__ = ["Forecaster"]
 
 
-class Forecaster:
+class Forecaster(Savable):
     """Fit / predict / save wrapper around :class:`ForecastNet` (the user-facing model).
 
     ``fit`` takes a pandas DataFrame (``time``, ``target`` column names; ``series`` for several
@@ -262,9 +261,6 @@ class Forecaster:
     #: untagged ones before them) hold a flat config, whose keys ForecasterConfig still takes
     KIND, VERSION = "rnnkit.forecaster", 2
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the model atomically; :func:`rnnkit.load` or :meth:`load` reads it."""
-        save(self, path)
 
     def state(self) -> dict:
         """Everything :meth:`load` needs, as tensors and plain Python values."""
@@ -286,11 +282,6 @@ class Forecaster:
                        for s in self.series],
         }
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Forecaster:
-        """Rebuild a saved model (``torch.load(weights_only=True)``); it can ``predict`` from
-        the end of its training data or from a new ``history``."""
-        return cls.from_state(read_state(path, cls.KIND, version=cls.VERSION))
 
     @classmethod
     def from_state(cls, blob: dict) -> Forecaster:
