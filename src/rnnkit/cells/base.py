@@ -25,7 +25,8 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Cell", "LSTMState", "State", "state_map", "state_tensors", "uniform_init_"]
+__all__ = ["Cell", "LSTMState", "State", "lstm_initial_state", "state_map", "state_tensors",
+           "uniform_init_"]
 
 
 class LSTMState(NamedTuple):
@@ -58,6 +59,15 @@ def state_map(fn: Callable[..., Tensor], *states: State) -> State:
 def state_tensors(state: State) -> tuple[Tensor, ...]:
     """The tensors of a state, in order: ``(h,)`` or ``(h, c)``."""
     return (state,) if isinstance(state, Tensor) else tuple(state)
+
+
+def lstm_initial_state(cell: Cell, batch: int, *, device: Any = None,
+                       dtype: torch.dtype | None = None) -> LSTMState:
+    """Zero state of an LSTM-family cell: ``h [batch, O]``, ``c [batch, H]``; LSTM cells use it
+    as their ``initial_state`` (``initial_state = lstm_initial_state``)."""
+    h = torch.zeros(batch, cell.output_size, device=device, dtype=dtype)
+    c = torch.zeros(batch, cell.hidden_size, device=device, dtype=dtype)
+    return LSTMState(h, c)
 
 
 def uniform_init_(module: nn.Module, hidden_size: int) -> None:

@@ -70,7 +70,6 @@ class IndRNNCell(Regularized, Cell):
         return u if self.recurrent_max is None else u.clamp(-self.recurrent_max,
                                                             self.recurrent_max)
 
-
     def step(self, xp_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         pre = xp_t + self.recurrent_weight() * self.drop_recurrent(state)  # [B, H]
         h = torch.relu(pre) if self.nonlinearity == "relu" else torch.tanh(pre)

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .base import Cell, LSTMState, uniform_init_
+from .base import Cell, LSTMState, lstm_initial_state, uniform_init_
 from .regularization import Regularized
 
 __all__ = ["LayerNormGRUCell", "LayerNormLSTMCell", "layer_norm"]
@@ -121,10 +121,7 @@ class LayerNormLSTMCell(_LayerNormCell):
         self.ln_cell_bias = nn.Parameter(torch.empty(hidden_size, **kw))
         self.reset_parameters()
 
-    def initial_state(self, batch: int, *, device: Any = None,
-                      dtype: torch.dtype | None = None) -> LSTMState:
-        zeros = torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
-        return LSTMState(zeros, zeros.clone())
+    initial_state = lstm_initial_state
 
     def step(self, xp_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h_prev, c_prev = state

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .base import Cell, LSTMState
+from .base import Cell, LSTMState, lstm_initial_state
 from .regularization import Regularized
 
 
@@ -79,14 +79,7 @@ class LSTMCell(Regularized, Cell):
             self.register_parameter("weight_hr", None)
         self.reset_parameters()
 
-
-    def initial_state(
-        self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
-    ) -> LSTMState:
-        h = torch.zeros(batch, self.output_size, device=device, dtype=dtype)
-        c = torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
-        return LSTMState(h, c)
-
+    initial_state = lstm_initial_state
 
     def step(self, xp_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h_prev, c_prev = state

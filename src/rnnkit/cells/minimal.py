@@ -251,7 +251,6 @@ class _MinimalCell(Cell):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-
     def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
         raise NotImplementedError
 

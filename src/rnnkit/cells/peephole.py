@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .base import Cell, LSTMState
+from .base import Cell, LSTMState, lstm_initial_state
 from .regularization import Regularized
 
 __all__ = ["PeepholeLSTMCell"]
@@ -55,12 +55,7 @@ class PeepholeLSTMCell(Regularized, Cell):
         self._init_biases(4 * hidden_size, bias, **kw)
         self.reset_parameters()
 
-
-    def initial_state(self, batch: int, *, device: Any = None,
-                      dtype: torch.dtype | None = None) -> LSTMState:
-        zeros = torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
-        return LSTMState(zeros, zeros.clone())
-
+    initial_state = lstm_initial_state
 
     def step(self, xp_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h_prev, c_prev = state
