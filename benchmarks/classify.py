@@ -100,7 +100,7 @@ def sentiment_run(texts, labels, train_idx, test_idx, args, seed):
         args.embed = vectors.shape[1]
     else:
         vocab = Vocab.build([texts[i] for i in fit_idx], min_freq=args.min_freq)
-    unk = getattr(vocab, "unk_id", 1)
+    unk = vocab.unk_id
     ids = [seq or [unk] for seq in vocab.encode_batch(texts)]  # empty -> unknown token
 
     def loader(idx, shuffle, s=seed):

@@ -1,5 +1,6 @@
 """Data for the classification and translation models: vocab, batching, loaders, vectors."""
 
+import json
 import os
 import random
 
@@ -169,3 +170,11 @@ def test_packaged_wordpiece_embeddings_match_the_files():
     again = pretrained.WordPieceVocab.from_json(vocab.to_json())
     assert again.encode_batch(["an unforgettable film"]) == vocab.encode_batch(
         ["an unforgettable film"])
+    # the one vocabulary protocol: special ids as attributes, rebuilt by kind
+    from rnnkit.data.vocab import Vocabulary, vocabulary_from_json
+
+    assert isinstance(vocab, Vocabulary) and vocab.vocab_size == len(vocab)
+    assert (vocab.pad_id, vocab.bos_id, vocab.eos_id) == (words.index("[PAD]"), None, None)
+    assert type(vocabulary_from_json(vocab.to_json())) is pretrained.WordPieceVocab
+    old = json.dumps({"level": "wordpiece", "tokenizer": vocab.tokenizer.to_str()})
+    assert vocabulary_from_json(old).encode(" ".join(words[i] for i in picks)) == picks

@@ -29,11 +29,11 @@ def random_text(n: int, alphabet: str = "abcdefgh ijk\nXYZ.,;'", seed: int = 0) 
 def test_char_roundtrip_and_ids_match_vocabulary():
     text = random_text(2000, seed=1)
     tok = CharTokenizer.from_text(text)
-    ids = tok.encode(text)
+    ids = tok.encode_tensor(text)
     assert ids.dtype == torch.long and ids.shape == (len(text),)
     assert tok.decode(ids) == text
     # reference: a plain loop over characters
-    assert ids.tolist() == [tok.itos.index(ch) for ch in text]
+    assert ids.tolist() == tok.encode(text) == [tok.itos.index(ch) for ch in text]
     assert 0 not in ids.tolist()  # nothing unknown in the text it was built from
 
 
@@ -45,7 +45,7 @@ def test_vocabulary_is_ordered_by_frequency_then_first_seen():
 def test_unknown_symbols_map_to_unk():
     tok = CharTokenizer.from_text("abc")
     ids = tok.encode("azb")
-    assert ids.tolist() == [tok.stoi["a"], 0, tok.stoi["b"]]
+    assert ids == [tok.stoi["a"], tok.unk_id, tok.stoi["b"]] and tok.unk_id == 0
     assert tok.decode(ids) == f"a{UNK}b"
     assert tok.coverage("azb") == pytest.approx(2 / 3)
 
@@ -54,7 +54,7 @@ def test_max_vocab_and_min_count():
     text = "a" * 10 + "b" * 5 + "c" * 2 + "d"
     assert CharTokenizer.from_text(text, max_vocab=3).itos == [UNK, "a", "b"]
     assert CharTokenizer.from_text(text, min_count=2).itos == [UNK, "a", "b", "c"]
-    assert CharTokenizer.from_text(text, max_vocab=3).encode("d").tolist() == [0]
+    assert CharTokenizer.from_text(text, max_vocab=3).encode("d") == [0]
 
 
 def test_word_tokenizer_splits_punctuation_and_handles_unknowns():
@@ -72,8 +72,12 @@ def test_save_load_roundtrip(tmp_path):
         tok.save(path)
         back = Tokenizer.load(path)
         assert type(back) is type(tok) and back == tok
-        assert back.encode("one two x").tolist() == tok.encode("one two x").tolist()
-        assert not list(path.parent.glob("*.tmp"))  # atomic write left no temp file
+        assert back.encode("one two x") == tok.encode("one two x")
+        assert json.loads(path.read_text(encoding="utf-8"))["format"] == "rnnkit.tokenizer/1"
+        assert [p.name for p in path.parent.iterdir()] == ["vocab.json"]  # no temp file left
+        # a file written before the format tag still loads
+        path.write_text(json.dumps(tok.to_dict()), encoding="utf-8")
+        assert Tokenizer.load(path) == tok
 
 
 def test_load_errors_name_the_problem(tmp_path):
@@ -166,3 +170,30 @@ def test_load_lines_splits_only_at_line_ends(tmp_path):
     p.write_bytes(b"a\tb\r\nc\x85d\re\x0cf\ng")          # \x85: cp1252's ellipsis, read as Latin-1
     assert load_lines(p) == ["a\tb", "c\x85d", "e\x0cf", "g"]
     assert load_lines(p) != p.read_text("latin-1").splitlines()
+
+
+def test_every_vocabulary_follows_one_protocol():
+    from rnnkit.data.vocab import Vocab, Vocabulary, vocabulary_from_dict, vocabulary_from_json
+
+    text = random_text(300, seed=5)
+    vocabs = [CharTokenizer.from_text(text), WordTokenizer.from_text("x y z x", lowercase=True),
+              Vocab.build(["a b c", "b c d"]), Vocab.build(["ab", "cd"], level="char")]
+    for v in vocabs:
+        assert isinstance(v, Vocabulary)
+        assert len(v) == v.vocab_size and v.unk_id is not None
+        for name in ("pad_id", "bos_id", "eos_id"):
+            value = getattr(v, name)
+            assert value is None or 0 <= value < len(v)
+        ids = v.encode("a b q")
+        assert isinstance(ids, list) and all(isinstance(i, int) for i in ids)
+        assert v.encode_batch(["a b q", "c"]) == [ids, v.encode("c")]
+        assert isinstance(v.decode(ids), str)
+        for back in (vocabulary_from_dict(v.to_dict()), vocabulary_from_json(v.to_json())):
+            assert type(back) is type(v) and back.encode("a b q") == ids
+    assert [v.pad_id for v in vocabs] == [None, None, 0, 0]
+    assert [v.unk_id for v in vocabs] == [0, 0, 1, 1]
+    # Vocab JSON written before the "kind" key (old checkpoints) still loads
+    old = {"level": "word", "tokenizer": vocabs[2].tokenizer.to_str()}
+    assert vocabulary_from_json(json.dumps(old)).encode("c d") == vocabs[2].encode("c d")
+    with pytest.raises(ValueError, match="unknown vocabulary kind"):
+        vocabulary_from_dict({"kind": "bpe"})

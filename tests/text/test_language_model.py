@@ -173,7 +173,7 @@ def test_predict_next_and_generate_are_consistent_with_forward():
     probs = [p for _, p in top]
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
     with torch.no_grad():
-        ref = model(tok.encode("the qu")[None])[0][0, -1].softmax(-1)
+        ref = model(tok.encode_tensor("the qu")[None])[0][0, -1].softmax(-1)
     assert probs[0] == pytest.approx(ref.max().item(), rel=1e-5)
     assert model.training  # restored after the helpers
     pieces = []
@@ -195,9 +195,13 @@ def test_extra_state_roundtrip_rebuilds_the_same_model():
     back = LanguageModel.from_extra_state(model.extra_state())
     back.load_state_dict(model.state_dict())
     back.eval()
-    ids = tok.encode("a b c d")[None]
+    ids = tok.encode_tensor("a b c d")[None]
     torch.testing.assert_close(back(ids)[0], model(ids)[0])
     assert back.tokenizer == tok
+    # checkpoints written before the key was "config" hold "model_config"
+    old = {k if k != "config" else "model_config": v for k, v in model.extra_state().items()}
+    assert "config" in model.extra_state() and "model_config" in old
+    assert LanguageModel.from_extra_state(old).config == model.config
     with pytest.raises(ValueError, match="does not hold a language model"):
         LanguageModel.from_extra_state({"task": "classifier"})
     # word models report bits per character over the text

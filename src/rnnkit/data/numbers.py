@@ -87,11 +87,8 @@ def number_pairs(numbers: list[int], src_lang: str = "en",
 
 
 def write_pairs_tsv(pairs: list[tuple[str, str]], path: str) -> None:
-    """Write ``source<TAB>target`` lines (the format ``rnnkit translate train`` reads)."""
-    import os
+    """Write ``source<TAB>target`` lines (the format ``rnnkit translate train`` reads),
+    atomically."""
+    from ..saving import atomic_write_text
 
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for src, tgt in pairs:
-            f.write(f"{src}\t{tgt}\n")
-    os.replace(tmp, path)
+    atomic_write_text("".join(f"{src}\t{tgt}\n" for src, tgt in pairs), path)

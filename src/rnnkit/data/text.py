@@ -1,14 +1,18 @@
 """Text for language models: character and word tokenizers, corpus loading, and the demo corpus.
 
-A tokenizer maps text to a 1-D ``LongTensor`` of ids ``[N]`` and back. Its vocabulary is a
-plain list of strings, saved as JSON beside (or inside) a model checkpoint, so a model can be
-rebuilt and used on new text. Symbols never seen while building the vocabulary map to the
-unknown token ``<unk>`` (id 0) instead of failing.
+A tokenizer is a :class:`~rnnkit.data.vocab.Vocabulary`: it maps text to a list of ids
+(:meth:`Tokenizer.encode`; :meth:`Tokenizer.encode_tensor` gives the 1-D ``LongTensor`` ``[N]``
+a language model reads) and back. Its vocabulary is a plain list of strings, saved as JSON
+beside (or inside) a model checkpoint, so a model can be rebuilt and used on new text. Symbols
+never seen while building the vocabulary map to the unknown token ``<unk>`` (``unk_id`` 0)
+instead of failing; there are no padding, begin or end tokens (``pad_id`` etc. are ``None``).
 
 >>> tok = CharTokenizer.from_text("hello world")
 >>> ids = tok.encode("hold")
 >>> tok.decode(ids)
 'hold'
+>>> tok.encode_tensor("hold").tolist() == ids
+True
 >>> tok.decode(tok.encode("help!"))  # 'p' and '!' were never seen
 'hel<unk><unk>'
 >>> words = WordTokenizer.from_text("the cat sat on the mat .")
@@ -22,7 +26,6 @@ import json
 import os
 import re
 import sysconfig
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +34,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from .vocab import Vocabulary
 
 __all__ = [
     "UNK",
@@ -100,13 +105,19 @@ class TextDataConfig:
                              lowercase=self.lowercase)
 
 
-class Tokenizer:
+class Tokenizer(Vocabulary):
     """Base class: a vocabulary (``itos``, id 0 = ``<unk>``) plus a way to split text.
 
     Subclasses define :meth:`split` (text -> symbols) and :meth:`join` (symbols -> text).
+    Saved on its own with :meth:`save` (JSON tagged ``"format": "rnnkit.tokenizer/1"``) and
+    read back by :meth:`load` or :func:`rnnkit.load`.
     """
 
     kind = "base"
+    KIND = "rnnkit.tokenizer"
+    VERSION = 1
+    SAVES_ITSELF = True  # rnnkit.save calls self.save: a JSON file, not a torch one
+    unk_id = 0
 
     def __init__(self, itos: Iterable[str], lowercase: bool = False) -> None:
         itos = list(itos)
@@ -146,23 +157,22 @@ class Tokenizer:
 
     # -- use -------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.itos)
-
-    @property
-    def vocab_size(self) -> int:
         """Number of ids, ``<unk>`` included."""
         return len(self.itos)
 
     def _normalize(self, text: str) -> str:
         return text.lower() if self.lowercase else text
 
-    def encode(self, text: str) -> Tensor:
-        """``text`` -> ids ``[N]`` (int64); unknown symbols become 0 (``<unk>``)."""
+    def encode(self, text: str) -> list[int]:
+        """``text`` -> ids; unknown symbols become 0 (``<unk>``)."""
         if not isinstance(text, str):
             raise TypeError(f"encode() expects a str, got {type(text).__name__}")
         get = self.stoi.get
-        return torch.tensor([get(s, 0) for s in self.split(self._normalize(text))],
-                            dtype=torch.long)
+        return [get(s, 0) for s in self.split(self._normalize(text))]
+
+    def encode_tensor(self, text: str) -> Tensor:
+        """``text`` -> ids ``[N]`` (int64), what a language model reads."""
+        return torch.tensor(self.encode(text), dtype=torch.long)
 
     def decode(self, ids: Tensor | Iterable[int]) -> str:
         """ids ``[N]`` -> text."""
@@ -192,22 +202,26 @@ class Tokenizer:
         """A JSON-able description (what checkpoints store)."""
         return {"kind": self.kind, "itos": list(self.itos), "lowercase": self.lowercase}
 
+    def state(self) -> dict[str, Any]:
+        """:meth:`to_dict` (the savable-object interface of :mod:`rnnkit.saving`)."""
+        return self.to_dict()
+
+    @classmethod
+    def from_state(cls, blob: dict[str, Any]) -> Tokenizer:
+        """Rebuild from :meth:`state` or a saved file's dict (with or without its tag)."""
+        return tokenizer_from_dict(blob)
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write the vocabulary as JSON, atomically (temp file + ``os.replace``)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the vocabulary as JSON tagged ``"format": "rnnkit.tokenizer/1"``,
+        atomically (:func:`rnnkit.saving.atomic_write_text`)."""
+        from ..saving import FORMAT_KEY, atomic_write_text, tag
+
+        blob = {**self.to_dict(), FORMAT_KEY: tag(self.KIND, self.VERSION)}
+        atomic_write_text(json.dumps(blob, ensure_ascii=False), path)
 
     @staticmethod
     def load(path: str | os.PathLike) -> Tokenizer:
-        """Read a vocabulary written by :meth:`save`."""
+        """Read a vocabulary written by :meth:`save` (or an untagged older one)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no vocabulary file at {path}; save one with "
@@ -217,7 +231,7 @@ class Tokenizer:
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{path} is not a valid vocabulary JSON file ({err}); "
                              f"re-create it with tokenizer.save(path)") from None
-        return tokenizer_from_dict(data)
+        return Tokenizer.from_state(data)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Tokenizer) and self.to_dict() == other.to_dict())

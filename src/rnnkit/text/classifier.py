@@ -192,8 +192,9 @@ class SequenceClassifier(nn.Module):
 
 
 class TextClassifier:
-    """A trained :class:`SequenceClassifier` with its vocabulary and class names: text in,
-    class probabilities out. Rebuilt from a trainer checkpoint by :meth:`from_checkpoint`
+    """A trained :class:`SequenceClassifier` with its vocabulary (any
+    :class:`~rnnkit.data.vocab.Vocabulary`) and class names: text in, class probabilities out.
+    Rebuilt from a trainer checkpoint by :meth:`from_checkpoint` or :func:`rnnkit.load`
     (the model config, vocabulary and classes travel in the checkpoint's ``extra_state``).
 
     >>> from rnnkit.data.vocab import Vocab
@@ -221,34 +222,32 @@ class TextClassifier:
                 "vocab": self.vocab.to_json(), "classes": self.classes}
 
     @classmethod
-    def from_checkpoint(cls, path: str) -> TextClassifier:
-        """Load ``best.pt`` / ``last.pt`` written by ``rnnkit classify train``."""
-        import json
+    def from_state(cls, checkpoint: dict, where: str = "this checkpoint") -> TextClassifier:
+        """The trained classifier (eval mode) of a trainer checkpoint dict (what
+        :func:`rnnkit.load` calls for ``task="classify"``)."""
+        from ..data.vocab import vocabulary_from_json
 
-        from ..data.vocab import Vocab
-        from ..train import load_checkpoint
-
-        ckpt = load_checkpoint(path)
-        extra = ckpt.get("extra_state") or {}
+        extra = checkpoint.get("extra_state") or {}
         if extra.get("task") != cls.TASK:
-            raise ValueError(f"{path} is not a text-classifier checkpoint (task "
+            raise ValueError(f"{where} is not a text-classifier checkpoint (task "
                              f"{extra.get('task')!r}); train one with `rnnkit classify train`")
         model = SequenceClassifier(ClassifierConfig(**extra["config"]))
-        model.load_state_dict(ckpt["model"])
-        if json.loads(extra["vocab"]).get("level") == "wordpiece":
-            from ..data.pretrained import WordPieceVocab
+        model.load_state_dict(checkpoint["model"])
+        return cls(model.eval(), vocabulary_from_json(extra["vocab"]), extra["classes"])
 
-            vocab = WordPieceVocab.from_json(extra["vocab"])
-        else:
-            vocab = Vocab.from_json(extra["vocab"])
-        return cls(model.eval(), vocab, extra["classes"])
+    @classmethod
+    def from_checkpoint(cls, path: str) -> TextClassifier:
+        """Load ``best.pt`` / ``last.pt`` written by ``rnnkit classify train``."""
+        from ..train import load_checkpoint
+
+        return cls.from_state(load_checkpoint(path), where=str(path))
 
     def encode(self, texts: list[str]) -> tuple[Tensor, Tensor]:
         from ..data.batching import pad_sequences
 
         if isinstance(texts, str):
             texts = [texts]
-        unk = getattr(self.vocab, "unk_id", 1)  # Vocab's <unk> is 1
+        unk = self.vocab.unk_id
         ids = [seq or [unk] for seq in self.vocab.encode_batch(list(texts))]  # empty -> <unk>
         return pad_sequences(ids, dtype=torch.long)
 
@@ -299,10 +298,9 @@ def train_text_classifier(texts: list[str], labels: list[str],
         from ..data.pretrained import load_wordpiece_embeddings
 
         vocab, pretrained = load_wordpiece_embeddings()
-        unk = vocab.unk_id
     else:
-        vocab, unk = Vocab.build([texts[i] for i in fit_idx], min_freq=min_freq), 1
-    ids = [seq or [unk] for seq in vocab.encode_batch(list(texts))]
+        vocab = Vocab.build([texts[i] for i in fit_idx], min_freq=min_freq)
+    ids = [seq or [vocab.unk_id] for seq in vocab.encode_batch(list(texts))]
     cfg = replace(config or ClassifierConfig(num_classes=len(classes), vocab_size=len(vocab)),
                   num_classes=len(classes), vocab_size=len(vocab), input_size=None)
     if pretrained is not None:

@@ -10,7 +10,6 @@ config dataclasses below and calls :func:`fit_text` or :func:`run_demo`.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ import torch
 
 from ..data.text import TextDataConfig, load_text, stdlib_corpus
 from ..decoding import check_sampling
+from ..saving import atomic_write_text
 from ..train import BPTTStream, Callback, TrainConfig, Trainer, load_checkpoint
 from .language_model import LanguageModel, LanguageModelConfig, bits_per_token
 
@@ -237,8 +237,8 @@ def fit_text(
             extra = load_checkpoint(last).get("extra_state") or {}
             saved = LanguageModel.from_extra_state(extra)
             tokenizer, model_config = saved.tokenizer, saved.config
-    train_ids = tokenizer.encode(train_text)
-    val_ids = tokenizer.encode(val_text) if val_text else None
+    train_ids = tokenizer.encode_tensor(train_text)
+    val_ids = tokenizer.encode_tensor(val_text) if val_text else None
     B = data_config.batch_size
     if train_ids.numel() < 2 * B + 1:
         raise ValueError(f"the training text has only {train_ids.numel()} tokens, too few for "
@@ -250,7 +250,7 @@ def fit_text(
     val_data = None
     if val_ids is not None and val_ids.numel() >= 4:
         val_data = BPTTStream(val_ids, max(1, min(B, val_ids.numel() // 4)), data_config.bptt)
-    if sample_config is not None and tokenizer.encode(sample_config.prime).numel() == 0:
+    if sample_config is not None and not tokenizer.encode(sample_config.prime):
         # e.g. the default "\n" prime of a word model: start from the text's first token
         first = tokenizer.itos[int(train_ids[0])]
         sample_config = replace(sample_config, prime=first)
@@ -366,6 +366,4 @@ def _write_samples(path: Path, run: TextRun, cfg: SampleConfig, final: str) -> N
         head = f"step {step}" + (f", val loss {loss:.3f}" if loss is not None else "")
         lines.append(f"===== {head} =====\n{cfg.prime}{text}\n")
     lines.append(f"===== final (temperature {cfg.temperature}) =====\n{cfg.prime}{final}\n")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text("\n".join(lines), path)

@@ -17,7 +17,7 @@ Shapes: tokens ``[B, T]`` (int64) -> logits ``[B, T, V]``; state as :class:`~rnn
 >>> tok = CharTokenizer.from_text("to be or not to be")
 >>> lm = LanguageModel(LanguageModelConfig(vocab_size=len(tok), hidden_size=16,
 ...                                        embed_size=8), tokenizer=tok)
->>> logits, state = lm(tok.encode("to be").unsqueeze(0))
+>>> logits, state = lm(tok.encode_tensor("to be").unsqueeze(0))
 >>> tuple(logits.shape)
 (1, 5, 8)
 >>> [t for t, p in lm.predict_next("to b", k=3)].__len__()
@@ -204,7 +204,7 @@ class LanguageModel(nn.Module):
 
     def _encode_prime(self, text: str) -> Tensor:
         tok = self._require_tokenizer()
-        ids = tok.encode(text)
+        ids = tok.encode_tensor(text)
         if ids.numel() == 0:
             raise ValueError("the priming text is empty (no tokens); give at least one "
                              "character, e.g. --prime \"\\n\"")
@@ -260,7 +260,7 @@ class LanguageModel(nn.Module):
         try:
             for i in generate_tokens(self, self._encode_prime(prime), length,
                                      temperature=temperature, top_k=top_k, top_p=top_p,
-                                     seed=seed, banned=(0,)):
+                                     seed=seed, banned=(tok.unk_id,)):
                 piece = sep + tok.itos[int(i[0])]
                 if callback is not None:
                     callback(piece)
@@ -322,9 +322,9 @@ class LanguageModel(nn.Module):
         ``unk_rate`` and ``bits_per_char`` (for a word model: total bits over the length of
         ``text``, so models of different tokenizations compare)."""
         tok = self._require_tokenizer()
-        ids = tok.encode(text)
+        ids = tok.encode_tensor(text)
         result = self.evaluate_tokens(ids, batch_size, bptt)
-        result["unk_rate"] = float((ids == 0).float().mean()) if ids.numel() else 0.0
+        result["unk_rate"] = float((ids == tok.unk_id).float().mean()) if ids.numel() else 0.0
         if tok.kind == "char":
             result["bits_per_char"] = result["bits_per_token"]
         else:  # total bits spread over the text's characters (whitespace included)
@@ -332,21 +332,32 @@ class LanguageModel(nn.Module):
         return result
 
     # -- persistence -----------------------------------------------------------------------
+    TASK = "language_model"
+
     def extra_state(self) -> dict[str, Any]:
         """JSON-able description saved in checkpoints to rebuild the model."""
         tok = self.tokenizer.to_dict() if self.tokenizer is not None else None
-        return {"task": "language_model", "model_config": asdict(self.config),
-                "tokenizer": tok}
+        return {"task": self.TASK, "config": asdict(self.config), "tokenizer": tok}
 
     @classmethod
     def from_extra_state(cls, extra: dict[str, Any]) -> LanguageModel:
-        """Rebuild an (untrained) model from :meth:`extra_state` output."""
-        if not isinstance(extra, dict) or extra.get("task") != "language_model":
+        """Rebuild an (untrained) model from :meth:`extra_state` output (checkpoints written
+        before the key was ``"config"`` hold ``"model_config"``)."""
+        if not isinstance(extra, dict) or extra.get("task") != cls.TASK:
             raise ValueError("this checkpoint does not hold a language model (its extra_state "
                              "has no task='language_model'); train one with `rnnkit train text`")
         tok = extra.get("tokenizer")
-        return cls(LanguageModelConfig.from_dict(extra["model_config"]),
+        config = extra["config"] if "config" in extra else extra["model_config"]
+        return cls(LanguageModelConfig.from_dict(config),
                    tokenizer_from_dict(tok) if tok is not None else None)
+
+    @classmethod
+    def from_state(cls, checkpoint: dict[str, Any]) -> LanguageModel:
+        """The trained model (eval mode) of a trainer checkpoint dict (what :func:`rnnkit.load`
+        calls for ``task="language_model"``)."""
+        model = cls.from_extra_state(checkpoint.get("extra_state") or {})
+        model.load_state_dict(checkpoint["model"])
+        return model.eval()
 
 
 def load_language_model(path: str, map_location: str = "cpu") -> LanguageModel:
@@ -354,11 +365,7 @@ def load_language_model(path: str, map_location: str = "cpu") -> LanguageModel:
     ``last.pt``), read with ``weights_only=True``."""
     from ..train import load_checkpoint  # the trainer owns the checkpoint format
 
-    ckpt = load_checkpoint(path, map_location=map_location)
-    model = LanguageModel.from_extra_state(ckpt.get("extra_state") or {})
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    return model
+    return LanguageModel.from_state(load_checkpoint(path, map_location=map_location))
 
 
 def _split_batch(batch: Any) -> tuple[Tensor, Tensor]:

@@ -49,6 +49,7 @@ from torch import Tensor, nn
 
 from ..attention import ATTENTION_KINDS, lengths_to_mask, make_attention
 from ..cells import LSTMState
+from ..data.vocab import BOS, EOS, PAD  # the special ids of the Vocab both sides use
 from ..decoding import BeamResult, beam_search, greedy_search, index_state, sample_search
 from ..recurrent import Recurrent
 from ..train.protocol import LossOutput
@@ -56,7 +57,6 @@ from ..train.protocol import LossOutput
 __all__ = ["Seq2Seq", "Seq2SeqConfig", "Translator", "read_pairs_tsv", "save_attention_heatmap",
            "train_translator"]
 
-PAD, UNK, BOS, EOS = 0, 1, 2, 3  # as in rnnkit.data.vocab
 
 
 @dataclass
@@ -298,9 +298,9 @@ def save_attention_heatmap(weights: Tensor, src_tokens: list[str], tgt_tokens: l
                            path: str, title: str | None = None) -> str:
     """Draw attention ``weights [T, S]`` (rows: target tokens, columns: source tokens) to a PNG.
 
-    Written atomically (temporary file + ``os.replace``); returns ``path``.
+    Written atomically (:func:`rnnkit.saving.atomic_write_bytes`); returns ``path``.
     """
-    import os
+    import io
 
     import matplotlib
 
@@ -320,17 +320,19 @@ def save_attention_heatmap(weights: Tensor, src_tokens: list[str], tgt_tokens: l
     if title:
         ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.04)
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    from ..saving import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write_bytes(buf.getvalue(), path)
     return path
 
 
 class Translator:
     """A trained :class:`Seq2Seq` with its source and target vocabularies: text in, text out.
-    Rebuilt from a trainer checkpoint by :meth:`from_checkpoint` (config and vocabularies
-    travel in the checkpoint's ``extra_state``).
+    Rebuilt from a trainer checkpoint by :meth:`from_checkpoint` or :func:`rnnkit.load`
+    (config and vocabularies travel in the checkpoint's ``extra_state``).
 
     >>> from rnnkit.data.vocab import Vocab
     >>> sv, tv = Vocab.build(["one", "two"]), Vocab.build(["un", "deux"])
@@ -356,25 +358,32 @@ class Translator:
                 "max_len": self.max_len}
 
     @classmethod
-    def from_checkpoint(cls, path: str) -> Translator:
-        """Load ``best.pt`` / ``last.pt`` written by ``rnnkit translate train``."""
-        from ..data.vocab import Vocab
-        from ..train import load_checkpoint
+    def from_state(cls, checkpoint: dict, where: str = "this checkpoint") -> Translator:
+        """The trained translator (eval mode) of a trainer checkpoint dict (what
+        :func:`rnnkit.load` calls for ``task="translate"``)."""
+        from ..data.vocab import vocabulary_from_json
 
-        ckpt = load_checkpoint(path)
-        extra = ckpt.get("extra_state") or {}
+        extra = checkpoint.get("extra_state") or {}
         if extra.get("task") != cls.TASK:
-            raise ValueError(f"{path} is not a translation checkpoint (task "
+            raise ValueError(f"{where} is not a translation checkpoint (task "
                              f"{extra.get('task')!r}); train one with `rnnkit translate train`")
         model = Seq2Seq(Seq2SeqConfig(**extra["config"]))
-        model.load_state_dict(ckpt["model"])
-        return cls(model.eval(), Vocab.from_json(extra["src_vocab"]),
-                   Vocab.from_json(extra["tgt_vocab"]), extra.get("max_len"))
+        model.load_state_dict(checkpoint["model"])
+        return cls(model.eval(), vocabulary_from_json(extra["src_vocab"]),
+                   vocabulary_from_json(extra["tgt_vocab"]), extra.get("max_len"))
+
+    @classmethod
+    def from_checkpoint(cls, path: str) -> Translator:
+        """Load ``best.pt`` / ``last.pt`` written by ``rnnkit translate train``."""
+        from ..train import load_checkpoint
+
+        return cls.from_state(load_checkpoint(path), where=str(path))
 
     def encode(self, texts: list[str]) -> tuple[Tensor, Tensor]:
         from ..data.batching import pad_sequences
 
-        ids = [seq or [UNK] for seq in self.src_vocab.encode_batch(list(texts))]
+        unk = self.src_vocab.unk_id
+        ids = [seq or [unk] for seq in self.src_vocab.encode_batch(list(texts))]
         device = next(self.model.parameters()).device
         x, lengths = pad_sequences(ids, dtype=torch.long)
         return x.to(device), lengths.to(device)
@@ -430,7 +439,7 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
     tr = Translator(model, sv, tv, max_len=longest + longest // 2 + 5)
 
     def loader(ps, shuffle):
-        src = [sv.encode(s) or [UNK] for s, _ in ps]
+        src = [sv.encode(s) or [sv.unk_id] for s, _ in ps]
         tgt = [tv.encode(t, bos=True, eos=True) for _, t in ps]
         return pair_loader(src, tgt, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
