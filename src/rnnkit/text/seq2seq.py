@@ -58,7 +58,6 @@ __all__ = ["Seq2Seq", "Seq2SeqConfig", "Translator", "read_pairs_tsv", "save_att
            "train_translator"]
 
 
-
 @dataclass
 class Seq2SeqConfig:
     """Configuration of :class:`Seq2Seq`. The decoder's width is ``2 * hidden_size`` (the
