@@ -34,7 +34,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .options import add_config_arguments, config_overrides, converter, field_help
+from .options import (
+    add_config_arguments,
+    build_configs,
+    config_overrides,
+    converter,
+    field_help,
+    with_defaults,
+)
 from .options import load_config as _load_config
 
 __all__ = ["SECTIONS", "load_config", "register"]
@@ -73,6 +80,14 @@ ALIASES = {
     "train.scheduler": "--scheduler", "train.clip_norm": "--clip-norm",
 }
 NOT_FLAGS = {"model.vocab_size"}  # set from the tokenizer
+# generate: the [sample] table; evaluate: the [data] table's batching (the rest is the model's)
+GENERATE_ALIASES = {f"sample.{k}": f"--{k.replace('_', '-')}"
+                    for k in ("prime", "length", "temperature", "top_k", "top_p", "seed")}
+GENERATE_NOT_FLAGS = {"sample.every_s"}
+EVALUATE_ALIASES = {"data.path": "--data", "data.batch_size": "--batch-size",
+                    "data.bptt": "--bptt"}
+EVALUATE_NOT_FLAGS = {"data.level", "data.val_fraction", "data.overlap", "data.max_vocab",
+                      "data.min_count", "data.lowercase"}
 
 
 def _threads(text: str) -> int:
@@ -121,21 +136,35 @@ def _print_metrics(name: str, m: dict) -> None:
               f"over {m['tokens']:,} tokens (unknown: {100 * m['unk_rate']:.2f}%)")
 
 
+def _generate_sections() -> dict[str, type]:
+    from ..text.generation import SampleConfig
+
+    # generate's own defaults: longer samples, fresh randomness unless --seed is given
+    return {"sample": with_defaults(SampleConfig, length=500, seed=None)}
+
+
+def _evaluate_sections() -> dict[str, type]:
+    from ..data.text import TextDataConfig
+
+    return {"data": with_defaults(TextDataConfig, batch_size=16, bptt=256)}
+
+
 def _generate(args: argparse.Namespace) -> int:
     from ..text.language_model import load_language_model
 
     if args.next < 0:  # checked before generating, not after
         raise ValueError(f"--next takes a number of tokens >= 0, got {args.next}")
+    sample = build_configs(args, _generate_sections(), GENERATE_NOT_FLAGS, {})["sample"]
     model = load_language_model(args.checkpoint)
-    temperature = 0.0 if args.greedy else args.temperature
+    temperature = 0.0 if args.greedy else sample.temperature
     out = sys.stdout
-    out.write(args.prime)
-    model.generate(args.prime, args.length, temperature, args.top_k, args.top_p, args.seed,
-                   stream=lambda piece: (out.write(piece), out.flush()))
+    out.write(sample.prime)
+    model.generate(sample.prime, sample.length, temperature, sample.top_k, sample.top_p,
+                   sample.seed, stream=lambda piece: (out.write(piece), out.flush()))
     out.write("\n")
     if args.next:
         print("most likely next tokens after the prime: " + ", ".join(
-            f"{t!r} {p:.3f}" for t, p in model.predict_next(args.prime, args.next)))
+            f"{t!r} {p:.3f}" for t, p in model.predict_next(sample.prime, args.next)))
     return 0
 
 
@@ -143,9 +172,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..data.text import load_text
     from ..text.language_model import load_language_model
 
+    data = build_configs(args, _evaluate_sections(), EVALUATE_NOT_FLAGS,
+                         {"data.path": "--data"})["data"]
     model = load_language_model(args.checkpoint)
-    metrics = model.evaluate_text(load_text(args.data), args.batch_size, args.bptt)
-    _print_metrics(str(args.data), metrics)
+    metrics = model.evaluate_text(load_text(data.path), data.batch_size, data.bptt)
+    _print_metrics(str(data.path), metrics)
     return 0
 
 
@@ -184,7 +215,6 @@ def register(subparsers: Any) -> None:
     """Add ``train`` (with ``text``), ``generate``, ``evaluate`` and ``demo``."""
     sections = _sections()
     SECTIONS.update(sections)
-    fmt = argparse.ArgumentDefaultsHelpFormatter
 
     train = subparsers.add_parser("train", help="train a model (see `rnnkit train text -h`)",
                                   description="Train a model for one application.")
@@ -206,28 +236,23 @@ def register(subparsers: Any) -> None:
     train.set_defaults(func=lambda args: (train.print_help(), 2)[1])
 
     gen = subparsers.add_parser("generate", help="generate text from a language model",
-                                formatter_class=fmt,
-                                description="Stream text from a trained language model.")
+                                description="Stream text from a trained language model. "
+                                "Options come from the defaults, then --config FILE.toml "
+                                "(a [sample] table), then flags.")
     gen.add_argument("checkpoint", help="best.pt or last.pt written by `rnnkit train text`")
-    gen.add_argument("--prime", default="\n", help="text to continue")
-    gen.add_argument("--length", type=int, default=500, help="tokens to generate")
-    gen.add_argument("--temperature", type=float, default=0.8, help="> 0; lower = safer")
-    gen.add_argument("--top-k", type=int, default=None, help="sample among the k most likely")
-    gen.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass")
+    gen.add_argument("--config", metavar="FILE.toml", help="TOML config file ([sample] table)")
+    add_config_arguments(gen, _generate_sections(), GENERATE_ALIASES, GENERATE_NOT_FLAGS)
     gen.add_argument("--greedy", action="store_true", help="always take the most likely token")
-    gen.add_argument("--seed", type=int, default=None, help="seed for reproducible samples")
     gen.add_argument("--next", type=int, default=0, metavar="K",
                      help="also print the K most likely next tokens after the prime")
     gen.set_defaults(func=_generate)
 
     ev = subparsers.add_parser("evaluate", help="score a language model on a text file",
-                               formatter_class=fmt,
                                description="Loss, perplexity and bits per character of a "
                                "language model on a text file.")
     ev.add_argument("checkpoint", help="best.pt or last.pt written by `rnnkit train text`")
-    ev.add_argument("--data", required=True, help="text file to score")
-    ev.add_argument("--batch-size", type=int, default=16, help="parallel rows")
-    ev.add_argument("--bptt", type=int, default=256, help="steps per chunk")
+    ev.add_argument("--config", metavar="FILE.toml", help="TOML config file ([data] table)")
+    add_config_arguments(ev, _evaluate_sections(), EVALUATE_ALIASES, EVALUATE_NOT_FLAGS)
     ev.set_defaults(func=_evaluate)
 
     demo = subparsers.add_parser(
