@@ -157,7 +157,7 @@ def _translate(args: argparse.Namespace) -> int:
         print(f"{text}\t{score:.4f}")
     if args.heatmap:
         out = results[0][0]
-        src = torch.tensor(tr.src_vocab.encode(args.texts[0]) or [1])
+        src = torch.tensor(tr.src_vocab.encode(args.texts[0]) or [tr.src_vocab.unk_id])
         tgt = torch.tensor(tr.tgt_vocab.encode(out, bos=True, eos=True))
         w = tr.model.attention_map(src, tgt)
         vocab = tr.src_vocab.tokenizer

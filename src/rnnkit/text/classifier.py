@@ -32,6 +32,7 @@ with keys ``x``, ``lengths``, ``y``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +80,19 @@ class ClassifierConfig:
                              f"{', '.join(POOLINGS)}")
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
+
+
+def build_encoder(c: Any) -> tuple[nn.Embedding | None, Recurrent]:
+    """The shared front end's modules for a classifier or tagger config ``c``: a token
+    embedding (``None`` for float features of width ``c.input_size``) and the
+    :class:`~rnnkit.Recurrent` over it (dropout between layers only when stacked)."""
+    embed = (nn.Embedding(c.vocab_size, c.embed_size, padding_idx=0)
+             if c.vocab_size is not None else None)
+    in_size = c.embed_size if c.vocab_size is not None else c.input_size
+    rnn = Recurrent(c.cell, in_size, c.hidden_size, num_layers=c.num_layers,
+                    bidirectional=c.bidirectional,
+                    dropout=c.dropout if c.num_layers > 1 else 0.0, backend=c.backend)
+    return embed, rnn
 
 
 def encode_sequence(embed: nn.Module | None, rnn: Recurrent, x: Tensor, lengths: Tensor | None,
@@ -129,12 +143,7 @@ class SequenceClassifier(nn.Module):
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
         self.config = c = config
-        self.embed = (nn.Embedding(c.vocab_size, c.embed_size, padding_idx=0)
-                      if c.vocab_size is not None else None)
-        in_size = c.embed_size if c.vocab_size is not None else c.input_size
-        self.rnn = Recurrent(c.cell, in_size, c.hidden_size, num_layers=c.num_layers,
-                             bidirectional=c.bidirectional,
-                             dropout=c.dropout if c.num_layers > 1 else 0.0, backend=c.backend)
+        self.embed, self.rnn = build_encoder(c)
         width = self.rnn.output_size
         self.attention = (AdditiveAttention(width, width) if c.pooling == "attention" else None)
         self.query = nn.Parameter(torch.randn(width) * 0.1) if self.attention else None
@@ -226,11 +235,10 @@ class TextClassifier:
         """The trained classifier (eval mode) of a trainer checkpoint dict (what
         :func:`rnnkit.load` calls for ``task="classify"``)."""
         from ..data.vocab import vocabulary_from_json
+        from ..train.checkpoint import task_state
 
-        extra = checkpoint.get("extra_state") or {}
-        if extra.get("task") != cls.TASK:
-            raise ValueError(f"{where} is not a text-classifier checkpoint (task "
-                             f"{extra.get('task')!r}); train one with `rnnkit classify train`")
+        extra = task_state(checkpoint, cls.TASK, "text-classifier", "rnnkit classify train",
+                           where)
         model = SequenceClassifier(ClassifierConfig(**extra["config"]))
         model.load_state_dict(checkpoint["model"])
         return cls(model.eval(), vocabulary_from_json(extra["vocab"]), extra["classes"])

@@ -361,11 +361,9 @@ class Translator:
         """The trained translator (eval mode) of a trainer checkpoint dict (what
         :func:`rnnkit.load` calls for ``task="translate"``)."""
         from ..data.vocab import vocabulary_from_json
+        from ..train.checkpoint import task_state
 
-        extra = checkpoint.get("extra_state") or {}
-        if extra.get("task") != cls.TASK:
-            raise ValueError(f"{where} is not a translation checkpoint (task "
-                             f"{extra.get('task')!r}); train one with `rnnkit translate train`")
+        extra = task_state(checkpoint, cls.TASK, "translation", "rnnkit translate train", where)
         model = Seq2Seq(Seq2SeqConfig(**extra["config"]))
         model.load_state_dict(checkpoint["model"])
         return cls(model.eval(), vocabulary_from_json(extra["src_vocab"]),

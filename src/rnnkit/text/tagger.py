@@ -28,9 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..attention import lengths_to_mask
-from ..recurrent import Recurrent
 from ..train.protocol import LossOutput
-from .classifier import encode_sequence, unpack_batch
+from .classifier import build_encoder, encode_sequence, unpack_batch
 
 __all__ = ["SequenceTagger", "TaggerConfig"]
 
@@ -65,12 +64,7 @@ class SequenceTagger(nn.Module):
     def __init__(self, config: TaggerConfig) -> None:
         super().__init__()
         self.config = c = config
-        self.embed = (nn.Embedding(c.vocab_size, c.embed_size, padding_idx=0)
-                      if c.vocab_size is not None else None)
-        in_size = c.embed_size if c.vocab_size is not None else c.input_size
-        self.rnn = Recurrent(c.cell, in_size, c.hidden_size, num_layers=c.num_layers,
-                             bidirectional=c.bidirectional,
-                             dropout=c.dropout if c.num_layers > 1 else 0.0, backend=c.backend)
+        self.embed, self.rnn = build_encoder(c)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(self.rnn.output_size, c.num_tags)
 

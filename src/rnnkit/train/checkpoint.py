@@ -37,6 +37,7 @@ __all__ = [
     "encode_tree",
     "get_rng_state",
     "load_checkpoint",
+    "task_state",
     "read_torch_file",
     "save_checkpoint",
     "set_rng_state",
@@ -73,6 +74,19 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         raise ValueError(f"{path!r} has checkpoint format {ckpt['format']!r}, this rnnkit "
                          f"reads {FORMAT!r}; load it with the rnnkit version that wrote it")
     return ckpt
+
+
+def task_state(checkpoint: dict[str, Any], task: str, what: str, command: str,
+               where: str = "this checkpoint") -> dict[str, Any]:
+    """The application's ``extra_state`` of a trainer checkpoint written for ``task``; another
+    task raises an error naming what the checkpoint is and the ``command`` that trains a
+    ``what``."""
+    extra = checkpoint.get("extra_state") if isinstance(checkpoint, dict) else None
+    extra = extra if isinstance(extra, dict) else {}
+    if extra.get("task") != task:
+        raise ValueError(f"{where} is not a {what} checkpoint (task {extra.get('task')!r}); "
+                         f"train one with `{command}`")
+    return extra
 
 
 # -- random number generators -------------------------------------------------------------
