@@ -202,7 +202,7 @@ def test_extra_state_roundtrip_rebuilds_the_same_model():
     old = {k if k != "config" else "model_config": v for k, v in model.extra_state().items()}
     assert "config" in model.extra_state() and "model_config" in old
     assert LanguageModel.from_extra_state(old).config == model.config
-    with pytest.raises(ValueError, match="does not hold a language model"):
+    with pytest.raises(ValueError, match="is not a language-model checkpoint"):
         LanguageModel.from_extra_state({"task": "classifier"})
     # word models report bits per character over the text
     result = back.evaluate_text("a b c a b d e")

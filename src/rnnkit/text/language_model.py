@@ -343,9 +343,9 @@ class LanguageModel(nn.Module):
     def from_extra_state(cls, extra: dict[str, Any]) -> LanguageModel:
         """Rebuild an (untrained) model from :meth:`extra_state` output (checkpoints written
         before the key was ``"config"`` hold ``"model_config"``)."""
-        if not isinstance(extra, dict) or extra.get("task") != cls.TASK:
-            raise ValueError("this checkpoint does not hold a language model (its extra_state "
-                             "has no task='language_model'); train one with `rnnkit train text`")
+        from ..train.checkpoint import task_state
+
+        task_state({"extra_state": extra}, cls.TASK, "language-model", "rnnkit train text")
         tok = extra.get("tokenizer")
         config = extra["config"] if "config" in extra else extra["model_config"]
         return cls(LanguageModelConfig.from_dict(config),
