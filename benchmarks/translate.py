@@ -25,7 +25,8 @@ import torch
 from rnnkit.data.batching import pair_loader
 from rnnkit.data.numbers import number_pairs, split_numbers
 from rnnkit.data.vocab import Vocab
-from rnnkit.text.seq2seq import Seq2Seq, Seq2SeqConfig, Translator, save_attention_heatmap
+from rnnkit.text.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.text.translation import Translator, save_attention_heatmap
 from rnnkit.train import TrainConfig, Trainer
 
 

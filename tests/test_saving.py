@@ -88,7 +88,8 @@ def test_text_classifier_loads_with_identical_probabilities(tmp_path):
 
 
 def test_translator_loads_with_identical_translations(tmp_path):
-    from rnnkit.text.seq2seq import Seq2SeqConfig, Translator, train_translator
+    from rnnkit.text.seq2seq import Seq2SeqConfig
+    from rnnkit.text.translation import Translator, train_translator
 
     french = dict(zip(WORDS, ["etre", "ou", "ne", "pas", "cela", "est", "la", "question"]))
     rng = random.Random(2)

@@ -72,7 +72,7 @@ KINDS: dict[str, Any] = {
 TASKS: dict[str, Any] = {
     "language_model": "rnnkit.text.language_model:LanguageModel",
     "classify": "rnnkit.text.classifier:TextClassifier",
-    "translate": "rnnkit.text.seq2seq:Translator",
+    "translate": "rnnkit.text.translation:Translator",
 }
 TRAIN_KIND = "rnnkit.train"
 #: the command that makes each kind, named when a file of another kind is given

@@ -3,7 +3,7 @@
 import pytest
 
 from rnnkit.cli import main
-from rnnkit.text.seq2seq import Translator
+from rnnkit.text.translation import Translator
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.text.seq2seq import BOS, EOS, PAD, Seq2Seq, Seq2SeqConfig, save_attention_heatmap
+from rnnkit.text.seq2seq import BOS, EOS, PAD, Seq2Seq, Seq2SeqConfig
+from rnnkit.text.translation import save_attention_heatmap
 
 
 def _model(attention="general", cell="lstm", input_feeding=False, **kw):
@@ -205,7 +206,7 @@ def test_bad_input_names_the_fix():
 
 
 def test_read_pairs_tsv_encodings_and_errors(tmp_path):
-    from rnnkit.text.seq2seq import read_pairs_tsv
+    from rnnkit.text.translation import read_pairs_tsv
 
     legacy = tmp_path / "latin1.tsv"
     legacy.write_bytes("caf\xe9\tcoffee\r\n\r\nna\xefve\tnaive\r\n".encode("latin-1"))

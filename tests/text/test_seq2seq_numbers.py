@@ -3,7 +3,8 @@
 import pytest
 
 from rnnkit.data.numbers import number_pairs, split_numbers
-from rnnkit.text.seq2seq import Seq2SeqConfig, train_translator
+from rnnkit.text.seq2seq import Seq2SeqConfig
+from rnnkit.text.translation import train_translator
 from rnnkit.train import TrainConfig
 
 

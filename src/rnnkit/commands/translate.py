@@ -119,7 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..text.seq2seq import read_pairs_tsv, train_translator
+    from ..text.translation import read_pairs_tsv, train_translator
 
     cfg = build_configs(args, _sections(), NOT_FLAGS,
                         {"data.pairs": "--pairs", "train.out_dir": "--out-dir"})
@@ -148,7 +148,7 @@ def _pairs(args: argparse.Namespace) -> int:
 def _translate(args: argparse.Namespace) -> int:
     import torch
 
-    from ..text.seq2seq import Translator, save_attention_heatmap
+    from ..text.translation import Translator, save_attention_heatmap
 
     tr = Translator.from_checkpoint(args.checkpoint)
     results = tr.translate(args.texts, beam_size=args.beam, max_len=args.max_len,

@@ -6,7 +6,8 @@
   while training, the demo);
 * :mod:`~rnnkit.text.classifier` / :mod:`~rnnkit.text.tagger`: sequence classification and
   per-token tagging;
-* :mod:`~rnnkit.text.seq2seq`: the attention encoder-decoder and the :class:`Translator`.
+* :mod:`~rnnkit.text.seq2seq`: the attention encoder-decoder network;
+* :mod:`~rnnkit.text.translation`: the :class:`Translator` application and its training.
 
 Import each from its own module, e.g. ``from rnnkit.text.classifier import TextClassifier``.
 """
