@@ -288,3 +288,36 @@ def test_torch_names_stay_tied_to_the_cells() -> None:
     zeros = {n: torch.zeros_like(v) for n, v in ours.named_parameters()}
     out, _ = functional_call(ours, zeros, (torch.randn(4, 1, 3, dtype=torch.float64),))
     assert out.eq(0).all()
+
+
+def test_hooks_replacing_a_torch_named_parameter_are_refused_not_ignored() -> None:
+    """weight_norm / pruning swap the module's parameter; the drop-in runs its cells' own, so it
+    must refuse instead of silently ignoring them; a parametrization of the cell works."""
+    import torch.nn.utils.prune as prune
+    from torch.nn.utils import parametrize
+
+    x = torch.randn(5, 3, 4)
+    m = rnn.LSTM(4, 6, num_layers=2)
+    prune.l1_unstructured(m, "weight_hh_l1", amount=1.0)
+    with pytest.raises(RuntimeError, match=r"weight_hh_l1 was replaced.*rnn\.cells\[1\]"):
+        m(x)
+    m = rnn.GRU(4, 6)
+    before = m(x)[0].detach()
+
+    class Zero(torch.nn.Module):
+        def forward(self, w):
+            return torch.zeros_like(w)
+
+    parametrize.register_parametrization(m.cells[0], "weight_hh", Zero())
+    ref = torch.nn.GRU(4, 6)
+    ref.load_state_dict({k: (torch.zeros_like(v) if k == "weight_hh_l0" else v)
+                         for k, v in m.state_dict().items() if not k.startswith("cells.")})
+    torch.testing.assert_close(m(x)[0], ref(x)[0])
+    assert not torch.allclose(m(x)[0], before)
+
+
+def test_missing_keys_are_reported_once_under_torch_names() -> None:
+    ours, theirs = rnn.LSTM(4, 5, num_layers=2), torch.nn.LSTM(4, 5, num_layers=2)
+    partial = {k: v for k, v in theirs.state_dict().items() if k != "bias_ih_l1"}
+    assert ours.load_state_dict(partial, strict=False).missing_keys == \
+        theirs.load_state_dict(partial, strict=False).missing_keys == ["bias_ih_l1"]

@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from .cells import ElmanCell, GRUCell, LSTMCell, LSTMState
 from .recurrent import Recurrent
@@ -45,7 +46,7 @@ RNNCell = ElmanCell
 #: a cell's parameters, in torch's order within one layer and direction
 _KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 _TORCH_NAME = re.compile(rf"^({'|'.join(_KINDS)})_l(\d+)(_reverse)?$")
-_OUR_NAME = re.compile(rf"^cells\.(\d+)\.({'|'.join(_KINDS)})$")
+_OUR_NAME = re.compile(rf"(?:^|\.)cells\.(\d+)\.({'|'.join(_KINDS)})$")
 
 
 class _RNNBase(Recurrent):
@@ -98,19 +99,35 @@ class _RNNBase(Recurrent):
         have been replaced (``_apply``, ``load_state_dict(assign=True)``, assignment)."""
         self._all_weights = []
         for k, cell in enumerate(self.cells):
-            own = dict(cell.named_parameters(recurse=False))
             names = []
             for kind in _KINDS:
-                if own.get(kind) is not None:
+                own = _own_parameter(cell, kind)
+                if own is not None:
                     name = _torch_name(self, k, kind)
-                    self._parameters[name] = own[kind]
+                    self._parameters[name] = own
                     names.append(name)
             self._all_weights.append(names)
         self._flat_weights_names = [name for names in self._all_weights for name in names]
+        self._flat_index = [self._param_index(name) for name in self._flat_weights_names]
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument names
         """Same as the torch module: ``(output, h_n)`` or ``(output, (h_n, c_n))``."""
+        self._check_tied()
         return super().forward(input, hx)
+
+    def _check_tied(self) -> None:
+        """The cells run on their own parameters; a torch name that no longer holds the same
+        :class:`~torch.nn.Parameter` (``weight_norm``, ``parametrize``, ``prune`` replace it on
+        this module) would be ignored, so refuse it and name the way that works."""
+        params = self._parameters
+        for name, (k, kind) in zip(self._flat_weights_names, self._flat_index):
+            if name not in params:  # the three hooks move it out of _parameters
+                raise RuntimeError(
+                    f"{type(self).__name__}.{name} was replaced on the module (weight_norm, "
+                    f"parametrize or prune?); rnnkit's drop-ins run the cells' own parameters, "
+                    f"so apply it to the cell instead: e.g. "
+                    f"torch.nn.utils.parametrize.register_parametrization("
+                    f"rnn.cells[{k}], {kind!r}, ...), or use torch.nn.{type(self).__name__}")
 
     def flatten_parameters(self) -> None:
         """No-op, for code written for torch (the cells' parameters are used in place)."""
@@ -155,6 +172,14 @@ class _RNNBase(Recurrent):
         return [[self._parameters[name] for name in names] for names in self._all_weights]
 
 
+def _own_parameter(cell: nn.Module, kind: str) -> nn.Parameter | None:
+    """The cell's :class:`~torch.nn.Parameter` called ``kind``, also when the cell itself is
+    parametrized (then the original parameter)."""
+    if parametrize.is_parametrized(cell, kind):
+        return cell.parametrizations[kind].original
+    return cell._parameters.get(kind)
+
+
 def _torch_name(rnn: _RNNBase, k: int, kind: str) -> str:
     layer, direction = divmod(k, rnn.num_directions)
     return f"{kind}_l{layer}{'_reverse' if direction else ''}"
@@ -187,8 +212,12 @@ def _alias_names(module: _RNNBase, state_dict: dict, prefix: str, *args) -> None
 
 
 def _retie_after_load(module: _RNNBase, incompatible_keys) -> None:
-    """Load post-hook: ``load_state_dict(assign=True)`` gives the cells new parameters."""
+    """Load post-hook: ``load_state_dict(assign=True)`` gives the cells new parameters; missing
+    or unexpected keys are reported once, under torch's names (the cells' names of the same
+    tensors are dropped)."""
     module._tie_torch_names()
+    for keys in (incompatible_keys.missing_keys, incompatible_keys.unexpected_keys):
+        keys[:] = [key for key in keys if not _OUR_NAME.search(key)]
 
 
 class RNN(_RNNBase):
