@@ -52,6 +52,7 @@ __all__ = [
     "load",
     "read_state",
     "read_torch_file",
+    "rebuild",
     "register_kind",
     "save",
     "write_state",
@@ -228,6 +229,20 @@ def file_kind(path: str | os.PathLike) -> tuple[str, int] | None:
     return parse_tag(_read_any(path))
 
 
+def rebuild(target: Any, blob: Any, path: str | os.PathLike) -> Any:
+    """``target.from_state(blob)`` (or ``target(blob)`` for a function), with a file whose tag
+    is right but whose content is not (hand-made, damaged, or from a foreign tool) reported as
+    such instead of a ``KeyError``."""
+    try:
+        return getattr(target, "from_state", target)(blob)
+    except (KeyError, IndexError, TypeError, AttributeError) as err:
+        parsed = parse_tag(blob)
+        what = f"{parsed[0]}/{parsed[1]}" if parsed else "rnnkit"
+        raise ValueError(f"{os.fspath(path)} is tagged as a {what} file but its content is "
+                         f"incomplete or damaged ({type(err).__name__}: {err}); re-create it "
+                         f"with the command or method that wrote it") from err
+
+
 # -- the public pair ---------------------------------------------------------------------------
 class Savable:
     """Mixin giving a savable class (``KIND``, ``VERSION``, ``state()``, ``from_state()``) its
@@ -252,7 +267,7 @@ class Savable:
     def load(cls, path: str | os.PathLike) -> Any:
         """Rebuild an object of this class from ``path`` (``weights_only=True``); a file of
         another kind or of a newer version raises an error saying what it is."""
-        return cls.from_state(read_state(path, cls.KIND, version=cls.VERSION))
+        return rebuild(cls, read_state(path, cls.KIND, version=cls.VERSION), path)
 
 
 def register_kind(kind: str, target: Any, *, task: bool = False) -> None:
@@ -312,4 +327,4 @@ def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
                          f"package that registered it, or upgrade rnnkit")
     if kind != TRAIN_KIND:
         _check_version(os.fspath(path), parsed, getattr(target, "VERSION", 1))
-    return target.from_state(blob)
+    return rebuild(target, blob, path)

@@ -109,6 +109,22 @@ def add_config_arguments(parser: argparse.ArgumentParser, sections: dict[str, ty
                                help=f"{text} (default: {default!r})".strip())
 
 
+def _toml_value(path: str, section: str, name: str, annotation: Any, value: Any) -> Any:
+    """A TOML value checked against the field's type as a flag's text would be (TOML keeps
+    ``"false"`` a string, which ``bool()`` would call true); an int is taken for a float.
+    Types other than int, float, str and bool are left to the dataclass's own checks."""
+    text = str(annotation)
+    base = text.replace("| None", "").replace("None |", "").strip()
+    want = {"int": int, "float": (int, float), "str": str, "bool": bool}.get(base)
+    if want is None:
+        return value
+    if not isinstance(value, want) or (isinstance(value, bool) and base != "bool"):
+        hint = " (true or false, without quotes)" if base == "bool" else ""
+        raise ValueError(f"config file {path}: [{section}] {name} must be {base}{hint}, got "
+                         f"{value!r}")
+    return float(value) if base == "float" else value
+
+
 def load_config(path: str | None, overrides: dict[str, Any], sections: dict[str, type],
                 not_flags: Collection[str] = ()) -> dict[str, Any]:
     """Build one dataclass per section from defaults < TOML file < ``overrides``
@@ -130,7 +146,9 @@ def load_config(path: str | None, overrides: dict[str, Any], sections: dict[str,
                 raise ValueError(f"config file {path}: {table} must be a table (a [{table}] "
                                  f"header followed by key = value lines), got "
                                  f"{table} = {content!r}")
-            values[table].update(content)
+            types = {f.name: f.type for f in dataclasses.fields(sections[table])}
+            values[table].update({k: _toml_value(path, table, k, types[k], v) if k in types
+                                  else v for k, v in content.items()})
     for key, value in overrides.items():
         section, name = key.split(".", 1)
         values[section][name] = value

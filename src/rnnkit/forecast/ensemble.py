@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..data.timeseries import Series
-from ..saving import Savable, parse_tag, read_state
+from ..saving import Savable, parse_tag, read_state, rebuild
 from .config import ForecasterConfig
 from .forecaster import Forecaster
 from .result import Forecast
@@ -111,5 +111,5 @@ def load_forecaster(path: str | os.PathLike) -> Forecaster | ForecastEnsemble:
     blob = read_state(path, (Forecaster.KIND, ForecastEnsemble.KIND),
                       version=max(Forecaster.VERSION, ForecastEnsemble.VERSION))
     if parse_tag(blob)[0] == ForecastEnsemble.KIND:
-        return ForecastEnsemble.from_state(blob)
-    return Forecaster.from_state(blob)
+        return rebuild(ForecastEnsemble, blob, path)
+    return rebuild(Forecaster, blob, path)

@@ -363,9 +363,10 @@ class LanguageModel(nn.Module):
 def load_language_model(path: str, map_location: str = "cpu") -> LanguageModel:
     """Load a language model and its tokenizer from a trainer checkpoint (``best.pt`` /
     ``last.pt``), read with ``weights_only=True``."""
+    from ..saving import rebuild
     from ..train import load_checkpoint  # the trainer owns the checkpoint format
 
-    return LanguageModel.from_state(load_checkpoint(path, map_location=map_location))
+    return rebuild(LanguageModel, load_checkpoint(path, map_location=map_location), path)
 
 
 def _split_batch(batch: Any) -> tuple[Tensor, Tensor]:

@@ -93,9 +93,12 @@ class Translator:
     @classmethod
     def from_checkpoint(cls, path: str) -> Translator:
         """Load ``best.pt`` / ``last.pt`` written by ``rnnkit translate train``."""
+        from functools import partial
+
+        from ..saving import rebuild
         from ..train import load_checkpoint
 
-        return cls.from_state(load_checkpoint(path), where=str(path))
+        return rebuild(partial(cls.from_state, where=str(path)), load_checkpoint(path), path)
 
     def encode(self, texts: list[str]) -> tuple[Tensor, Tensor]:
         from ..data.batching import pad_sequences
