@@ -36,7 +36,7 @@ def test_default_training_is_todays_budget():
 
 def test_unknown_settings_and_methods_name_the_fix():
     with pytest.raises(TypeError,
-                       match=r"unknown AnomalyConfig setting\(s\) epochs_x.*train=TrainConfig"):
+                       match=r"AnomalyConfig got unknown setting\(s\) epochs_x.*train=TrainConfig"):
         AnomalyConfig(epochs_x=3)
     with pytest.raises(ValueError, match="max_steps must be a positive integer"):
         AnomalyConfig(train=TrainConfig(max_steps=None))

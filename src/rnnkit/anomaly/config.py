@@ -11,11 +11,10 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..train.budget import step_budget
+from ..train.budget import as_train_config, flat_train_keywords, step_budget
 from ..train.config import TrainConfig
 
 __all__ = ["FLAT_TRAIN_KEYWORDS", "AnomalyConfig", "anomaly_train"]
@@ -31,50 +30,9 @@ def anomaly_train(max_steps: int = 500, **overrides: Any) -> TrainConfig:
     return step_budget(max_steps, **{"lr": 3e-3, "seed": 0, "device": "cpu", **overrides})
 
 
-def _as_train(value: Any) -> TrainConfig:
-    """``value`` as a :class:`TrainConfig`; a dict is a TOML table or a saved config."""
-    if isinstance(value, TrainConfig):
-        return value
-    if isinstance(value, dict):
-        return TrainConfig.from_dict(value)
-    raise TypeError(f"train must be a TrainConfig, got {type(value).__name__}")
-
-
+@flat_train_keywords({k: k for k in FLAT_TRAIN_KEYWORDS}, anomaly_train)
 @dataclass
-class _Settings:
-    method: str = "forecast"
-    cell: str = "lstm"
-    hidden_size: int = 32
-    num_layers: int = 1
-    input_len: int = 32
-    smoothing: int = 1
-    z_range: tuple[float, float, float] = (2.0, 10.0, 0.5)
-    prune: float = 0.13
-    threshold_window: int = 1000
-    clean_z: float = 3.0
-    pool: int = 1
-    batch_size: int = 64
-    train: TrainConfig = field(default_factory=anomaly_train)
-
-    def __post_init__(self) -> None:
-        from .scorers import scorer_class
-
-        self.train = _as_train(self.train)
-        for name in ("hidden_size", "num_layers", "input_len", "batch_size", "smoothing",
-                     "threshold_window", "pool"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(self.train.max_steps, int) or self.train.max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got "
-                             f"{self.train.max_steps!r}")
-        self.z_range = tuple(float(z) for z in self.z_range)
-        if len(self.z_range) != 3 or self.z_range[2] <= 0 or self.z_range[0] > self.z_range[1]:
-            raise ValueError(f"z_range must be (low, high, step>0), got {self.z_range}")
-        scorer_class(self.method).check(self)
-
-
-class AnomalyConfig(_Settings):
+class AnomalyConfig:
     """Settings of :class:`~rnnkit.anomaly.detector.AnomalyDetector`.
 
     Attributes:
@@ -99,27 +57,36 @@ class AnomalyConfig(_Settings):
 
     The old flat training keywords ``max_steps``, ``lr``, ``seed`` and ``device`` are still
     accepted (a new ``max_steps`` also sets the warm-up and log interval that follow from it)
-    and read back from ``train``.
+    and read and set through ``train``.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        known = [f.name for f in dataclasses.fields(_Settings)] + list(FLAT_TRAIN_KEYWORDS)
-        if set(kwargs) - set(known):
-            raise TypeError(f"unknown AnomalyConfig setting(s) "
-                            f"{', '.join(sorted(set(kwargs) - set(known)))}; known: "
-                            f"{', '.join(known)}; other training settings go in "
-                            "train=TrainConfig(...)")
-        flat = {k: kwargs.pop(k) for k in FLAT_TRAIN_KEYWORDS if k in kwargs}
-        if flat:
-            train = _as_train(kwargs.get("train") or anomaly_train())
-            if "max_steps" in flat:
-                budget = step_budget(flat["max_steps"])
-                flat = {"warmup_steps": budget.warmup_steps, "log_every": budget.log_every,
-                        **flat}
-            kwargs["train"] = dataclasses.replace(train, **flat)
-        super().__init__(*args, **kwargs)
+    method: str = "forecast"
+    cell: str = "lstm"
+    hidden_size: int = 32
+    num_layers: int = 1
+    input_len: int = 32
+    smoothing: int = 1
+    z_range: tuple[float, float, float] = (2.0, 10.0, 0.5)
+    prune: float = 0.13
+    threshold_window: int = 1000
+    clean_z: float = 3.0
+    pool: int = 1
+    batch_size: int = 64
+    train: TrainConfig = field(default_factory=anomaly_train)
 
-    max_steps = property(lambda self: self.train.max_steps, doc="``train.max_steps``")
-    lr = property(lambda self: self.train.lr, doc="``train.lr``")
-    seed = property(lambda self: self.train.seed, doc="``train.seed``")
-    device = property(lambda self: self.train.device, doc="``train.device``")
+    def __post_init__(self) -> None:
+        from .scorers import scorer_class
+
+        self.train = as_train_config(self.train)
+        for name in ("hidden_size", "num_layers", "input_len", "batch_size", "smoothing",
+                     "threshold_window", "pool"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.train.max_steps, int) or self.train.max_steps < 1:
+            raise ValueError(f"max_steps must be a positive integer, got "
+                             f"{self.train.max_steps!r}")
+        self.z_range = tuple(float(z) for z in self.z_range)
+        if len(self.z_range) != 3 or self.z_range[2] <= 0 or self.z_range[0] > self.z_range[1]:
+            raise ValueError(f"z_range must be (low, high, step>0), got {self.z_range}")
+        scorer_class(self.method).check(self)

@@ -11,16 +11,14 @@ True
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..train.budget import step_budget
+from ..train.budget import as_train_config, flat_train_keywords, step_budget
 from ..train.config import TrainConfig
 
 __all__ = ["BASELINES", "DECODERS", "HEADS", "TRAIN_KEYWORDS", "ForecasterConfig",
-           "forecast_train", "with_train"]
+           "forecast_train"]
 
 HEADS = ("point", "gaussian", "quantile")
 DECODERS = ("direct", "autoregressive")
@@ -40,18 +38,7 @@ def forecast_train(max_steps: int = 1000, **overrides: Any) -> TrainConfig:
                                      **overrides})
 
 
-def with_train(train: TrainConfig, **flat: Any) -> TrainConfig:
-    """``train`` changed by the old flat keywords (:data:`TRAIN_KEYWORDS`, e.g. ``lr``,
-    ``patience``). A new ``max_steps`` also sets the warm-up and log interval that follow
-    from it, as :func:`~rnnkit.train.budget.step_budget` does."""
-    changes = {TRAIN_KEYWORDS[k]: v for k, v in flat.items()}
-    if "max_steps" in changes:
-        budget = step_budget(changes["max_steps"])
-        changes = {"warmup_steps": budget.warmup_steps, "log_every": budget.log_every,
-                   **changes}
-    return dataclasses.replace(train, **changes)
-
-
+@flat_train_keywords(TRAIN_KEYWORDS, forecast_train)
 @dataclass
 class ForecasterConfig:
     """Model settings of :class:`~rnnkit.forecast.forecaster.Forecaster`, plus its training.
@@ -85,7 +72,8 @@ class ForecasterConfig:
 
     The old flat training keywords (``max_steps``, ``lr``, ``weight_decay``, ``eval_every``,
     ``patience``, ``seed``, ``max_time``, ``progress``, ``device``) are still accepted and
-    read: they go to and come from ``train`` (see :func:`with_train`).
+    read and set: they go to and come from ``train`` (see
+    :func:`~rnnkit.train.budget.flat_train_keywords`).
     """
 
     horizon: int = 12
@@ -109,10 +97,7 @@ class ForecasterConfig:
     train: TrainConfig = field(default_factory=forecast_train)
 
     def __post_init__(self) -> None:
-        if isinstance(self.train, dict):  # a TOML table or a saved config
-            self.train = TrainConfig.from_dict(self.train)
-        if not isinstance(self.train, TrainConfig):
-            raise TypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
+        self.train = as_train_config(self.train)  # a dict: a TOML table or a saved config
         for name, choices in (("head", HEADS), ("decoder", DECODERS), ("baseline", BASELINES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
@@ -143,36 +128,3 @@ class ForecasterConfig:
         self.holidays = tuple(str(h) for h in self.holidays)
         if self.calendar != "auto":
             self.calendar = tuple(self.calendar)
-
-
-def _accept_flat_keywords(cls: type) -> type:
-    """Let ``cls(...)`` (and so ``dataclasses.replace``) take the old flat training keywords,
-    routed into ``train``; any other unknown keyword is an error naming the known ones. Each
-    old keyword also reads back as a property (``cfg.seed`` is ``cfg.train.seed``)."""
-    init = cls.__init__
-    fields = [f.name for f in dataclasses.fields(cls)]
-
-    @functools.wraps(init)
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        unknown = sorted(set(kwargs) - set(fields) - set(TRAIN_KEYWORDS))
-        if unknown:
-            raise TypeError(f"{cls.__name__} got unknown setting(s) {', '.join(unknown)}; "
-                            f"model settings: {', '.join(fields)}; training settings go in "
-                            f"train=TrainConfig(...) (or the keywords "
-                            f"{', '.join(TRAIN_KEYWORDS)})")
-        flat = {k: kwargs.pop(k) for k in list(kwargs) if k in TRAIN_KEYWORDS}
-        if flat:
-            train = kwargs.get("train", forecast_train())
-            if isinstance(train, dict):
-                train = TrainConfig.from_dict(train)
-            kwargs["train"] = with_train(train, **flat)
-        init(self, *args, **kwargs)
-
-    cls.__init__ = __init__
-    for old, new in TRAIN_KEYWORDS.items():
-        setattr(cls, old, property(lambda self, new=new: getattr(self.train, new),
-                                   doc=f"``train.{new}`` (read-only; the old flat name)"))
-    return cls
-
-
-_accept_flat_keywords(ForecasterConfig)

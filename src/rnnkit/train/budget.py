@@ -12,6 +12,8 @@ An application's config holds its model settings and one :class:`TrainConfig` fo
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -21,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from .callbacks import KeepBest
 from .config import TrainConfig
 
-__all__ = ["fit_steps", "step_budget"]
+__all__ = ["as_train_config", "fit_steps", "flat_train_keywords", "retrain", "step_budget"]
 
 
 def step_budget(max_steps: int = 1000, **overrides: Any) -> TrainConfig:
@@ -33,6 +35,81 @@ def step_budget(max_steps: int = 1000, **overrides: Any) -> TrainConfig:
                        warmup_steps=min(50, max_steps // 10), clip_norm=1.0, progress=False,
                        device="cpu", log_every=max(max_steps, 1), plot=False)
     return dataclasses.replace(base, **overrides)
+
+
+def retrain(train: TrainConfig, **changes: Any) -> TrainConfig:
+    """``train`` with ``changes``; a new ``max_steps`` also sets the warm-up and log interval
+    that follow from it, as :func:`step_budget` does."""
+    if "max_steps" in changes:
+        budget = step_budget(changes["max_steps"])
+        changes = {"warmup_steps": budget.warmup_steps, "log_every": budget.log_every,
+                   **changes}
+    return dataclasses.replace(train, **changes)
+
+
+def as_train_config(value: Any) -> TrainConfig:
+    """``value`` as a :class:`TrainConfig`; a dict is a TOML table or a saved config."""
+    if isinstance(value, TrainConfig):
+        return value
+    if isinstance(value, dict):
+        return TrainConfig.from_dict(value)
+    raise TypeError(f"train must be a TrainConfig, got {type(value).__name__}")
+
+
+def flat_train_keywords(keywords: dict[str, str], default: Callable[[], TrainConfig]):
+    """Class decorator for an application config dataclass with a ``train: TrainConfig`` field
+    that once held its training settings itself: ``cls(lr=..., seed=...)`` (and so
+    ``dataclasses.replace``) routes each old keyword into ``train`` (``keywords`` maps old
+    name -> TrainConfig field; ``default()`` is the training used when ``train`` is not
+    given), any other unknown keyword is a ``TypeError`` naming the known ones, and each old
+    name stays readable and settable as a property over ``train``.
+
+    >>> @flat_train_keywords({"lr": "lr", "steps": "max_steps"}, lambda: step_budget(100))
+    ... @dataclasses.dataclass
+    ... class Cfg:
+    ...     hidden: int = 8
+    ...     train: TrainConfig = dataclasses.field(default_factory=lambda: step_budget(100))
+    >>> c = Cfg(hidden=4, steps=300, lr=1e-2)
+    >>> c.train.max_steps, c.train.warmup_steps, c.lr
+    (300, 30, 0.01)
+    >>> c.lr = 0.5; c.train.lr
+    0.5
+    """
+
+    def decorate(cls: type) -> type:
+        init = cls.__init__
+        fields = [f.name for f in dataclasses.fields(cls)]
+
+        @functools.wraps(init)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            unknown = sorted(set(kwargs) - set(fields) - set(keywords))
+            if unknown:
+                raise TypeError(f"{cls.__name__} got unknown setting(s) {', '.join(unknown)}; "
+                                f"model settings: {', '.join(fields)}; training settings go "
+                                f"in train=TrainConfig(...) (or the keywords "
+                                f"{', '.join(keywords)})")
+            flat = {keywords[k]: kwargs.pop(k) for k in list(kwargs) if k in keywords}
+            if flat:
+                train = kwargs.get("train")
+                train = default() if train is None else as_train_config(train)
+                kwargs["train"] = retrain(train, **flat)
+            init(self, *args, **kwargs)
+
+        def accessor(new: str) -> property:
+            def get(self: Any) -> Any:
+                return getattr(self.train, new)
+
+            def set_(self: Any, value: Any) -> None:
+                self.train = retrain(self.train, **{new: value})
+
+            return property(get, set_, doc=f"``train.{new}`` (the old flat name)")
+
+        cls.__init__ = __init__
+        for old, new in keywords.items():
+            setattr(cls, old, accessor(new))
+        return cls
+
+    return decorate
 
 
 def fit_steps(model: nn.Module, train: Dataset, val: Dataset | None, config: TrainConfig,
