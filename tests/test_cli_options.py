@@ -44,3 +44,20 @@ def test_typed_toml_values_load(tmp_path) -> None:
 def test_wrong_toml_types_name_the_key(tmp_path, line: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _load(tmp_path, f"[model]\n{line}\n")
+
+
+def test_given_settings_keep_only_what_toml_and_flags_set_and_check_types(tmp_path) -> None:
+    import argparse
+
+    from rnnkit.commands.options import add_config_arguments, given_settings
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    add_config_arguments(parser, {"model": Model}, {"model.hidden_size": "--hidden"})
+    path = tmp_path / "c.toml"
+    path.write_text("[model]\nlr = 2\n", encoding="utf-8")
+    args = parser.parse_args(["--config", str(path), "--hidden", "32"])
+    assert given_settings(args, {"model": Model}) == {"model": {"lr": 2.0, "hidden_size": 32}}
+    path.write_text('[model]\nlr = "x"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"\[model\] lr must be float"):
+        given_settings(parser.parse_args(["--config", str(path)]), {"model": Model})

@@ -30,10 +30,9 @@ too; the flag wins.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from .options import add_config_arguments, config_overrides, load_config
+from .options import add_config_arguments, given_settings
 
 __all__ = ["ALIASES", "register"]
 
@@ -46,7 +45,6 @@ NOT_FLAGS = {"model.method", "model.input_len", "model.pool", "model.z_range", "
 #: the command's own defaults, below the --config file and the flags
 DEFAULTS = {"model": {"method": "forecast", "input_len": "32", "pool": None},
             "train": {"max_steps": 400}}
-_UNSET = object()
 
 
 def _sections() -> dict[str, type]:
@@ -58,14 +56,8 @@ def _sections() -> dict[str, type]:
 
 def _settings(args) -> dict[str, dict[str, Any]]:
     """Per table, the command's defaults < the ``--config`` file < the flags given."""
-    sections = _sections()
-    loose = {name: dataclasses.make_dataclass(name, [(f.name, Any, _UNSET)
-                                                     for f in dataclasses.fields(cls)])
-             for name, cls in sections.items()}
-    built = load_config(args.config, config_overrides(args, sections), loose, NOT_FLAGS)
-    out = {name: {**DEFAULTS.get(name, {}),
-                  **{k: v for k, v in vars(obj).items() if v is not _UNSET}}
-           for name, obj in built.items()}
+    given = given_settings(args, _sections(), NOT_FLAGS)
+    out = {name: {**DEFAULTS.get(name, {}), **values} for name, values in given.items()}
     for key in ("method", "input_len", "pool"):      # the hand-written flags win
         if getattr(args, key) is not None:
             out["model"][key] = getattr(args, key)

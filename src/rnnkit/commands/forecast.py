@@ -28,10 +28,9 @@ several series) or ``--dataset NAME`` (a registered package-shipped series, see
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any
 
-from .options import add_config_arguments, config_overrides, load_config
+from .options import add_config_arguments, given_settings
 
 __all__ = ["ALIASES", "register"]
 
@@ -44,7 +43,6 @@ ALIASES = {
 }
 # set in TOML only (lists), or not at all (the [train] table is the model's training)
 NOT_FLAGS = {"model.train", "model.quantiles", "model.calendar", "model.holidays"}
-_UNSET = object()
 
 
 def _sections() -> dict[str, type]:
@@ -57,14 +55,7 @@ def _sections() -> dict[str, type]:
 def _given(args) -> dict[str, dict[str, Any]]:
     """Per section, only the settings the ``--config`` file and the flags give (so the
     command's own defaults can sit below them)."""
-    sections = _sections()
-    given = {name: dataclasses.make_dataclass(
-        f"{cls.__name__}Given", [(f.name, Any, dataclasses.field(default=_UNSET))
-                                 for f in dataclasses.fields(cls)])
-        for name, cls in sections.items()}
-    built = load_config(args.config, config_overrides(args, sections), given, NOT_FLAGS)
-    return {name: {k: v for k, v in vars(obj).items() if v is not _UNSET}
-            for name, obj in built.items()}
+    return given_settings(args, _sections(), NOT_FLAGS)
 
 
 def _horizon(given: dict[str, dict[str, Any]]) -> int:

@@ -31,7 +31,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 __all__ = ["add_command_options", "add_config_arguments", "build_configs", "config_overrides",
-           "converter", "field_help", "load_config", "parse_bool", "with_defaults"]
+           "converter", "field_help", "given_settings", "load_config", "parse_bool",
+           "with_defaults"]
 
 
 def parse_bool(text: str) -> bool:
@@ -215,3 +216,20 @@ def build_configs(args: argparse.Namespace, sections: dict[str, type],
             raise ValueError(f"{flag} is required (or set {field} in the [{section}] table of "
                              f"--config)")
     return out
+
+
+_UNSET = object()
+
+
+def given_settings(args: argparse.Namespace, sections: dict[str, type],
+                   not_flags: Collection[str] = ()) -> dict[str, dict[str, Any]]:
+    """Per section, only the settings the ``--config`` file and the flags give, type-checked
+    as :func:`load_config` does: for commands whose own defaults depend on the data (a
+    forecast's input length on its season) and so must sit below TOML and flags."""
+    given = {name: dataclasses.make_dataclass(
+        f"{cls.__name__}Given", [(f.name, f.type, dataclasses.field(default=_UNSET))
+                                 for f in dataclasses.fields(cls)])
+        for name, cls in sections.items()}
+    built = load_config(args.config, config_overrides(args, sections), given, not_flags)
+    return {name: {k: v for k, v in vars(obj).items() if v is not _UNSET}
+            for name, obj in built.items()}
