@@ -24,7 +24,7 @@ CI_SLOW := tests/train/test_train_resume.py tests/train/test_train_ddp.py tests/
 	tests/text/test_cli_text.py tests/test_cells_learning.py tests/text/test_seq2seq.py \
 	tests/text/test_seq2seq_numbers.py tests/anomaly/test_anomaly_window.py
 
-test: install
+test: install speech-data
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/pytest -q -m "not slow"
 	$(BIN)/pytest -q -m slow $(CI_SLOW)
@@ -35,4 +35,22 @@ test-slow: install
 bench: install
 	$(BIN)/python benchmarks/speed.py
 
-.PHONY: install demo test test-slow bench
+# Offline speech corpora and synthesisers (Debian packages), installed only when missing:
+# espeak-ng/flite/sox for synthetic training audio, the Asterisk prompts (English, one speaker)
+# and the Fish Fillets NG Dutch voices. Uses sudo when not root.
+SPEECH_DEBS := espeak-ng flite sox asterisk-core-sounds-en-wav asterisk-core-sounds-en \
+	fillets-ng-data fillets-ng-data-nl
+
+speech-data:
+	@missing=""; for p in $(SPEECH_DEBS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
+			|| missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "speech data: all installed"; exit 0; fi; \
+	sudo=""; if [ "$$(id -u)" != 0 ]; then \
+		if command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+		else echo "need root (or sudo) to install:$$missing" >&2; exit 1; fi; fi; \
+	echo "installing:$$missing"; \
+	$$sudo apt-get update -q && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing
+
+.PHONY: install demo test test-slow bench speech-data
