@@ -18,11 +18,13 @@ demo: install
 
 # Slow tests that guard promises CI must keep: exact resume after SIGKILL, DDP == one process,
 # the native kernels == the reference loop, every cell learns a memory task, translation of
-# held-out numbers, the window detector finds MIT-BIH's abnormal beat, and the main job itself. The rest (auto-ARIMA baselines, the gradient-flow
-# example, the sentiment run): make test-slow.
+# held-out numbers, the window detector finds MIT-BIH's abnormal beat, a speech recogniser
+# learns words from voices it never heard, and the main job itself. The rest (auto-ARIMA
+# baselines, the gradient-flow example, the sentiment run): make test-slow.
 CI_SLOW := tests/train/test_train_resume.py tests/train/test_train_ddp.py tests/test_native.py \
 	tests/text/test_cli_text.py tests/test_cells_learning.py tests/text/test_seq2seq.py \
-	tests/text/test_seq2seq_numbers.py tests/anomaly/test_anomaly_window.py
+	tests/text/test_seq2seq_numbers.py tests/anomaly/test_anomaly_window.py \
+	tests/speech/test_recognizer.py
 
 test: install speech-data
 	$(BIN)/ruff check src tests benchmarks examples

@@ -67,6 +67,8 @@ KINDS: dict[str, Any] = {
     "rnnkit.anomaly": "rnnkit.anomaly.detector:AnomalyDetector",
     "rnnkit.anomaly_union": "rnnkit.anomaly.union:AnomalyUnion",
     "rnnkit.tokenizer": "rnnkit.data.text:Tokenizer",
+    "rnnkit.speech": "rnnkit.speech.recognizer:SpeechRecognizer",
+    "rnnkit.ngram": "rnnkit.ngram:NGramLM",
 }
 #: a trainer checkpoint's ``extra_state["task"]`` -> the class whose ``from_state`` rebuilds
 #: the application from the whole checkpoint dict
@@ -83,6 +85,8 @@ MAKERS: dict[str, str] = {
     "rnnkit.anomaly": "AnomalyDetector(...).fit(data).save(path)",
     "rnnkit.anomaly_union": "AnomalyUnion([...]).fit(data).save(path)",
     "rnnkit.tokenizer": "tokenizer.save(path)",
+    "rnnkit.speech": "rnnkit speech train",
+    "rnnkit.ngram": "rnnkit.save(NGramLM(order).fit(texts), path)",
     TRAIN_KIND: "rnnkit train text / classify train / translate train",
 }
 

@@ -1,0 +1,250 @@
+r"""``rnnkit speech``: train, run and evaluate a CTC speech recogniser (a thin layer over
+:mod:`rnnkit.speech`).
+
+    rnnkit speech data --texts corpus.txt --out tts/            # synthesise a training set
+    rnnkit speech train --data tts/ --valid asterisk:train --out asr.pt
+    rnnkit speech transcribe asr.pt a.wav b.flac --beam 16 --png a.png
+    rnnkit speech transcribe asr-uni.pt long.wav --stream
+    rnnkit speech evaluate asr.pt --data asterisk:test
+
+``--data`` (and ``--valid``) is a ``manifest.tsv`` (``path<TAB>text`` per line, paths relative
+to the file), a folder holding one, or a corpus shipped by Debian packages (``make
+speech-data``): ``asterisk:train``, ``asterisk:test``, ``asterisk:digits`` (one US-English
+speaker), ``fillets:train``, ``fillets:test`` (Dutch, two speakers). Every field of
+:class:`~rnnkit.speech.config.SpeechConfig` is a flag ``--model.field`` and every field of its
+:class:`~rnnkit.train.TrainConfig` ``--train.field``; both can be set in a TOML file
+(``--config run.toml``); short flags: ``--cell``, ``--hidden-size``, ``--layers``,
+``--steps``, ``--batch-size``, ``--seed``, ``--unidirectional``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from .options import add_command_options, build_configs, with_defaults
+
+__all__ = ["register"]
+
+ALIASES = {"model.cell": "--cell", "model.hidden_size": "--hidden-size",
+           "model.num_layers": "--layers", "model.batch_size": "--batch-size",
+           "train.max_steps": "--steps", "train.seed": "--seed"}
+NOT_FLAGS = {"model.train"}
+
+
+def _sections() -> dict[str, type]:
+    from ..speech.config import SpeechConfig, speech_train
+    from ..train import TrainConfig
+
+    return {"model": SpeechConfig, "train": with_defaults(TrainConfig,
+                                                           **speech_train().to_dict())}
+
+
+def read_examples(spec: str, flag: str = "--data") -> list[Any]:
+    """``spec`` (a manifest, a folder with ``manifest.tsv`` or ``corpus:split``) -> examples
+    with ``.path`` and ``.text``."""
+    from ..speech import corpora, tts
+
+    if ":" in spec and not os.path.exists(spec):
+        name, _, split = spec.partition(":")
+        if name == "asterisk":
+            splits = corpora.asterisk_split(corpora.asterisk_corpus())
+        elif name == "fillets":
+            splits = corpora.fillets_split(corpora.fillets_corpus())
+        else:
+            raise ValueError(f"{flag} {spec}: unknown corpus {name!r}; use asterisk:SPLIT, "
+                             f"fillets:SPLIT or a manifest.tsv")
+        if split not in splits:
+            raise ValueError(f"{flag} {spec}: {name} has splits {sorted(splits)}")
+        return list(splits[split])
+    path = os.path.join(spec, "manifest.tsv") if os.path.isdir(spec) else spec
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{flag} {spec}: no such manifest (a manifest.tsv, a folder "
+                                f"with one, or asterisk:train / fillets:test ...)")
+    return tts.read_manifest(path)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..speech import SpeechRecognizer, alphabet_from_texts
+
+    _check_output(args.out, args.overwrite, "--out")
+    cfg = build_configs(args, _sections(), NOT_FLAGS, {})
+    model_cfg = cfg["model"]
+    model_cfg.train = cfg["train"]
+    if "train.max_steps" in vars(args) and "train.warmup_steps" not in vars(args):
+        from ..train.budget import retrain  # warm-up and log interval follow --steps
+
+        model_cfg.train = retrain(cfg["train"], max_steps=cfg["train"].max_steps)
+    if args.unidirectional:
+        model_cfg.bidirectional, model_cfg.normalize = False, "global"
+    train = read_examples(args.data)
+    valid = read_examples(args.valid, "--valid") if args.valid else None
+    alphabet = alphabet_from_texts([u.text for u in train])
+    rec = SpeechRecognizer(model_cfg, alphabet)
+    print(f"{len(train)} training utterances, alphabet of {len(alphabet)}"
+          + (f", {len(valid)} validation" if valid else ""), file=sys.stderr)
+    data = rec.prepare(train, desc="train features")
+    vdata = rec.prepare(valid, desc="valid features") if valid else None
+    if args.lm_order:
+        from ..ngram import NGramLM
+
+        rec.lm_unit = args.lm_unit
+        rec.lm = NGramLM(args.lm_order).fit(
+            [u.text.split() if args.lm_unit == "word" else list(u.text) for u in train])
+    rec.fit(data, vdata)
+    rec.save(args.out)
+    print(f"wrote {args.out} ({rec.history['steps']} steps)")
+    return 0
+
+
+def _decode(args: argparse.Namespace):
+    from ..speech.config import DecodeConfig
+
+    lexicon = None
+    if args.lexicon == "digits":
+        from ..speech.corpora import DIGIT_WORDS
+
+        lexicon = list(DIGIT_WORDS)
+    elif args.lexicon:
+        with open(args.lexicon, encoding="utf-8") as f:
+            lexicon = f.read().split()
+    return DecodeConfig(beam_size=args.beam, lm_weight=args.lm_weight,
+                        word_bonus=args.word_bonus, lexicon=lexicon, nbest=args.nbest)
+
+
+def _load(path: str):
+    from ..saving import read_state, rebuild
+    from ..speech import SpeechRecognizer
+
+    return rebuild(SpeechRecognizer, read_state(path, SpeechRecognizer.KIND,
+                                                version=SpeechRecognizer.VERSION), path)
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    rec = _load(args.checkpoint)
+    decode = _decode(args)
+    if args.png and len(args.audio) != 1:
+        raise ValueError("--png draws one file; give one audio file with it")
+    for path in args.audio:
+        if args.stream:
+            _stream(rec, path, args.chunk_ms)
+            continue
+        out = rec.transcribe(path, decode)[0]
+        for text, score in (out.nbest if args.nbest > 1 else [(out.text, out.score)]):
+            print(f"{path}\t{' '.join(text.split())}" + (f"\t{score:.3f}" if args.nbest > 1
+                                                         else ""))
+        if args.png:
+            from ..speech.plots import plot_emissions
+
+            plot_emissions(rec, rec.waveform(path), out, args.png)
+            print(f"wrote {args.png}", file=sys.stderr)
+    return 0
+
+
+def _stream(rec, path: str, chunk_ms: float) -> None:
+    """Feed ``path`` in ``chunk_ms`` pieces as if live; print characters as they are decided."""
+    samples = rec.waveform(path)
+    step = max(1, int(rec.config.rate * chunk_ms / 1000))
+    session = rec.stream()
+    print(f"{path}\t", end="", flush=True)
+    for i in range(0, len(samples), step):
+        print(session.push(samples[i:i + step]), end="", flush=True)
+    print()
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    rec = _load(args.checkpoint)
+    result = rec.evaluate(read_examples(args.data), _decode(args), progress=True)
+    if args.per_utterance:
+        print("id\twer\tcer\treference\thypothesis")
+        for r in result.rows:
+            print(f"{r['id']}\t{r['wer']:.3f}\t{r['cer']:.3f}\t{r['reference']}\t"
+                  f"{r['hypothesis']}")
+    print(f"WER {result.wer:.2%}  CER {result.cer:.2%}  ({len(result.rows)} utterances, "
+          f"{result.seconds_audio / 60:.1f} min, real-time factor {result.rtf:.3f})")
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from ..speech.tts import build_tts_dataset
+
+    with open(args.texts, encoding="utf-8") as f:
+        texts = [line.strip() for line in f if line.strip()]
+    if not texts:
+        raise ValueError(f"--texts {args.texts} has no non-empty lines")
+    manifest = build_tts_dataset(texts, args.out, per_text=args.per_text, seed=args.seed)
+    print(f"wrote {manifest}")
+    return 0
+
+
+def _check_output(path: str, overwrite: bool, flag: str) -> None:
+    """Refuse to replace a model unless told to; check the folder is writable before work."""
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{flag} {path} exists; pass --overwrite to replace it or choose "
+                              f"another path")
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(folder) and not os.access(folder, os.W_OK):
+        raise PermissionError(f"{flag} {path}: cannot write to {folder}")
+
+
+def _decode_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--beam", type=int, default=1,
+                   help="beam size; 1 = greedy CTC (default: 1)")
+    p.add_argument("--lm-weight", type=float, default=0.0,
+                   help="weight of the model's n-gram LM in the beam (default: 0)")
+    p.add_argument("--word-bonus", type=float, default=0.0,
+                   help="score added per word in the beam (default: 0)")
+    p.add_argument("--lexicon", help="'digits' or a file of allowed words (beam only)")
+    p.add_argument("--nbest", type=int, default=1, help="hypotheses to print (default: 1)")
+
+
+def register(subparsers) -> None:
+    """Add ``speech data|train|transcribe|evaluate``."""
+    p = subparsers.add_parser("speech", help="speech recognition (BiRNN + CTC)",
+                              description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="speech_command", metavar="ACTION")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    d = sub.add_parser("data", help="synthesise a training set from text with espeak-ng/flite")
+    d.add_argument("--texts", required=True, help="text file, one utterance per line")
+    d.add_argument("--out", required=True, help="output folder (WAVs + manifest.tsv)")
+    d.add_argument("--per-text", type=int, default=4,
+                   help="voices/rates/pitches per line (default: 4)")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=_data)
+
+    t = sub.add_parser("train", help="train a recogniser with CTC")
+    t.add_argument("--data", required=True, help="training manifest, folder or corpus:split")
+    t.add_argument("--valid", help="validation data (keeps the best weights on it)")
+    t.add_argument("--out", required=True, help="model file to write")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    t.add_argument("--unidirectional", action="store_true",
+                   help="a streaming model (causal front end, global normalisation)")
+    t.add_argument("--lm-order", type=int, default=0,
+                   help="also fit an n-gram LM of this order on the training texts, used "
+                        "by --beam N --lm-weight W (default: none)")
+    t.add_argument("--lm-unit", choices=["word", "char"], default="word",
+                   help="the LM's tokens (default: word)")
+    add_command_options(t, _sections(), ALIASES, NOT_FLAGS)
+    t.set_defaults(func=_train)
+
+    r = sub.add_parser("transcribe", help="transcribe audio files")
+    r.add_argument("checkpoint", help="a model from `rnnkit speech train`")
+    r.add_argument("audio", nargs="+", help="WAV/FLAC/Ogg files, any rate and channels")
+    r.add_argument("--stream", action="store_true",
+                   help="feed the audio in chunks, printing text as it is decided "
+                        "(unidirectional models)")
+    r.add_argument("--chunk-ms", type=float, default=100.0,
+                   help="chunk length for --stream (default: 100)")
+    r.add_argument("--png", help="draw the spectrogram, CTC emissions and characters")
+    _decode_options(r)
+    r.set_defaults(func=_transcribe)
+
+    e = sub.add_parser("evaluate", help="WER/CER on transcribed audio")
+    e.add_argument("checkpoint")
+    e.add_argument("--data", required=True, help="manifest, folder or corpus:split")
+    e.add_argument("--per-utterance", action="store_true", help="print a row per utterance")
+    _decode_options(e)
+    e.set_defaults(func=_evaluate)
