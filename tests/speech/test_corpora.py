@@ -212,6 +212,15 @@ def test_fillets_join_speakers_and_split(fake_fillets):
     assert [u.id for u in split["test"]] == ["lvl/lvl-m-hello", "share/bore/bore-m-0"]
 
 
+def test_fillets_skips_empty_clips(fake_fillets):
+    # a clip with a header and no samples (two real ones: gems/zav-v-sto, elevator1/zd1-m-cesta)
+    sf.write(str(fake_fillets / "sound" / "lvl" / "nl" / "lvl-v-pad.ogg"),
+             np.zeros(0, np.float32), RATE, format="OGG", subtype="VORBIS")
+    report = fillets_report(fake_fillets)
+    assert report.empty == ["lvl/lvl-v-pad"] and "1 empty" in report.summary()
+    assert "lvl/lvl-v-pad" not in {u.id for u in fillets_corpus(fake_fillets)}
+
+
 def test_missing_corpora_name_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="make speech-data") as err:
         asterisk_corpus(root=tmp_path)

@@ -94,7 +94,8 @@ class CorpusReport:
     audio in them, ``matched`` clips with a transcript, ``utterances`` the matched clips kept
     (speech), ``kept_minutes``, and the names of ``clips_without_transcript``,
     ``transcripts_without_clip`` and ``non_speech`` (transcripts that normalise to nothing,
-    e.g. ``[ascending tones]``), and ``per_speaker`` counts of the utterances kept."""
+    e.g. ``[ascending tones]``), ``per_speaker`` counts of the utterances kept, and ``empty``:
+    clips with no samples or an unreadable header (skipped)."""
 
     clips: int = 0
     minutes: float = 0.0
@@ -105,6 +106,7 @@ class CorpusReport:
     transcripts_without_clip: list[str] = field(default_factory=list)
     non_speech: list[str] = field(default_factory=list)
     per_speaker: dict[str, int] = field(default_factory=dict)
+    empty: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -112,7 +114,8 @@ class CorpusReport:
             f"{self.utterances} speech utterances kept ({self.kept_minutes:.1f} min); "
             f"{len(self.clips_without_transcript)} clips without transcript, "
             f"{len(self.transcripts_without_clip)} transcripts without clip, "
-            f"{len(self.non_speech)} non-speech; per speaker {self.per_speaker}"
+            f"{len(self.non_speech)} non-speech, {len(self.empty)} empty or unreadable; "
+            f"per speaker {self.per_speaker}"
         )
 
 
@@ -529,7 +532,10 @@ def _fillets_join(
         if not text:
             report.non_speech.append(cid)
             continue
-        kept += dur or 0.0
+        if not dur:  # no samples (gems/nl/zav-v-sto.ogg) or an unreadable header
+            report.empty.append(cid)
+            continue
+        kept += dur
         utts.append(Utterance(str(path), text, _fillets_speaker(font, name), raw, dur, cid))
     report.transcripts_without_clip = sorted(
         f"{lv}/{i}" for lv, d in dialogs.items() for i in d if (lv, i) not in used
