@@ -190,6 +190,22 @@ def test_compiled_equals_loop_float64(name, zoneout):
 
 
 @pytest.mark.parametrize("name", NATIVE)
+def test_inference_weight_cache_follows_in_place_updates(name):
+    """Inference calls reuse the transposed recurrent matrix; an optimizer step or a
+    load_state_dict (in-place) must be seen by the next call."""
+    ref = Recurrent(name, 3, 5, backend="loop", dtype=F64).eval()
+    fast = Recurrent(name, 3, 5, backend="compiled", dtype=F64).eval()
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 4, 3, dtype=F64)
+    with torch.no_grad():
+        for _ in range(2):
+            torch.testing.assert_close(fast(x)[0], ref(x)[0])
+            for p in ref.parameters():
+                p.add_(torch.randn_like(p) * 0.3)
+            fast.load_state_dict(ref.state_dict())
+
+
+@pytest.mark.parametrize("name", NATIVE)
 def test_compiled_recurrent_dropout_matches_loop_in_training(name):
     """Same seed, same mask: the training-mode variational dropout path agrees exactly."""
     ref = Recurrent(name, 3, 6, backend="loop", dtype=F64, recurrent_dropout=0.5).train()

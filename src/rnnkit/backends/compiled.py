@@ -54,6 +54,8 @@ when the native kernels cannot be built, the GPU or a dtype other than float32/f
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -201,9 +203,28 @@ def layernorm_lstm_native(xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, g_hh
             _opt(keep_h, xp), _opt(keep_c, xp), _opt(rmask, xp))
     if _needs_backward(args[:7]):
         return _LayerNormLSTMLoop.apply(*args)
-    hs, cs, *_ = native_module().lnlstm_forward(*args[:3], w_hh.t().contiguous(), *args[4:],
+    hs, cs, *_ = native_module().lnlstm_forward(*args[:3], _transposed(w_hh), *args[4:],
                                                 EPS, save=False)
     return hs, cs
+
+
+#: inference-time ``w_hh.t().contiguous()`` per weight (by ``id``; dropped with the weight),
+#: valid while the weight is unchanged
+_TRANSPOSED: dict[int, tuple[weakref.ref, tuple, Tensor]] = {}
+
+
+def _transposed(w: Tensor) -> Tensor:
+    """``w.t().contiguous()``, cached per weight tensor and its in-place version counter, so
+    streaming (one short call per frame) does not copy every recurrent matrix on every call."""
+    key = (w._version, w.data_ptr(), w.dtype, w.device)
+    hit = _TRANSPOSED.get(id(w))
+    if hit is not None and hit[0]() is w and hit[1] == key:
+        return hit[2]
+    if hit is None or hit[0]() is not w:
+        weakref.finalize(w, _TRANSPOSED.pop, id(w), None)
+    wt = w.detach().t().contiguous()
+    _TRANSPOSED[id(w)] = (weakref.ref(w), key, wt)
+    return wt
 
 
 def gru_native(xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None,
@@ -215,7 +236,7 @@ def gru_native(xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None,
     if _needs_backward(args[:4]):
         return _GRULoop.apply(*args)
     # inference: one fused loop that saves nothing for a backward
-    return native_module().gru_forward(*args[:2], w_hh.t().contiguous(), *args[3:], False)[0]
+    return native_module().gru_forward(*args[:2], _transposed(w_hh), *args[3:], False)[0]
 
 
 def layernorm_gru_native(xp: Tensor, h0: Tensor, w_hh: Tensor, g_hh: Tensor,
@@ -229,7 +250,7 @@ def layernorm_gru_native(xp: Tensor, h0: Tensor, w_hh: Tensor, g_hh: Tensor,
     if _needs_backward(args[:5]):
         return _LayerNormGRULoop.apply(*args)
     # inference: the same loop, saving nothing for a backward
-    return native_module().lngru_forward(*args[:2], w_hh.t().contiguous(), *args[3:], EPS,
+    return native_module().lngru_forward(*args[:2], _transposed(w_hh), *args[3:], EPS,
                                          False)[0]
 
 
