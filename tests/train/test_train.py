@@ -486,3 +486,20 @@ def test_train_config_from_dict_names_unknown_keys():
     assert TrainConfig.from_dict({"epochs": 3}).epochs == 3
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         TrainConfig.from_dict({"epoch": 3})
+
+
+def test_keep_best_remembers_the_best_weights_their_step_and_the_curve():
+    from types import SimpleNamespace
+
+    from rnnkit.train.callbacks import KeepBest
+
+    model = torch.nn.Linear(2, 1)
+    keep, trainer = KeepBest(), SimpleNamespace(model=model)
+    losses = [3.0, 2.0, 2.5]
+    for step, loss in zip((10, 20, 30), losses):
+        with torch.no_grad():
+            model.weight.fill_(loss)
+        keep.on_eval_end(trainer, step, {"loss": loss})
+    assert (keep.best, keep.best_step) == (2.0, 20)
+    assert keep.curve == [(10, 3.0), (20, 2.0), (30, 2.5)]
+    assert torch.equal(keep.state["weight"], torch.full((1, 2), 2.0))

@@ -41,15 +41,20 @@ class Callback:
 
 
 class KeepBest(Callback):
-    """Remember the weights with the lowest validation loss (``best``, ``state``); the
-    caller loads ``state`` back after training."""
+    """Remember the weights with the lowest validation loss (``best``, ``state``, the
+    ``best_step`` they were seen at) and every evaluation as ``curve`` ``[(step, loss)]``, so a
+    caller can tell a run that was still improving from one that had converged; the caller
+    loads ``state`` back after training."""
 
     def __init__(self) -> None:
-        self.best, self.state = float("inf"), None
+        self.best, self.state, self.best_step = float("inf"), None, None
+        self.curve: list[tuple[int, float]] = []
 
     def on_eval_end(self, trainer: Any, step: int, metrics: dict[str, float]) -> None:
         loss = float(metrics.get("loss", float("inf")))
+        self.curve.append((int(step), loss))
         if loss < self.best:
+            self.best_step = int(step)
             import copy
 
             self.best = loss
