@@ -17,11 +17,13 @@ from rnnkit.speech.corpora import (
     asterisk_report,
     asterisk_split,
     connected_digits,
+    trim_silence,
+)
+from rnnkit.speech.fillets import (
     fillets_corpus,
     fillets_report,
     fillets_split,
     parse_fillets_dialogs,
-    trim_silence,
 )
 from rnnkit.speech.text import ENGLISH_ALPHABET
 from rnnkit.speech.tts import build_tts_dataset, read_manifest, synthesize, tts_voices

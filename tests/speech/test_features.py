@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.speech.features import (
-    FeatureStats,
-    LogMel,
-    hz_to_mel,
-    mel_filterbank,
-    mel_to_hz,
-    normalize_utterance,
-    spec_augment,
-)
+from rnnkit.speech.features import LogMel, hz_to_mel, mel_filterbank, mel_to_hz
+from rnnkit.speech.normalization import FeatureStats, normalize_utterance, spec_augment
 
 
 def _rng() -> np.random.Generator:

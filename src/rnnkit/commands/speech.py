@@ -20,6 +20,7 @@ speaker), ``fillets:train``, ``fillets:test`` (Dutch, two speakers). Every field
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import Any
@@ -27,6 +28,9 @@ from typing import Any
 from .options import add_command_options, build_configs, with_defaults
 
 __all__ = ["register"]
+
+#: the largest --beam: wider beams cost time in proportion and stop helping long before this
+MAX_BEAM = 256
 
 ALIASES = {"model.cell": "--cell", "model.hidden_size": "--hidden-size",
            "model.num_layers": "--layers", "model.batch_size": "--batch-size",
@@ -45,14 +49,14 @@ def _sections() -> dict[str, type]:
 def read_examples(spec: str, flag: str = "--data") -> list[Any]:
     """``spec`` (a manifest, a folder with ``manifest.tsv`` or ``corpus:split``) -> examples
     with ``.path`` and ``.text``."""
-    from ..speech import corpora, tts
+    from ..speech import corpora, fillets, tts
 
     if ":" in spec and not os.path.exists(spec):
         name, _, split = spec.partition(":")
         if name == "asterisk":
             splits = corpora.asterisk_split(corpora.asterisk_corpus())
         elif name == "fillets":
-            splits = corpora.fillets_split(corpora.fillets_corpus())
+            splits = fillets.fillets_split(fillets.fillets_corpus())
         else:
             raise ValueError(f"{flag} {spec}: unknown corpus {name!r}; use asterisk:SPLIT, "
                              f"fillets:SPLIT or a manifest.tsv")
@@ -63,34 +67,65 @@ def read_examples(spec: str, flag: str = "--data") -> list[Any]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{flag} {spec}: no such manifest (a manifest.tsv, a folder "
                                 f"with one, or asterisk:train / fillets:test ...)")
-    return tts.read_manifest(path)
+    examples = tts.read_manifest(path)
+    if not examples:
+        raise ValueError(f"{flag} {spec}: {path} lists no clips; add path<TAB>text lines (or "
+                         f"make a data set with `rnnkit speech data --texts lines.txt --out DIR`)")
+    return examples
+
+
+def _flag_names(err: ValueError) -> ValueError:
+    """``err`` with the config fields it names (``hidden_size``) written as their flags
+    (``--hidden-size``), so a bad setting is reported in the terms the user typed."""
+    import re
+
+    flags = {name.split(".")[1]: flag for name, flag in ALIASES.items()}
+    for section, cls in _sections().items():
+        for name in getattr(cls, "__dataclass_fields__", {}):
+            if f"{section}.{name}" not in NOT_FLAGS:
+                flags.setdefault(name, f"--{section}.{name}")
+    msg = re.sub(r"^(" + "|".join(sorted(flags, key=len, reverse=True)) + r")\b",
+                 lambda m: flags[m.group(1)], str(err))
+    return type(err)(msg)
 
 
 def _train(args: argparse.Namespace) -> int:
     from ..speech import SpeechRecognizer, alphabet_from_texts
 
     _check_output(args.out, args.overwrite, "--out")
-    cfg = build_configs(args, _sections(), NOT_FLAGS, {})
-    model_cfg = cfg["model"]
-    model_cfg.train = cfg["train"]
-    if "train.max_steps" in vars(args) and "train.warmup_steps" not in vars(args):
-        from ..train.budget import retrain  # warm-up and log interval follow --steps
+    if args.lm_order < 0:
+        raise ValueError(f"--lm-order must be 0 (no LM) or an n-gram order >= 1, got "
+                         f"{args.lm_order}; e.g. --lm-order 3")
+    if args.lm_unit is not None and not args.lm_order:
+        raise ValueError("--lm-unit sets the tokens of the LM that --lm-order N fits; add "
+                         "--lm-order N (e.g. --lm-order 3) or drop --lm-unit")
+    try:
+        cfg = build_configs(args, _sections(), NOT_FLAGS, {})
+        model_cfg = cfg["model"]
+        model_cfg.train = cfg["train"]
+        if "train.max_steps" in vars(args) and "train.warmup_steps" not in vars(args):
+            from ..train.budget import retrain  # warm-up and log interval follow --steps
 
-        model_cfg.train = retrain(cfg["train"], max_steps=cfg["train"].max_steps)
+            model_cfg.train = retrain(cfg["train"], max_steps=cfg["train"].max_steps)
+    except ValueError as err:
+        raise _flag_names(err) from None
     if args.unidirectional:
         model_cfg.bidirectional, model_cfg.normalize = False, "global"
     train = read_examples(args.data)
     valid = read_examples(args.valid, "--valid") if args.valid else None
     alphabet = alphabet_from_texts([u.text for u in train])
+    if valid:
+        _check_texts(valid, alphabet, "--valid", args.valid, error=True)
     rec = SpeechRecognizer(model_cfg, alphabet)
     print(f"{len(train)} training utterances, alphabet of {len(alphabet)}"
           + (f", {len(valid)} validation" if valid else ""), file=sys.stderr)
-    data = rec.prepare(train, desc="train features")
-    vdata = rec.prepare(valid, desc="valid features") if valid else None
+    progress = model_cfg.train.progress
+    data = rec.prepare(train, desc="train features", progress=progress)
+    vdata = rec.prepare(valid, desc="valid features", progress=progress) if valid else None
     if args.lm_order:
         from ..ngram import NGramLM
 
-        rec.lm_unit = args.lm_unit
+        rec.lm_unit = args.lm_unit or "word"
         rec.lm = NGramLM(args.lm_order).fit(
             [u.text.split() if args.lm_unit == "word" else list(u.text) for u in train])
     rec.fit(data, vdata)
@@ -99,17 +134,85 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decode(args: argparse.Namespace):
+def _check_texts(examples: list[Any], alphabet: list[str], flag: str, spec: str,
+                 error: bool) -> None:
+    """Transcripts of ``examples`` with characters outside ``alphabet``: an error (``error``)
+    or a warning on stderr (evaluation: such references always count as errors)."""
+    known = set(alphabet)
+    bad = [u for u in examples if set(u.text) - known]
+    if not bad:
+        return
+    chars = sorted(set().union(*(set(u.text) - known for u in bad)))
+    where = getattr(bad[0], "id", "") or bad[0].text
+    msg = (f"{flag} {spec}: {len(bad)} transcript(s) use characters the model cannot write: "
+           f"{chars} (first: {where} {bad[0].text!r})")
+    if error:
+        raise ValueError(f"{msg}; write them like the --data texts (lower case, no "
+                         f"punctuation: `rnnkit speech data` does this) or add such texts to "
+                         f"--data")
+    print(f"warning: {msg}; they count as errors in WER/CER, normalise the texts like the "
+          f"training texts for a fair score", file=sys.stderr)
+
+
+def _read_lexicon(path: str) -> list[str]:
+    """The words of ``--lexicon FILE`` (whitespace separated), with errors that name the fix."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"--lexicon {path} is a folder; give a text file of words "
+                                f"(one per line) or --lexicon digits")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--lexicon {path}: no such file; give a text file of words "
+                                f"(one per line) or --lexicon digits")
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            words = f.read().split()
+    except UnicodeDecodeError:
+        raise ValueError(f"--lexicon {path} is not UTF-8 text; give a text file of words "
+                         f"(one per line), saved as UTF-8") from None
+    if not words:
+        raise ValueError(f"--lexicon {path} holds no words, so nothing could be recognised; "
+                         f"put the allowed words in it (one per line) or drop --lexicon")
+    return words
+
+
+def _decode(args: argparse.Namespace, rec: Any):
     from ..speech.config import DecodeConfig
 
+    if not 1 <= args.beam <= MAX_BEAM:
+        raise ValueError(f"--beam must be 1 (greedy) to {MAX_BEAM}, got {args.beam}; "
+                         f"e.g. --beam 16")
+    if args.nbest < 1:
+        raise ValueError(f"--nbest must be at least 1, got {args.nbest}")
+    if args.nbest > args.beam:
+        raise ValueError(f"--nbest {args.nbest} needs a beam at least as wide; add --beam "
+                         f"{max(args.nbest, 16)}")
+    for flag, value in (("--lm-weight", args.lm_weight), ("--word-bonus", args.word_bonus)):
+        if not math.isfinite(value):
+            raise ValueError(f"{flag} must be a finite number, got {value}")
+    if args.lm_weight < 0:
+        raise ValueError(f"--lm-weight must be >= 0 (0 ignores the LM), got {args.lm_weight}")
+    beam_only = [flag for flag, used in (("--lexicon", args.lexicon),
+                                         ("--lm-weight", args.lm_weight),
+                                         ("--word-bonus", args.word_bonus)) if used]
+    if beam_only and args.beam == 1:
+        raise ValueError(f"{', '.join(beam_only)} {'needs' if len(beam_only) == 1 else 'need'} "
+                         f"the beam search, which --beam 1 (greedy, the default) does not run; "
+                         f"add --beam N (e.g. --beam 16)")
+    if args.lm_weight and rec.lm is None:
+        raise ValueError(f"{args.checkpoint} has no language model for --lm-weight to weigh; "
+                         f"retrain with `rnnkit speech train ... --lm-order 3` or drop "
+                         f"--lm-weight")
     lexicon = None
     if args.lexicon == "digits":
         from ..speech.corpora import DIGIT_WORDS
 
         lexicon = list(DIGIT_WORDS)
     elif args.lexicon:
-        with open(args.lexicon, encoding="utf-8") as f:
-            lexicon = f.read().split()
+        lexicon = _read_lexicon(args.lexicon)
+    if lexicon is not None and not any(set(w) <= set(rec.alphabet) for w in lexicon):
+        raise ValueError(f"--lexicon {args.lexicon}: no word in it can be spelled with the "
+                         f"model's characters {rec.alphabet[1:]} (e.g. {lexicon[0]!r}), so "
+                         f"nothing could be recognised; give words the model was trained on, "
+                         f"written like its training texts (lower case)")
     return DecodeConfig(beam_size=args.beam, lm_weight=args.lm_weight,
                         word_bonus=args.word_bonus, lexicon=lexicon, nbest=args.nbest)
 
@@ -123,10 +226,31 @@ def _load(path: str):
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    rec = _load(args.checkpoint)
-    decode = _decode(args)
     if args.png and len(args.audio) != 1:
         raise ValueError("--png draws one file; give one audio file with it")
+    if args.png:
+        _check_writable(args.png, "--png")
+    if args.stream:
+        extra = [flag for flag, used in (("--beam", args.beam != 1), ("--nbest", args.nbest != 1),
+                                         ("--lexicon", args.lexicon),
+                                         ("--lm-weight", args.lm_weight),
+                                         ("--word-bonus", args.word_bonus), ("--png", args.png))
+                 if used]
+        if extra:
+            raise ValueError(f"--stream decodes greedily as the audio arrives, without "
+                             f"{', '.join(extra)}; drop {'it' if len(extra) == 1 else 'them'}, "
+                             f"or drop --stream")
+    if args.chunk_ms is None:
+        args.chunk_ms = 100.0
+    elif not args.stream:
+        raise ValueError("--chunk-ms sets the chunk length of --stream; add --stream or drop "
+                         "--chunk-ms")
+    rec = _load(args.checkpoint)
+    decode = _decode(args, rec)
+    if args.stream and not (math.isfinite(args.chunk_ms)
+                            and rec.config.hop_ms <= args.chunk_ms <= 60_000):
+        raise ValueError(f"--chunk-ms must be from {rec.config.hop_ms:g} (one feature hop) to "
+                         f"60000 ms, got {args.chunk_ms}; e.g. --chunk-ms 100")
     for path in args.audio:
         if args.stream:
             _stream(rec, path, args.chunk_ms)
@@ -156,7 +280,10 @@ def _stream(rec, path: str, chunk_ms: float) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     rec = _load(args.checkpoint)
-    result = rec.evaluate(read_examples(args.data), _decode(args), progress=True)
+    decode = _decode(args, rec)
+    examples = read_examples(args.data)
+    _check_texts(examples, rec.alphabet, "--data", args.data, error=False)
+    result = rec.evaluate(examples, decode, progress=True)
     if args.per_utterance:
         print("id\twer\tcer\treference\thypothesis")
         for r in result.rows:
@@ -170,8 +297,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _data(args: argparse.Namespace) -> int:
     from ..speech.tts import build_tts_dataset
 
-    with open(args.texts, encoding="utf-8") as f:
-        texts = [line.strip() for line in f if line.strip()]
+    if args.per_text < 1:
+        raise ValueError(f"--per-text must be at least 1 (clips per line), got {args.per_text}; "
+                         f"e.g. --per-text 4")
+    if not os.path.isfile(args.texts):
+        raise FileNotFoundError(f"--texts {args.texts}: no such file" + (
+            " (it is a folder)" if os.path.isdir(args.texts) else "")
+            + "; give a UTF-8 text file with one utterance per line")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise FileExistsError(f"--out {args.out} is a file; give a folder for the WAVs and "
+                              f"manifest.tsv")
+    _check_writable(os.path.join(args.out, "manifest.tsv"), "--out")
+    try:
+        with open(args.texts, encoding="utf-8-sig") as f:
+            texts = [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError:
+        raise ValueError(f"--texts {args.texts} is not UTF-8 text; give a text file with one "
+                         f"utterance per line, saved as UTF-8") from None
     if not texts:
         raise ValueError(f"--texts {args.texts} has no non-empty lines")
     manifest = build_tts_dataset(texts, args.out, per_text=args.per_text, seed=args.seed)
@@ -181,12 +323,31 @@ def _data(args: argparse.Namespace) -> int:
 
 def _check_output(path: str, overwrite: bool, flag: str) -> None:
     """Refuse to replace a model unless told to; check the folder is writable before work."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{flag} {path} is a folder; give a file name in it, e.g. "
+                                f"{flag} {os.path.join(path, 'asr.pt')}")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{flag} {path} exists; pass --overwrite to replace it or choose "
                               f"another path")
+    _check_writable(path, flag)
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """Fail before any work when ``path`` cannot be written: empty, a folder, under a file, or
+    in a folder without write permission (missing folders are created when writing)."""
+    if not path:
+        raise ValueError(f"{flag} is empty; give a file name")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{flag} {path} is a folder; give a file name in it")
     folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(folder) and not os.access(folder, os.W_OK):
-        raise PermissionError(f"{flag} {path}: cannot write to {folder}")
+    while not os.path.exists(folder):  # the first existing folder above is where it is made
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise NotADirectoryError(f"{flag} {path}: {folder} is a file, not a folder; choose "
+                                 f"another path")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{flag} {path}: cannot write to {folder}; choose a writable "
+                              f"folder")
 
 
 def _decode_options(p: argparse.ArgumentParser) -> None:
@@ -225,7 +386,7 @@ def register(subparsers) -> None:
     t.add_argument("--lm-order", type=int, default=0,
                    help="also fit an n-gram LM of this order on the training texts, used "
                         "by --beam N --lm-weight W (default: none)")
-    t.add_argument("--lm-unit", choices=["word", "char"], default="word",
+    t.add_argument("--lm-unit", choices=["word", "char"], default=None,
                    help="the LM's tokens (default: word)")
     add_command_options(t, _sections(), ALIASES, NOT_FLAGS)
     t.set_defaults(func=_train)
@@ -236,7 +397,7 @@ def register(subparsers) -> None:
     r.add_argument("--stream", action="store_true",
                    help="feed the audio in chunks, printing text as it is decided "
                         "(unidirectional models)")
-    r.add_argument("--chunk-ms", type=float, default=100.0,
+    r.add_argument("--chunk-ms", type=float, default=None,
                    help="chunk length for --stream (default: 100)")
     r.add_argument("--png", help="draw the spectrogram, CTC emissions and characters")
     _decode_options(r)

@@ -1,13 +1,13 @@
 """Speech recognition: a DeepSpeech2-shaped BiRNN + CTC recogniser in plain torch.
 
 * :mod:`~rnnkit.speech.audio`: reading audio of any rate and channels, checks, chunking;
-* :mod:`~rnnkit.speech.features`: log-mel features (offline and streaming), normalisation,
-  SpecAugment;
+* :mod:`~rnnkit.speech.features`: log-mel features (offline and streaming);
+  :mod:`~rnnkit.speech.normalization`: their normalisation and SpecAugment;
 * :mod:`~rnnkit.speech.augment`: speed, noise, gain and telephone-band perturbation;
 * :mod:`~rnnkit.speech.text`: transcript normalisation and alphabets;
-* :mod:`~rnnkit.speech.corpora`: readers for the asterisk (English) and fillets (Dutch)
-  recordings and the connected-digit builder; :mod:`~rnnkit.speech.tts`: training sets
-  synthesised with espeak-ng / flite;
+* :mod:`~rnnkit.speech.corpora`: the asterisk recordings (English) and the connected-digit
+  builder; :mod:`~rnnkit.speech.fillets`: the Fish Fillets Dutch voices;
+  :mod:`~rnnkit.speech.tts`: training sets synthesised with espeak-ng / flite;
 * :mod:`~rnnkit.speech.model`: the acoustic model (conv front end + :class:`Recurrent` + CTC
   output), streaming for unidirectional models;
 * :mod:`~rnnkit.speech.recognizer`: :class:`SpeechRecognizer`, the application (train,
@@ -18,8 +18,9 @@
 
 from .audio import SilentAudioError, check_audio, iter_chunks, load_audio, resample
 from .config import DecodeConfig, SpeechConfig, speech_train
-from .features import LogMel, mel_filterbank, spec_augment
+from .features import LogMel, mel_filterbank
 from .model import AcousticModel
+from .normalization import FeatureStats, normalize_utterance, spec_augment
 from .recognizer import EvalResult, SpeechRecognizer, Transcript
 from .text import ENGLISH_ALPHABET, alphabet_from_texts, normalize_transcript
 
@@ -28,6 +29,7 @@ __all__ = [
     "DecodeConfig",
     "ENGLISH_ALPHABET",
     "EvalResult",
+    "FeatureStats",
     "LogMel",
     "SilentAudioError",
     "SpeechConfig",
@@ -38,6 +40,7 @@ __all__ = [
     "iter_chunks",
     "load_audio",
     "mel_filterbank",
+    "normalize_utterance",
     "normalize_transcript",
     "resample",
     "spec_augment",

@@ -34,8 +34,9 @@ from ..train.callbacks import KeepBest
 from ..train.protocol import LossOutput
 from .audio import check_audio, iter_chunks, load_audio
 from .config import DecodeConfig, SpeechConfig
-from .features import LogMel, spec_augment
+from .features import LogMel
 from .model import AcousticModel
+from .normalization import spec_augment
 
 __all__ = ["EvalResult", "SpeechRecognizer", "Transcript"]
 
@@ -142,17 +143,17 @@ class SpeechRecognizer(Savable):
 
     # -- training -------------------------------------------------------------------------------
     def prepare(self, examples: Iterable[Any], augment: Any = None, copies: int = 0,
-                desc: str = "features", keep_original: bool = True
+                desc: str = "features", keep_original: bool = True, progress: bool = True
                 ) -> list[tuple[Tensor, Tensor]]:
         """``(audio, text)`` pairs (or objects with ``.path``/``.text``) -> ``(features
         [T, F], targets [L])``: the original (unless ``keep_original=False``) and ``copies``
         augmented versions of each (``augment(samples, rate)`` on the waveform). Examples too
         short for their text (CTC needs at least one frame per character and repeat) are
-        dropped with a warning."""
+        dropped with a warning. ``progress`` shows a bar."""
         from ..train.progress import maybe_tqdm
 
         out, dropped = [], 0
-        for ex in maybe_tqdm(list(examples), desc=desc):
+        for ex in maybe_tqdm(list(examples), desc=desc, disable=not progress):
             audio, text = _pair(ex)
             target = torch.tensor(self.encode_text(text), dtype=torch.long)
             samples = self.waveform(audio)
@@ -251,8 +252,10 @@ class SpeechRecognizer(Savable):
             lp, _ = self.model(feats[None], torch.tensor([len(feats)]))
             parts.append(lp[0])
         if not parts:
-            raise ValueError(f"audio of {len(samples)} samples is shorter than one "
-                             f"{self.config.win_ms:g} ms frame")
+            name = f"{os.fspath(audio)}: " if isinstance(audio, (str, os.PathLike)) else ""
+            raise ValueError(f"{name}audio of {len(samples)} samples is shorter than one "
+                             f"{self.config.win_ms:g} ms frame; give a longer recording "
+                             f"(at least {self.features.n_fft} samples at {self.config.rate} Hz)")
         return torch.cat(parts)
 
     def decode_log_probs(self, lp: Tensor, decode: DecodeConfig | None = None) -> Transcript:

@@ -275,6 +275,9 @@ def build_tts_dataset(
         os.replace(tmp, path)
         return rel
 
+    if not jobs:
+        raise ValueError("nothing to speak: none of the texts has words left after "
+                         "normalisation (e.g. only punctuation); give lines with words")
     out.mkdir(parents=True, exist_ok=True)
     bar = _tqdm(len(jobs), f"TTS -> {out}") if progress else None
     try:
@@ -305,8 +308,13 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
     p = Path(path)
     base = p.parent
     utts = []
-    with open(p, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(p, encoding="utf-8-sig") as f:  # -sig: a byte order mark is not part of a path
+        try:
+            lines = f.read().split("\n")
+        except UnicodeDecodeError:
+            raise ValueError(f"{p} is not UTF-8 text; a manifest is path<TAB>text lines saved "
+                             f"as UTF-8") from None
+        for n, line in enumerate(lines, 1):
             line = line.rstrip("\n")
             if not line.strip():
                 continue
@@ -317,8 +325,9 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
             rel, text, voice = cols[0], cols[1], (cols[2] if len(cols) > 2 else "")
             full = rel if os.path.isabs(rel) else str(base / rel)
             if not os.path.isfile(full):
+                header = " - a header line? remove it" if n == 1 and "." not in rel else ""
                 raise FileNotFoundError(f"{p}:{n}: audio file {full} does not exist (paths "
-                                        f"are relative to the manifest's folder)")
+                                        f"are relative to the manifest's folder{header})")
             utts.append(Utterance(full, text, voice, text, None,
                                   re.sub(r"\.(wav|flac|ogg)$", "", rel)))
     return utts
