@@ -100,3 +100,14 @@ def test_refuses_to_overwrite_a_model_and_bad_inputs(manifest, tmp_path, capsys)
     assert main(["speech", "transcribe", str(tmp_path / "notes.txt"),
                  str(manifest / "u0.wav")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_a_small_training_set_still_writes_every_letter(manifest, tmp_path):
+    """The texts use only 'a' and 'b'; validation text with other letters is fine."""
+    import rnnkit
+
+    valid = tmp_path / "valid.tsv"
+    valid.write_text(f"{manifest / 'u0.wav'}\tzebra\n")
+    out = tmp_path / "asr.pt"
+    assert _train(manifest, out, "--valid", str(valid)) == 0
+    assert set("abcdefghijklmnopqrstuvwxyz' ") <= set(rnnkit.load(out).alphabet)

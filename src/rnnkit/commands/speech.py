@@ -90,7 +90,7 @@ def _flag_names(err: ValueError) -> ValueError:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..speech import SpeechRecognizer, alphabet_from_texts
+    from ..speech import ENGLISH_ALPHABET, SpeechRecognizer, alphabet_from_texts
 
     _check_output(args.out, args.overwrite, "--out")
     if args.lm_order < 0:
@@ -113,7 +113,9 @@ def _train(args: argparse.Namespace) -> int:
         model_cfg.bidirectional, model_cfg.normalize = False, "global"
     train = read_examples(args.data)
     valid = read_examples(args.valid, "--valid") if args.valid else None
-    alphabet = alphabet_from_texts([u.text for u in train])
+    # every English letter, plus whatever else the training texts use (Dutch diacritics): a
+    # small --data set must not make the model unable to write a letter it never saw
+    alphabet = alphabet_from_texts([u.text for u in train] + ["".join(ENGLISH_ALPHABET[2:])])
     if valid:
         _check_texts(valid, alphabet, "--valid", args.valid, error=True)
     rec = SpeechRecognizer(model_cfg, alphabet)
