@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from rnnkit.speech.corpora import (
     Utterance,
@@ -288,6 +289,12 @@ def test_tts_without_synthesisers_names_the_fix(monkeypatch):
 ESPEAK = shutil.which("espeak-ng")
 
 
+def _quieter(x, rate, generator):
+    """An augmentation that checks it got the Augmenter's arguments (rate, seeded generator)."""
+    assert rate == 16000 and isinstance(generator, torch.Generator)
+    return x.clamp(-0.1, 0.1)
+
+
 @pytest.mark.skipif(ESPEAK is None, reason="espeak-ng not installed")
 def test_synthesize_one_word():
     x = synthesize("seven", "en-us", rate_wpm=175, pitch=50, sample_rate=16000)
@@ -305,7 +312,7 @@ def test_build_tts_dataset_writes_resumable_manifest(tmp_path):
     voices = ["en-us", "en-gb+f3"]
     manifest = build_tts_dataset(["Press 1.", "[beep]", "Goodbye"], tmp_path, voices=voices,
                                  rates=(160,), pitches=(40, 60), per_text=2, workers=2,
-                                 augment=lambda x, rng: x.clamp(-0.1, 0.1), progress=False)
+                                 augment=_quieter, progress=False)
     utts = read_manifest(manifest)
     assert len(utts) == 4 and [u.text for u in utts] == ["press one"] * 2 + ["goodbye"] * 2
     assert all(Path(u.path).is_file() and u.speaker.startswith("espeak-ng:") for u in utts)

@@ -17,6 +17,7 @@ and ``voice id`` is ``<engine>:<name>`` (``espeak-ng:en-us+f3``, ``flite:slt``) 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import random
 import re
@@ -31,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..saving import atomic_write_bytes, atomic_write_text
+from ..train.progress import maybe_tqdm
 from .corpora import Utterance, _read_audio
 from .text import normalize_transcript
 
@@ -184,20 +187,6 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", s).strip("_")
 
 
-def _tqdm(total: int, desc: str):
-    try:
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=desc, unit="clip", dynamic_ncols=True)
-    except ImportError:  # progress is optional (rnnkit[train] has tqdm)
-        class _Silent:
-            def update(self, n=1): ...
-
-            def close(self): ...
-
-        return _Silent()
-
-
 def build_tts_dataset(
     texts: Iterable[str],
     out_dir: str | os.PathLike,
@@ -207,7 +196,7 @@ def build_tts_dataset(
     per_text: int = 4,
     seed: int = 0,
     workers: int = 2,
-    augment: Callable[[torch.Tensor, np.random.Generator], torch.Tensor] | None = None,
+    augment: Callable[..., torch.Tensor] | None = None,
     sample_rate: int = 16000,
     language: str = "en",
     progress: bool = True,
@@ -224,9 +213,11 @@ def build_tts_dataset(
     defaults to :func:`tts_voices`. Clips are 16-bit mono WAVs at ``sample_rate`` named
     ``wav/<i // 1000>/<i>_<text hash>_<k>_<voice>_<rate>_<pitch>.wav``; a clip that already
     exists is not synthesised again, so an interrupted build resumes where it stopped (files
-    are written to a temporary name and renamed). ``augment(samples, rng)`` (``rng`` a numpy
-    Generator seeded per clip) may transform the audio before it is written. ``workers``
-    synthesiser processes run at once; a tqdm bar shows progress."""
+    are written atomically by :func:`rnnkit.saving.atomic_write_bytes`).
+    ``augment(samples, rate, generator=g)`` (an :class:`~rnnkit.speech.augment.Augmenter`, or
+    any callable of that shape; ``g`` a ``torch.Generator`` seeded per clip, so a rebuild is
+    identical) may transform the audio before it is written. ``workers`` synthesiser
+    processes run at once; a progress bar shows them."""
     out = Path(out_dir)
     chosen = [Voice.parse(v) for v in voices] if voices is not None else tts_voices(language)
     if not chosen:
@@ -264,37 +255,26 @@ def build_tts_dataset(
         x = synthesize(text, v, rate_wpm=r, pitch=p, sample_rate=sample_rate)
         if augment is not None:
             key = int.from_bytes(hashlib.sha1(rel.encode()).digest()[:8], "little")
-            gen = np.random.default_rng(key)
-            x = augment(x, gen)
+            x = augment(x, sample_rate, generator=torch.Generator().manual_seed(key))
         import soundfile
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
+        buf = io.BytesIO()
         data = np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
-        soundfile.write(str(tmp), data, sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
+        soundfile.write(buf, data, sample_rate, subtype="PCM_16", format="WAV")
+        atomic_write_bytes(buf.getvalue(), path)
         return rel
 
     if not jobs:
         raise ValueError("nothing to speak: none of the texts has words left after "
                          "normalisation (e.g. only punctuation); give lines with words")
     out.mkdir(parents=True, exist_ok=True)
-    bar = _tqdm(len(jobs), f"TTS -> {out}") if progress else None
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for fut in as_completed([pool.submit(work, j) for j in jobs]):
-                fut.result()
-                if bar is not None:
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        done = as_completed([pool.submit(work, j) for j in jobs])
+        for fut in maybe_tqdm(done, desc=f"TTS -> {out}", total=len(jobs), disable=not progress):
+            fut.result()
     manifest = out / "manifest.tsv"
-    tmp = manifest.with_name(manifest.name + ".part")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for rel, text, v, r, p in jobs:
-            f.write(f"{rel}\t{text}\t{v.id}@{r:g}/{p:g}\n")
-    os.replace(tmp, manifest)
+    atomic_write_text("".join(f"{rel}\t{text}\t{v.id}@{r:g}/{p:g}\n"
+                              for rel, text, v, r, p in jobs), manifest)
     return manifest
 
 
