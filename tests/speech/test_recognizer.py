@@ -153,3 +153,22 @@ def test_learns_synthesised_words_from_an_unheard_voice():
     rec.fit(train)
     result = rec.evaluate(test, DecodeConfig(beam_size=4, lexicon=words))
     assert result.wer <= 0.25, result.rows
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"beam_size": 0}, "beam_size must be 1"), ({"beam_size": 1000}, "beam_size must be 1"),
+    ({"nbest": 0}, "nbest must be"), ({"nbest": 3}, "needs a beam"),
+    ({"beam_size": 4, "lm_weight": float("nan")}, "finite"),
+    ({"beam_size": 4, "lm_weight": -1.0}, ">= 0"),
+    ({"beam_size": 4, "lexicon": []}, "no words"),
+    ({"lexicon": ["ab"]}, "lexicon needs the beam search"),
+    ({"lm_weight": 0.5, "word_bonus": 1.0}, "lm_weight, word_bonus need the beam search"),
+])
+def test_decode_settings_are_checked_where_they_are_defined(settings, words):
+    with pytest.raises(ValueError, match=words):
+        DecodeConfig(**settings)
+
+
+def test_lm_weight_without_a_language_model_is_an_error():
+    with pytest.raises(ValueError, match="needs a language model"):
+        _rec().transcribe(_speechlike(0.5), DecodeConfig(beam_size=4, lm_weight=0.5))

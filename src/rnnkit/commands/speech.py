@@ -29,8 +29,6 @@ from .options import add_command_options, build_configs, with_defaults
 
 __all__ = ["register"]
 
-#: the largest --beam: wider beams cost time in proportion and stop helping long before this
-MAX_BEAM = 256
 
 ALIASES = {"model.cell": "--cell", "model.hidden_size": "--hidden-size",
            "model.num_layers": "--layers", "model.batch_size": "--batch-size",
@@ -179,30 +177,6 @@ def _read_lexicon(path: str) -> list[str]:
 def _decode(args: argparse.Namespace, rec: Any):
     from ..speech.config import DecodeConfig
 
-    if not 1 <= args.beam <= MAX_BEAM:
-        raise ValueError(f"--beam must be 1 (greedy) to {MAX_BEAM}, got {args.beam}; "
-                         f"e.g. --beam 16")
-    if args.nbest < 1:
-        raise ValueError(f"--nbest must be at least 1, got {args.nbest}")
-    if args.nbest > args.beam:
-        raise ValueError(f"--nbest {args.nbest} needs a beam at least as wide; add --beam "
-                         f"{max(args.nbest, 16)}")
-    for flag, value in (("--lm-weight", args.lm_weight), ("--word-bonus", args.word_bonus)):
-        if not math.isfinite(value):
-            raise ValueError(f"{flag} must be a finite number, got {value}")
-    if args.lm_weight < 0:
-        raise ValueError(f"--lm-weight must be >= 0 (0 ignores the LM), got {args.lm_weight}")
-    beam_only = [flag for flag, used in (("--lexicon", args.lexicon),
-                                         ("--lm-weight", args.lm_weight),
-                                         ("--word-bonus", args.word_bonus)) if used]
-    if beam_only and args.beam == 1:
-        raise ValueError(f"{', '.join(beam_only)} {'needs' if len(beam_only) == 1 else 'need'} "
-                         f"the beam search, which --beam 1 (greedy, the default) does not run; "
-                         f"add --beam N (e.g. --beam 16)")
-    if args.lm_weight and rec.lm is None:
-        raise ValueError(f"{args.checkpoint} has no language model for --lm-weight to weigh; "
-                         f"retrain with `rnnkit speech train ... --lm-order 3` or drop "
-                         f"--lm-weight")
     lexicon = None
     if args.lexicon == "digits":
         from ..speech.corpora import DIGIT_WORDS
@@ -215,8 +189,28 @@ def _decode(args: argparse.Namespace, rec: Any):
                          f"model's characters {rec.alphabet[1:]} (e.g. {lexicon[0]!r}), so "
                          f"nothing could be recognised; give words the model was trained on, "
                          f"written like its training texts (lower case)")
-    return DecodeConfig(beam_size=args.beam, lm_weight=args.lm_weight,
-                        word_bonus=args.word_bonus, lexicon=lexicon, nbest=args.nbest)
+    try:  # DecodeConfig checks the values; its messages get the flags' names here
+        decode = DecodeConfig(beam_size=args.beam, lm_weight=args.lm_weight,
+                              word_bonus=args.word_bonus, lexicon=lexicon, nbest=args.nbest)
+    except ValueError as err:
+        raise ValueError(_decode_flags(str(err))) from None
+    if args.lm_weight and rec.lm is None:
+        raise ValueError(f"{args.checkpoint} has no language model for --lm-weight to weigh; "
+                         f"retrain with `rnnkit speech train ... --lm-order 3` or drop "
+                         f"--lm-weight")
+    return decode
+
+
+#: DecodeConfig's fields as the flags that set them
+DECODE_FLAGS = {"beam_size": "--beam", "lm_weight": "--lm-weight", "word_bonus": "--word-bonus",
+                "lexicon": "--lexicon", "nbest": "--nbest"}
+
+
+def _decode_flags(msg: str) -> str:
+    import re
+
+    return re.sub(r"\b(" + "|".join(DECODE_FLAGS) + r")\b", lambda m: DECODE_FLAGS[m.group(1)],
+                  msg)
 
 
 def _load(path: str):

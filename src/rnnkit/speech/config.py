@@ -9,6 +9,7 @@ augmentation in :class:`SpeechConfig`, training in its one ``train``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,3 +105,32 @@ class DecodeConfig:
     word_bonus: float = 0.0
     lexicon: list[str] | None = None
     nbest: int = 1
+
+    #: the widest beam: its cost grows in proportion and stops helping long before this
+    MAX_BEAM = 256
+
+    def __post_init__(self) -> None:
+        b = self.beam_size
+        if not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= self.MAX_BEAM:
+            raise ValueError(f"beam_size must be 1 (greedy) to {self.MAX_BEAM}, got {b!r}; "
+                             f"e.g. beam_size 16")
+        if not isinstance(self.nbest, int) or self.nbest < 1:
+            raise ValueError(f"nbest must be at least 1, got {self.nbest!r}")
+        if self.nbest > b:
+            raise ValueError(f"nbest {self.nbest} needs a beam at least as wide; set "
+                             f"beam_size {max(self.nbest, 16)}")
+        for name in ("lm_weight", "word_bonus"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
+        if self.lm_weight < 0:
+            raise ValueError(f"lm_weight must be >= 0 (0 ignores the LM), got {self.lm_weight}")
+        if self.lexicon is not None and not self.lexicon:
+            raise ValueError("lexicon holds no words, so nothing could be recognised; give the "
+                             "allowed words or no lexicon")
+        needs_beam = [name for name in ("lexicon", "lm_weight", "word_bonus")
+                      if getattr(self, name)]
+        if needs_beam and b == 1:
+            verb = "needs" if len(needs_beam) == 1 else "need"
+            raise ValueError(f"{', '.join(needs_beam)} {verb} the beam search, which "
+                             f"beam_size 1 (greedy) does not run; set "
+                             f"beam_size N (e.g. beam_size 16)")

@@ -264,6 +264,10 @@ class SpeechRecognizer(Savable):
         from ..decoding.ctc import ctc_greedy, ctc_prefix_beam_search
 
         d = decode or self.decode
+        if d.lm_weight and self.lm is None:
+            raise ValueError("lm_weight needs a language model and this recogniser has none; "
+                             "set rec.lm = NGramLM(order).fit(texts) (rnnkit.ngram) or use "
+                             "lm_weight 0")
         if d.beam_size <= 1 and d.lexicon is None and (self.lm is None or d.lm_weight == 0):
             hyps = ctc_greedy(lp, blank=0)
         else:
