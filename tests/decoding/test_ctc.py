@@ -263,3 +263,21 @@ def test_errors():
         ctc_prefix_beam_search(lp, alphabet="_ ab", lexicon={"a b"})
     with pytest.raises(ValueError, match="lengths must hold"):
         ctc_greedy(lp[None], torch.tensor([6]))
+
+
+def test_greedy_stream_equals_greedy_of_the_whole_for_any_chunking():
+    from rnnkit.decoding import CTCGreedyStream
+
+    g = torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,))))
+    for _ in range(5):
+        T = int(torch.randint(1, 60, (1,), generator=g))
+        lp = torch.randn(T, 4, generator=g).mul(3).log_softmax(-1)
+        whole = ctc_greedy(lp)[0]
+        s, tokens, frames, i = CTCGreedyStream(), [], [], 0
+        while i < T:
+            k = int(torch.randint(1, 7, (1,), generator=g))
+            tk, fr = s.push(lp[i:i + k])
+            tokens += tk
+            frames += fr
+            i += k
+        assert (tokens, frames) == (whole.tokens, whole.frames)

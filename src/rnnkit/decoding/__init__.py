@@ -24,7 +24,13 @@ from .beam import (
     ngram_ban_mask,
     sample_search,
 )
-from .ctc import CTCHypothesis, ctc_beam_search_batch, ctc_greedy, ctc_prefix_beam_search
+from .ctc import (
+    CTCGreedyStream,
+    CTCHypothesis,
+    ctc_beam_search_batch,
+    ctc_greedy,
+    ctc_prefix_beam_search,
+)
 from .sampling import (
     check_sampling,
     generate_tokens,
@@ -36,6 +42,7 @@ from .sampling import (
 
 __all__ = [
     "BeamResult",
+    "CTCGreedyStream",
     "CTCHypothesis",
     "beam_search",
     "check_sampling",

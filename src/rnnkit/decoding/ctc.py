@@ -55,7 +55,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["CTCHypothesis", "ctc_beam_search_batch", "ctc_greedy", "ctc_prefix_beam_search"]
+__all__ = ["CTCGreedyStream", "CTCHypothesis", "ctc_beam_search_batch", "ctc_greedy",
+           "ctc_prefix_beam_search"]
 
 NEG = -math.inf
 _EOS = "</s>"
@@ -148,15 +149,47 @@ def ctc_greedy(log_probs: Tensor, lengths: Tensor | None = None, blank: int = 0,
     vals, best = x.max(-1)
     out = []
     for b, n in enumerate(lens):
-        tokens, frames, prev = [], [], blank
-        for t, c in enumerate(best[b, :n].tolist()):
-            if c != blank and c != prev:
-                tokens.append(c)
-                frames.append(t)
-            prev = c
+        tokens, frames, _ = _collapse(best[b, :n].tolist(), blank, blank, 0)
         s = float(vals[b, :n].sum())
         out.append(CTCHypothesis(tokens, frames, s, s, 0.0, _text(alphabet, tokens)))
     return out
+
+
+def _collapse(labels: list[int], prev: int, blank: int, offset: int
+              ) -> tuple[list[int], list[int], int]:
+    """Best-path labels (after a frame whose label was ``prev``) -> emitted tokens, their
+    frames (``offset`` + index) and the last label: repeats merged, blanks dropped."""
+    tokens, frames = [], []
+    for t, c in enumerate(labels):
+        if c != blank and c != prev:
+            tokens.append(c)
+            frames.append(offset + t)
+        prev = c
+    return tokens, frames, prev
+
+
+class CTCGreedyStream:
+    """:func:`ctc_greedy` over frames that arrive in chunks: :meth:`push` takes the next
+    ``[T_chunk, V]`` log-probabilities and returns the tokens decided by them (best path needs
+    no look-ahead) with their absolute frames; together they equal ``ctc_greedy`` of the whole.
+
+    >>> lp = torch.tensor([[.1, .8, .1], [.1, .8, .1], [.8, .1, .1], [.1, .1, .8]]).log()
+    >>> s = CTCGreedyStream()
+    >>> s.push(lp[:1]), s.push(lp[1:3]), s.push(lp[3:])
+    (([1], [0]), ([], []), ([2], [3]))
+    """
+
+    def __init__(self, blank: int = 0) -> None:
+        self.blank, self.prev, self.frame = blank, blank, 0
+
+    def push(self, log_probs: Tensor) -> tuple[list[int], list[int]]:
+        if log_probs.ndim != 2:
+            raise ValueError(f"CTCGreedyStream.push takes one chunk of frames [T, V], got shape "
+                             f"{tuple(log_probs.shape)}")
+        labels = log_probs.argmax(-1).tolist()
+        tokens, frames, self.prev = _collapse(labels, self.prev, self.blank, self.frame)
+        self.frame += len(labels)
+        return tokens, frames
 
 
 def ctc_prefix_beam_search(

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..recurrent import Recurrent
+from .normalization import normalize_utterance
 
 __all__ = ["AcousticModel", "AcousticStream", "ConvFrontEnd"]
 
@@ -122,14 +123,11 @@ class AcousticModel(nn.Module):
     def normalized(self, feats: Tensor, lengths: Tensor) -> Tensor:
         """``feats [B, T, F]`` normalised (global stats, or each utterance's own over its
         valid frames); padded frames are zero."""
+        if self.normalize == "utterance":
+            return normalize_utterance(feats, lengths)
         keep = (torch.arange(feats.shape[1], device=feats.device)
                 < lengths.to(feats.device)[:, None]).unsqueeze(-1)  # [B, T, 1]
-        if self.normalize == "global":
-            return ((feats - self.feat_mean) / self.feat_std) * keep
-        n = lengths.to(feats.device).clamp_min(1)[:, None, None].to(feats.dtype)
-        mean = (feats * keep).sum(1, keepdim=True) / n
-        var = (((feats - mean) * keep) ** 2).sum(1, keepdim=True) / n
-        return (feats - mean) / (var + 1e-5).sqrt() * keep
+        return ((feats - self.feat_mean) / self.feat_std) * keep
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         return self.front.output_lengths(lengths)

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Sampler
 
+from ..decoding.ctc import CTCGreedyStream
 from ..saving import Savable
 from ..train.callbacks import KeepBest
 from ..train.protocol import LossOutput
@@ -352,19 +353,15 @@ class RecognizerStream:
         self.rec = rec
         self.acoustic = rec.model.stream()
         self.mel = rec.features.stream()
-        self.prev = 0  # last frame's argmax (CTC collapses repeats)
+        self.greedy = CTCGreedyStream(blank=0)
         self.text: list[str] = []
 
     def push(self, samples: Tensor) -> str:
         feats = self.mel.push(samples)
         if len(feats) == 0:
             return ""
-        lp = self.acoustic.push(feats)
-        new = []
-        for k in lp.argmax(-1).tolist():
-            if k != self.prev and k != 0:
-                new.append(self.rec.alphabet[k])
-            self.prev = k
+        tokens, _ = self.greedy.push(self.acoustic.push(feats))
+        new = [self.rec.alphabet[k] for k in tokens]
         self.text.extend(new)
         return "".join(new)
 
