@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import shlex
 import sys
 
 from . import __version__
 from .commands import COMMAND_MODULES
+from .train.interrupt import TrainingInterrupted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
@@ -51,6 +55,20 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.torch_threads)
     try:
         return int(args.func(args) or 0)
+    except TrainingInterrupted as err:  # the trainer finished its step and saved last.pt
+        print(f"rnnkit {args.command}: {err}", file=sys.stderr)
+        if err.checkpoint and hasattr(args, "resume"):
+            again = argv if "--resume" in argv else [*argv, "--resume"]
+            again = [a for a in again if a != "--overwrite"]
+            print(f"resume with: rnnkit {shlex.join(again)}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"rnnkit {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (`rnnkit generate ... | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 141  # 128 + SIGPIPE, as a program killed by the signal would report
     except ImportError as err:
         if err.name and str(err) == f"No module named {err.name!r}":  # a bare failed import
             print(f"rnnkit {args.command}: error: the optional package {err.name!r} is "

@@ -8,6 +8,7 @@
 from .callbacks import Callback
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .interrupt import TrainingInterrupted
 from .protocol import LossOutput, TaskModel
 from .stream import IGNORE_INDEX, BPTTStream
 from .trainer import NonFiniteLossError, Trainer
@@ -21,6 +22,7 @@ __all__ = [
     "TaskModel",
     "TrainConfig",
     "Trainer",
+    "TrainingInterrupted",
     "load_checkpoint",
     "save_checkpoint",
 ]

@@ -30,8 +30,9 @@ class TrainConfig:
     Attributes:
         epochs: passes over the training data.
         max_steps: stop after this many optimizer steps (overrides ``epochs``).
-        max_time: wall-clock budget of one :meth:`~rnnkit.train.Trainer.fit` call in seconds;
-            training stops cleanly after the step that crosses it, evaluates and saves.
+        max_time: wall-clock training budget of the run in seconds (a resumed run continues
+            the clock of its checkpoint); training stops cleanly after the step that crosses
+            it, evaluates and saves. The progress bar then counts seconds of the budget.
         lr: peak learning rate.
         optimizer: ``"adamw"``, ``"adam"`` or ``"sgd"``.
         weight_decay: L2 (Adam, SGD) or decoupled (AdamW) weight decay.

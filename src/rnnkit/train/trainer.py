@@ -75,6 +75,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .distributed import DistContext, split_batch
+from .interrupt import StopSignals, TrainingInterrupted
 from .logs import RunLog
 from .protocol import LossOutput, TaskModel
 from .schedules import build_optimizer, build_scheduler, is_plateau, trainable
@@ -196,7 +197,9 @@ class Trainer:
         self._epoch_rng: dict[str, Any] | None = None
         self._bar: Any = None
         self._t_start = time.perf_counter()
+        self._elapsed_before = 0.0  # seconds trained by earlier fits of this run (resume)
         self._window = _Window()
+        self._signals = StopSignals()
         self._log = RunLog(config.out_dir if self.dist.is_main else None)
 
     # -- public ------------------------------------------------------------------------------
@@ -209,6 +212,12 @@ class Trainer:
         return self.dist.world
 
     @property
+    def elapsed(self) -> float:
+        """Seconds of training in this run, over every fit (a resumed run continues the
+        clock of the checkpoint, so ``max_time`` is the budget of the whole run)."""
+        return self._elapsed_before + time.perf_counter() - self._t_start
+
+    @property
     def history(self) -> list[dict[str, Any]]:
         """Log records so far (see :mod:`rnnkit.train.logs`)."""
         return self._log.records
@@ -216,6 +225,10 @@ class Trainer:
     def fit(self, resume: bool | str = False) -> list[dict[str, Any]]:
         """Train until ``epochs`` (or ``max_steps``) are done, early stopping fires,
         ``max_time`` runs out or a callback sets ``should_stop``; returns :attr:`history`.
+
+        Ctrl-C (SIGINT) or SIGTERM stops after the step in flight: ``last.pt`` is written
+        (when ``out_dir`` is set) and :class:`~rnnkit.train.TrainingInterrupted` is raised;
+        ``fit(resume=True)`` then continues exactly. A second Ctrl-C stops at once.
 
         ``resume=True`` continues exactly from ``out_dir/last.pt``; ``"auto"`` does so when
         that file exists and starts afresh otherwise. A fresh run seeds Python, NumPy and torch
@@ -235,9 +248,11 @@ class Trainer:
             self._restore(last)
         else:
             _seed_everything(cfg.seed)
-            if self.dist.is_main and self._log.jsonl_path and \
-                    os.path.exists(self._log.jsonl_path):
-                os.remove(self._log.jsonl_path)  # a fresh run starts a fresh log
+            self._elapsed_before = 0.0
+            if self.dist.is_main and cfg.out_dir:  # a fresh run starts a fresh log and best
+                for name in (self._log.jsonl_path, os.path.join(cfg.out_dir, "best.pt")):
+                    if name and os.path.exists(name):
+                        os.remove(name)
         self.should_stop = self._stopped_early
         for cb in self.callbacks:
             cb.on_fit_start(self)
@@ -245,16 +260,22 @@ class Trainer:
         self._window.t0 = self._t_start
         bar = self._progress_bar()
         try:
-            while not self._finished():
-                if not self._run_epoch(bar):
-                    break
-            if self.val_data is not None and self._last_eval_step != self.step:
-                self._evaluate_and_track(scheduled=False)
-            self._save()
+            with StopSignals() as self._signals:
+                while not self._finished():
+                    if not self._run_epoch(bar):
+                        break
+                interrupted = self._signals.received
+                if not interrupted and self.val_data is not None and \
+                        self._last_eval_step != self.step:
+                    self._evaluate_and_track(scheduled=False)
+                self._save()
         finally:
             if bar is not None:
                 bar.close()
         self._log.write_csv()
+        if interrupted:  # last.pt holds this step: say so, and let the caller say how to resume
+            last = os.path.join(cfg.out_dir, "last.pt") if cfg.out_dir else None
+            raise TrainingInterrupted(self.step, last, interrupted)
         if cfg.plot:
             self._log.plot()
         for cb in self.callbacks:
@@ -325,7 +346,7 @@ class Trainer:
         for batch in it:
             self._train_step(batch)
             if bar is not None:
-                bar.update(1)
+                self._advance(bar)
             evaluated = False
             if self.config.eval_every and self.step % self.config.eval_every == 0 \
                     and self.val_data is not None:
@@ -358,8 +379,9 @@ class Trainer:
         stop = self.should_stop
         if cfg.max_steps is not None and self.step >= cfg.max_steps:
             stop = True
-        if check_time and cfg.max_time is not None and \
-                time.perf_counter() - self._t_start >= cfg.max_time:
+        if check_time and cfg.max_time is not None and self.elapsed >= cfg.max_time:
+            stop = True
+        if self._signals.received:  # Ctrl-C or kill: stop after this step, then save
             stop = True
         if self.dist.enabled:  # one rank's clock or callback stops everyone at the same step
             stop = self.dist.all_sum([float(stop)], self.device)[0] > 0
@@ -423,10 +445,11 @@ class Trainer:
         record = {"split": "train", "step": self.step, "epoch": self.epoch, **w.means(),
                   "lr": lr, "grad_norm": w.norm_mean(), "grad_norm_max": max(w.norms),
                   "grad_norms": list(w.norms), "items_per_s": w.rate(),
-                  "time": round(time.perf_counter() - self._t_start, 3)}
+                  "time": round(self.elapsed, 3)}
         self._log.append(record)
         if self._bar is not None:
-            post = {"loss": f"{record['loss']:.4f}"}
+            post = {**({"step": self.step} if self._timed() else {}),
+                    "loss": f"{record['loss']:.4f}"}
             extra = [k for k in w.metric_sums if k != "loss"]
             if extra:
                 post[extra[0]] = f"{record[extra[0]]:.4g}"
@@ -445,7 +468,7 @@ class Trainer:
         self.metrics = metrics
         self._last_eval_step = self.step
         self._log.append({"split": "val", "step": self.step, "epoch": self.epoch, **metrics,
-                          "time": round(time.perf_counter() - self._t_start, 3)})
+                          "time": round(self.elapsed, 3)})
         loss = metrics["loss"]
         if scheduled:
             if is_plateau(self.scheduler):
@@ -494,6 +517,7 @@ class Trainer:
             "world_size": self.dist.world,
             "ranks": ranks,
             "log_window": self._window.state_dict(),
+            "elapsed": self.elapsed,
         }
 
     def _save(self, best: bool = False) -> None:
@@ -528,6 +552,7 @@ class Trainer:
         self._watch_best = ckpt["watch_best"]
         self._stopped_early = ckpt["stopped_early"]
         self._last_eval_step = ckpt["last_eval_step"]
+        self._elapsed_before = float(ckpt.get("elapsed", 0.0))  # older checkpoints: none
         ranks = ckpt["ranks"]
         if len(ranks) != self.dist.world:
             if self._batch_in_epoch:
@@ -567,9 +592,26 @@ class Trainer:
             return None
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=self.total_steps, initial=self.step, unit="step",
-                         dynamic_ncols=True, desc="train")
+        if self._timed():  # the budget, not the epochs, says when training ends
+            self._bar = tqdm(total=float(self.config.max_time), initial=min(
+                round(self.elapsed, 1), self.config.max_time), unit="s", dynamic_ncols=True,
+                desc="train (time budget)", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s "
+                "[{elapsed}<{remaining}{postfix}]")
+        else:
+            self._bar = tqdm(total=self.total_steps, initial=self.step, unit="step",
+                             dynamic_ncols=True, desc="train")
         return self._bar
+
+    def _timed(self) -> bool:
+        """Whether ``max_time`` ends training before the step count would (as far as known)."""
+        cfg = self.config
+        return cfg.max_time is not None and cfg.max_steps is None
+
+    def _advance(self, bar: Any) -> None:
+        if self._timed():
+            bar.update(max(0.0, min(round(self.elapsed, 1), bar.total) - bar.n))
+        else:
+            bar.update(1)
 
 
 class _LossModule(nn.Module):
