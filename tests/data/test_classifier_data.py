@@ -16,7 +16,7 @@ from rnnkit.data.sentiment import (
     stratified_folds,
     stratified_split,
 )
-from rnnkit.data.vocab import BOS, EOS, PAD, UNK, Vocab
+from rnnkit.data.vocab import BOS, EOS, PAD, UNK, Vocab, unknown_warnings
 
 
 def test_vocab_limits_roundtrip_and_serialisation():
@@ -89,6 +89,44 @@ def test_labelled_text_errors(tmp_path):
         f.write_bytes(content)
         with pytest.raises(ValueError, match=match):
             load_labelled_text(str(f))
+
+
+def test_labelled_text_refuses_swapped_or_extra_columns_and_skips_a_header(tmp_path):
+    f = tmp_path / "x.tsv"
+    f.write_text("pos\tgood film\nneg\tbad film\tby a tab\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"x.tsv:2: 3 tab-separated columns, expected 2 "
+                                         r"\('label<TAB>text'\)"):
+        load_labelled_text(str(f))
+    # text<TAB>label: the "labels" are sentences
+    f.write_text("a good film\tpos\nbad film\tneg\nthe plot was dull\tneg\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"3 distinct labels in 3 lines .*look swapped.*"
+                                         r"'label<TAB>text', the label first"):
+        load_labelled_text(str(f))
+    # one-word texts, swapped: a class per line
+    f.write_text("".join(f"word{i}\t{'pos' if i % 2 else 'neg'}\n" for i in range(30)),
+                 encoding="utf-8")
+    with pytest.raises(ValueError, match="30 distinct labels in 30 lines"):
+        load_labelled_text(str(f))
+    # a header line is skipped, with a warning naming it
+    f.write_text("sentiment\treview\npos\tgood\nneg\tbad\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"x.tsv:1: skipped the header line "
+                                         r"'sentiment<TAB>review'"):
+        assert load_labelled_text(str(f)) == (["good", "bad"], ["pos", "neg"])
+    # a first line whose label recurs is data, whatever it says
+    f.write_text("label\ttext\nlabel\tmore\nother\tbad\n", encoding="utf-8")
+    assert load_labelled_text(str(f))[1] == ["label", "label", "other"]
+
+
+def test_unknown_warnings_name_the_share_of_unknown_words():
+    v = Vocab.build(["the film was good", "a bad plot"])
+    assert v.count_unknown("the zebra film") == (1, 3)
+    assert unknown_warnings(v, ["the film", "the zebra quagga film"], ["1", "2"]) == []  # half
+    assert unknown_warnings(v, ["the zebra quagga okapi"], ["text 1"]) == [
+        "text 1: 3 of 4 words (75%) are unknown to the model's vocabulary; its output for it "
+        "means little"]
+    many = unknown_warnings(v, ["x y", "the q r", "s", "t u v", "w"], list("abcde"), show=2)
+    assert len(many) == 3 and many[0].startswith("a: 2 of 2 words (100%) are unknown")
+    assert many[-1] == "3 more of the 5 texts are mostly unknown words"
 
 
 def test_ppmi_vectors_group_words_that_share_contexts():

@@ -53,16 +53,17 @@ def test_train_writes_checkpoints_and_predict_prints_probabilities(trained, caps
 
 
 def test_bad_data_and_checkpoints_give_clear_errors(tmp_path, trained, capsys):
+    out = str(tmp_path / "run")
     bad = tmp_path / "bad.tsv"
     bad.write_text("pos\tfine film\nno tab on this line\n", encoding="utf-8")
-    assert main(["classify", "train", "--data", str(bad), "--out-dir", str(tmp_path)]) == 2
+    assert main(["classify", "train", "--data", str(bad), "--out-dir", out]) == 2
     assert "bad.tsv:2: expected 'label<TAB>text'" in capsys.readouterr().err
     one = tmp_path / "one.tsv"
     one.write_text("pos\tfine film\npos\tgood\n", encoding="utf-8")
-    assert main(["classify", "train", "--data", str(one), "--out-dir", str(tmp_path)]) == 2
+    assert main(["classify", "train", "--data", str(one), "--out-dir", out]) == 2
     assert "at least 2" in capsys.readouterr().err
     assert main(["classify", "train", "--data", str(tmp_path / "nope.tsv"),
-                 "--out-dir", str(tmp_path)]) == 2
+                 "--out-dir", out]) == 2
     assert "not found" in capsys.readouterr().err
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
@@ -99,3 +100,102 @@ def test_toml_config_and_dotted_flags(tmp_path, capsys):
     assert (m.hidden_size, m.embed_size, m.pooling, m.dropout) == (5, 6, "last", 0.5)
     assert main(["classify", "train", "--data", str(data)]) == 2
     assert "--out-dir is required" in capsys.readouterr().err
+
+
+def _tiny(data, out, *extra):
+    return main(["classify", "train", "--data", str(data), "--out-dir", str(out), "--epochs",
+                 "1", "--embed", "4", "--hidden", "4", "--batch-size", "20", "--no-progress",
+                 *extra])
+
+
+def test_swapped_extra_columns_and_header_lines(tmp_path, capsys):
+    data = tmp_path / "data.tsv"
+    _write_data(data, n=60, seed=3)
+    rows = data.read_text(encoding="utf-8").splitlines()
+    swapped = tmp_path / "swapped.tsv"
+    swapped.write_text("".join(f"{t}\t{lab}\n" for lab, t in (r.split("\t") for r in rows)),
+                       encoding="utf-8")
+    assert _tiny(swapped, tmp_path / "r1") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "look swapped" in err and "'label<TAB>text'" in err
+    extra = tmp_path / "extra.tsv"
+    extra.write_text("\n".join([*rows[:2], rows[2] + "\t2019", *rows[3:]]), encoding="utf-8")
+    assert _tiny(extra, tmp_path / "r2") == 2
+    err = capsys.readouterr().err
+    assert "extra.tsv:3: 3 tab-separated columns, expected 2 ('label<TAB>text')" in err
+    header = tmp_path / "header.tsv"
+    header.write_text("label\ttext\n" + "\n".join(rows), encoding="utf-8")
+    assert _tiny(header, tmp_path / "r3") == 0
+    captured = capsys.readouterr()
+    assert "warning: " in captured.err and "header.tsv:1: skipped the header line" in captured.err
+    assert "trained on 60 texts, classes ['neg', 'pos']" in captured.out
+
+
+def test_predict_refuses_empty_text_and_warns_about_unknown_words(trained, capsys):
+    ckpt = str(trained / "best.pt")
+    capsys.readouterr()
+    for empty in ("", "   "):
+        assert main(["classify", "predict", ckpt, "a good film", empty]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == ("rnnkit classify: error: text 2 is empty; give the text to "
+                                "classify in quotes, e.g. rnnkit classify predict CHECKPOINT "
+                                "\"a gorgeous , witty film\"\n")
+    assert main(["classify", "predict", ckpt, "zebra quagga okapi film", "a good film"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ("warning: text 1: 3 of 4 words (75%) are unknown to the model's "
+                            "vocabulary; its output for it means little\n")
+    assert len(captured.out.splitlines()) == 2  # the output still comes
+
+
+def _subparser(*names):
+    import argparse
+
+    from rnnkit.cli import build_parser
+
+    parser = build_parser()
+    for name in names:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action._name_parser_map[name]
+    return parser
+
+
+#: from rnnkit.commands.options.add_command_options, shared by every training command
+SHARED_FLAGS = {"--help", "--config", "--no-progress"}
+
+
+def test_every_train_flag_has_help_with_its_default():
+    for names in (("classify", "train"), ("classify", "predict")):
+        for action in _subparser(*names)._actions:
+            if not action.option_strings or set(action.option_strings) & SHARED_FLAGS:
+                continue
+            assert action.help and "default" in action.help, (names, action.option_strings)
+    helps = {a.dest: a.help for a in _subparser("classify", "train")._actions}
+    assert helps["model.pooling"].startswith("how the outputs become one vector")
+    assert "(default: 'max')" in helps["model.pooling"]
+
+
+def test_out_dir_is_never_replaced_silently_resume_continues(tmp_path, capsys):
+    import torch
+
+    data = tmp_path / "data.tsv"
+    _write_data(data, n=60, seed=4)
+    out = tmp_path / "run"
+    assert _tiny(data, out) == 0
+    best = (out / "best.pt").read_bytes()
+    capsys.readouterr()
+    assert _tiny(data, out) == 2
+    err = capsys.readouterr().err
+    assert "--out-dir" in err and "pass --resume to continue it, --overwrite to replace it" in err
+    assert (out / "best.pt").read_bytes() == best
+    steps = torch.load(out / "last.pt", weights_only=True)["step"]
+    # --resume continues from last.pt with the run's own model, whatever --hidden says now
+    assert _tiny(data, out, "--resume", "--epochs", "2", "--hidden", "9") == 0
+    ckpt = TextClassifier.from_checkpoint(str(out / "last.pt"))
+    assert ckpt.model.config.hidden_size == 4
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 2 * steps
+    assert _tiny(data, out, "--overwrite", "--hidden", "5") == 0
+    assert TextClassifier.from_checkpoint(str(out / "last.pt")).model.config.hidden_size == 5
+    capsys.readouterr()
+    assert _tiny(data, tmp_path / "new", "--resume") == 2
+    assert "--resume: --out-dir" in capsys.readouterr().err

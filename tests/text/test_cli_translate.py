@@ -1,5 +1,9 @@
 """`rnnkit translate pairs / train / CHECKPOINT TEXT` end to end on a tiny run."""
 
+import io
+import os
+import random
+
 import pytest
 
 from rnnkit.cli import main
@@ -32,23 +36,33 @@ def test_translate_checkpoint_text_prints_translation_and_score(trained, capsys,
     texts = ["twenty-one", "nine hundred and five"]
     png = tmp_path / "att.png"
     assert main(["translate", ckpt, *texts, "--beam", "3", "--heatmap", str(png)]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    rows = [line.split("\t") for line in out[:2]]
-    assert all(len(r) == 2 and float(r[1]) <= 0 for r in rows)
+    captured = capsys.readouterr()
+    assert captured.err == f"attention heatmap written to {png}\n"
+    rows = [line.split("\t") for line in captured.out.strip().splitlines()]
+    assert len(rows) == 2  # stdout: one line per text
+    assert all(len(r) == 2 and r[1].startswith("log-prob/token ") for r in rows)
+    scores = [float(r[1].split()[1]) for r in rows]
+    assert all(s <= 0 for s in scores)
     with open(png, "rb") as f:
         assert f.read(4) == b"\x89PNG"
     # the CLI prints what the library computes from the same checkpoint
     lib = Translator.from_checkpoint(ckpt).translate(texts, beam_size=3)
     assert [r[0] for r in rows] == [t for t, _ in lib]
-    assert [float(r[1]) for r in rows] == pytest.approx([s for _, s in lib], abs=1e-4)
+    assert scores == pytest.approx([s for _, s in lib], abs=1e-4)
 
 
 def test_errors(trained, tmp_path, capsys):
     assert main(["translate"]) == 2
     bad = tmp_path / "bad.tsv"
     bad.write_text("one\tun\njust one column\n", encoding="utf-8")
-    assert main(["translate", "train", "--pairs", str(bad), "--out-dir", str(tmp_path)]) == 2
+    out = str(tmp_path / "run")
+    assert main(["translate", "train", "--pairs", str(bad), "--out-dir", out]) == 2
     assert "bad.tsv:2: expected 'source<TAB>target'" in capsys.readouterr().err
+    bad.write_text("one\tun\ntwo\tdeux\tzwei\n", encoding="utf-8")
+    assert main(["translate", "train", "--pairs", str(bad), "--out-dir", out]) == 2
+    assert capsys.readouterr().err == (
+        f"rnnkit translate: error: {bad}:2: 3 tab-separated columns, expected 2 "
+        f"('source<TAB>target'); remove the extra columns or the tabs inside the target\n")
     assert main(["translate", str(tmp_path / "missing.pt"), "one"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
 
@@ -77,3 +91,142 @@ def test_run_subcommand_and_toml_config(trained, capsys, tmp_path):
     assert "unknown [model] option(s) hidden" in capsys.readouterr().err
     assert main(["translate", "train", "--out-dir", str(out)]) == 2
     assert "--pairs is required" in capsys.readouterr().err
+
+
+WORDS = {"one": "un", "two": "deux", "three": "trois", "four": "quatre", "five": "cinq",
+         "six": "six", "seven": "sept", "eight": "huit"}
+
+
+def _write_pairs(path, n=60, seed=0):
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        src = rng.sample(sorted(WORDS), rng.randint(1, 3))
+        lines.append(f"{' '.join(src)}\t{' '.join(WORDS[w] for w in src)}\n")
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def _tiny(pairs, out, *extra):
+    return main(["translate", "train", "--pairs", str(pairs), "--out-dir", str(out),
+                 "--epochs", "1", "--embed", "4", "--hidden", "4", "--batch-size", "16",
+                 "--train.warmup_steps", "0", "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    _write_pairs(d / "pairs.tsv")
+    assert _tiny(d / "pairs.tsv", d / "run") == 0
+    return d
+
+
+def test_empty_input_is_refused_and_unknown_words_warned(tiny, capsys):
+    ckpt = str(tiny / "run" / "last.pt")
+    capsys.readouterr()
+    for empty in ("", " \t "):
+        assert main(["translate", ckpt, empty]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == ("rnnkit translate: error: text 1 is empty; give a sentence to "
+                                "translate, e.g. rnnkit translate CHECKPOINT \"twenty-one\"\n")
+    assert main(["translate", ckpt]) == 2
+    assert "nothing to translate" in capsys.readouterr().err
+    assert main(["translate", ckpt, "one zebra quagga", "two one"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ("warning: text 1: 2 of 3 words (67%) are unknown to the model's "
+                            "vocabulary; its output for it means little\n")
+    assert len(captured.out.splitlines()) == 2  # the output still comes
+    assert main(["translate", ckpt, "two one", "--beam", "1"]) == 0
+    assert capsys.readouterr().out.split("\t")[1].startswith("log-prob -")  # greedy: a sum
+
+
+def test_input_file_gives_one_line_per_input_line(tiny, tmp_path, capsys, monkeypatch):
+    ckpt = str(tiny / "run" / "last.pt")
+    sentences = ["one two", "three", "four five six", "seven"]
+    capsys.readouterr()
+    assert main(["translate", ckpt, *sentences, "--beam", "2"]) == 0
+    expected = capsys.readouterr().out
+    src = tmp_path / "src.txt"
+    src.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    assert main(["translate", ckpt, "--input", str(src), "--beam", "2", "--batch-size", "3"]) == 0
+    assert capsys.readouterr().out == expected
+    monkeypatch.setattr("sys.stdin", io.StringIO("\r\n".join(sentences)))
+    assert main(["translate", "run", ckpt, "--input", "-", "--beam", "2"]) == 0
+    assert capsys.readouterr().out == expected
+    src.write_text("one\n\nthree\n", encoding="utf-8")
+    assert main(["translate", ckpt, "--input", str(src)]) == 2
+    assert capsys.readouterr().err == (f"rnnkit translate: error: --input {src}:2 is blank; give "
+                                       f"one source sentence per line (remove blank lines)\n")
+    assert main(["translate", ckpt, "one", "--input", str(src)]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_heatmap_path_is_checked_before_any_work_and_leaves_no_temp_file(tiny, tmp_path,
+                                                                          capsys, monkeypatch):
+    ckpt = str(tiny / "run" / "last.pt")
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["translate", ckpt, "one two", "--heatmap", str(tmp_path / "file" / "a.png")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--heatmap" in captured.err and "is a file" in captured.err
+    assert main(["translate", ckpt, "one two", "--heatmap", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    # a write that fails at the last moment leaves nothing behind
+    from rnnkit import saving
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(saving.os, "replace", fail)
+    out = tmp_path / "maps"
+    assert main(["translate", ckpt, "one two", "--heatmap", str(out / "a.png")]) == 2
+    assert "disk full" in capsys.readouterr().err
+    assert os.listdir(out) == []
+    monkeypatch.undo()
+    assert main(["translate", ckpt, "one two", "--heatmap", str(out / "new" / "a.png")]) == 0
+    assert sorted(os.listdir(out / "new")) == ["a.png"]
+
+
+def _subparser(*names):
+    import argparse
+
+    from rnnkit.cli import build_parser
+
+    parser = build_parser()
+    for name in names:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action._name_parser_map[name]
+    return parser
+
+
+def test_every_flag_has_help_with_its_default():
+    shared = {"--help", "--config", "--no-progress", "--out"}  # --out: required, no default
+    for names in (("translate", "train"), ("translate", "run"), ("translate", "pairs")):
+        for action in _subparser(*names)._actions:
+            if not action.option_strings or set(action.option_strings) & shared:
+                continue
+            assert action.help and "default" in action.help, (names, action.option_strings)
+    helps = {a.dest: a.help for a in _subparser("translate", "train")._actions}
+    assert helps["model.attention"].startswith('"general", "dot", "additive" or "none"')
+
+
+def test_out_dir_is_never_replaced_silently_resume_continues(tiny, tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "run"
+    assert _tiny(tiny / "pairs.tsv", out) == 0
+    best = (out / "best.pt").read_bytes()
+    capsys.readouterr()
+    assert _tiny(tiny / "pairs.tsv", out) == 2
+    assert "pass --resume to continue it, --overwrite to replace it" in capsys.readouterr().err
+    assert (out / "best.pt").read_bytes() == best
+    steps = torch.load(out / "last.pt", weights_only=True)["step"]
+    assert _tiny(tiny / "pairs.tsv", out, "--resume", "--epochs", "2", "--hidden", "7",
+                 "--level", "char") == 0
+    tr = Translator.from_checkpoint(str(out / "last.pt"))
+    assert tr.model.config.hidden_size == 4 and tr.tgt_vocab.level == "word"
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 2 * steps
+    assert _tiny(tiny / "pairs.tsv", out, "--overwrite", "--hidden", "5") == 0
+    assert Translator.from_checkpoint(str(out / "last.pt")).model.config.hidden_size == 5
+    assert _tiny(tiny / "pairs.tsv", out, "--overwrite", "--resume") == 2
+    assert "give one of them" in capsys.readouterr().err

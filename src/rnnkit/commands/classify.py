@@ -2,13 +2,16 @@
 
     rnnkit classify train --data ../shared/data --out-dir runs/sentiment --epochs 6
     rnnkit classify train --data labelled.tsv --out-dir runs/topics   # label<TAB>text lines
+    rnnkit classify train --data labelled.tsv --out-dir runs/topics --resume --epochs 12
     rnnkit classify train --config sentiment.toml --lr 1e-3
     rnnkit classify predict runs/sentiment/best.pt "a gorgeous , witty film"
 
-Every option of ``classify train`` is a field of a config dataclass (``[model]``:
-ClassifierConfig, ``[data]``: ClassifyDataConfig, ``[train]``: TrainConfig), settable as a
-``[section]`` key of a TOML file given with ``--config``, as ``--section.field VALUE`` or
-with its short alias (``--hidden 64``); later wins: default < TOML < flag. Example::
+``--out-dir`` must be a new or empty folder: ``--resume`` continues the run there from its
+last.pt, ``--overwrite`` replaces it. Every option of ``classify train`` is a field of a config
+dataclass (``[model]``: ClassifierConfig, ``[data]``: ClassifyDataConfig, ``[train]``:
+TrainConfig), settable as a ``[section]`` key of a TOML file given with ``--config``, as
+``--section.field VALUE`` or with its short alias (``--hidden 64``); later wins: default <
+TOML < flag. Example::
 
     [model]
     pooling = "attention"
@@ -27,8 +30,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import warnings
 
-from .options import add_command_options, build_configs, with_defaults
+from .options import (
+    add_command_options,
+    add_run_dir_flags,
+    build_configs,
+    check_run_dir,
+    print_warnings,
+    with_defaults,
+)
 
 __all__ = ["ClassifyDataConfig", "register"]
 
@@ -38,8 +49,9 @@ class ClassifyDataConfig:
     """The data settings of ``rnnkit classify train``.
 
     Attributes:
-        path: a UTF-8 file of label<TAB>text lines, or a folder with rt-polarity.pos/.neg
-            (e.g. ../shared/data).
+        path: a UTF-8 file of label<TAB>text lines (the label first; a header line such
+            as label<TAB>text is skipped), or a folder with rt-polarity.pos/.neg (e.g.
+            ../shared/data).
         val_fraction: stratified share of the texts held out for validation (and best.pt).
         min_freq: words seen fewer times in the training texts become <unk>.
         batch_size: texts per batch.
@@ -88,10 +100,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         description="Train a text classifier. Options come from the defaults, "
                         "then --config FILE.toml ([model], [data], [train] tables), then flags.")
     add_command_options(tr, _sections(), ALIASES, NOT_FLAGS)
+    add_run_dir_flags(tr)
     tr.set_defaults(func=_train)
-    pr = sub.add_parser("predict", help="class probabilities of texts")
+    pr = sub.add_parser("predict", help="class probabilities of texts",
+                        description="Print one JSON line per text: its most probable label and "
+                        "the probability of every class.")
     pr.add_argument("checkpoint", help="best.pt or last.pt from `rnnkit classify train`")
-    pr.add_argument("texts", nargs="+", help="one or more texts (quote each)")
+    pr.add_argument("texts", nargs="+", metavar="TEXT",
+                    help="one or more texts (quote each); empty ones are refused")
     pr.set_defaults(func=_predict)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
@@ -103,11 +119,16 @@ def _train(args: argparse.Namespace) -> int:
     cfg = build_configs(args, _sections(), NOT_FLAGS,
                         {"data.path": "--data", "train.out_dir": "--out-dir"})
     data, train = cfg["data"], cfg["train"]
-    texts, labels = load_labelled_text(data.path)
+    check_run_dir(train.out_dir, resume=args.resume, overwrite=args.overwrite, flag="--out-dir")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        texts, labels = load_labelled_text(data.path)
+    print_warnings(w.message for w in caught)
     clf, metrics = train_text_classifier(texts, labels, cfg["model"], train,
                                          val_fraction=data.val_fraction,
                                          min_freq=data.min_freq, batch_size=data.batch_size,
-                                         seed=train.seed, embed_init=data.init)
+                                         seed=train.seed, embed_init=data.init,
+                                         resume=args.resume)
     print(f"trained on {len(texts)} texts, classes {clf.classes}, vocab {len(clf.vocab)}; "
           f"validation loss {metrics['loss']:.4f} accuracy {metrics['accuracy']:.4f}; "
           f"checkpoints in {train.out_dir}")
@@ -115,9 +136,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from ..data.vocab import unknown_warnings
     from ..text.classifier import TextClassifier
 
+    names = [f"text {i}" for i in range(1, len(args.texts) + 1)]
+    for name, text in zip(names, args.texts):
+        if not text.strip():
+            raise ValueError(f"{name} is empty; give the text to classify in quotes, e.g. "
+                             f"rnnkit classify predict CHECKPOINT \"a gorgeous , witty film\"")
     clf = TextClassifier.from_checkpoint(args.checkpoint)
+    print_warnings(unknown_warnings(clf.vocab, args.texts, names))
     probs = clf.predict_proba(args.texts)
     for text, row in zip(args.texts, probs.tolist()):
         best = clf.classes[max(range(len(row)), key=row.__getitem__)]

@@ -25,7 +25,13 @@ import os
 import sys
 from typing import Any
 
-from .options import add_command_options, build_configs, with_defaults
+from .options import (
+    add_command_options,
+    build_configs,
+    check_output,
+    check_writable,
+    with_defaults,
+)
 
 __all__ = ["register"]
 
@@ -90,7 +96,7 @@ def _flag_names(err: ValueError) -> ValueError:
 def _train(args: argparse.Namespace) -> int:
     from ..speech import ENGLISH_ALPHABET, SpeechRecognizer, alphabet_from_texts
 
-    _check_output(args.out, args.overwrite, "--out")
+    check_output(args.out, args.overwrite, "--out")
     if args.lm_order < 0:
         raise ValueError(f"--lm-order must be 0 (no LM) or an n-gram order >= 1, got "
                          f"{args.lm_order}; e.g. --lm-order 3")
@@ -225,7 +231,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     if args.png and len(args.audio) != 1:
         raise ValueError("--png draws one file; give one audio file with it")
     if args.png:
-        _check_writable(args.png, "--png")
+        check_writable(args.png, "--png")
     if args.stream:
         extra = [flag for flag, used in (("--beam", args.beam != 1), ("--nbest", args.nbest != 1),
                                          ("--lexicon", args.lexicon),
@@ -303,7 +309,7 @@ def _data(args: argparse.Namespace) -> int:
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise FileExistsError(f"--out {args.out} is a file; give a folder for the WAVs and "
                               f"manifest.tsv")
-    _check_writable(os.path.join(args.out, "manifest.tsv"), "--out")
+    check_writable(os.path.join(args.out, "manifest.tsv"), "--out")
     try:
         with open(args.texts, encoding="utf-8-sig") as f:
             texts = [line.strip() for line in f if line.strip()]
@@ -315,35 +321,6 @@ def _data(args: argparse.Namespace) -> int:
     manifest = build_tts_dataset(texts, args.out, per_text=args.per_text, seed=args.seed)
     print(f"wrote {manifest}")
     return 0
-
-
-def _check_output(path: str, overwrite: bool, flag: str) -> None:
-    """Refuse to replace a model unless told to; check the folder is writable before work."""
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{flag} {path} is a folder; give a file name in it, e.g. "
-                                f"{flag} {os.path.join(path, 'asr.pt')}")
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{flag} {path} exists; pass --overwrite to replace it or choose "
-                              f"another path")
-    _check_writable(path, flag)
-
-
-def _check_writable(path: str, flag: str) -> None:
-    """Fail before any work when ``path`` cannot be written: empty, a folder, under a file, or
-    in a folder without write permission (missing folders are created when writing)."""
-    if not path:
-        raise ValueError(f"{flag} is empty; give a file name")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{flag} {path} is a folder; give a file name in it")
-    folder = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(folder):  # the first existing folder above is where it is made
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        raise NotADirectoryError(f"{flag} {path}: {folder} is a file, not a folder; choose "
-                                 f"another path")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"{flag} {path}: cannot write to {folder}; choose a writable "
-                              f"folder")
 
 
 def _decode_options(p: argparse.ArgumentParser) -> None:

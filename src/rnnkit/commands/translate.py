@@ -5,6 +5,11 @@
     rnnkit translate train --config en-fr.toml --model.hidden_size 256
     rnnkit translate run runs/en-fr/best.pt "one thousand, nine hundred and eighty-seven"
     rnnkit translate runs/en-fr/best.pt "twenty-one" --beam 5 --heatmap att.png  # = run
+    rnnkit translate runs/en-fr/best.pt --input numbers.txt > french.txt  # one per line
+
+Translations print as ``TRANSLATION<TAB>SCORE-NAME SCORE``, e.g. ``vingt et un<TAB>log-prob/token
+-0.0123``. ``train``'s ``--out-dir`` must be a new or empty folder: ``--resume`` continues the
+run there from its last.pt, ``--overwrite`` replaces it.
 
 Every option of ``translate train`` is a field of a config dataclass (``[model]``:
 Seq2SeqConfig, ``[data]``: TranslateDataConfig, ``[train]``: TrainConfig), settable as a
@@ -16,8 +21,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
-from .options import add_command_options, build_configs, with_defaults
+from .options import (
+    add_command_options,
+    add_run_dir_flags,
+    build_configs,
+    check_run_dir,
+    check_writable,
+    print_warnings,
+    with_defaults,
+)
 
 __all__ = ["TranslateDataConfig", "register"]
 
@@ -27,7 +41,7 @@ class TranslateDataConfig:
     """The data settings of ``rnnkit translate train``.
 
     Attributes:
-        pairs: UTF-8 file of source<TAB>target lines.
+        pairs: UTF-8 file of source<TAB>target lines (exactly one TAB per line).
         level: target tokens: "word", or "char" (German number compounds).
         batch_size: sentence pairs per batch.
         val_fraction: share of the pairs held out for validation (and best.pt).
@@ -92,28 +106,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_command_options(tr, _sections(), ALIASES, NOT_FLAGS)
     tr.add_argument("--input-feeding", dest="model.input_feeding", action="store_const",
                     const=True, default=argparse.SUPPRESS,
-                    help="feed the attentional state back (= --model.input_feeding true)")
+                    help="feed the attentional state back (= --model.input_feeding true; "
+                    "default: off)")
+    add_run_dir_flags(tr)
     tr.set_defaults(func=_train)
 
     pa = sub.add_parser("pairs", help="write number-in-words pairs (num2words)")
-    pa.add_argument("--out", required=True, help="TSV file to write")
-    pa.add_argument("--src", default="en")
-    pa.add_argument("--tgt", default="fr")
-    pa.add_argument("--n", type=int, default=20000, help="numbers in the chosen split")
-    pa.add_argument("--split", default="train", choices=["train", "valid", "test"])
-    pa.add_argument("--seed", type=int, default=0)
+    pa.add_argument("--out", required=True, help="TSV file to write (required)")
+    pa.add_argument("--src", default="en", help="source language code (default: %(default)s)")
+    pa.add_argument("--tgt", default="fr", help="target language code (default: %(default)s)")
+    pa.add_argument("--n", type=int, default=20000,
+                    help="numbers in the chosen split (default: %(default)s)")
+    pa.add_argument("--split", default="train", choices=["train", "valid", "test"],
+                    help="which disjoint split of the numbers (default: %(default)s)")
+    pa.add_argument("--seed", type=int, default=0,
+                    help="seed of the split (default: %(default)s)")
     pa.set_defaults(func=_pairs)
 
     run = sub.add_parser("run", aliases=["predict"],
                          help="translate texts with a trained model (the default: "
-                         "`rnnkit translate CHECKPOINT TEXT` is `run`)")
+                         "`rnnkit translate CHECKPOINT TEXT` is `run`)",
+                         description="Translate source texts, given as arguments or one per "
+                         "line with --input; prints TRANSLATION<TAB>SCORE-NAME SCORE per text.")
     run.add_argument("checkpoint", help="best.pt or last.pt from `rnnkit translate train`")
-    run.add_argument("texts", nargs="+", help="one or more source texts (quote each)")
-    run.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
-    run.add_argument("--length-penalty", type=float, default=1.0)
-    run.add_argument("--max-len", type=int, default=None)
-    run.add_argument("--heatmap", default=None,
-                     help="write the attention heatmap of the first translation to this PNG")
+    run.add_argument("texts", nargs="*", metavar="TEXT",
+                     help="one or more source texts (quote each), or none with --input")
+    run.add_argument("--input", metavar="FILE", default=None,
+                     help="translate every line of FILE (one source sentence per line, - for "
+                     "stdin), printing one line per input line (default: none)")
+    run.add_argument("--beam", type=int, default=5,
+                     help="beam size, 1 = greedy (default: %(default)s)")
+    run.add_argument("--length-penalty", type=float, default=1.0,
+                     help="beam scores are log-prob / length ** this: 0 = summed log-prob, 1 = "
+                     "per-token mean (default: %(default)s)")
+    run.add_argument("--max-len", type=int, default=None,
+                     help="most target tokens to decode (default: from the training targets)")
+    run.add_argument("--batch-size", type=int, default=256,
+                     help="sentences translated together (default: %(default)s)")
+    run.add_argument("--heatmap", default=None, metavar="PNG",
+                     help="write the attention heatmap of the first translation to this PNG "
+                     "(default: none)")
     run.set_defaults(func=_translate)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
@@ -124,10 +156,11 @@ def _train(args: argparse.Namespace) -> int:
     cfg = build_configs(args, _sections(), NOT_FLAGS,
                         {"data.pairs": "--pairs", "train.out_dir": "--out-dir"})
     data, train = cfg["data"], cfg["train"]
+    check_run_dir(train.out_dir, resume=args.resume, overwrite=args.overwrite, flag="--out-dir")
     pairs = read_pairs_tsv(data.pairs)
     tr, metrics = train_translator(pairs, cfg["model"], train, val_fraction=data.val_fraction,
                                    level=data.level, batch_size=data.batch_size,
-                                   seed=train.seed)
+                                   seed=train.seed, resume=args.resume)
     print(f"trained on {len(pairs)} pairs; vocab source {len(tr.src_vocab)}, target "
           f"{len(tr.tgt_vocab)}; validation loss {metrics['loss']:.4f}, token accuracy "
           f"{metrics['token_accuracy']:.4f}; checkpoints in {train.out_dir}")
@@ -145,24 +178,77 @@ def _pairs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source_texts(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The texts to translate (TEXT arguments or the lines of ``--input``) and their names
+    for messages; an empty text or blank input line is an error."""
+    if args.input is not None and args.texts:
+        raise ValueError("give the source texts as TEXT arguments or with --input FILE, not "
+                         "both")
+    if args.input is None:
+        if not args.texts:
+            raise ValueError("nothing to translate: give a source text, e.g. rnnkit translate "
+                             "CHECKPOINT \"twenty-one\", or --input FILE with one per line")
+        names = [f"text {i}" for i in range(1, len(args.texts) + 1)]
+        for name, text in zip(names, args.texts):
+            if not text.strip():
+                raise ValueError(f"{name} is empty; give a sentence to translate, e.g. rnnkit "
+                                 f"translate CHECKPOINT \"twenty-one\"")
+        return list(args.texts), names
+    if args.input == "-":
+        where, content = "stdin", sys.stdin.read()
+        lines = content.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    else:
+        from ..data.text import load_lines  # UTF-8 (Latin-1 fallback); empty / binary refused
+
+        where, lines = args.input, load_lines(args.input)
+    if lines and not lines[-1]:
+        lines.pop()  # the final newline ends the last line
+    names = [f"{where}:{n}" for n in range(1, len(lines) + 1)]
+    for name, line in zip(names, lines):
+        if not line.strip():
+            raise ValueError(f"--input {name} is blank; give one source sentence per line "
+                             f"(remove blank lines)")
+    if not lines:
+        raise ValueError(f"--input {where} holds no sentences; give one source sentence per "
+                         f"line")
+    return [line.strip() for line in lines], names
+
+
+def _score_name(beam: int, length_penalty: float) -> str:
+    """What :meth:`~rnnkit.text.translation.Translator.translate`'s score is: the summed
+    log-probability (greedy, or beam without length normalisation) or it divided by the
+    length ** ``length_penalty``."""
+    if beam == 1 or length_penalty == 0:
+        return "log-prob"
+    return "log-prob/token" if length_penalty == 1 else f"log-prob/length^{length_penalty:g}"
+
+
 def _translate(args: argparse.Namespace) -> int:
     import torch
 
+    from ..data.vocab import unknown_warnings
     from ..text.translation import Translator, save_attention_heatmap
 
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.heatmap is not None:
+        check_writable(args.heatmap, "--heatmap")
+    texts, names = _source_texts(args)
     tr = Translator.from_checkpoint(args.checkpoint)
-    results = tr.translate(args.texts, beam_size=args.beam, max_len=args.max_len,
-                           length_penalty=args.length_penalty)
-    for (text, score) in results:
-        print(f"{text}\t{score:.4f}")
+    print_warnings(unknown_warnings(tr.src_vocab, texts, names))
+    results = tr.translate(texts, beam_size=args.beam, max_len=args.max_len,
+                           length_penalty=args.length_penalty, batch_size=args.batch_size)
+    score_name = _score_name(args.beam, args.length_penalty)
+    for text, score in results:
+        print(f"{text}\t{score_name} {score:.4f}")
     if args.heatmap:
         out = results[0][0]
-        src = torch.tensor(tr.src_vocab.encode(args.texts[0]) or [tr.src_vocab.unk_id])
+        src = torch.tensor(tr.src_vocab.encode(texts[0]) or [tr.src_vocab.unk_id])
         tgt = torch.tensor(tr.tgt_vocab.encode(out, bos=True, eos=True))
         w = tr.model.attention_map(src, tgt)
         vocab = tr.src_vocab.tokenizer
         save_attention_heatmap(w, [vocab.id_to_token(i) for i in src.tolist()],
                                [tr.tgt_vocab.tokenizer.id_to_token(i) for i in tgt[1:].tolist()],
-                               args.heatmap, title=args.texts[0])
-        print(f"attention heatmap written to {args.heatmap}")
+                               args.heatmap, title=texts[0])
+        print(f"attention heatmap written to {args.heatmap}", file=sys.stderr)
     return 0

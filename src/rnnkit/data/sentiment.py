@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from collections.abc import Sequence
 
-__all__ = ["DEFAULT_ROOT", "load_labelled_text", "load_rt_polarity", "stratified_folds",
-           "stratified_split"]
+__all__ = ["DEFAULT_ROOT", "HEADER_WORDS", "load_labelled_text", "load_rt_polarity",
+           "read_tsv_columns", "stratified_folds", "stratified_split"]
 
 DEFAULT_ROOT = os.path.join("..", "shared", "data")
 
@@ -75,9 +76,45 @@ def stratified_split(labels: Sequence[int], test_fraction: float = 0.1,
     return sorted(train), sorted(test)
 
 
+def read_tsv_columns(path: str, layout: tuple[str, str]) -> list[tuple[int, str, str]]:
+    """The non-blank lines of a two-column ``A<TAB>B`` file (UTF-8, else Latin-1) as
+    ``(line number, a, b)``, stripped. ``layout`` names the columns (``("label", "text")``)
+    for the errors: a line without a TAB, with an empty column or with more than one TAB
+    (extra columns) is a ValueError naming its line number and the expected layout."""
+    from .text import load_lines  # empty / binary files, UTF-8 with a Latin-1 fallback
+
+    expected = f"'{layout[0]}<TAB>{layout[1]}'"
+    rows = []
+    for n, line in enumerate(load_lines(path), 1):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) > 2:
+            raise ValueError(f"{path}:{n}: {len(cols)} tab-separated columns, expected 2 "
+                             f"({expected}); remove the extra columns or the tabs inside the "
+                             f"{layout[1]}")
+        if len(cols) < 2 or not cols[0].strip() or not cols[1].strip():
+            raise ValueError(f"{path}:{n}: expected {expected}, got {line[:60]!r}")
+        rows.append((n, cols[0].strip(), cols[1].strip()))
+    return rows
+
+
+#: first-line words that make a ``label<TAB>text`` line a header (matched lower-cased)
+HEADER_WORDS = frozenset({
+    "label", "labels", "class", "category", "sentiment", "polarity", "target", "y", "tag",
+    "topic", "intent", "text", "texts", "sentence", "review", "document", "content", "comment",
+    "tweet", "message", "body", "title", "x", "utterance", "phrase"})
+
+
 def load_labelled_text(path: str) -> tuple[list[str], list[str]]:
     """Read ``label<TAB>text`` lines (UTF-8, else Latin-1; blank lines skipped) ->
     ``(texts, labels)``.
+
+    A header line is skipped with a :class:`UserWarning`: a first line whose label occurs
+    nowhere else and one of whose columns is a column name (:data:`HEADER_WORDS`, e.g.
+    ``label<TAB>text``, ``sentiment<TAB>review``). Columns that look swapped
+    (``text<TAB>label``: most labels are several words, or over 20 lines with more distinct
+    labels than half the lines) and lines with more than 2 columns are ValueErrors.
 
     A folder holding ``rt-polarity.pos`` / ``.neg`` is read as the polarity data set with
     labels ``"pos"`` / ``"neg"``.
@@ -88,18 +125,22 @@ def load_labelled_text(path: str) -> tuple[list[str], list[str]]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: give a label<TAB>text file or a folder "
                                 f"with rt-polarity.pos / .neg")
-    from .text import load_lines  # empty / binary files, UTF-8 with a Latin-1 fallback
-
-    texts, labels = [], []
-    for n, line in enumerate(load_lines(path), 1):
-        if not line.strip():
-            continue
-        label, sep, text = line.partition("\t")
-        if not sep or not text.strip() or not label.strip():
-            raise ValueError(f"{path}:{n}: expected 'label<TAB>text', got {line[:60]!r}")
-        labels.append(label.strip())
-        texts.append(text.strip())
-    if len(set(labels)) < 2:
-        raise ValueError(f"{path} has {len(set(labels))} distinct label(s); a classifier "
+    rows = read_tsv_columns(path, ("label", "text"))
+    labels = [label for _, label, _ in rows]
+    if len(rows) > 2 and labels.count(labels[0]) == 1 and \
+            {labels[0].lower(), rows[0][2].lower()} & HEADER_WORDS:
+        n, label, text = rows.pop(0)
+        labels.pop(0)
+        warnings.warn(f"{path}:{n}: skipped the header line '{label}<TAB>{text}'",
+                      stacklevel=2)
+    texts = [text for _, _, text in rows]
+    wordy = sum(len(label.split()) > 1 for label in labels)
+    distinct = len(set(labels))
+    if wordy > len(labels) / 2 or (len(labels) > 20 and distinct > len(labels) / 2):
+        raise ValueError(f"{path}: {distinct} distinct labels in {len(labels)} lines (first: "
+                         f"{labels[0][:40]!r}); the columns look swapped: each line must be "
+                         f"'label<TAB>text', the label first; swap the two columns")
+    if distinct < 2:
+        raise ValueError(f"{path} has {distinct} distinct label(s); a classifier "
                          f"needs at least 2")
     return texts, labels

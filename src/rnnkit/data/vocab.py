@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["BOS", "EOS", "PAD", "SPECIALS", "UNK", "Vocab", "Vocabulary",
+__all__ = ["BOS", "EOS", "PAD", "SPECIALS", "UNK", "Vocab", "Vocabulary", "unknown_warnings",
            "vocabulary_from_dict", "vocabulary_from_json"]
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -85,6 +85,36 @@ class Vocabulary(ABC):
     def to_json(self) -> str:
         """:meth:`to_dict` as a JSON string (what checkpoints store)."""
         return json.dumps(self.to_dict())
+
+    def count_unknown(self, text: str) -> tuple[int, int]:
+        """``(unknown, total)`` tokens of ``text``: how many map to :attr:`unk_id`."""
+        ids = self.encode(text)
+        return sum(i == self.unk_id for i in ids), len(ids)
+
+
+def unknown_warnings(vocab: Vocabulary, texts: Sequence[str], names: Sequence[str],
+                     max_share: float = 0.5, show: int = 3) -> list[str]:
+    """Warnings for the texts a trained model is asked about whose tokens are mostly
+    (``> max_share``) unknown to its ``vocab``: the model still answers, but the answer means
+    little. One message per such text (named by ``names[i]``), at most ``show`` of them, then
+    a count of the rest.
+
+    >>> vocab = Vocab.build(["the cat sat"])
+    >>> for line in unknown_warnings(vocab, ["the cat", "a dog barked"], ["1", "2"]):
+    ...     print(line[:44])
+    2: 3 of 3 words (100%) are unknown to the mo
+    """
+    unit = "words" if getattr(vocab, "level", None) == "word" else "tokens"
+    flagged = []
+    for text, name in zip(texts, names):
+        unknown, total = vocab.count_unknown(text)
+        if total and unknown / total > max_share:
+            flagged.append(f"{name}: {unknown} of {total} {unit} ({unknown / total:.0%}) are "
+                           f"unknown to the model's vocabulary; its output for it means little")
+    if len(flagged) > show:
+        flagged[show:] = [f"{len(flagged) - show} more of the {len(texts)} texts are mostly "
+                          f"unknown {unit}"]
+    return flagged
 
 
 def vocabulary_from_dict(data: dict[str, Any]) -> Vocabulary:

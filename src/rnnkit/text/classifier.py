@@ -31,6 +31,7 @@ with keys ``x``, ``lengths``, ``y``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,10 +53,25 @@ POOLINGS = ("last", "mean", "max", "attention")
 
 @dataclass
 class ClassifierConfig:
-    """Configuration of :class:`SequenceClassifier`.
+    """Configuration of :class:`SequenceClassifier` (the ``[model]`` table of
+    ``rnnkit classify train``).
 
     Give ``vocab_size`` for token input (ids, ``padding_idx`` = 0) or ``input_size`` for
     feature input ``[B, T, input_size]``.
+
+    Attributes:
+        num_classes: number of classes, at least 2 (set from the labels when training).
+        vocab_size: number of token ids (set from the vocabulary when training).
+        input_size: width of float feature input (instead of vocab_size).
+        embed_size: token embedding width.
+        hidden_size: recurrent state size per direction.
+        num_layers: stacked recurrent layers.
+        cell: any registered cell ("lstm", "gru", "elman", ...).
+        bidirectional: read each text in both directions (the pooled vector doubles).
+        pooling: how the outputs become one vector: "last", "mean", "max" or "attention".
+        dropout: dropout on the pooled vector (and between stacked layers).
+        embed_dropout: dropout on the embeddings / input features.
+        backend: :class:`~rnnkit.Recurrent` backend ("auto" picks the fastest).
     """
 
     num_classes: int = 2
@@ -67,8 +83,8 @@ class ClassifierConfig:
     cell: str = "lstm"
     bidirectional: bool = True
     pooling: str = "max"
-    dropout: float = 0.3          # on the pooled vector (and between stacked layers)
-    embed_dropout: float = 0.0    # on embeddings / input features
+    dropout: float = 0.3
+    embed_dropout: float = 0.0
     backend: str = "auto"
 
     def __post_init__(self) -> None:
@@ -275,7 +291,7 @@ class TextClassifier:
 def train_text_classifier(texts: list[str], labels: list[str],
                           config: ClassifierConfig | None = None, train_config=None,
                           val_fraction: float = 0.1, min_freq: int = 1, batch_size: int = 50,
-                          seed: int = 0, embed_init: str = "random",
+                          seed: int = 0, embed_init: str = "random", resume: bool = False,
                           ) -> tuple[TextClassifier, dict]:
     """Fit a :class:`TextClassifier` on ``texts`` with string ``labels``.
 
@@ -285,8 +301,10 @@ def train_text_classifier(texts: list[str], labels: list[str],
     vectors of the training texts (:mod:`rnnkit.data.embeddings`; needs scipy) instead of
     N(0, 1); ``embed_init="wordpiece"`` uses the pretrained WordPiece tokenizer and token
     embeddings of a packaged all-MiniLM-L6-v2 (:mod:`rnnkit.data.pretrained`; sets
-    ``embed_size`` to 384 and ignores ``min_freq``). Returns the classifier and the final
-    validation metrics.
+    ``embed_size`` to 384 and ignores ``min_freq``). ``resume=True`` continues the run in
+    ``train_config.out_dir`` from its ``last.pt``, with that checkpoint's vocabulary, classes
+    and model config (``config``, ``min_freq`` and ``embed_init`` are then ignored). Returns
+    the classifier and the final validation metrics.
     """
     from dataclasses import replace
 
@@ -298,30 +316,45 @@ def train_text_classifier(texts: list[str], labels: list[str],
     if len(texts) != len(labels) or not texts:
         raise ValueError(f"need as many labels as texts (and at least one), got {len(texts)} "
                          f"texts and {len(labels)} labels")
-    classes = sorted(set(labels))
-    y = [classes.index(label) for label in labels]
-    fit_idx, val_idx = stratified_split(y, val_fraction, seed=seed)
     if embed_init not in ("random", "ppmi", "wordpiece"):
         raise ValueError(f"embed_init must be 'random', 'ppmi' or 'wordpiece', got "
                          f"{embed_init!r}")
+    train_config = train_config or TrainConfig()
+    saved = None
+    if resume:  # the run's own vocabulary, classes and architecture, whatever the flags say
+        if not train_config.out_dir:
+            raise ValueError("resume=True needs train_config.out_dir, the folder with last.pt")
+        saved = TextClassifier.from_checkpoint(os.path.join(train_config.out_dir, "last.pt"))
+        unseen = sorted(set(labels) - set(saved.classes))
+        if unseen:
+            raise ValueError(f"the data has label(s) {', '.join(map(repr, unseen[:5]))} that the "
+                             f"run in {train_config.out_dir} was not trained on (its classes: "
+                             f"{', '.join(saved.classes)}); resume with the same data")
+    classes = saved.classes if saved is not None else sorted(set(labels))
+    y = [classes.index(label) for label in labels]
+    fit_idx, val_idx = stratified_split(y, val_fraction, seed=seed)
     pretrained = None
-    if embed_init == "wordpiece":
-        from ..data.pretrained import load_wordpiece_embeddings
-
-        vocab, pretrained = load_wordpiece_embeddings()
+    if saved is not None:
+        vocab, cfg = saved.vocab, saved.model.config
     else:
-        vocab = Vocab.build([texts[i] for i in fit_idx], min_freq=min_freq)
+        if embed_init == "wordpiece":
+            from ..data.pretrained import load_wordpiece_embeddings
+
+            vocab, pretrained = load_wordpiece_embeddings()
+        else:
+            vocab = Vocab.build([texts[i] for i in fit_idx], min_freq=min_freq)
+        cfg = replace(config or ClassifierConfig(num_classes=len(classes),
+                                                 vocab_size=len(vocab)),
+                      num_classes=len(classes), vocab_size=len(vocab), input_size=None)
+        if pretrained is not None:
+            cfg = replace(cfg, embed_size=pretrained.shape[1])
     ids = [seq or [vocab.unk_id] for seq in vocab.encode_batch(list(texts))]
-    cfg = replace(config or ClassifierConfig(num_classes=len(classes), vocab_size=len(vocab)),
-                  num_classes=len(classes), vocab_size=len(vocab), input_size=None)
-    if pretrained is not None:
-        cfg = replace(cfg, embed_size=pretrained.shape[1])
     torch.manual_seed(seed)
     model = SequenceClassifier(cfg)
     if pretrained is not None:
         with torch.no_grad():
             model.embed.weight.copy_(pretrained)
-    elif embed_init == "ppmi":
+    elif embed_init == "ppmi" and saved is None:  # a resumed run's weights come from last.pt
         from ..data.embeddings import ppmi_svd_vectors
 
         vectors = ppmi_svd_vectors([ids[i] for i in fit_idx], len(vocab), cfg.embed_size)
@@ -333,9 +366,9 @@ def train_text_classifier(texts: list[str], labels: list[str],
         return sequence_loader([ids[i] for i in idx], [y[i] for i in idx],
                                batch_size=batch_size, shuffle=shuffle, seed=seed)
 
-    trainer = Trainer(model, train_config or TrainConfig(), loader(fit_idx, True),
-                      loader(val_idx, False), extra_state=clf.extra_state())
-    trainer.fit()
+    trainer = Trainer(model, train_config, loader(fit_idx, True), loader(val_idx, False),
+                      extra_state=clf.extra_state())
+    trainer.fit(resume=resume)
     metrics = trainer.evaluate()
     model.eval()
     return clf, metrics

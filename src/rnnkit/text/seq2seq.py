@@ -59,8 +59,25 @@ __all__ = ["Seq2Seq", "Seq2SeqConfig"]
 
 @dataclass
 class Seq2SeqConfig:
-    """Configuration of :class:`Seq2Seq`. The decoder's width is ``2 * hidden_size`` (the
-    width of the bidirectional memory), so dot attention applies without a projection."""
+    """Configuration of :class:`Seq2Seq` (the ``[model]`` table of ``rnnkit translate
+    train``). The decoder's width is ``2 * hidden_size`` (the width of the bidirectional
+    memory), so dot attention applies without a projection.
+
+    Attributes:
+        src_vocab_size, tgt_vocab_size: source and target token ids, the 4 special tokens
+            included (set from the vocabularies when training).
+        embed_size: source and target embedding width.
+        hidden_size: encoder state size per direction (the decoder's is twice this).
+        enc_layers: stacked layers of the bidirectional encoder.
+        dec_layers: stacked layers of the decoder.
+        cell: any registered cell ("lstm", "gru", "elman", ...).
+        attention: "general", "dot", "additive" or "none" (the fixed-vector bottleneck).
+        input_feeding: feed the previous attentional state into the decoder (Luong).
+        teacher_forcing: probability of feeding the reference previous token while training
+            (else the model's own prediction).
+        dropout: dropout on the embeddings, between stacked layers and before the output.
+        backend: :class:`~rnnkit.Recurrent` backend ("auto" picks the fastest).
+    """
 
     src_vocab_size: int
     tgt_vocab_size: int
@@ -69,7 +86,7 @@ class Seq2SeqConfig:
     enc_layers: int = 1
     dec_layers: int = 1
     cell: str = "lstm"
-    attention: str = "general"   # "additive" | "dot" | "general" | "none"
+    attention: str = "general"
     input_feeding: bool = False
     teacher_forcing: float = 1.0
     dropout: float = 0.1

@@ -6,6 +6,8 @@ heatmap. The network itself is :mod:`rnnkit.text.seq2seq`.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import Tensor
 
@@ -132,13 +134,16 @@ class Translator:
 
 def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None = None,
                      train_config=None, val_fraction: float = 0.05, level: str = "word",
-                     batch_size: int = 64, seed: int = 0) -> tuple[Translator, dict]:
+                     batch_size: int = 64, seed: int = 0,
+                     resume: bool = False) -> tuple[Translator, dict]:
     """Fit a :class:`Translator` on ``(source, target)`` sentence pairs.
 
     Source text is split into words; the target into words or characters (``level``; use
     ``"char"`` for languages that write numbers as one compound word, like German). A random
     ``val_fraction`` of the pairs is held out for the trainer's evaluations (and best.pt).
-    Returns the translator and the final validation metrics.
+    ``resume=True`` continues the run in ``train_config.out_dir`` from its ``last.pt``, with
+    that checkpoint's vocabularies and model config (``config`` and ``level`` are then
+    ignored). Returns the translator and the final validation metrics.
     """
     from dataclasses import replace
 
@@ -148,25 +153,35 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
 
     if len(pairs) < 2:
         raise ValueError(f"need at least 2 sentence pairs to train, got {len(pairs)}")
+    train_config = train_config or TrainConfig()
     order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed)).tolist()
     n_val = max(1, round(len(pairs) * val_fraction))
     val = [pairs[i] for i in order[:n_val]]
     train = [pairs[i] for i in order[n_val:]]
-    sv = Vocab.build([s for s, _ in train])
-    tv = Vocab.build([t for _, t in train], level=level)
-    base = config or Seq2SeqConfig(len(sv), len(tv))
-    model = Seq2Seq(replace(base, src_vocab_size=len(sv), tgt_vocab_size=len(tv)))
-    longest = max(len(tv.encode(t)) for _, t in train)
-    tr = Translator(model, sv, tv, max_len=longest + longest // 2 + 5)
+    if resume:  # the run's own vocabularies and architecture, whatever the flags say now
+        if not train_config.out_dir:
+            raise ValueError("resume=True needs train_config.out_dir, the folder with last.pt")
+        saved = Translator.from_checkpoint(os.path.join(train_config.out_dir, "last.pt"))
+        sv, tv, max_len = saved.src_vocab, saved.tgt_vocab, saved.max_len
+        cfg = saved.model.config
+    else:
+        sv = Vocab.build([s for s, _ in train])
+        tv = Vocab.build([t for _, t in train], level=level)
+        cfg = replace(config or Seq2SeqConfig(len(sv), len(tv)), src_vocab_size=len(sv),
+                      tgt_vocab_size=len(tv))
+        longest = max(len(tv.encode(t)) for _, t in train)
+        max_len = longest + longest // 2 + 5
+    tr = Translator(Seq2Seq(cfg), sv, tv, max_len=max_len)
+    model = tr.model
 
     def loader(ps, shuffle):
         src = [sv.encode(s) or [sv.unk_id] for s, _ in ps]
         tgt = [tv.encode(t, bos=True, eos=True) for _, t in ps]
         return pair_loader(src, tgt, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
-    trainer = Trainer(model, train_config or TrainConfig(), loader(train, True),
-                      loader(val, False), extra_state=tr.extra_state())
-    trainer.fit()
+    trainer = Trainer(model, train_config, loader(train, True), loader(val, False),
+                      extra_state=tr.extra_state())
+    trainer.fit(resume=resume)
     metrics = trainer.evaluate()
     model.eval()
     return tr, metrics
@@ -174,17 +189,11 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
 
 def read_pairs_tsv(path: str) -> list[tuple[str, str]]:
     """``source<TAB>target`` lines (UTF-8, or Latin-1 for legacy files; blank lines skipped)
-    -> list of pairs."""
-    from ..data.text import load_lines
+    -> list of pairs; a line with a missing or extra column is a ValueError naming it
+    (:func:`~rnnkit.data.sentiment.read_tsv_columns`)."""
+    from ..data.sentiment import read_tsv_columns
 
-    pairs = []
-    for n, line in enumerate(load_lines(path), 1):
-        if not line.strip():
-            continue
-        src, sep, tgt = line.partition("\t")
-        if not sep or not src.strip() or not tgt.strip():
-            raise ValueError(f"{path}:{n}: expected 'source<TAB>target', got {line[:60]!r}")
-        pairs.append((src.strip(), tgt.strip()))
+    pairs = [(src, tgt) for _, src, tgt in read_tsv_columns(path, ("source", "target"))]
     if not pairs:
         raise ValueError(f"{path} holds no sentence pairs")
     return pairs
