@@ -90,6 +90,13 @@ MAKERS: dict[str, str] = {
     TRAIN_KIND: "rnnkit train text / classify train / translate train",
 }
 
+#: rnnkit file kind -> the command that uses such a file (for "wrong file" errors)
+USERS: dict[str, str] = {
+    "rnnkit.forecaster": "rnnkit forecast predict",
+    "rnnkit.forecast_ensemble": "rnnkit forecast predict",
+    "rnnkit.speech": "rnnkit speech transcribe",
+}
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -198,6 +205,16 @@ def describe(blob: Any) -> str:
         return f"a trainer checkpoint ({TRAIN_KIND}/{version}" + \
             (f", task {task!r})" if task else ", no application task)")
     return f"a {kind}/{version} file"
+
+
+def wrong_file_hint(blob: Any, path: str) -> str:
+    """``"; it is a ... file: use it with `rnnkit ... PATH`"`` when ``blob`` is another rnnkit
+    kind, else ``""`` (to end an error message about a file given to the wrong command)."""
+    parsed = parse_tag(blob)
+    if parsed is None or parsed[0] == TRAIN_KIND:
+        return ""
+    use = USERS.get(parsed[0])
+    return f" (it is {describe(blob)}" + (f": use it with `{use} {path}`)" if use else ")")
 
 
 def read_state(path: str | os.PathLike, kind: str | tuple[str, ...], *, version: int = 1,

@@ -211,7 +211,7 @@ def test_sample_search_greedy_limit_seeds_and_scores():
     draws = {tuple(sample_search(dec.step, h0[:1], 1, bos=BOS, eos=EOS, max_len=7,
                                  seed=s).tokens[0].tolist()) for s in range(20)}
     assert len(draws) > 1  # it does sample
-    with pytest.raises(ValueError, match="temperature must be >= 0"):
+    with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
         sample_search(dec.step, h0, 6, bos=BOS, eos=EOS, temperature=-1.0)
 
 

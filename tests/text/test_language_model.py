@@ -132,27 +132,37 @@ def test_bad_inputs_name_the_fix():
         LanguageModel(LanguageModelConfig(vocab_size=V), tokenizer=tok)
 
 
-def test_evaluate_tokens_equals_row_by_row_reference():
+def test_evaluate_tokens_equals_segment_by_segment_reference():
+    """Every prediction scored once, each segment after its context, for every batch size
+    and bptt: the number is the protocol's, not the batching's."""
     model = make().eval()
+    model.EVAL_SEGMENT, model.EVAL_CONTEXT = 20, 6  # small, so 103 tokens make 6 segments
     ids = torch.randint(0, V, (103,))  # 102 predictions
-    for batch_size, bptt in ((1, 1000), (5, 7), (16, 4)):
+    total = 0.0
+    with torch.no_grad():  # reference: one plain pass per segment, context included
+        for s in range(0, 102, 20):
+            a, e = max(0, s - 6), min(s + 20, 102)
+            logits, _ = model(ids[a:e][None])
+            total += F.cross_entropy(logits[0, s - a:], ids[s + 1: e + 1], reduction="sum").item()
+    for batch_size, bptt in ((1, 1000), (5, 7), (16, 4), (2, 1)):
         got = model.evaluate_tokens(ids, batch_size=batch_size, bptt=bptt)
-        # reference: each of the B contiguous rows in one pass from the zero state; the
-        # leftover tail continues the last row
-        rows = 102 // batch_size
-        total = 0.0
-        with torch.no_grad():
-            for b in range(batch_size):
-                tail = (102 - batch_size * rows) if b == batch_size - 1 else 0
-                x = ids[b * rows: (b + 1) * rows + tail]
-                y = ids[b * rows + 1: b * rows + 1 + x.numel()]
-                logits, _ = model(x[None])
-                total += F.cross_entropy(logits[0], y, reduction="sum").item()
         assert got["tokens"] == 102
         assert got["loss"] == pytest.approx(total / 102, rel=1e-5)
         assert got["perplexity"] == pytest.approx(math.exp(total / 102), rel=1e-5)
     with pytest.raises(ValueError, match="at least 2"):
         model.evaluate_tokens(ids[:1])
+
+
+def test_evaluate_tokens_is_one_stream_within_a_segment():
+    """A text shorter than a segment is scored exactly as one pass from its start."""
+    model = make().eval()
+    ids = torch.randint(0, V, (300,))
+    with torch.no_grad():
+        logits, _ = model(ids[:-1][None])
+        ref = F.cross_entropy(logits[0], ids[1:]).item()
+    for batch_size in (1, 8):
+        assert model.evaluate_tokens(ids, batch_size, bptt=13)["loss"] == \
+            pytest.approx(ref, rel=1e-5)
 
 
 def test_metrics():

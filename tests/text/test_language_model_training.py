@@ -18,7 +18,7 @@ from rnnkit.text.generation import (
     split_text,
 )
 from rnnkit.text.language_model import LanguageModelConfig, load_language_model
-from rnnkit.train import TrainConfig
+from rnnkit.train import TrainConfig, load_checkpoint
 
 TINY = LanguageModelConfig(cell="lstm", embed_size=8, hidden_size=16, num_layers=1)
 
@@ -29,14 +29,18 @@ def corpus(n: int = 3000, seed: int = 0) -> str:
     return " ".join(words[int(i)] for i in torch.randint(0, len(words), (n // 4,), generator=g))
 
 
-def test_vocabulary_comes_from_the_training_split_only():
+def test_vocabulary_comes_from_the_whole_file():
+    """A symbol of the validation part alone is in the vocabulary (so a later test file that
+    has it is not scored as <unk>), and validation scores it like any other token."""
     text = corpus() + " QQQ"  # 'Q' appears only in the last 10%
     run = fit_text(text, TINY, TextDataConfig(batch_size=4, bptt=16),
                    TrainConfig(max_steps=2, progress=False))
-    assert "Q" not in run.model.tokenizer.stoi
+    assert "Q" in run.model.tokenizer.stoi
     _, val_text = split_text(text, 0.1)
-    assert run.val_metrics["unk_rate"] == pytest.approx(3 / len(val_text))
+    assert run.val_metrics["unk_rate"] == 0.0
     assert run.val_metrics["tokens"] == len(val_text) - 1
+    assert run.val_metrics["loss"] == pytest.approx(
+        run.model.evaluate_text(val_text)["loss"], rel=1e-5)
 
 
 def test_overlap_scores_each_target_once():
@@ -52,18 +56,31 @@ def test_overlap_scores_each_target_once():
 def test_resume_through_the_text_pipeline_is_exact(tmp_path):
     text = corpus()
     data = TextDataConfig(batch_size=4, bptt=16)
-    straight = fit_text(text, TINY, data, TrainConfig(max_steps=8, progress=False, seed=3))
+    straight = fit_text(text, TINY, data, TrainConfig(max_steps=8, progress=False, seed=3,
+                                                      out_dir=str(tmp_path / "straight")))
     out = str(tmp_path / "run")
     fit_text(text, TINY, data, TrainConfig(max_steps=5, progress=False, seed=3, out_dir=out))
-    # the architecture and vocabulary come from last.pt, whatever the resumed call says
-    resumed = fit_text(text, replace(TINY, hidden_size=24), data,
+    # a resumed call that changes the model, the data settings or the text is refused,
+    # naming the setting and both values (it used to take last.pt's silently)
+    for model_cfg, data_cfg, body, match in (
+            (replace(TINY, hidden_size=24), data, text, "hidden_size 16 .given 24"),
+            (TINY, replace(data, batch_size=2), text, "batch_size 4 .given 2"),
+            (TINY, data, text + " more", "not the one this run was trained on")):
+        with pytest.raises(ValueError, match=match):
+            fit_text(body, model_cfg, data_cfg,
+                     TrainConfig(max_steps=8, progress=False, seed=3, out_dir=out), resume=True)
+    resumed = fit_text(text, TINY, data,
                        TrainConfig(max_steps=8, progress=False, seed=3, out_dir=out),
                        resume=True)
-    assert resumed.model.config.hidden_size == 16
+    for name, a in load_checkpoint(tmp_path / "straight" / "last.pt")["model"].items():
+        assert torch.equal(a, load_checkpoint(f"{out}/last.pt")["model"][name]), name
+    # both return the weights that scored best on validation, with that one score
+    assert resumed.val_metrics["loss"] == straight.val_metrics["loss"]
+    assert resumed.val_metrics["step"] == straight.val_metrics["step"]
     for (name, a), b in zip(straight.model.state_dict().items(),
                             resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
-    back = load_language_model(f"{out}/last.pt")
+    back = load_language_model(f"{out}/best.pt")
     assert back.tokenizer == resumed.model.tokenizer
     assert torch.equal(back.head.weight, resumed.model.head.weight)
 

@@ -36,10 +36,14 @@ from typing import Any
 
 from .options import (
     add_config_arguments,
+    add_run_dir_flags,
     build_configs,
+    check_run_dir,
     config_overrides,
     converter,
     field_help,
+    given_settings,
+    resume_settings,
     with_defaults,
 )
 from .options import load_config as _load_config
@@ -60,8 +64,9 @@ def _sections() -> dict[str, type]:
     from ..text.language_model import LanguageModelConfig
     from ..train import TrainConfig
 
-    return {"model": LanguageModelConfig, "data": TextDataConfig, "train": TrainConfig,
-            "sample": SampleConfig}
+    # train text always writes a run folder: its default is DEFAULT_OUT_DIR, not None
+    return {"model": LanguageModelConfig, "data": TextDataConfig,
+            "train": with_defaults(TrainConfig, out_dir=DEFAULT_OUT_DIR), "sample": SampleConfig}
 
 
 #: The config tables of ``train text`` and the dataclass each maps onto (filled lazily).
@@ -80,6 +85,17 @@ ALIASES = {
     "train.scheduler": "--scheduler", "train.clip_norm": "--clip-norm",
 }
 NOT_FLAGS = {"model.vocab_size"}  # set from the tokenizer
+# where train text gives a field a meaning of its own
+TRAIN_HELPS = {
+    "train.out_dir": "the run folder (last.pt, best.pt, log.jsonl, log.csv, curves.png); a "
+                     "folder that already holds a run is refused unless --resume or "
+                     "--overwrite is given",
+    "train.max_time": "training budget of the run in seconds. Settings not given explicitly "
+                      "then follow the budgeted recipe (rnnkit.text.recipe): the model size is "
+                      "measured for this machine and budget, dropout grows with the passes "
+                      "over the text, the lr decays over the budget; the line starting "
+                      "'recipe:' says what was picked",
+}
 # generate: the [sample] table; evaluate: the [data] table's batching (the rest is the model's)
 GENERATE_ALIASES = {f"sample.{k}": f"--{k.replace('_', '-')}"
                     for k in ("prime", "length", "temperature", "top_k", "top_p", "seed")}
@@ -107,33 +123,132 @@ def _train_text(args: argparse.Namespace) -> int:
     from ..text.generation import fit_text
 
     sections = _sections()
+    given = given_settings(args, sections, NOT_FLAGS)  # what the user chose explicitly
     cfg = load_config(args.config, config_overrides(args, sections), sections)
     data, train = cfg["data"], cfg["train"]
     if data.path is None:
         raise ValueError("no training text: pass --data FILE (or set path in the [data] table "
                          "of --config); to try rnnkit without data run `rnnkit demo`")
-    if train.out_dir is None:
-        train = dataclasses.replace(train, out_dir="runs/text")
+    if not train.out_dir:
+        raise ValueError("--out-dir is empty; give a folder for the run's checkpoints and logs")
+    check_run_dir(train.out_dir, resume=args.resume, overwrite=args.overwrite)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    run = fit_text(load_text(data.path), cfg["model"], data, train, cfg["sample"],
-                   resume=args.resume)
+    text = load_text(data.path)
+    callbacks, run_info = [], {}
+    if args.resume:
+        cfg, run_info = _resumed(cfg, given, args.change_settings, train.out_dir)
+    elif train.max_time is not None:
+        cfg, run_info = _budgeted(cfg, given, text)
+    if run_info.get("schedule") == "time_cosine":
+        from ..text.generation import TimeCosineLR
+
+        callbacks.append(TimeCosineLR(cfg["train"].max_time, run_info["warmup_steps"],
+                                      run_info["floor"]))
+    run = fit_text(text, cfg["model"], cfg["data"], cfg["train"], cfg["sample"],
+                   callbacks=callbacks, resume=args.resume, run_info=run_info)
     if run.trainer.rank != 0:  # under torchrun only rank 0 reports
         return 0
-    _print_metrics("validation", run.val_metrics)
-    ckpt = Path(train.out_dir) / "best.pt"
-    ckpt = ckpt if ckpt.exists() else Path(train.out_dir) / "last.pt"
+    out_dir = Path(cfg["train"].out_dir)
+    m = run.val_metrics
+    if m:
+        print(f"validation (best.pt, step {m['step']}): loss {m['loss']:.4f} nats/token, "
+              f"perplexity {m['perplexity']:.3f}, {m['bits_per_char']:.4f} bits/char over "
+              f"{m['tokens']:,} tokens of the last {100 * cfg['data'].val_fraction:g}% of "
+              f"{data.path} (unknown: {100 * m['unk_rate']:.2f}%), {m['protocol']}")
+        ckpt = out_dir / "best.pt"
+    else:
+        print("no validation text (--val-fraction 0): the checkpoint is the final weights")
+        ckpt = out_dir / "last.pt"
     print(f"checkpoint: {ckpt}\nnext: rnnkit generate {ckpt} --prime \"...\" --length 500")
     return 0
+
+
+#: A budgeted run's epoch limit when none is given: the clock ends it (the best weights on
+#: validation are kept, so passes beyond the useful ones cost nothing but time).
+BUDGET_EPOCHS = 1_000_000
+#: Where ``train text`` writes when neither ``--out-dir`` nor the TOML file says.
+DEFAULT_OUT_DIR = "runs/text"
+# the training settings a resumed run may change without --change-settings
+RESUME_FREE_KEYS = {f"train.{k}" for k in ("epochs", "max_steps", "max_time", "out_dir",
+                                           "log_every", "progress", "save_every", "device",
+                                           "plot")}
+
+
+def _resumed(cfg: dict[str, Any], given: dict[str, dict[str, Any]], allow: bool,
+             out_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The configs of a resumed run: last.pt's model, data and training settings, with the
+    ones given on the command line compared against them (see
+    :func:`~rnnkit.commands.options.resume_settings`)."""
+    from ..train import TrainConfig, load_checkpoint
+
+    ckpt = load_checkpoint(Path(out_dir) / "last.pt")
+    extra = ckpt.get("extra_state") or {}
+    run = dict(extra.get("run") or {})
+    saved = {"model": {k: v for k, v in (extra.get("config") or {}).items()
+                       if k != "vocab_size"},
+             "data": dict(run.get("data_config") or {}), "train": dict(ckpt["config"])}
+    merged, changes = resume_settings(
+        saved, {k: v for k, v in given.items() if k != "sample"}, locked={"model", "data"},
+        free=RESUME_FREE_KEYS, allow_changes=allow, aliases=ALIASES, ignore={"data.path"})
+    for change in changes:
+        print(f"resume: changing {change} (--change-settings)")
+    out = dict(cfg)
+    out["model"] = dataclasses.replace(cfg["model"], **merged["model"])
+    out["data"] = dataclasses.replace(cfg["data"], **{k: v for k, v in merged["data"].items()
+                                                      if k != "path"})
+    out["train"] = TrainConfig.from_dict({**merged["train"], "out_dir": out_dir})
+    if run.get("schedule") == "time_cosine" and out["train"].max_time is None:
+        raise ValueError("--resume: this run's lr follows its time budget, which is gone; give "
+                         "--max-time SECONDS (the whole run's budget)")
+    return out, {k: v for k, v in run.items() if k not in ("data", "data_config")}
+
+
+def _budgeted(cfg: dict[str, Any], given: dict[str, dict[str, Any]],
+              text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--max-time`` without an explicit architecture or lr: the budgeted recipe of
+    :mod:`rnnkit.text.recipe` (measured on this machine), below every explicit setting."""
+    from ..text.generation import split_text
+    from ..text.recipe import MAX_VAL_CHARS, plan_budget
+
+    model, data, train = cfg["model"], cfg["data"], cfg["train"]
+    gm, gd, gt = given.get("model", {}), given.get("data", {}), given.get("train", {})
+    if "val_fraction" not in gd and len(text) * data.val_fraction > MAX_VAL_CHARS:
+        data = dataclasses.replace(data, val_fraction=round(MAX_VAL_CHARS / len(text), 4))
+    batch = gd.get("batch_size", 16)
+    bptt = gd.get("bptt", 64)
+    train_text, _ = split_text(text, data.val_fraction)
+    tokenizer = data.build_tokenizer(text)
+    plan = plan_budget(train.max_time, len(tokenizer.encode(train_text)), len(tokenizer),
+                       cell=model.cell, num_layers=gm.get("num_layers", 1),
+                       embed_size=gm.get("embed_size", 64),
+                       hidden_size=gm.get("hidden_size"), batch_size=batch, bptt=bptt)
+    model = dataclasses.replace(model, **{k: v for k, v in (
+        ("hidden_size", plan.hidden_size), ("num_layers", plan.num_layers),
+        ("embed_size", plan.embed_size), ("dropout", plan.dropout)) if k not in gm})
+    data = dataclasses.replace(data, batch_size=batch, bptt=bptt)
+    own_schedule = "scheduler" in gt or "warmup_steps" in gt
+    train = dataclasses.replace(train, **{k: v for k, v in (
+        ("lr", plan.lr), ("eval_every", plan.eval_every),
+        ("epochs", BUDGET_EPOCHS)) if k not in gt})  # the budget, not epochs, ends the run
+    # the measurement was spent from the budget: --max-time is the whole command's time
+    train = dataclasses.replace(train, max_time=max(1.0, train.max_time - plan.calibration_s))
+    print(plan.describe() + (f"; validation: the last {100 * data.val_fraction:g}% of the text"))
+    info: dict[str, Any] = {"recipe": plan.describe()}
+    if not own_schedule and train.scheduler == "none":
+        train = dataclasses.replace(train, warmup_steps=0)
+        info.update(schedule="time_cosine", warmup_steps=plan.warmup_steps, floor=plan.floor)
+    return {**cfg, "model": model, "data": data, "train": train}, info
 
 
 def _print_metrics(name: str, m: dict) -> None:
     if m:
         print(f"{name}: loss {m['loss']:.4f} nats/token, perplexity {m['perplexity']:.3f}, "
               f"{m['bits_per_token']:.4f} bits/token, {m['bits_per_char']:.4f} bits/char "
-              f"over {m['tokens']:,} tokens (unknown: {100 * m['unk_rate']:.2f}%)")
+              f"over {m['tokens']:,} tokens (unknown: {100 * m['unk_rate']:.2f}%), read as "
+              f"{m['protocol']}")
 
 
 def _generate_sections() -> dict[str, type]:
@@ -186,8 +301,8 @@ def _demo(args: argparse.Namespace) -> int:
     overrides = {k.split(".", 1)[1]: v for k, v in vars(args).items()
                  if k.startswith("demo.")}
     cfg = DemoConfig.quick(**overrides) if args.quick else DemoConfig(**overrides)
-    if cfg.threads == 0:
-        cfg = dataclasses.replace(cfg, threads=_default_threads())
+    if cfg.threads == 0:  # `rnnkit --threads N demo` is as explicit as `demo --threads N`
+        cfg = dataclasses.replace(cfg, threads=args.torch_threads or _default_threads())
     run_demo(cfg)
     return 0
 
@@ -227,11 +342,13 @@ def register(subparsers: Any) -> None:
         epilog="example: rnnkit train text --data ../shared/data/tinyshakespeare.txt "
         "--cell lstm --hidden 512 --layers 2 --max-time 600")
     text.add_argument("--config", metavar="FILE.toml", help="TOML config file")
-    text.add_argument("--resume", action="store_true",
-                      help="continue exactly from OUT_DIR/last.pt")
+    add_run_dir_flags(text, "model, data and training settings")
+    text.add_argument("--change-settings", action="store_true",
+                      help="with --resume: apply changed training settings (--lr, ...); "
+                      "they are logged and the run no longer matches an uninterrupted one")
     text.add_argument("--threads", type=_threads, default=0,
                       help="torch CPU threads (0: torch's default)")
-    add_config_arguments(text, sections, ALIASES, NOT_FLAGS)
+    add_config_arguments(text, sections, ALIASES, NOT_FLAGS, helps=TRAIN_HELPS)
     text.set_defaults(func=_train_text, command="train text")
     train.set_defaults(func=lambda args: (train.print_help(), 2)[1])
 
@@ -249,10 +366,15 @@ def register(subparsers: Any) -> None:
 
     ev = subparsers.add_parser("evaluate", help="score a language model on a text file",
                                description="Loss, perplexity and bits per character of a "
-                               "language model on a text file.")
+                               "language model on a text file, read as one stream: segments "
+                               "of 2048 tokens, each after the 512 tokens before it.")
     ev.add_argument("checkpoint", help="best.pt or last.pt written by `rnnkit train text`")
     ev.add_argument("--config", metavar="FILE.toml", help="TOML config file ([data] table)")
-    add_config_arguments(ev, _evaluate_sections(), EVALUATE_ALIASES, EVALUATE_NOT_FLAGS)
+    add_config_arguments(ev, _evaluate_sections(), EVALUATE_ALIASES, EVALUATE_NOT_FLAGS, helps={
+        "data.path": "the text file to score",
+        "data.batch_size": "segments scored side by side (speed only: the score is the same "
+                           "for every batch size)",
+        "data.bptt": "steps per forward call, state carried between them (speed only)"})
     ev.set_defaults(func=_evaluate)
 
     demo = subparsers.add_parser(

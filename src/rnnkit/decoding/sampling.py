@@ -45,8 +45,9 @@ def check_sampling(temperature: float = 1.0, top_k: int | None = None,
     """Raise an error naming the fix for sampling settings :func:`sample_logits` would
     refuse; lets a config fail when it is built rather than at its first sample."""
     if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-            or not temperature >= 0):
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+            or not 0 <= temperature < float("inf")):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got "
+                         f"{temperature!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
                               or top_k < 1):
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")

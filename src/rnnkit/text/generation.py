@@ -9,11 +9,13 @@ config dataclasses below and calls :func:`fit_text` or :func:`run_demo`.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,15 @@ from ..data.text import TextDataConfig, load_text, stdlib_corpus
 from ..decoding import check_sampling
 from ..saving import atomic_write_text
 from ..train import BPTTStream, Callback, TrainConfig, Trainer, load_checkpoint
-from .language_model import LanguageModel, LanguageModelConfig, bits_per_token
+from ..train.callbacks import KeepBest
+from .language_model import (
+    IGNORE_INDEX,
+    LN2,
+    LanguageModel,
+    LanguageModelConfig,
+    bits_per_token,
+    perplexity,
+)
 
 __all__ = [
     "DemoConfig",
@@ -35,6 +45,7 @@ __all__ = [
     "fit_text",
     "run_demo",
     "split_text",
+    "text_fingerprint",
 ]
 
 
@@ -45,7 +56,8 @@ class SampleConfig:
     Attributes:
         prime: the text the model continues.
         length: tokens to generate.
-        temperature: ``> 0`` softmax temperature; ``0`` = greedy.
+        temperature: softmax temperature, a finite number >= 0: 0 = greedy (always the most
+            likely token), 1 = the model's own distribution, higher = more random.
         top_k, top_p: optional top-k / nucleus cuts.
         seed: seed of the sampler (``None``: fresh randomness).
         every_s: while training, print a sample at most this often (seconds; ``0`` = at every
@@ -117,8 +129,10 @@ class TimeCosineLR(Callback):
     count is not known in advance. At elapsed fraction :math:`f = t / \text{budget}` after
     ``warmup_steps`` linear warm-up steps the lr is
     :math:`\text{lr} \cdot (r + (1 - r) \tfrac12 (1 + \cos \pi \min(f, 1)))` with
-    :math:`r` = ``floor``. Use it with ``TrainConfig(scheduler="none", warmup_steps=0)``; the
-    schedule follows the clock, so a resumed run does not repeat it bit for bit.
+    :math:`r` = ``floor``, where :math:`t` is the trainer's :attr:`~rnnkit.train.Trainer.elapsed`
+    (which a resumed run continues). Use it with ``TrainConfig(scheduler="none",
+    warmup_steps=0)``; the schedule follows the clock, so a resumed run does not repeat it bit
+    for bit.
     """
 
     def __init__(self, budget_s: float, warmup_steps: int = 0, floor: float = 0.0) -> None:
@@ -126,7 +140,6 @@ class TimeCosineLR(Callback):
             raise ValueError(f"budget_s must be positive, got {budget_s}")
         self.budget_s, self.warmup_steps, self.floor = float(budget_s), warmup_steps, floor
         self._base: list[float] = []
-        self._t0 = 0.0
 
     def multiplier(self, step: int, elapsed: float) -> float:
         """The lr multiplier after ``step`` optimizer steps and ``elapsed`` seconds.
@@ -141,7 +154,7 @@ class TimeCosineLR(Callback):
         return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * f))
 
     def _apply(self, trainer: Any, step: int) -> None:
-        m = self.multiplier(step, time.perf_counter() - self._t0)
+        m = self.multiplier(step, trainer.elapsed)
         for group, base in zip(trainer.optimizer.param_groups, self._base):
             group["lr"] = base * m
 
@@ -149,8 +162,8 @@ class TimeCosineLR(Callback):
         if trainer.scheduler is not None:
             raise ValueError("TimeCosineLR sets the lr itself: use it with "
                              "TrainConfig(scheduler='none', warmup_steps=0)")
-        self._base = [g["lr"] for g in trainer.optimizer.param_groups]
-        self._t0 = time.perf_counter()
+        # the configured peak (a resumed optimizer holds the decayed lr of its last step)
+        self._base = [trainer.config.lr] * len(trainer.optimizer.param_groups)
         self._apply(trainer, trainer.step)
 
     def on_step_end(self, trainer: Any, step: int, logs: dict) -> None:
@@ -206,6 +219,41 @@ class TextRun:
     samples: list = field(default_factory=list)
 
 
+def text_fingerprint(text: str) -> dict[str, Any]:
+    """What identifies a training text in a checkpoint: its length and SHA-1.
+
+    >>> text_fingerprint("abc")
+    {'chars': 3, 'sha1': 'a9993e364706816aba3e25717850c26c9cd0d89d'}
+    """
+    return {"chars": len(text), "sha1": hashlib.sha1(text.encode("utf-8", "surrogatepass"))
+            .hexdigest()}
+
+
+def _check_resumable(last: Path, text: str, model_config: LanguageModelConfig,
+                     data_config: TextDataConfig) -> dict[str, Any]:
+    """The ``extra_state`` of ``last.pt``, after checking this call continues that run: the
+    same text and the same model and data settings (the CLI names its flags earlier)."""
+    extra = load_checkpoint(last).get("extra_state") or {}
+    run = extra.get("run") or {}
+    saved_model = LanguageModel.from_extra_state(extra).config
+    wrong = [f"{f.name} {getattr(saved_model, f.name)!r} (given {getattr(model_config, f.name)!r})"
+             for f in fields(saved_model) if f.name != "vocab_size"
+             and getattr(saved_model, f.name) != getattr(model_config, f.name)]
+    wrong += [f"{k} {v!r} (given {getattr(data_config, k)!r})"
+              for k, v in (run.get("data_config") or {}).items()
+              if k != "path" and getattr(data_config, k, v) != v]
+    if wrong:
+        raise ValueError(f"resume: {last} was trained with {', '.join(wrong)}; resume with the "
+                         f"run's own settings or start a new run in another folder")
+    if "data" in run and run["data"] != text_fingerprint(text):
+        saved, now = run["data"], text_fingerprint(text)
+        raise ValueError(f"resume: the training text is not the one this run was trained on "
+                         f"({now['chars']:,} chars, sha1 {now['sha1'][:12]} vs the run's "
+                         f"{saved['chars']:,} chars, sha1 {saved['sha1'][:12]}); resume with "
+                         f"the same file or start a new run")
+    return extra
+
+
 def fit_text(
     text: str,
     model_config: LanguageModelConfig,
@@ -214,29 +262,35 @@ def fit_text(
     sample_config: SampleConfig | None = None,
     callbacks: Sequence[Callback] = (),
     resume: bool = False,
+    run_info: dict[str, Any] | None = None,
 ) -> TextRun:
-    """Train a language model on ``text`` with truncated BPTT.
+    """Train a language model on ``text`` with truncated BPTT; return it with the weights
+    that scored best on validation.
 
-    The tokenizer is built from the training part only (validation symbols it never saw count
-    as ``<unk>``; with ``resume`` the vocabulary and architecture come from ``last.pt``). The
-    stream is cut into ``data_config.batch_size`` rows and chunks of ``data_config.bptt``
-    steps. The model config and vocabulary go into every checkpoint, so
-    :func:`~rnnkit.text.language_model.load_language_model` rebuilds the model. After
-    training, the validation split is scored with
-    :meth:`~rnnkit.text.language_model.LanguageModel.evaluate_text`.
+    The last ``data_config.val_fraction`` of the text is validation; the tokenizer is built
+    from the whole text (a symbol of the validation part alone gets an id that training never
+    makes likely, so it is not scored as ``<unk>``, which would flatter the model). The
+    training stream is cut into ``data_config.batch_size`` rows and chunks of
+    ``data_config.bptt`` steps. Validation reads its text as one stream in segments
+    (:meth:`~rnnkit.text.language_model.LanguageModel.evaluation_batches`), exactly as
+    ``rnnkit evaluate`` does, so the number that chose ``best.pt`` is the one
+    ``rnnkit evaluate best.pt`` prints on the same text and the one returned in
+    :attr:`TextRun.val_metrics` (no second, different evaluation).
+
+    Every checkpoint holds the model config, the vocabulary and ``run``: the text's
+    :func:`text_fingerprint`, the data settings and ``run_info`` (e.g. the schedule of a
+    budgeted run). ``resume`` continues ``out_dir/last.pt`` with its vocabulary, and refuses
+    a different text or different model/data settings.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError("the training text is empty; give a file with some text")
     train_text, val_text = split_text(text, data_config.val_fraction)
-    tokenizer = data_config.build_tokenizer(train_text)
-    if resume and train_config.out_dir:
-        # continue with the checkpoint's own vocabulary and architecture, so a resumed run
-        # never depends on repeating every flag
-        last = Path(train_config.out_dir) / "last.pt"
-        if last.exists():
-            extra = load_checkpoint(last).get("extra_state") or {}
-            saved = LanguageModel.from_extra_state(extra)
-            tokenizer, model_config = saved.tokenizer, saved.config
+    tokenizer = data_config.build_tokenizer(text)  # the file's symbols, whichever part
+    last = Path(train_config.out_dir) / "last.pt" if train_config.out_dir else None
+    if resume and last is not None and last.exists():
+        # continue with the checkpoint's own vocabulary, after checking it is the same run
+        extra = _check_resumable(last, text, model_config, data_config)
+        tokenizer = LanguageModel.from_extra_state(extra).tokenizer
     train_ids = tokenizer.encode_tensor(train_text)
     val_ids = tokenizer.encode_tensor(val_text) if val_text else None
     B = data_config.batch_size
@@ -248,23 +302,47 @@ def fit_text(
         model = LanguageModel(replace(model_config, vocab_size=len(tokenizer)), tokenizer)
     train_data = BPTTStream(train_ids, B, data_config.bptt, overlap=data_config.overlap)
     val_data = None
-    if val_ids is not None and val_ids.numel() >= 4:
-        val_data = BPTTStream(val_ids, max(1, min(B, val_ids.numel() // 4)), data_config.bptt)
+    if val_ids is not None and val_ids.numel() >= 2:
+        val_data = LanguageModel.evaluation_batches(val_ids, B)
     if sample_config is not None and not tokenizer.encode(sample_config.prime):
         # e.g. the default "\n" prime of a word model: start from the text's first token
         first = tokenizer.itos[int(train_ids[0])]
         sample_config = replace(sample_config, prime=first)
     sampler = SampleCallback(sample_config) if sample_config is not None else None
-    cbs = [*callbacks, *([sampler] if sampler is not None else [])]
+    keep = KeepBest()
+    cbs = [*callbacks, keep, *([sampler] if sampler is not None else [])]
+    extra_state = {**model.extra_state(), "run": {
+        "data": text_fingerprint(text), "data_config": asdict(data_config), **(run_info or {})}}
     trainer = Trainer(model, train_config, train_data, val_data=val_data, callbacks=cbs,
-                      extra_state=model.extra_state())
+                      extra_state=extra_state)
     history = trainer.fit(resume=resume)
     model = trainer.model  # never DDP-wrapped: the trainer wraps its loss engine
-    val_metrics = {}
-    if val_ids is not None and val_ids.numel() >= 2 and trainer.rank == 0:
-        val_metrics = model.evaluate_text(val_text, batch_size=16, bptt=data_config.bptt)
+    val_metrics: dict[str, Any] = {}
+    if trainer.best_metric is not None and trainer.rank == 0:
+        best_step = keep.best_step
+        best_file = Path(train_config.out_dir) / "best.pt" if train_config.out_dir else None
+        if best_file is not None and best_file.exists():  # the truth, also across resumes
+            ckpt = load_checkpoint(best_file)
+            model.load_state_dict(ckpt["model"])
+            best_step = ckpt["step"]
+        elif keep.state is not None:
+            model.load_state_dict(keep.state)
+        model.eval()
+        loss = float(trainer.best_metric)
+        tokens = sum(int((y != IGNORE_INDEX).sum()) for _, y in val_data)
+        val_metrics = {
+            "loss": loss, "perplexity": perplexity(loss), "bits_per_token": loss / LN2,
+            "bits_per_char": (loss / LN2 if tokenizer.kind == "char"
+                              else loss * tokens / LN2 / len(val_text)),
+            "tokens": tokens, "step": best_step,
+            "unk_rate": float((val_ids == tokenizer.unk_id).float().mean()),
+            "protocol": model.eval_protocol(), "chars": len(val_text)}
     return TextRun(model, trainer, history, val_metrics,
                    sampler.samples if sampler is not None else [])
+
+
+#: Bytes of standard-library source the demo reads by default.
+STDLIB_BYTES = 2_000_000
 
 
 @dataclass
@@ -274,7 +352,8 @@ class DemoConfig:
     Attributes:
         out_dir: where the checkpoint, learning curves and samples go.
         max_time: training budget in seconds (wall clock).
-        corpus_bytes: characters of standard-library source to read.
+        corpus_bytes: bytes of text to read: of the standard-library source (``None``: 2 MB),
+            or of ``data`` (``None``: the whole file; a cap is stated in the output).
         hidden_size: LSTM state size.
         num_layers: stacked LSTM layers.
         embed_size: character embedding width.
@@ -284,7 +363,8 @@ class DemoConfig:
             :class:`TimeCosineLR`).
         eval_every: steps between validation passes (each prints a sample).
         sample_every_s: also print a sample at most this often between evaluations.
-        threads: torch CPU threads (``0``: leave torch's default).
+        threads: torch CPU threads (``0``: torch's default, or 1 when the machine is
+            already busy; an explicit number always wins).
         seed: seed of training and sampling.
         data: a text file to train on instead of the standard library.
         progress: show the progress bar.
@@ -292,7 +372,7 @@ class DemoConfig:
 
     out_dir: str = "runs/demo"
     max_time: float = 180.0
-    corpus_bytes: int = 2_000_000
+    corpus_bytes: int | None = None
     hidden_size: int = 256
     num_layers: int = 1
     embed_size: int = 64
@@ -322,8 +402,11 @@ def run_demo(config: DemoConfig, out: Callable[[str], None] = print) -> TextRun:
         torch.set_num_threads(config.threads)
     if config.data:
         text, source = load_text(config.data, max_bytes=config.corpus_bytes), config.data
+        if config.corpus_bytes is not None and \
+                os.path.getsize(config.data) > config.corpus_bytes:
+            source += f" (its first {config.corpus_bytes:,} bytes: --corpus-bytes)"
     else:
-        text = stdlib_corpus(config.corpus_bytes)
+        text = stdlib_corpus(config.corpus_bytes or STDLIB_BYTES)
         source = f"the Python {sys.version.split()[0]} standard library's own source"
     out(f"rnnkit demo: training a character LSTM on {len(text):,} characters of {source}")
     out(f"budget {config.max_time:.0f} s on {torch.get_num_threads()} CPU thread(s); outputs "

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cells import State, state_map
+from ..cells import State
 from ..data.text import Tokenizer, tokenizer_from_dict
 from ..decoding import generate_tokens
 from ..recurrent import Recurrent
@@ -268,17 +268,64 @@ class LanguageModel(nn.Module):
         finally:
             self.train(was_training)
 
-    @torch.no_grad()
+    #: Scoring protocol of :meth:`evaluate_tokens`: scored segments of this many tokens ...
+    EVAL_SEGMENT = 2048
+    #: ... each read after this many tokens of the text before it (not scored).
+    EVAL_CONTEXT = 512
+
+    @staticmethod
+    def evaluation_batches(ids: Tensor, batch_size: int = 16, segment: int = EVAL_SEGMENT,
+                           context: int = EVAL_CONTEXT) -> list[tuple[Tensor, Tensor]]:
+        """The stream ``ids [N]`` as batches ``(x [b, L], y [b, L])`` that score every
+        prediction ``w_{t+1} | w_{<=t}`` exactly once, independently of ``batch_size``.
+
+        The ``N - 1`` predictions are cut into segments of ``segment`` tokens; each segment is
+        read after up to ``context`` tokens of the text right before it, whose targets are
+        ``IGNORE_INDEX`` (so every scored token after the first segment has at least
+        ``context`` tokens of history; the first starts from the text's start). Rows are
+        right-padded (targets ``IGNORE_INDEX``), which a left-to-right model never sees.
+        ``batch_size`` only says how many segments run side by side: the scores, and so the
+        mean loss, are the same for every batch size.
+
+        >>> xs = LanguageModel.evaluation_batches(torch.arange(10), batch_size=2, segment=4,
+        ...                                       context=2)
+        >>> x, y = xs[0]
+        >>> x.tolist()
+        [[0, 1, 2, 3, 0, 0], [2, 3, 4, 5, 6, 7]]
+        >>> y.tolist()  # -100: context or padding, not scored
+        [[1, 2, 3, 4, -100, -100], [-100, -100, 5, 6, 7, 8]]
+        """
+        for name, value in (("batch_size", batch_size), ("segment", segment)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(context, int) or context < 0:
+            raise ValueError(f"context must be an integer >= 0, got {context!r}")
+        n = ids.numel() - 1  # predictions
+        rows = []
+        for s in range(0, n, segment):
+            a, e = max(0, s - context), min(s + segment, n)
+            y = ids[a + 1: e + 1].clone()
+            y[: s - a] = IGNORE_INDEX
+            rows.append((ids[a:e], y))
+        batches = []
+        for i in range(0, len(rows), batch_size):
+            group = rows[i: i + batch_size]
+            width = max(len(x) for x, _ in group)
+            x = ids.new_zeros(len(group), width)
+            y = ids.new_full((len(group), width), IGNORE_INDEX)
+            for r, (xr, yr) in enumerate(group):
+                x[r, : len(xr)], y[r, : len(yr)] = xr, yr
+            batches.append((x, y))
+        return batches
+
     def evaluate_tokens(self, ids: Tensor, batch_size: int = 16, bptt: int = 256) -> dict:
         """Next-token loss over a whole stream ``ids [N]``: every token after the first is
-        scored exactly once.
-
-        The stream is cut into ``batch_size`` contiguous rows run in parallel, each starting
-        from the zero state and carrying its state across chunks of ``bptt`` steps; the few
-        tokens left over continue from the last row's final state. ``batch_size=1`` reads the
-        stream in one pass (slowest, exact); with long rows the cold start of each row costs
-        almost nothing. Returns ``loss`` (nats/token), ``perplexity``, ``bits_per_token`` and
-        ``tokens`` (the number scored).
+        scored exactly once, as one stream read in segments (:meth:`evaluation_batches`:
+        segments of :attr:`EVAL_SEGMENT` tokens, each after :attr:`EVAL_CONTEXT` tokens of
+        the text before it). The result does not depend on ``batch_size`` (segments run side
+        by side) or ``bptt`` (steps per forward call, state carried between them). Returns
+        ``loss`` (nats/token), ``perplexity``, ``bits_per_token``, ``tokens`` (the number
+        scored) and ``protocol`` (how the stream was split, in words).
         """
         if not isinstance(ids, Tensor) or ids.dim() != 1:
             raise ValueError(f"expected a token stream of shape [N], got {_shape(ids)}")
@@ -291,31 +338,30 @@ class LanguageModel(nn.Module):
         was_training = self.training
         self.eval()
         device = self.head.weight.device
+        total, count = 0.0, 0
         try:
-            ids = ids.to(device)
-            n = ids.numel() - 1  # predictions
-            B = max(1, min(batch_size, n))
-            rows = n // B
-            total, count = 0.0, 0
-            x = ids[: rows * B].view(B, rows)  # [B, rows]
-            y = ids[1: rows * B + 1].view(B, rows)
-            state = None
-            for s in range(0, rows, bptt):
-                logits, state = self(x[:, s: s + bptt], state)
-                total += float(F.cross_entropy(logits.flatten(0, 1), y[:, s: s + bptt].flatten(),
-                                               reduction="sum"))
-                count += y[:, s: s + bptt].numel()
-            if rows * B < n:  # the tail continues row B-1, whose text ends right before it
-                last = state_map(lambda t: t[:, -1:].contiguous(), state)
-                xt, yt = ids[rows * B: n].unsqueeze(0), ids[rows * B + 1: n + 1].unsqueeze(0)
-                logits, _ = self(xt, last)
-                total += float(F.cross_entropy(logits[0], yt[0], reduction="sum"))
-                count += yt.numel()
+            with torch.no_grad():
+                for x, y in self.evaluation_batches(ids.to(device), batch_size,
+                                                     self.EVAL_SEGMENT, self.EVAL_CONTEXT):
+                    state = None
+                    for s in range(0, x.shape[1], bptt):
+                        logits, state = self(x[:, s: s + bptt], state)
+                        yt = y[:, s: s + bptt]
+                        total += float(F.cross_entropy(logits.flatten(0, 1), yt.flatten(),
+                                                       ignore_index=IGNORE_INDEX,
+                                                       reduction="sum"))
+                        count += int((yt != IGNORE_INDEX).sum())
         finally:
             self.train(was_training)
         loss = total / count
         return {"loss": loss, "perplexity": perplexity(loss),
-                "bits_per_token": bits_per_token(loss), "tokens": count}
+                "bits_per_token": bits_per_token(loss), "tokens": count,
+                "protocol": self.eval_protocol()}
+
+    def eval_protocol(self) -> str:
+        """How :meth:`evaluate_tokens` reads a text, in words (for reports)."""
+        return (f"one stream scored in segments of {self.EVAL_SEGMENT} tokens, each read after "
+                f"the {self.EVAL_CONTEXT} tokens before it (the same for every batch size)")
 
     def evaluate_text(self, text: str, batch_size: int = 16, bptt: int = 256) -> dict:
         """:meth:`evaluate_tokens` on ``text`` encoded with the model's tokenizer, plus

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..saving import atomic_write_bytes, read_torch_file
+from ..saving import atomic_write_bytes, read_torch_file, wrong_file_hint
 
 __all__ = [
     "FORMAT",
@@ -67,9 +67,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     ckpt = read_torch_file(path, map_location, "the trainer writes last.pt and best.pt into "
                                                "its out_dir")
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED):
-        raise ValueError(f"{path!r} is a torch file but not an rnnkit trainer checkpoint "
-                         f"(expected a dict with keys {', '.join(REQUIRED)}); write one with "
-                         f"rnnkit.train.Trainer")
+        hint = wrong_file_hint(ckpt, path)
+        raise ValueError(f"{path!r} is not an rnnkit trainer checkpoint{hint}" + (
+            "" if hint else f" (expected a dict with keys {', '.join(REQUIRED)}); give the "
+            f"best.pt or last.pt of a training run"))
     if ckpt["format"] != FORMAT:
         raise ValueError(f"{path!r} has checkpoint format {ckpt['format']!r}, this rnnkit "
                          f"reads {FORMAT!r}; load it with the rnnkit version that wrote it")
