@@ -112,3 +112,126 @@ def test_anomaly_detect_options_come_from_the_configs(tmp_path, capsys, monkeypa
     toml.write_text("[model]\nhidden = 3\n")
     assert main(base + ["--config", str(toml)]) == 2
     assert "unknown [model] option(s) hidden" in capsys.readouterr().err
+
+
+# -- outputs, time order, plots, help ------------------------------------------------------------
+
+def _csv(tmp_path, n=200, name="s.csv", shuffle=False, duplicate=False):
+    df = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n, freq="h"),
+                       "value": np.sin(np.arange(n) * 2 * np.pi / 20)})
+    if shuffle:
+        df = df.iloc[[0, 2, 1, *range(3, n)]]
+    if duplicate:
+        df.loc[5, "date"] = df.loc[4, "date"]
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    from rnnkit.anomaly import AnomalyDetector
+
+    def fit(self, *a, **k):
+        raise AssertionError("trained before the check")
+
+    monkeypatch.setattr(AnomalyDetector, "fit", fit)
+
+
+def test_anomaly_outputs_are_checked_before_training(tmp_path, capsys, no_training):
+    csv = _csv(tmp_path)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    bad = str(a_file / "x")
+    base = ["anomaly", "detect", "--csv", str(csv), "--column", "value", "--steps", "5"]
+    assert main(base + ["--out", bad, "--plot", ""]) == 2
+    assert f"--out {bad}: {a_file} is a file, not a folder" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "o.csv"), "--plot", bad]) == 2
+    assert f"--plot {bad}: {a_file} is a file" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path), "--plot", ""]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "o.csv"), "--plot", "",
+                        "--train.out_dir", bad]) == 2
+    assert "--train.out_dir" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("problem, message", [
+    ({"shuffle": True}, "time column 'date' is not sorted: 2024-01-01 01:00:00 comes after "
+                        "2024-01-01 02:00:00; sort the rows by time first"),
+    ({"duplicate": True}, "time column 'date' has 1 duplicate timestamp(s), e.g. "
+                          "2024-01-01 04:00:00; aggregate or drop the duplicates first"),
+])
+def test_rows_out_of_time_order_are_refused_as_by_forecast(tmp_path, capsys, no_training,
+                                                           problem, message):
+    csv = _csv(tmp_path, **problem)
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--time", "date",
+                 "--out", str(tmp_path / "o.csv"), "--plot", ""]) == 2
+    assert capsys.readouterr().err == f"rnnkit anomaly: error: {message}\n"
+    # the forecast commands say the same (one check, rnnkit.data.timeseries.check_time_order)
+    assert main(["forecast", "train", "--csv", str(csv), "--time", "date", "--target", "value",
+                 "--horizon", "3", "--out", str(tmp_path / "m.pt")]) == 2
+    assert capsys.readouterr().err == f"rnnkit forecast: error: series '0': {message}\n"
+
+
+def test_the_plot_x_axis_is_the_time_column(tmp_path, capsys, monkeypatch):
+    import rnnkit.anomaly
+
+    seen = {}
+
+    def plot(values, detection, labels=None, path="", title="", time=None):
+        seen["time"] = time
+        return path
+
+    monkeypatch.setattr(rnnkit.anomaly, "plot_anomalies", plot)
+    csv = _csv(tmp_path)
+    base = ["anomaly", "detect", "--csv", str(csv), "--column", "value", "--input-len", "8",
+            "--steps", "3", "--out", str(tmp_path / "o.csv"), "--plot", str(tmp_path / "a.png")]
+    assert main(base + ["--time", "date"]) == 0
+    assert seen["time"][0] == np.datetime64("2024-01-01T00:00") and len(seen["time"]) == 200
+    assert main(base) == 0
+    assert seen["time"] is None      # no --time: the row number
+    from rnnkit.anomaly.plots import _figure
+    from rnnkit.anomaly.result import Detection
+
+    y = np.sin(np.arange(50.0))
+    flags = (np.arange(50) == 20).astype(np.int8)
+    dates = pd.date_range("2024-01-01", periods=50, freq="D").to_numpy()
+    fig = _figure(y, Detection(y, np.abs(y), 0.5, flags), flags, "", dates)
+    assert np.issubdtype(np.asarray(fig.axes[0].lines[0].get_xdata()).dtype, np.datetime64)
+
+
+def test_ctrl_c_leaves_an_existing_out_untouched(tmp_path, monkeypatch):
+    from rnnkit.anomaly import AnomalyDetector
+    from rnnkit.train import TrainingInterrupted
+
+    def fit(self, *a, **k):
+        raise TrainingInterrupted(2, None, "SIGINT")
+
+    monkeypatch.setattr(AnomalyDetector, "fit", fit)
+    csv = _csv(tmp_path)
+    out = tmp_path / "o.csv"
+    out.write_text("earlier rows")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    try:
+        code = main(["anomaly", "detect", "--csv", str(csv), "--column", "value", "--out",
+                     str(out), "--plot", str(tmp_path / "a.png")])
+    except KeyboardInterrupt:
+        code = 130   # rnnkit.cli.main's exit code for an interrupt
+    assert code == 130 and out.read_text() == "earlier rows"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", [["anomaly"], ["anomaly", "detect"]])
+def test_anomaly_help_is_plain_text(command, capsys):
+    with pytest.raises(SystemExit):
+        main(command + ["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and ":mod:" not in text and ":class:" not in text
+
+
+def test_anomaly_errors_name_the_flags(tmp_path, capsys, no_training):
+    csv = _csv(tmp_path, n=60)
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value",
+                 "--model.smoothing", "0", "--plot", ""]) == 2
+    assert "--model.smoothing must be a positive integer, got 0" in capsys.readouterr().err

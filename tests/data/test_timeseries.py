@@ -227,3 +227,27 @@ def test_an_unknown_freq_names_the_fix():
         with pytest.raises(ValueError, match=r"freq 'XYZ' is not a pandas frequency; use e.g"):
             make()
     assert from_dataframe(df, "t", "y", freq="D")[0].freq == "D"
+
+
+@pytest.mark.parametrize("times, message", [
+    (["2024-01-01", "2024-01-03", "2024-01-02"],
+     "time column 't' is not sorted: 2024-01-02 comes after 2024-01-03; sort the rows by time"),
+    (["2024-01-01", "2024-01-02", "2024-01-02"],
+     "time column 't' has 1 duplicate timestamp(s), e.g. 2024-01-02; aggregate or drop"),
+    ([1, 3, 2], "time column 't' is not sorted: 2 comes after 3"),
+    ([1.0, None, 3.0], "time column 't' has 1 empty value(s); fill or drop those rows"),
+    ([1.5, 2.5], "integer time column 't' has non-integer values"),
+])
+def test_check_time_order_is_the_one_time_order_check(times, message):
+    from rnnkit.data.timeseries import check_time_order
+
+    with pytest.raises(ValueError) as err:
+        check_time_order(pd.Series(times), "t")
+    assert str(err.value).startswith(message)
+    df = pd.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    with pytest.raises(ValueError) as err:             # what from_dataframe says, per series
+        from_dataframe(df, "t", "y")
+    assert str(err.value).startswith(f"series '0': {message}")
+    ok = check_time_order(pd.Series(["2024-01-01", "2024-01-02"]), "t")
+    assert ok.dtype.kind == "M" and check_time_order(pd.Series([3, 4]), "t").tolist() == [3, 4]
+

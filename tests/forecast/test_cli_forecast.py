@@ -1,5 +1,7 @@
 """`rnnkit forecast ...` end to end on small CSV files."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,200 @@ def test_forecast_train_rejects_unknown_toml_keys(sales_csv, tmp_path, capsys):
     assert main(["forecast", "train", "--csv", str(sales_csv), "--time", "month", "--target",
                  "sales", "--config", str(toml)]) == 2
     assert "unknown [model] option(s) hiden" in capsys.readouterr().err
+
+
+# -- outputs: checked before any work, never replaced silently, never left half-written ---------
+
+def _train_args(csv, out, *extra):
+    return ["forecast", "train", "--csv", str(csv), "--time", "month", "--target", "sales",
+            "--horizon", "6", "--steps", "3", "--hidden-size", "4", "--out", str(out), *extra]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training fails the test: the command must refuse before any work."""
+    from rnnkit.forecast.forecaster import Forecaster
+
+    def fit(self, *a, **k):
+        raise AssertionError("trained before checking the outputs")
+
+    monkeypatch.setattr(Forecaster, "fit", fit)
+
+
+def test_outputs_are_checked_before_training(sales_csv, tmp_path, capsys, no_training):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    bad = str(a_file / "x.pt")   # under a file: cannot be written
+    assert main(_train_args(sales_csv, bad)) == 2
+    assert f"--out {bad}: {a_file} is a file, not a folder" in capsys.readouterr().err
+    assert main(_train_args(sales_csv, tmp_path / "m.pt", "--train.out_dir", bad)) == 2
+    assert "--train.out_dir" in capsys.readouterr().err
+    assert main(_train_args(sales_csv, tmp_path)) == 2
+    assert "is a folder" in capsys.readouterr().err
+    backtest = ["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                "--target", "sales", "--horizon", "6", "--steps", "3"]
+    for flag in ("--out", "--plot"):
+        assert main(backtest + [flag, bad]) == 2
+        assert f"{flag} {bad}: {a_file} is a file" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.pt"))
+
+
+def test_train_replaces_a_model_only_with_overwrite(sales_csv, tmp_path, capsys):
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"an earlier model")
+    assert main(_train_args(sales_csv, ckpt)) == 2
+    err = capsys.readouterr().err
+    assert f"--out {ckpt} exists; pass --overwrite to replace it" in err
+    assert ckpt.read_bytes() == b"an earlier model"
+    assert main(_train_args(sales_csv, ckpt, "--overwrite")) == 0
+    assert ckpt.read_bytes() != b"an earlier model"
+
+
+def _interrupted(monkeypatch, cls):
+    from rnnkit.train import TrainingInterrupted
+
+    def fit(self, *a, **k):
+        raise TrainingInterrupted(2, None, "SIGINT")  # what the Trainer raises on Ctrl-C
+
+    monkeypatch.setattr(cls, "fit", fit)
+
+
+def _exit_code(argv):
+    """``main``'s return code; an interrupt that reaches it is exit 130 (rnnkit.cli's job)."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        return 130
+
+
+def test_ctrl_c_leaves_an_existing_out_untouched(sales_csv, tmp_path, monkeypatch):
+    from rnnkit.forecast.forecaster import Forecaster
+
+    _interrupted(monkeypatch, Forecaster)
+    ckpt, scores = tmp_path / "m.pt", tmp_path / "bt.csv"
+    ckpt.write_bytes(b"an earlier model")
+    scores.write_text("earlier scores")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert _exit_code(_train_args(sales_csv, ckpt, "--overwrite")) == 130
+    assert _exit_code(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                       "--target", "sales", "--horizon", "6", "--steps", "3", "--out",
+                       str(scores), "--plot", str(tmp_path / "bt.png")]) == 130
+    assert ckpt.read_bytes() == b"an earlier model" and scores.read_text() == "earlier scores"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before   # nothing half-written
+
+
+# -- intervals: levels the model cannot give are refused -----------------------------------------
+
+def test_predict_refuses_levels_the_head_cannot_give(sales_csv, tmp_path, capsys):
+    q, point = tmp_path / "q.pt", tmp_path / "p.pt"
+    assert main(_train_args(sales_csv, q, "--head", "quantile")) == 0
+    assert main(_train_args(sales_csv, point)) == 0
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(q), "--levels", "80", "95"]) == 2
+    err = capsys.readouterr().err
+    assert "levels 95: not available from this model's quantile head" in err
+    assert "gives levels 80" in err and "--head gaussian" in err and "head='" not in err
+    assert main(["forecast", "predict", str(q)]) == 0   # default: the levels it gives
+    assert "lower_80" in capsys.readouterr().out
+    assert main(["forecast", "predict", str(point), "--levels", "80"]) == 2
+    assert "point head, which gives no intervals" in capsys.readouterr().err
+    assert main(["forecast", "predict", str(point)]) == 0
+    out = capsys.readouterr().out
+    assert "mean" in out and "lower_" not in out
+    assert main(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                 "--target", "sales", "--horizon", "6", "--steps", "3000",
+                 "--levels", "80"]) == 2   # refused before the (long) training
+    assert "levels 80: not available" in capsys.readouterr().err
+
+
+# -- too short for validation: refused, with the rows needed -----------------------------------
+
+def test_a_series_too_short_for_validation_is_refused(sales_csv, tmp_path, capsys):
+    short = tmp_path / "short.csv"
+    pd.read_csv(sales_csv).head(25).to_csv(short, index=False)
+    args = ["forecast", "train", "--csv", str(short), "--time", "month", "--target", "sales",
+            "--horizon", "7", "--steps", "3", "--hidden-size", "4"]
+    assert main(args + ["--out", str(tmp_path / "a.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "has 25 steps but" in err and "needs at least 28" in err
+    assert "--model.val_fraction 0 to train without validation" in err
+    assert "val_fraction=" not in err and not (tmp_path / "a.pt").exists()
+    assert main(args + ["--model.val_fraction", "0", "--out", str(tmp_path / "b.pt")]) == 0
+    assert "(no validation: --model.val_fraction 0)" in capsys.readouterr().out
+    thirty = tmp_path / "thirty.csv"   # holds one validation window of one horizon
+    pd.read_csv(sales_csv).head(30).to_csv(thirty, index=False)
+    args[3] = str(thirty)
+    assert main(args + ["--out", str(tmp_path / "c.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "best validation loss" in out and "inf" not in out
+
+
+# -- help and messages -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["forecast"], ["forecast", "train"],
+                                     ["forecast", "predict"], ["forecast", "backtest"]])
+def test_help_is_plain_text_with_the_real_defaults(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(command + ["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "``" not in text and not re.search(r":\w+:`", text) and "`" not in text
+    if command[-1] in ("train", "backtest"):
+        assert "(default: raise)" in " ".join(text.split()) and "default: error" not in text
+        assert "interpolate" in text and "ffill" in text
+
+
+def test_errors_name_the_flags_not_python_keywords(sales_csv, tmp_path, capsys):
+    gappy = tmp_path / "gappy.csv"
+    pd.read_csv(sales_csv).drop(index=[20, 21]).to_csv(gappy, index=False)
+    assert main(["forecast", "train", "--csv", str(gappy), "--time", "month", "--target",
+                 "sales", "--horizon", "3", "--steps", "5", "--out", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "--fill interpolate or --fill ffill" in err and "fill=" not in err
+    assert "--freq" in err and "freq=" not in err and err.count("\n") == 1
+    assert main(_train_args(sales_csv, tmp_path / "m.pt", "--steps", "-1")) == 2
+    err = capsys.readouterr().err
+    assert "--steps must be a positive integer, got -1" in err and "warmup" not in err
+    assert main(_train_args(sales_csv, tmp_path / "m.pt", "--input-len", "12",
+                            "--ar-window", "13")) == 2
+    assert "--ar-window must be an integer in [0, --input-len 12], got 13; lower --ar-window " \
+           "or raise --input-len" in capsys.readouterr().err
+
+
+def test_in_flag_words_leaves_other_words_alone():
+    from rnnkit.commands.options import in_flag_words
+
+    flags = {"series": "--series", "head": "--head", "input_len": "--input-len",
+             "max_steps": "--steps"}
+    assert in_flag_words("series '0': the quantile head (input_len 'x')", flags) == \
+        "series '0': the quantile head (--input-len 'x')"
+    assert in_flag_words("see --model.input_len and my_input_len", flags) == \
+        "see --model.input_len and my_input_len"
+    assert in_flag_words("max_steps must be >= 1; raise input_len=4", flags) == \
+        "--steps must be >= 1; raise --input-len 4"
+
+
+def test_predict_prints_the_table_alone_and_the_real_plot_path(sales_csv, tmp_path, capsys):
+    ckpt = tmp_path / "m.pt"
+    assert main(_train_args(sales_csv, ckpt, "--head", "gaussian")) == 0
+    capsys.readouterr()
+    plot = tmp_path / "plotx"
+    assert main(["forecast", "predict", str(ckpt), "--plot", str(plot)]) == 0
+    out, err = capsys.readouterr()
+    assert "wrote" not in out and len(out.strip().splitlines()) == 7   # header + 6 rows
+    assert err.strip() == f"wrote {plot}" and plot.read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "plotx.png").exists()
+
+
+def test_a_failed_plot_write_leaves_no_file(sales_csv, tmp_path, capsys, monkeypatch):
+    ckpt = tmp_path / "m.pt"
+    assert main(_train_args(sales_csv, ckpt)) == 0
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("rnnkit.saving.os.replace", replace)
+    assert main(["forecast", "predict", str(ckpt), "--plot", str(tmp_path / "f.png")]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

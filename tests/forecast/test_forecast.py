@@ -183,8 +183,11 @@ def test_quantile_head_intervals_and_log_transform():
                            quantiles=(0.1, 0.5, 0.9), **SMALL)
     fc = Forecaster(cfg).fit(y)
     assert fc.log
-    f = fc.predict(levels=(80, 95))
-    assert 80 in f.lower and 95 not in f.lower      # only levels whose quantiles exist
+    with pytest.raises(ValueError, match=r"levels 95: not available .* gives levels 80; .* "
+                                         r"head='gaussian'.* 0\.025 and 0\.975"):
+        fc.predict(levels=(80, 95))                  # was silently dropped
+    f = fc.predict()                                 # default: the levels its quantiles give
+    assert list(f.lower) == [80]
     assert (f.lower[80][0] <= f.mean[0]).all() and (f.mean[0] <= f.upper[80][0]).all()
     assert (f.mean[0] > 0).all()
     with pytest.raises(ValueError, match="strictly positive"):
@@ -203,6 +206,9 @@ def test_bad_inputs_to_fit_and_predict(tmp_path):
     fc = Forecaster(cfg).fit(np.full(100, 3.0))
     m = fc.predict(levels=()).mean[0]
     assert np.isfinite(m).all() and np.allclose(m, 3.0, atol=1e-3)
+    assert fc.predict().lower == {}                  # a point head: no intervals by default
+    with pytest.raises(ValueError, match="levels 80: not available from this model's point"):
+        fc.predict(levels=(80,))
     fc2 = Forecaster(cfg).fit(rng.normal(size=100))
     with pytest.raises(ValueError, match="needs at least 24"):
         fc2.predict(history=rng.normal(size=10))
@@ -215,6 +221,37 @@ def test_bad_inputs_to_fit_and_predict(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable rnnkit checkpoint"):
         Forecaster.load(bad)
+
+
+def test_validation_tail_is_at_least_one_horizon_or_the_fit_is_refused(monkeypatch):
+    cfg = ForecasterConfig(horizon=7, input_len=14, **SMALL)
+    assert [cfg.validation_steps(n) for n in (30, 100)] == [7, 10]
+    assert cfg.min_length() == 28 and dataclasses.replace(cfg, val_fraction=0).min_length() == 21
+    fc = Forecaster(cfg).fit(seasonal_series(30))   # was trained without validation (loss inf)
+    assert np.isfinite(fc.history["best_val_loss"])
+    with pytest.raises(ValueError, match="has 25 steps but .* needs at least 28; .* "
+                                         "val_fraction=0 to train without validation"):
+        Forecaster(cfg).fit(seasonal_series(25))
+    no_val = Forecaster(dataclasses.replace(cfg, val_fraction=0.0)).fit(seasonal_series(25))
+    assert no_val.history["best_val_loss"] == float("inf")   # asked for: no validation
+    import rnnkit.forecast.forecaster as module
+
+    monkeypatch.setattr(module, "fit_steps", lambda *a, **k: {"steps": 3, "history": None,
+                                                              "best_val_loss": float("nan")})
+    with pytest.raises(ValueError, match="validation loss is nan after 3 steps"):
+        Forecaster(cfg).fit(seasonal_series(60))
+
+
+def test_backtest_plot_legend_names_each_thing_once():
+    from rnnkit.forecast.plots import _figure
+
+    y = seasonal_series(80)
+    res = backtest(lambda: SeasonalNaive(12, 6), y, horizon=6, n_windows=3, season=12,
+                   levels=(80,))
+    fig = _figure(as_series(y), res.forecasts[-1], res, 200, "")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["history", "forecast", "80% interval", "backtest"]
+    assert len(fig.axes[0].lines) == 1 + 1 + 2      # the last window is the forecast, once
 
 
 # -- baselines and backtest -----------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_cli_search_train_and_backtest(tmp_path, capsys):
     assert main(["forecast", "train", *no_search, "--top-k", "2"]) == 2
     assert "give the settings with --search" in capsys.readouterr().err
     assert main(["forecast", "backtest", *common, "--ar-window", "25"]) == 2
-    assert "ar_window must be an integer in [0, input_len=24]" in capsys.readouterr().err
+    assert "--ar-window must be an integer in [0, --input-len 24]" in capsys.readouterr().err
     assert main(["forecast", "backtest", *common[:-2], "baseline", "--model", "lstm"]) == 2
     assert "FIELD=V1,V2" in capsys.readouterr().err
 

@@ -2,6 +2,7 @@ r"""``rnnkit anomaly detect``: flag anomalous rows of a CSV column with an RNN d
 call into :mod:`rnnkit.anomaly.detector`).
 
     rnnkit anomaly detect --csv data.csv --column value --out flagged.csv --plot anomalies.png
+    rnnkit anomaly detect --csv data.csv --column value --time date   # rows in time order
     rnnkit anomaly detect --dataset yahoo --column data --label label --train-frac 0.4
     rnnkit anomaly detect --dataset mitdb --column data --label label --method window \
         --input-len auto --hidden-size 64 --steps 1500
@@ -9,7 +10,11 @@ call into :mod:`rnnkit.anomaly.detector`).
 
 The detector trains on the first ``--train-frac`` of the rows (assumed mostly normal), then
 scores every row; flagged rows are written to ``--out`` and a PNG marks detected (and, with
-``--label``, true) anomalies. ``--method window`` scores whole windows (beats) instead of
+``--label``, true) anomalies. The rows are taken in file order; with ``--time`` (a registered
+data set: its time column) they must be in time order, without duplicates (the forecast
+commands' check, :func:`rnnkit.data.timeseries.check_time_order`), and the plot's x-axis is
+that time. Both output files are checked before any work and written atomically at the end.
+``--method window`` scores whole windows (beats) instead of
 single steps; ``--input-len auto`` makes the window one period of the training rows
 (autocorrelation), which ``--pool`` (default: about 50 model steps) averages down. With
 ``--label`` precision / recall / F1 over the rows after the training part are printed, next
@@ -32,7 +37,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .options import add_config_arguments, given_settings
+from .options import (
+    add_config_arguments,
+    check_run_dir,
+    check_writable,
+    given_settings,
+    speaking_flags,
+)
 
 __all__ = ["ALIASES", "register"]
 
@@ -82,10 +93,17 @@ def _detect(args) -> int:
     import pandas as pd
 
     from ..anomaly import RollingZScore, as_binary, f1_scores, plot_anomalies
-    from ..data.timeseries import read_csv
+    from ..data.timeseries import check_time_order, read_csv
+    from ..saving import atomic_write_text
 
     settings = _settings(args)
     model_set, method = settings["model"], settings["model"]["method"]
+    check_writable(args.out, "--out")   # every file written, checked before any work
+    if args.plot:
+        check_writable(args.plot, "--plot")
+    if settings["train"].get("out_dir") is not None:
+        check_run_dir(settings["train"]["out_dir"], resume=False, overwrite=False,
+                      flag="--train.out_dir")
     if bool(args.csv) == bool(args.dataset):
         raise ValueError("give exactly one of --csv FILE or --dataset NAME")
     if args.dataset:
@@ -94,9 +112,12 @@ def _detect(args) -> int:
         df = load_dataset(args.dataset)
     else:
         df = read_csv(args.csv)
-    for col in [args.column] + ([args.label] if args.label else []):
+    time_col = args.time or ("time" if args.dataset and "time" in df.columns else None)
+    for col in [args.column] + [c for c in (args.label, time_col) if c]:
         if col not in df.columns:
             raise ValueError(f"column {col!r} not in the CSV; available: {list(df.columns)}")
+    # rows in time order, as the forecast commands require (one check for both)
+    times = check_time_order(df[time_col], time_col) if time_col else None
     if not pd.api.types.is_numeric_dtype(df[args.column]):
         raise TypeError(f"column {args.column!r} is not numeric ({df[args.column].dtype}); "
                         f"pick a numeric --column (the CSV has {list(df.columns)})")
@@ -135,7 +156,7 @@ def _detect(args) -> int:
     det = model.fit(y[:n_train]).detect(y)
     flagged = df.assign(score=det.smoothed)[det.flags.astype(bool)]
     flagged.insert(0, "row", np.nonzero(det.flags)[0])
-    flagged.to_csv(args.out, index=False)
+    atomic_write_text(flagged.to_csv(index=False), args.out)  # only now: Ctrl-C leaves it be
     print(f"{int(det.flags.sum())} of {len(y)} rows flagged (threshold {det.threshold:.4g}); "
           f"wrote {args.out}")
     if labels is not None:
@@ -144,8 +165,9 @@ def _detect(args) -> int:
             m = f1_scores(labels[n_train:], flags[n_train:])
             print(f"{name:16s} " + " ".join(f"{k} {v:.3f}" for k, v in m.items()))
     if args.plot:
-        plot_anomalies(y, det, labels, args.plot, title=f"{args.column} ({method})")
-        print(f"wrote {args.plot}")
+        path = plot_anomalies(y, det, labels, args.plot, title=f"{args.column} ({method})",
+                              time=None if times is None else times.to_numpy())
+        print(f"wrote {path}")
     return 0
 
 
@@ -189,13 +211,21 @@ def _window_args(model: dict[str, Any], train, method: str,
 def register(subparsers) -> None:
     """Add ``anomaly detect``."""
     p = subparsers.add_parser("anomaly", help="time-series anomaly detection",
-                              description=__doc__.split("\n\n")[0])
+                              description="Flag anomalous rows of a CSV column with an RNN "
+                              "detector.")
     sub = p.add_subparsers(dest="anomaly_command", metavar="ACTION")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
-    d = sub.add_parser("detect", help="flag anomalous rows of a column")
+    d = sub.add_parser("detect", help="flag anomalous rows of a column",
+                       description="Train a detector on the first --train-frac of the rows, "
+                       "score every row, write the flagged rows (--out) and a plot (--plot). "
+                       "The rows are taken in file order; with --time they must be in time "
+                       "order.")
     d.add_argument("--csv", help="CSV file")
     d.add_argument("--dataset", help="a registered series instead of --csv (yahoo, mitdb)")
     d.add_argument("--column", required=True, help="the numeric column to check")
+    d.add_argument("--time", help="time column (datetimes or integer steps): the rows must be "
+                   "in time order, without duplicates, and the plot's x-axis shows it "
+                   "(default: the row number; --dataset: its time column)")
     d.add_argument("--label", help="optional 0/1 label column: print precision / recall / F1")
     d.add_argument("--method", default=None,
                    choices=["forecast", "autoencoder", "window", "forecast+window"],
@@ -214,7 +244,9 @@ def register(subparsers) -> None:
     d.add_argument("--window-steps", type=int, default=1500,
                    help="forecast+window: the window member's optimizer steps")
     d.add_argument("--config", help="TOML file with [model] and [train] tables")
-    d.add_argument("--out", default="anomalies.csv", help="CSV of the flagged rows")
-    d.add_argument("--plot", default="anomalies.png", help="PNG path ('' for none)")
+    d.add_argument("--out", default="anomalies.csv",
+                   help="CSV of the flagged rows (default: %(default)s)")
+    d.add_argument("--plot", default="anomalies.png",
+                   help="PNG path, '' for none (default: %(default)s)")
     add_config_arguments(d, _sections(), ALIASES, NOT_FLAGS)
-    d.set_defaults(func=_detect)
+    d.set_defaults(func=speaking_flags(_detect, d))

@@ -13,7 +13,13 @@ Data come from ``--csv FILE`` (with ``--time`` and ``--target`` columns, ``--ser
 several series) or ``--dataset NAME`` (a registered package-shipped series, see
 ``rnnkit.data.datasets``).
 
+Every file a command writes is checked before any work and written atomically at the end
+(``--out`` of ``train`` is never replaced without ``--overwrite``); tables go to stdout, status
+lines to stderr; the library's hints (``fill='interpolate'``) are reported as the flags that
+set them (``--fill interpolate``, :func:`speaking_flags`).
+
     rnnkit forecast train --csv sales.csv --time date --target sales --horizon 12 --out m.pt
+    rnnkit forecast train ... --out m.pt --overwrite         # replace m.pt (else an error)
     rnnkit forecast train --dataset airpassengers --horizon 12 --ar-window 24 \
         --search baseline=last,seasonal_mean --top-k 2 --ensemble 2 --out ens.pt  # 4 networks
     rnnkit forecast predict m.pt --csv sales.csv --out forecast.csv --plot forecast.png
@@ -28,9 +34,17 @@ several series) or ``--dataset NAME`` (a registered package-shipped series, see
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from .options import add_config_arguments, given_settings
+from .options import (
+    add_config_arguments,
+    check_output,
+    check_run_dir,
+    check_writable,
+    given_settings,
+    speaking_flags,
+)
 
 __all__ = ["ALIASES", "register"]
 
@@ -44,7 +58,17 @@ ALIASES = {
 # set in TOML only (lists), or not at all (the [train] table is the model's training)
 NOT_FLAGS = {"model.train", "model.quantiles", "model.calendar", "model.holidays"}
 
+DESCRIPTION = ("Train, predict and backtest RNN forecasters (and the seasonal-naive, ARIMA and "
+               "ETS baselines) on a CSV file or a registered data set.")
 
+
+# -- errors in the user's words: the library's keywords as the flags that set them -------------
+def _status(text: str) -> None:
+    """A status line ("wrote ..."): on stderr, so stdout holds only the command's data."""
+    print(text, file=sys.stderr)
+
+
+# -- settings ------------------------------------------------------------------------------------
 def _sections() -> dict[str, type]:
     from ..forecast.config import ForecasterConfig
     from ..train import TrainConfig
@@ -56,6 +80,23 @@ def _given(args) -> dict[str, dict[str, Any]]:
     """Per section, only the settings the ``--config`` file and the flags give (so the
     command's own defaults can sit below them)."""
     return given_settings(args, _sections(), NOT_FLAGS)
+
+
+def _check_writable(args, *flags: str) -> None:
+    """Before any work: each output file of ``flags`` (``"--out"``, ``"--plot"``) that is given
+    can be written."""
+    for flag in flags:
+        path = getattr(args, flag[2:])
+        if path:
+            check_writable(path, flag)
+
+
+def _check_run_dir(given: dict[str, dict[str, Any]], overwrite: bool = False) -> None:
+    """Before any work: a ``[train] out_dir`` (the trainer's checkpoints) must be new or empty,
+    unless ``overwrite``."""
+    if given["train"].get("out_dir") is not None:
+        check_run_dir(given["train"]["out_dir"], resume=False, overwrite=overwrite,
+                      flag="--train.out_dir")
 
 
 def _horizon(given: dict[str, dict[str, Any]]) -> int:
@@ -76,18 +117,23 @@ def _config(given: dict[str, dict[str, Any]], season: int, **fixed: Any):
                             train=forecast_train(**{"max_steps": 800, **given["train"]}))
 
 
-def _add_data_args(p: argparse.ArgumentParser, need_columns: bool = True) -> None:
+def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", help="CSV file with a time column and target column(s)")
     p.add_argument("--dataset", help="a registered series name instead of --csv")
-    if need_columns:
-        p.add_argument("--time", help="time column (datetimes or integer steps)")
-        p.add_argument("--target", nargs="+", help="target column(s)")
-        p.add_argument("--series", help="column with series ids (several series, one model)")
-        p.add_argument("--past-covariates", nargs="*", default=[])
-        p.add_argument("--future-covariates", nargs="*", default=[])
-        p.add_argument("--freq", help="pandas frequency, e.g. D, MS, h (inferred if omitted)")
-        p.add_argument("--fill", default="raise", choices=["raise", "interpolate", "ffill"],
-                       help="how to handle missing timestamps / NaNs (default: error)")
+    p.add_argument("--time", help="time column (datetimes or integer steps)")
+    p.add_argument("--target", nargs="+", help="target column(s)")
+    p.add_argument("--series", help="column with series ids (several series, one model)")
+    p.add_argument("--past-covariates", nargs="*", default=[], metavar="COL",
+                   help="columns known only up to the forecast origin")
+    p.add_argument("--future-covariates", nargs="*", default=[], metavar="COL",
+                   help="columns known over the horizon too (predict needs their next values: "
+                   "--future-csv)")
+    p.add_argument("--freq", help="pandas frequency, e.g. D, MS, h (inferred if omitted)")
+    p.add_argument("--fill", default="raise", choices=["raise", "interpolate", "ffill"],
+                   help="missing timestamps, irregular spacing and NaN/inf values: raise (an "
+                   "error naming them), interpolate (reindex to the frequency, interpolate "
+                   "linearly in time) or ffill (reindex, carry the last value forward) "
+                   "(default: %(default)s)")
 
 
 def _load(args, season: int | None = None) -> tuple:
@@ -140,10 +186,12 @@ def _grid(items) -> dict:
 def _train(args) -> int:
     from ..forecast.ensemble import ForecastEnsemble
 
+    check_output(args.out, args.overwrite, "--out")   # every file written, before any work
     given = _given(args)
+    _check_run_dir(given, overwrite=args.overwrite)
+    _check_counts(args)
     df, cols, season = _load(args, given["model"].get("season"))
     cfg = _config(given, season)
-    _check_counts(args)
     if args.search:
         from ..forecast.search import ForecastSearch
 
@@ -155,11 +203,12 @@ def _train(args) -> int:
     else:
         members = ForecastEnsemble(cfg, args.ensemble).fit(df, **cols).members
     model = members[0] if len(members) == 1 else ForecastEnsemble.of(members)
-    model.save(args.out)
+    model.save(args.out)  # atomic, and only now: an interrupted run leaves --out untouched
     for m in members:
         h = m.history or {}
-        print(f"trained {m.config.cell} forecaster for {h.get('steps')} steps (best validation "
-              f"loss {h.get('best_val_loss', float('nan')):.4f})")
+        val = (f"best validation loss {h['best_val_loss']:.4f}" if m.config.val_fraction
+               else "no validation: --model.val_fraction 0")
+        print(f"trained {m.config.cell} forecaster for {h.get('steps')} steps ({val})")
     print(f"saved {args.out}")
     return 0
 
@@ -174,32 +223,37 @@ def _check_counts(args) -> None:
                          "with --search FIELD=V1,V2 (or leave --top-k out)")
 
 
+def _members(model) -> list:
+    """The forecasters of a loaded model (an ensemble's members, or the model itself)."""
+    return list(getattr(model, "members", [model]))
+
+
 def _predict(args) -> int:
+    from ..data.timeseries import read_csv
     from ..forecast.ensemble import load_forecaster
     from ..forecast.plots import plot_forecast
+    from ..saving import atomic_write_text
 
+    _check_writable(args, "--out", "--plot")
     model = load_forecaster(args.checkpoint)
-    history = None
-    if args.csv:
-        from ..data.timeseries import read_csv
-
-        history = read_csv(args.csv)
-    future = None
-    if args.future_csv:
-        from ..data.timeseries import read_csv
-
-        future = read_csv(args.future_csv)
+    first = _members(model)[0]
+    known = list(first.series[0].future_names)
+    if known and not args.future_csv:
+        raise ValueError(f"{args.checkpoint} uses known-future covariates {known}: give their "
+                         f"next {first.config.horizon} values with --future-csv FILE (the time"
+                         f"{', series' if first.columns.get('series') else ''} and covariate "
+                         f"columns)")
+    history = read_csv(args.csv) if args.csv else None
+    future = read_csv(args.future_csv) if args.future_csv else None
     fc = model.predict(history=history, future=future, levels=args.levels)
     frame = fc.to_frame()
     if args.out:
-        frame.to_csv(args.out, index=False)
-        print(f"wrote {len(frame)} forecast rows to {args.out}")
+        atomic_write_text(frame.to_csv(index=False), args.out)
+        _status(f"wrote {len(frame)} forecast rows to {args.out}")
     else:
         print(frame.to_string(index=False))
     if args.plot:
-        hist = model._history(history)
-        plot_forecast(hist, fc, args.plot)
-        print(f"wrote {args.plot}")
+        _status(f"wrote {plot_forecast(model._history(history), fc, args.plot)}")
     return 0
 
 
@@ -208,9 +262,13 @@ def _backtest(args) -> int:
     from ..forecast.baselines import ARIMA, ETS, SeasonalNaive
     from ..forecast.forecaster import Forecaster
     from ..forecast.plots import plot_forecast
+    from ..forecast.result import check_levels
+    from ..saving import atomic_write_text
 
-    _check_counts(args)
     given = _given(args)
+    _check_writable(args, "--out", "--plot")
+    _check_run_dir(given)
+    _check_counts(args)
     rnn_only = [flag for flag, used in (("--search", args.search),
                                         ("--ensemble", args.ensemble > 1),
                                         ("--top-k", args.top_k > 1),
@@ -223,19 +281,22 @@ def _backtest(args) -> int:
     H = _horizon(given)
     if args.model in ("lstm", "gru"):
         cfg = _config(given, season, cell=args.model)
+        grid = _grid(args.search)
+        if not {"head", "quantiles"} & set(grid):  # levels the head cannot give: before work
+            cfg.interval_levels(args.levels)
 
         def factory():
             if args.search:
                 from ..forecast.search import ForecastSearch
 
-                return ForecastSearch(cfg, _grid(args.search), n_models=args.ensemble,
-                                      top_k=args.top_k)
+                return ForecastSearch(cfg, grid, n_models=args.ensemble, top_k=args.top_k)
             if args.ensemble > 1:
                 from ..forecast.ensemble import ForecastEnsemble
 
                 return ForecastEnsemble(cfg, n_models=args.ensemble)
             return Forecaster(cfg)
     else:
+        check_levels(args.levels)
         cls = {"snaive": SeasonalNaive, "arima": ARIMA, "ets": ETS}[args.model]
 
         def factory():
@@ -245,21 +306,24 @@ def _backtest(args) -> int:
     print(res.scores.to_string(index=False))
     print("mean: " + ", ".join(f"{k} {v:.4g}" for k, v in res.summary().items()))
     if args.out:
-        res.scores.to_csv(args.out, index=False)
-        print(f"wrote {args.out}")
+        atomic_write_text(res.scores.to_csv(index=False), args.out)
+        _status(f"wrote {args.out}")
     if args.plot:
         from ..data.timeseries import as_series
 
-        series = as_series(df, **{k: v for k, v in cols.items()})
-        plot_forecast(series, res.forecasts[-1], args.plot, backtest=res)
-        print(f"wrote {args.plot}")
+        series = as_series(df, **cols)
+        _status(f"wrote {plot_forecast(series, res.forecasts[-1], args.plot, backtest=res)}")
     return 0
+
+
+LEVELS_HELP = ("central prediction-interval levels in percent, e.g. --levels 80 95; --levels "
+               "with no value: no intervals (default: {default})")
 
 
 def register(subparsers) -> None:
     """Add ``forecast`` with its ``train``, ``predict`` and ``backtest`` subcommands."""
     p = subparsers.add_parser("forecast", help="train, predict and backtest RNN forecasters",
-                              description=__doc__.split("\n\n")[0])
+                              description=DESCRIPTION)
     sub = p.add_subparsers(dest="forecast_command", metavar="ACTION")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
@@ -282,31 +346,46 @@ def register(subparsers) -> None:
     t = sub.add_parser("train", help="train a forecaster and save it",
                        description="Train an RNN forecaster. Its options come from the "
                        "defaults, then --config FILE.toml ([model], [train] tables), then "
-                       "flags.")
+                       "flags. The last part of each series (--model.val_fraction, at least "
+                       "one horizon) is held out to pick the best step.")
     _add_data_args(t)
     model_args(t)
     t.add_argument("--progress", dest="train.progress", action="store_const", const=True,
                    default=argparse.SUPPRESS, help="show a progress bar")
-    t.add_argument("--out", default="forecaster.pt", help="checkpoint path")
-    t.set_defaults(func=_train)
+    t.add_argument("--out", default="forecaster.pt",
+                   help="checkpoint path (default: %(default)s)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out file (and a --train.out_dir run)")
+    t.set_defaults(func=speaking_flags(_train, t))
 
-    q = sub.add_parser("predict", help="forecast with a saved model")
+    q = sub.add_parser("predict", help="forecast with a saved model",
+                       description="Forecast the next horizon steps with a model saved by "
+                       "'rnnkit forecast train'; the table goes to stdout unless --out is "
+                       "given, status lines to stderr.")
     q.add_argument("checkpoint")
     q.add_argument("--csv", help="recent history (same columns as in training); default: the "
                    "end of the training data")
     q.add_argument("--future-csv", help="known-future covariates over the horizon")
-    q.add_argument("--levels", type=int, nargs="*", default=[80, 95])
+    q.add_argument("--levels", type=int, nargs="*", default=None, metavar="LEVEL",
+                   help=LEVELS_HELP.format(default="those the model's head gives: none for a "
+                                           "point head, 80 95 for a gaussian head, the "
+                                           "quantile pairs' levels for a quantile head"))
     q.add_argument("--out", help="write the forecast CSV here (default: print it)")
-    q.add_argument("--plot", help="write a PNG of history + forecast + intervals")
-    q.set_defaults(func=_predict)
+    q.add_argument("--plot", help="write a PNG of history + forecast + intervals to this path")
+    q.set_defaults(func=speaking_flags(_predict, q, t))  # its hints name train's flags
 
-    b = sub.add_parser("backtest", help="rolling-origin evaluation over the last windows")
+    b = sub.add_parser("backtest", help="rolling-origin evaluation over the last windows",
+                       description="Evaluate a forecaster over the last --windows forecast "
+                       "origins (fitted once before the first, or at each with --refit).")
     _add_data_args(b)
     model_args(b, not_flags={"model.cell"})  # --model names the cell
-    b.add_argument("--model", default="lstm", choices=["lstm", "gru", "snaive", "arima", "ets"])
-    b.add_argument("--windows", type=int, default=4)
+    b.add_argument("--model", default="lstm", choices=["lstm", "gru", "snaive", "arima", "ets"],
+                   help="the RNN cell, or a baseline (default: %(default)s)")
+    b.add_argument("--windows", type=int, default=4, help="forecast origins (default: 4)")
     b.add_argument("--refit", action="store_true", help="refit at every origin")
-    b.add_argument("--levels", type=int, nargs="*", default=[80])
+    b.add_argument("--levels", type=int, nargs="*", default=None, metavar="LEVEL",
+                   help=LEVELS_HELP.format(default="an RNN's head's levels, 80 95 for the "
+                                           "baselines"))
     b.add_argument("--out", help="write per-window scores CSV here")
-    b.add_argument("--plot", help="write a PNG with the backtest forecasts")
-    b.set_defaults(func=_backtest)
+    b.add_argument("--plot", help="write a PNG with the backtest forecasts to this path")
+    b.set_defaults(func=speaking_flags(_backtest, b))

@@ -6,10 +6,12 @@ optional past covariates ``[T, P]`` (known only up to now) and known-future cova
 ``[T, K]`` (known ahead, e.g. promotions). Calendar features are computed from the index, so
 they are known for any future step.
 
-Validation happens once, here: unsorted or duplicate timestamps, missing timestamps, irregular
-spacing, NaNs and infinities raise errors that name the fix (``fill="interpolate"`` or
-``"ffill"`` repairs NaNs and missing steps, documented below), and too-short series are
-caught where a window length is known (:func:`check_length`).
+Validation happens once, here: unsorted or duplicate timestamps (:func:`check_time_order`, also
+used by the anomaly command), missing timestamps, irregular spacing, NaNs and infinities raise
+errors that name the fix (``fill="interpolate"`` or ``fill="ffill"`` repairs NaNs and missing
+steps, documented below), and too-short series are caught where a window length is known
+(:func:`check_length`). Hints spell options as Python keywords (``fill='interpolate'``); the
+CLI rewrites them as its flags (``--fill interpolate``).
 
 >>> import numpy as np
 >>> s = from_array(np.arange(10.0), freq="D", start="2024-01-01")[0]
@@ -41,6 +43,7 @@ __all__ = [
     "as_series",
     "calendar_features",
     "check_length",
+    "check_time_order",
     "from_array",
     "from_dataframe",
     "future_index",
@@ -150,40 +153,71 @@ def _check_freq(freq: str | None) -> None:
                          f"it") from None
 
 
+def check_time_order(times, column: str, name: str | None = None):
+    """The time column ``times`` ``[T]`` (datetimes, parseable strings or integer steps) parsed,
+    after checking that its rows are in time order: no empty or duplicate timestamps, strictly
+    increasing. Returns a pandas Series ``[T]`` of datetimes, or of integer steps for a numeric
+    column; errors name the column (and the series ``name`` when given) and the fix.
+
+    >>> import pandas as pd
+    >>> check_time_order(pd.Series([1, 2, 5]), "step").tolist()
+    [1, 2, 5]
+    >>> check_time_order(pd.Series(["2024-01-02", "2024-01-01"]), "date")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: time column 'date' is not sorted: 2024-01-01 comes after 2024-01-02; sort ...
+    """
+    pd = _pd()
+    where = f"series {name!r}: " if name is not None else ""
+    t = pd.Series(times).reset_index(drop=True)
+    if t.isna().any():
+        raise ValueError(f"{where}time column {column!r} has {int(t.isna().sum())} empty "
+                         f"value(s); fill or drop those rows")
+    if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t):
+        if not (t == t.round()).all():
+            raise ValueError(f"{where}integer time column {column!r} has non-integer values; "
+                             "pass datetimes or integer steps")
+        t = t.astype("int64")
+    else:
+        try:
+            t = pd.to_datetime(t)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{where}time column {column!r} could not be parsed as dates "
+                             f"({err}); pass ISO dates or integer steps") from None
+    def show(v) -> str:  # a date without its midnight time
+        return str(v.date()) if isinstance(v, pd.Timestamp) and v == v.normalize() else str(v)
+
+    dup = t.duplicated()
+    if dup.any():
+        raise ValueError(f"{where}time column {column!r} has {int(dup.sum())} duplicate "
+                         f"timestamp(s), e.g. {show(t[dup].iloc[0])}; aggregate or drop the "
+                         f"duplicates first")
+    back = np.nonzero((t.diff() < (pd.Timedelta(0) if t.dtype.kind == "M" else 0)).to_numpy())[0]
+    if len(back):
+        i = int(back[0])
+        raise ValueError(f"{where}time column {column!r} is not sorted: {show(t.iloc[i])} comes "
+                         f"after {show(t.iloc[i - 1])}; sort the rows by time first")
+    return t
+
+
 def _regularize(frame, time_col: str, freq: str | None, fill: str, name: str):
     """Sort check, duplicates, and missing timestamps / irregular spacing."""
     pd = _pd()
-    t = frame[time_col]
-    if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t):
+    t = check_time_order(frame[time_col], time_col, name)
+    if t.dtype.kind != "M":
         steps = t.to_numpy()
-        if not (steps == np.round(steps)).all():
-            raise ValueError(f"series {name!r}: integer time column {time_col!r} has "
-                             "non-integer values; pass datetimes or integer steps")
-        if (np.diff(steps) <= 0).any():
-            raise ValueError(f"series {name!r}: time column {time_col!r} is not strictly "
-                             "increasing; sort the rows and remove duplicate times")
         gaps = np.nonzero(np.diff(steps) != 1)[0]
         if len(gaps):
             if fill == "raise":
                 raise ValueError(
                     f"series {name!r}: {len(gaps)} gaps in integer time steps (first after "
-                    f"step {int(steps[gaps[0]])}); fill them, or pass fill='interpolate'")
+                    f"step {int(steps[gaps[0]])}); fill them, or pass fill='interpolate' or "
+                    f"fill='ffill'")
             full = np.arange(int(steps[0]), int(steps[-1]) + 1)
             frame = frame.set_index(time_col).reindex(full).rename_axis(time_col).reset_index()
         index = pd.RangeIndex(int(frame[time_col].iloc[0]),
                               int(frame[time_col].iloc[-1]) + 1)
         return frame, index, None
-    try:
-        t = pd.to_datetime(t)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"series {name!r}: time column {time_col!r} could not be parsed as "
-                         f"dates ({err}); pass ISO dates or integer steps") from None
-    if t.duplicated().any():
-        raise ValueError(f"series {name!r}: duplicate timestamps, e.g. "
-                         f"{t[t.duplicated()].iloc[0]}; aggregate or drop duplicates first")
-    if not t.is_monotonic_increasing:
-        raise ValueError(f"series {name!r}: time column {time_col!r} is not sorted; sort the "
-                         "rows by time first")
     if len(t) < 3 and freq is None:
         raise ValueError(f"series {name!r}: {len(t)} rows are too few to infer a frequency; "
                          "pass freq= explicitly")
@@ -202,7 +236,7 @@ def _regularize(frame, time_col: str, freq: str | None, fill: str, name: str):
                     f"first: {extra[0] if len(extra) else '?'})")
             raise ValueError(
                 f"series {name!r}: {what}; resample to a regular grid, pass freq= explicitly, "
-                f"or pass fill='interpolate' (or 'ffill') to reindex to freq {inferred!r}")
+                f"or pass fill='interpolate' or fill='ffill' to reindex to freq {inferred!r}")
     full = pd.date_range(t.iloc[0], t.iloc[-1], freq=inferred)
     if len(full) != len(t) or not (full == pd.DatetimeIndex(t)).all():
         if fill == "raise":
@@ -210,7 +244,7 @@ def _regularize(frame, time_col: str, freq: str | None, fill: str, name: str):
             raise ValueError(
                 f"series {name!r}: timestamps do not follow freq {inferred!r} "
                 f"({len(missing)} missing, first: {missing[0] if len(missing) else '-'}); "
-                "pass fill='interpolate' or 'ffill' to reindex, or fix freq=")
+                "pass fill='interpolate' or fill='ffill' to reindex, or fix freq=")
         frame = frame.assign(**{time_col: t}).set_index(time_col)
         # put off-grid rows onto the grid by time interpolation, then keep the grid
         union = frame.index.union(full)
@@ -331,14 +365,15 @@ class SeriesTooShortError(ValueError):
     """A series has fewer steps than the requested windows need (a ``ValueError``)."""
 
 
-def check_length(series: Sequence[Series], need: int, what: str) -> None:
+def check_length(series: Sequence[Series], need: int, what: str,
+                 fix: str = "use a shorter input_len or horizon, or a longer series") -> None:
     """Raise :class:`SeriesTooShortError` if any series is shorter than ``need`` steps, naming
-    ``what`` needs them."""
+    ``what`` needs them and the ``fix``."""
     for s in series:
         if len(s) < need:
             raise SeriesTooShortError(
-                f"series {s.name!r} has {len(s)} steps but {what} needs at least {need}; use "
-                f"a shorter input_len/horizon or a longer series")
+                f"series {s.name!r} has {len(s)} steps but {what} needs at least {need}; "
+                f"{fix}")
 
 
 # -- calendar ------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ class BacktestResult:
 
 def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: int = 5,
              stride: int | None = None, refit: bool = False, window: str = "expanding",
-             train_size: int | None = None, season: int = 1, levels: Sequence[int] = (80,),
+             train_size: int | None = None, season: int = 1,
+             levels: Sequence[float] | None = None,
              **data_kw: Any) -> BacktestResult:
     """Rolling-origin evaluation (see the module docstring).
 
@@ -58,6 +59,8 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
             for :func:`~rnnkit.data.timeseries.as_series`.
         stride: steps between origins (default ``horizon``: non-overlapping windows).
         window: ``"expanding"`` (fit on all history) or ``"rolling"`` (the last ``train_size``).
+        levels: interval levels scored (coverage and width), passed to ``predict``; ``None``:
+            each model's default (an RNN's head's levels, 80 and 95 for the baselines).
     """
     import pandas as pd
 

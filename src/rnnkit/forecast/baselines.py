@@ -53,7 +53,11 @@ class _Local:
     def min_length(self) -> int:
         return self.season + 1
 
-    def predict(self, history=None, future=None, levels: Sequence[int] = (80, 95)) -> Forecast:
+    def predict(self, history=None, future=None,
+                levels: Sequence[float] | None = None) -> Forecast:
+        """Forecast ``horizon`` steps after each series (``history``: the series to forecast
+        from instead of the fitted ones) with intervals at ``levels`` percent (any level;
+        ``None``: 80 and 95)."""
         if not self.series and history is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(...) first")
         levels = check_levels(levels)

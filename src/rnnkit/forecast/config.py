@@ -11,6 +11,8 @@ True
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,8 @@ def forecast_train(max_steps: int = 1000, **overrides: Any) -> TrainConfig:
     """The forecasters' default training: :func:`~rnnkit.train.budget.step_budget` of
     ``max_steps`` with lr 3e-3, an evaluation every 100 steps and early stopping after 5
     evaluations without improvement; ``overrides`` change any field."""
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
     return step_budget(max_steps, **{"lr": 3e-3, "eval_every": 100, "early_stop_patience": 5,
                                      **overrides})
 
@@ -64,8 +68,8 @@ class ForecasterConfig:
             quarter; () for none.
         holidays: dates flagged as a known-future 0/1 covariate (off by default).
         batch_size: training windows per step.
-        val_fraction: last part of each series held out to pick the best step; 0 = no
-            validation.
+        val_fraction: last part of each series held out to pick the best step, at least one
+            horizon (see :meth:`validation_steps`); 0 = no validation.
         train: the :class:`~rnnkit.train.TrainConfig` (default :func:`forecast_train`:
             1000 steps, lr 3e-3, evaluation every 100 steps, patience 5, CPU; these small
             models are usually fastest on the CPU).
@@ -128,3 +132,72 @@ class ForecasterConfig:
         self.holidays = tuple(str(h) for h in self.holidays)
         if self.calendar != "auto":
             self.calendar = tuple(self.calendar)
+
+    # -- what these settings need and give ------------------------------------------------------
+    def validation_steps(self, length: int) -> int:
+        """Steps at the end of a series of ``length`` steps held out for validation:
+        ``val_fraction`` of them, but at least one ``horizon`` (one validation window); 0 when
+        ``val_fraction`` is 0.
+
+        >>> ForecasterConfig(horizon=7, val_fraction=0.1).validation_steps(30)
+        7
+        """
+        if not self.val_fraction:
+            return 0
+        return max(int(round(length * self.val_fraction)), self.horizon)
+
+    def min_length(self) -> int:
+        """The fewest steps a series needs for training: ``input_len + horizon`` for one
+        training window, plus its :meth:`validation_steps`.
+
+        >>> ForecasterConfig(horizon=7, input_len=14).min_length()
+        28
+        """
+        n = self.input_len + self.horizon
+        while n - self.validation_steps(n) < self.input_len + self.horizon:
+            n += 1
+        return n
+
+    def interval_levels(self, levels: Sequence[float] | None = None) -> tuple[float, ...]:
+        """The prediction-interval levels (percent) a model of these settings gives for the
+        requested ``levels``: the gaussian head any level, the quantile head those whose
+        quantiles ``q`` and ``1 - q`` both exist (0.1 and 0.9 give 80), the point head none.
+        ``None`` asks for the head's default: (80, 95), every quantile pair's level, none. A
+        level the head cannot give is an error naming those it can and how to get others.
+
+        >>> ForecasterConfig(head="quantile", quantiles=(0.1, 0.5, 0.9)).interval_levels()
+        (80,)
+        >>> ForecasterConfig(head="quantile").interval_levels((80, 95))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: levels 95: not available from this model's quantile head (quantiles 0.1, \
+0.5, 0.9), which gives levels 80; ask for those, or train with head='gaussian' (any level) ...
+        """
+        from .result import check_levels
+
+        if self.head == "gaussian":
+            return check_levels(levels)
+        pairs = {} if self.head == "point" else {
+            _percent(1 - 2 * q): q for q in sorted(self.quantiles)
+            if q < 0.5 and any(math.isclose(1 - q, p) for p in self.quantiles)}
+        levels = check_levels(levels, default=tuple(pairs))
+        missing = [lv for lv in levels if not any(math.isclose(lv, a) for a in pairs)]
+        if not missing:
+            return levels
+        asked = " ".join(f"{lv:g}" for lv in missing)
+        if self.head == "point":
+            raise ValueError(f"levels {asked}: not available from this model's point head, "
+                             f"which gives no intervals; leave the levels out, or train with "
+                             f"head='gaussian' (any level) or head='quantile'")
+        gives = " ".join(f"{lv:g}" for lv in pairs) or "none"
+        need = ", ".join(f"{(1 - lv / 100) / 2:g} and {(1 + lv / 100) / 2:g}" for lv in missing)
+        raise ValueError(f"levels {asked}: not available from this model's quantile head "
+                         f"(quantiles {', '.join(f'{q:g}' for q in self.quantiles)}), which "
+                         f"gives levels {gives}; ask for those, or train with head='gaussian' "
+                         f"(any level) or with quantiles that include {need}")
+
+
+def _percent(x: float) -> float:
+    """``x`` in percent, rounded off float noise (an int when whole: 0.8 -> 80)."""
+    v = round(100 * x, 6)
+    return int(v) if v.is_integer() else v

@@ -89,9 +89,11 @@ class ForecastEnsemble(Savable):
             m.fit(data, **kw)
         return self
 
-    def predict(self, history=None, future=None, levels: Sequence[int] = (80, 95)) -> Forecast:
+    def predict(self, history=None, future=None,
+                levels: Sequence[float] | None = None) -> Forecast:
         """The members' mean: point forecasts and the bounds of the interval levels they all
-        give are averaged."""
+        give are averaged (``levels`` as for :meth:`Forecaster.predict`: every member must give
+        a level asked for; ``None``, the levels all members give by default)."""
         fs = [m.predict(history=history, future=future, levels=levels) for m in self.members]
         f0 = fs[0]
 

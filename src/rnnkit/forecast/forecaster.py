@@ -15,6 +15,7 @@ validation tail), predicts in the data's units and saves itself.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -36,7 +37,7 @@ from ..saving import Savable
 from ..train.budget import fit_steps
 from .config import ForecasterConfig
 from .network import ForecastNet
-from .result import Forecast, check_levels, normal_quantile
+from .result import Forecast, normal_quantile
 
 __all__ = ["Forecaster"]
 
@@ -114,11 +115,15 @@ class Forecaster(Savable):
         for s in self.series[1:]:
             if s.target.shape[1] != s0.target.shape[1] or s.freq != s0.freq:
                 raise ValueError("all series must have the same targets and frequency")
-        n_val = [int(round(len(s) * c.val_fraction)) if c.val_fraction else 0
-                 for s in self.series]
-        n_val = [v if v >= c.horizon else 0 for v in n_val]
-        check_length(self.series, c.input_len + c.horizon + max(n_val),
-                     f"input_len={c.input_len} + horizon={c.horizon} (+ validation)")
+        window = f"input_len={c.input_len} + horizon={c.horizon}"
+        check_length(self.series, c.input_len + c.horizon, window,
+                     "give a longer series or lower input_len or horizon")
+        check_length(self.series, c.min_length(),  # no silent training without validation
+                     f"{window} plus a validation tail (val_fraction={c.val_fraction:g} of the "
+                     f"series, at least horizon={c.horizon} steps)",
+                     "give a longer series or lower input_len or horizon, or set "
+                     "val_fraction=0 to train without validation (no choice of the best step)")
+        n_val = [c.validation_steps(len(s)) for s in self.series]
         self.calendar = resolve_calendar(c.calendar, s0.freq)
         train_end = [len(s) - v for s, v in zip(self.series, n_val)]
         positive = all((s.target > 0).all() for s in self.series)
@@ -136,14 +141,19 @@ class Forecaster(Savable):
                              f"{c.input_len} and horizon={c.horizon}")
         val = None
         if any(n_val):
-            # validation windows forecast the held-out tail; their inputs may reach back
+            # validation windows forecast the held-out tail (at least one horizon, so there is
+            # at least one window); their inputs may reach back
             val = WindowDataset(tg, c.input_len, c.horizon, pa, fu, start=train_end,
                                 stride=max(1, c.horizon // 2))
-            val = val if len(val) else None
         torch.manual_seed(c.train.seed)
         self.net = ForecastNet(c, s0.target.shape[1], s0.past.shape[1], fu[0].shape[1])
         self.history = fit_steps(self.net, train, val, c.train, c.batch_size)
         self.net.eval()
+        best = self.history["best_val_loss"]
+        if val is not None and not math.isfinite(best):
+            raise ValueError(f"the validation loss is {best} after {self.history['steps']} "
+                             f"steps: the model does not forecast the validation tail; lower "
+                             f"lr or check the data for extreme values")
         return self
 
     # -- predict ------------------------------------------------------------------------------
@@ -172,7 +182,8 @@ class Forecaster(Savable):
                                  f"was trained on {self.net.C}")
         return hs
 
-    def predict(self, history=None, future=None, levels: Sequence[int] = (80, 95)) -> Forecast:
+    def predict(self, history=None, future=None,
+                levels: Sequence[float] | None = None) -> Forecast:
         """Forecast ``horizon`` steps after the end of each series.
 
         Args:
@@ -182,11 +193,13 @@ class Forecaster(Savable):
             future: known-future covariates over the horizon when the model was trained with
                 them: per series ``[H, K]`` arrays (a list), or a DataFrame with the time,
                 series and covariate columns.
-            levels: central prediction-interval levels in percent (Gaussian head: any; quantile
-                head: those whose quantile pairs exist, e.g. 80 for 0.1/0.9; point head: none).
+            levels: central prediction-interval levels in percent (gaussian head: any; quantile
+                head: those whose quantile pairs exist, e.g. 80 for 0.1/0.9; point head: none;
+                another level is an error, see :meth:`ForecasterConfig.interval_levels`);
+                ``None``: the head's default ((80, 95), the quantile pairs' levels, none).
         """
         self._check_fitted()
-        levels = check_levels(levels)
+        levels = self.config.interval_levels(levels)
         c, net = self.config, self.net
         hs = self._history(history)
         check_length(hs, c.input_len, f"predict with input_len={c.input_len}")
@@ -217,14 +230,10 @@ class Forecaster(Savable):
                 z = normal_quantile(1 - a)
                 lo = p["point"] - z * p["std"]
                 hi = p["point"] + z * p["std"]
-            elif c.head == "quantile":
+            else:  # a quantile head (interval_levels allows only its quantile pairs' levels)
                 qs = np.asarray(c.quantiles)
                 jl, jh = np.nonzero(np.isclose(qs, a))[0], np.nonzero(np.isclose(qs, 1 - a))[0]
-                if not (len(jl) and len(jh)):
-                    continue
                 lo, hi = p["quantiles"][..., jl[0]], p["quantiles"][..., jh[0]]
-            else:
-                continue
             lower[lv] = [inv(i, lo[k].double().numpy()) for k, i in enumerate(idx)]
             upper[lv] = [inv(i, hi[k].double().numpy()) for k, i in enumerate(idx)]
         for m in mean:

@@ -14,10 +14,14 @@ import torch
 __all__ = ["Forecast", "check_levels", "normal_quantile"]
 
 
-def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
+def check_levels(levels: Sequence[float] | None,
+                 default: Sequence[float] = (80, 95)) -> tuple[float, ...]:
     """Prediction-interval levels in percent, each strictly between 0 and 100 (else an error
-    naming the fix; 150 would give NaN bounds, 100 infinite ones, -5 an inverted interval).
-    Shared by :meth:`Forecaster.predict` and the baselines' ``predict``."""
+    naming the fix; 150 would give NaN bounds, 100 infinite ones, -5 an inverted interval);
+    ``None`` is ``default``. Shared by :meth:`Forecaster.predict` and the baselines'
+    ``predict``."""
+    if levels is None:
+        return tuple(default)
     if isinstance(levels, (numbers.Number, str)) or not hasattr(levels, "__iter__"):
         raise TypeError(f"levels must be a sequence of percentages such as (80, 95), got "
                         f"{levels!r}")

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.timeseries import SeriesTooShortError, as_series
+from ..data.timeseries import SeriesTooShortError
 from .config import TRAIN_KEYWORDS, ForecasterConfig
 from .ensemble import ForecastEnsemble
 from .forecaster import Forecaster
@@ -69,8 +69,8 @@ def validation_score(model: Forecaster) -> float:
     c = model.config
     errs = []
     for s in model.series:
-        n_val = int(round(len(s) * c.val_fraction)) if c.val_fraction else 0
-        if n_val < c.horizon:
+        n_val = c.validation_steps(len(s))
+        if not n_val:
             continue
         end = len(s) - n_val
         origins = range(max(end, c.input_len), len(s) - c.horizon + 1)
@@ -84,9 +84,8 @@ def validation_score(model: Forecaster) -> float:
         err = [np.abs(y[o:o + c.horizon] - f) / scale for o, f in zip(origins, fc.mean)]
         errs.append(float(np.mean(err)))
     if not errs:
-        raise ValueError(f"no validation windows: val_fraction={c.val_fraction} of the series "
-                         f"must cover at least horizon={c.horizon} steps; raise val_fraction "
-                         "or give longer series")
+        raise ValueError(f"no validation windows: the model was fitted with "
+                         f"val_fraction={c.val_fraction}; fit it with val_fraction > 0")
     return float(np.mean(errs))
 
 
@@ -160,12 +159,9 @@ class ForecastSearch:
         ``top_k`` best by :func:`validation_score` and train ``n_models - 1`` more seeds of
         each."""
         fitted, self.scores, self.skipped = [], [], []
-        shortest = min(len(s) for s in as_series(data, **kw))
         for over, cfg in self.candidates:
-            # the tail must hold at least one horizon (else Forecaster would train without it)
-            vf = max(cfg.val_fraction, cfg.horizon / shortest)
-            try:
-                model = Forecaster(dataclasses.replace(cfg, val_fraction=vf)).fit(data, **kw)
+            try:  # validation tails hold at least one horizon (ForecasterConfig.validation_steps)
+                model = Forecaster(cfg).fit(data, **kw)
             except SeriesTooShortError as err:  # only a too-long window is skipped
                 self.skipped.append((over, str(err)))
                 continue
@@ -186,7 +182,8 @@ class ForecastSearch:
         self.ensemble = ForecastEnsemble.of(members)
         return self
 
-    def predict(self, history=None, future=None, levels: Sequence[int] = (80, 95)) -> Forecast:
+    def predict(self, history=None, future=None,
+                levels: Sequence[float] | None = None) -> Forecast:
         """The mean forecast of the winners' seeds (see :meth:`ForecastEnsemble.predict`)."""
         self._check_fitted()
         return self.ensemble.predict(history=history, future=future, levels=levels)
