@@ -127,6 +127,24 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> None:
     atomic_write_bytes(text.encode("utf-8"), path)
 
 
+def atomic_write_figure(fig: Any, path: str | os.PathLike, dpi: int = 100,
+                        **savefig: Any) -> str:
+    """Render a matplotlib figure to PNG in memory, close it, and write the bytes to exactly
+    ``path`` with :func:`atomic_write_bytes` (no suffix added; a failed render or write
+    leaves no file, not even a temporary one). Returns ``path`` as a string."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi, **savefig)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(buf.getvalue(), path)
+    return os.fspath(path)
+
+
 # -- tags --------------------------------------------------------------------------------------
 def tag(kind: str, version: int = 1) -> str:
     """The format tag ``"<kind>/<version>"``."""

@@ -78,7 +78,7 @@ def test_ppmi_embedding_init_starts_from_distributional_vectors(tmp_path, capsys
                "--epochs", "1", "--embed", "4", "--hidden", "4", "--init", "ppmi",
                "--no-progress"])
     assert rc == 0
-    assert "validation loss" in capsys.readouterr().out
+    assert "validation (best.pt, step 4) loss" in capsys.readouterr().out
     clf = TextClassifier.from_checkpoint(str(tmp_path / "run" / "last.pt"))
     assert clf.model.embed.weight[:4].abs().max() < 0.1  # specials start at zero
     assert main(["classify", "train", "--data", str(data), "--out-dir", str(tmp_path / "r2"),
@@ -189,8 +189,12 @@ def test_out_dir_is_never_replaced_silently_resume_continues(tmp_path, capsys):
     assert "--out-dir" in err and "pass --resume to continue it, --overwrite to replace it" in err
     assert (out / "best.pt").read_bytes() == best
     steps = torch.load(out / "last.pt", weights_only=True)["step"]
-    # --resume continues from last.pt with the run's own model, whatever --hidden says now
-    assert _tiny(data, out, "--resume", "--epochs", "2", "--hidden", "9") == 0
+    # --resume continues from last.pt with the run's own settings; a changed model is refused
+    assert _tiny(data, out, "--resume", "--epochs", "2", "--hidden", "9") == 2
+    assert "trained with --hidden 4, but --hidden 9 is given" in capsys.readouterr().err
+    assert _tiny(data, out, "--resume", "--epochs", "2", "--lr", "0.5") == 2
+    assert "--change-settings" in capsys.readouterr().err
+    assert _tiny(data, out, "--resume", "--epochs", "2") == 0
     ckpt = TextClassifier.from_checkpoint(str(out / "last.pt"))
     assert ckpt.model.config.hidden_size == 4
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 2 * steps

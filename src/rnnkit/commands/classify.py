@@ -35,9 +35,12 @@ import warnings
 from .options import (
     add_command_options,
     add_run_dir_flags,
+    best_note,
     build_configs,
     check_run_dir,
+    given_settings,
     print_warnings,
+    resumed_configs,
     with_defaults,
 )
 
@@ -120,6 +123,13 @@ def _train(args: argparse.Namespace) -> int:
                         {"data.path": "--data", "train.out_dir": "--out-dir"})
     data, train = cfg["data"], cfg["train"]
     check_run_dir(train.out_dir, resume=args.resume, overwrite=args.overwrite, flag="--out-dir")
+    if args.resume:  # the run's settings; given ones are compared with them
+        given = given_settings(args, _sections(), NOT_FLAGS)
+        cfg, _, changes = resumed_configs(cfg, given, train.out_dir,
+                                          allow_changes=args.change_settings, aliases=ALIASES)
+        train = cfg["train"]
+        for change in changes:
+            print(f"resume: changing {change} (--change-settings)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         texts, labels = load_labelled_text(data.path)
@@ -130,7 +140,8 @@ def _train(args: argparse.Namespace) -> int:
                                          seed=train.seed, embed_init=data.init,
                                          resume=args.resume)
     print(f"trained on {len(texts)} texts, classes {clf.classes}, vocab {len(clf.vocab)}; "
-          f"validation loss {metrics['loss']:.4f} accuracy {metrics['accuracy']:.4f}; "
+          f"validation{best_note(metrics)} loss {metrics['loss']:.4f} accuracy "
+          f"{metrics['accuracy']:.4f}; "
           f"checkpoints in {train.out_dir}")
     return 0
 

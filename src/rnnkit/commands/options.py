@@ -23,7 +23,7 @@ import inspect
 import os
 import re
 import sys
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,11 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-__all__ = ["add_command_options", "add_config_arguments", "add_run_dir_flags", "build_configs",
-           "check_output", "check_run_dir", "check_writable", "config_overrides", "converter",
-           "field_help", "flag_name", "given_settings", "load_config", "parse_bool",
-           "print_warnings", "resume_settings", "with_defaults"]
+__all__ = ["add_command_options", "add_config_arguments", "add_run_dir_flags", "best_note",
+           "build_configs", "check_output", "check_run_dir", "check_writable", "config_overrides",
+           "converter", "field_help", "flag_name", "flag_names", "given_settings",
+           "in_flag_words", "load_config", "parse_bool", "print_warnings", "resume_settings",
+           "resumed_configs", "speaking_flags", "with_defaults"]
 
 
 def parse_bool(text: str) -> bool:
@@ -248,7 +249,7 @@ def check_writable(path: str, flag: str) -> None:
     in a folder without write permission (missing folders are created when writing)."""
     if not path:
         raise ValueError(f"{flag} is empty; give a file name")
-    if os.path.isdir(path):
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
         raise IsADirectoryError(f"{flag} {path} is a folder; give a file name in it")
     _check_parent(path, flag)
 
@@ -355,17 +356,127 @@ def resume_settings(saved: dict[str, dict[str, Any]], given: dict[str, dict[str,
 
 
 def add_run_dir_flags(parser: argparse.ArgumentParser, what: str = "model") -> None:
-    """``--resume`` and ``--overwrite``: what a training command may do with an ``--out-dir``
-    that already holds a run (:func:`check_run_dir` checks them before any work)."""
+    """``--resume``, ``--overwrite`` and ``--change-settings``: what a training command may do
+    with an ``--out-dir`` that already holds a run (:func:`check_run_dir` checks them before
+    any work; :func:`resumed_configs` applies them)."""
     parser.add_argument("--resume", action="store_true",
                         help=f"continue the run in --out-dir from its last.pt, with its {what} "
-                        f"(a Ctrl-C'd run prints this command) (default: off)")
+                        f"and settings (a Ctrl-C'd run prints this command) (default: off)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the run in --out-dir (default: off; a folder that holds "
                         "a run is refused)")
+    parser.add_argument("--change-settings", action="store_true",
+                        help="with --resume: apply changed training settings (--lr, ...); they "
+                        "are printed and the run no longer matches an uninterrupted one "
+                        "(default: off: a changed setting is refused)")
+
+
+#: Training settings a resumed run may change without ``--change-settings``: when to stop,
+#: where and how to report, and the device.
+RESUME_FREE = frozenset(f"train.{k}" for k in (
+    "epochs", "max_steps", "max_time", "out_dir", "log_every", "progress", "save_every",
+    "device", "plot"))
+
+
+def resumed_configs(cfg: dict[str, Any], given: dict[str, dict[str, Any]], out_dir: str, *,
+                    allow_changes: bool, aliases: dict[str, str] | None = None,
+                    ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """The configs of ``--resume``: the run's own (``out_dir/last.pt``: the model config in
+    its ``extra_state["config"]``, the data settings in ``extra_state["run"]["data_config"]``
+    when the application saved them, the :class:`~rnnkit.train.TrainConfig`) with the
+    settings the user gave compared against them by :func:`resume_settings` (model and data
+    changes refused, training changes only with ``allow_changes``). Returns the configs, the
+    checkpoint's ``extra_state`` and the changes applied (to print)."""
+    from ..train import TrainConfig, load_checkpoint
+
+    ckpt = load_checkpoint(os.path.join(out_dir, "last.pt"))
+    extra = ckpt.get("extra_state") or {}
+    saved = {"model": dict(extra.get("config") or {}), "train": dict(ckpt["config"])}
+    data_saved = (extra.get("run") or {}).get("data_config")
+    if data_saved is not None and "data" in cfg:
+        saved["data"] = dict(data_saved)
+    merged, changes = resume_settings(
+        saved, {k: v for k, v in given.items() if k in saved}, locked={"model", "data"},
+        free=RESUME_FREE, allow_changes=allow_changes, aliases=aliases,
+        ignore={"data.path"})
+    out = dict(cfg)
+    fields_of = {name: {f.name for f in dataclasses.fields(type(cfg[name]))} for name in cfg}
+    for name in ("model", "data"):
+        if name in merged and name in cfg:
+            out[name] = dataclasses.replace(cfg[name], **{
+                k: v for k, v in merged[name].items() if k in fields_of[name] and k != "path"})
+    out["train"] = TrainConfig.from_dict({**merged["train"], "out_dir": out_dir})
+    return out, extra, changes
 
 
 def print_warnings(messages: Iterable[object]) -> None:
     """``warning: MESSAGE`` lines on stderr (the output still comes, on stdout)."""
     for msg in messages:
         print(f"warning: {msg}", file=sys.stderr)
+
+
+def best_note(metrics: dict[str, Any]) -> str:
+    """`` (best.pt, step N)`` when ``metrics`` came from ``Trainer.restore_best``, else ``""``:
+    says which weights a printed validation score belongs to."""
+    return f" (best.pt, step {metrics['step']})" if "step" in metrics else ""
+
+
+# -- library hints in the words of the CLI --------------------------------------------------
+def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """``{option name: flag}`` of a (sub)command: each flag's field or keyword name
+    (``input_len``, ``fill``) and the flag a user types for it (the short alias when there is
+    one: ``--input-len``, ``--fill``)."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            names.setdefault(action.dest.rsplit(".", 1)[-1], action.option_strings[0])
+    return names
+
+
+def in_flag_words(message: str, flags: Mapping[str, str]) -> str:
+    """``message`` with the Python spellings of options that the library's hints use written
+    as the flags in ``flags`` (``{name: flag}``): ``name='v'`` or ``name=v`` becomes
+    ``--flag v``, a bare ``name=`` ``--flag``; a bare name is rewritten when it has an
+    underscore (``input_len``) or is the subject the message starts with (``head must ...``).
+
+    >>> in_flag_words("head must be 'point'; pass fill='interpolate' or freq=, raise input_len",
+    ...               {"fill": "--fill", "freq": "--freq", "input_len": "--input-len",
+    ...                "head": "--head"})
+    "--head must be 'point'; pass --fill interpolate or --freq, raise --input-len"
+    """
+    if not flags:
+        return message
+    names = "|".join(sorted(map(re.escape, flags), key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w.'\"-])({names})(?:=('[^']*'|\"[^\"]*\"|[^\s,;)\]]*))?"
+                         rf"(?![\w-])")
+
+    def flag(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2)
+        if value is not None:
+            value = value.strip("'\"")
+            return f"{flags[name]} {value}".rstrip()
+        subject = m.start() == 0 and message[m.end():].startswith(" must ")
+        return flags[name] if "_" in name or subject else name
+
+    return pattern.sub(flag, message)
+
+
+def speaking_flags(func: Callable[[argparse.Namespace], int],
+                   *parsers: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """``func`` whose ``ValueError`` / ``TypeError`` messages are put in the flag words of
+    ``parsers`` (:func:`in_flag_words`; the first parser's flag wins a name): the library's
+    hints say ``fill='interpolate'``, a CLI user reads ``--fill interpolate``. Nothing else is
+    caught, and the exception is re-raised as it is, with only its message rewritten."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (ValueError, TypeError) as err:
+            if len(err.args) == 1 and isinstance(err.args[0], str):
+                flags: dict[str, str] = {}
+                for parser in reversed(parsers):
+                    flags.update(flag_names(parser))
+                err.args = (in_flag_words(err.args[0], flags),)
+            raise
+
+    return run

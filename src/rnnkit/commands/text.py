@@ -43,7 +43,7 @@ from .options import (
     converter,
     field_help,
     given_settings,
-    resume_settings,
+    resumed_configs,
     with_defaults,
 )
 from .options import load_config as _load_config
@@ -171,35 +171,15 @@ def _train_text(args: argparse.Namespace) -> int:
 BUDGET_EPOCHS = 1_000_000
 #: Where ``train text`` writes when neither ``--out-dir`` nor the TOML file says.
 DEFAULT_OUT_DIR = "runs/text"
-# the training settings a resumed run may change without --change-settings
-RESUME_FREE_KEYS = {f"train.{k}" for k in ("epochs", "max_steps", "max_time", "out_dir",
-                                           "log_every", "progress", "save_every", "device",
-                                           "plot")}
-
-
 def _resumed(cfg: dict[str, Any], given: dict[str, dict[str, Any]], allow: bool,
              out_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The configs of a resumed run: last.pt's model, data and training settings, with the
-    ones given on the command line compared against them (see
-    :func:`~rnnkit.commands.options.resume_settings`)."""
-    from ..train import TrainConfig, load_checkpoint
-
-    ckpt = load_checkpoint(Path(out_dir) / "last.pt")
-    extra = ckpt.get("extra_state") or {}
-    run = dict(extra.get("run") or {})
-    saved = {"model": {k: v for k, v in (extra.get("config") or {}).items()
-                       if k != "vocab_size"},
-             "data": dict(run.get("data_config") or {}), "train": dict(ckpt["config"])}
-    merged, changes = resume_settings(
-        saved, {k: v for k, v in given.items() if k != "sample"}, locked={"model", "data"},
-        free=RESUME_FREE_KEYS, allow_changes=allow, aliases=ALIASES, ignore={"data.path"})
+    """The configs of a resumed run (:func:`~rnnkit.commands.options.resumed_configs`) and
+    the run's ``run_info`` (its schedule), checked to be resumable with the given budget."""
+    out, extra, changes = resumed_configs(cfg, given, out_dir, allow_changes=allow,
+                                          aliases=ALIASES)
     for change in changes:
         print(f"resume: changing {change} (--change-settings)")
-    out = dict(cfg)
-    out["model"] = dataclasses.replace(cfg["model"], **merged["model"])
-    out["data"] = dataclasses.replace(cfg["data"], **{k: v for k, v in merged["data"].items()
-                                                      if k != "path"})
-    out["train"] = TrainConfig.from_dict({**merged["train"], "out_dir": out_dir})
+    run = dict(extra.get("run") or {})
     if run.get("schedule") == "time_cosine" and out["train"].max_time is None:
         raise ValueError("--resume: this run's lr follows its time budget, which is gone; give "
                          "--max-time SECONDS (the whole run's budget)")
@@ -342,10 +322,7 @@ def register(subparsers: Any) -> None:
         epilog="example: rnnkit train text --data ../shared/data/tinyshakespeare.txt "
         "--cell lstm --hidden 512 --layers 2 --max-time 600")
     text.add_argument("--config", metavar="FILE.toml", help="TOML config file")
-    add_run_dir_flags(text, "model, data and training settings")
-    text.add_argument("--change-settings", action="store_true",
-                      help="with --resume: apply changed training settings (--lr, ...); "
-                      "they are logged and the run no longer matches an uninterrupted one")
+    add_run_dir_flags(text, "model, data")
     text.add_argument("--threads", type=_threads, default=0,
                       help="torch CPU threads (0: torch's default)")
     add_config_arguments(text, sections, ALIASES, NOT_FLAGS, helps=TRAIN_HELPS)

@@ -26,10 +26,13 @@ import sys
 from .options import (
     add_command_options,
     add_run_dir_flags,
+    best_note,
     build_configs,
     check_run_dir,
     check_writable,
+    given_settings,
     print_warnings,
+    resumed_configs,
     with_defaults,
 )
 
@@ -157,13 +160,20 @@ def _train(args: argparse.Namespace) -> int:
                         {"data.pairs": "--pairs", "train.out_dir": "--out-dir"})
     data, train = cfg["data"], cfg["train"]
     check_run_dir(train.out_dir, resume=args.resume, overwrite=args.overwrite, flag="--out-dir")
+    if args.resume:  # the run's settings; given ones are compared with them
+        given = given_settings(args, _sections(), NOT_FLAGS)
+        cfg, _, changes = resumed_configs(cfg, given, train.out_dir,
+                                          allow_changes=args.change_settings, aliases=ALIASES)
+        train = cfg["train"]
+        for change in changes:
+            print(f"resume: changing {change} (--change-settings)")
     pairs = read_pairs_tsv(data.pairs)
     tr, metrics = train_translator(pairs, cfg["model"], train, val_fraction=data.val_fraction,
                                    level=data.level, batch_size=data.batch_size,
                                    seed=train.seed, resume=args.resume)
     print(f"trained on {len(pairs)} pairs; vocab source {len(tr.src_vocab)}, target "
-          f"{len(tr.tgt_vocab)}; validation loss {metrics['loss']:.4f}, token accuracy "
-          f"{metrics['token_accuracy']:.4f}; checkpoints in {train.out_dir}")
+          f"{len(tr.tgt_vocab)}; validation{best_note(metrics)} loss {metrics['loss']:.4f}, "
+          f"token accuracy {metrics['token_accuracy']:.4f}; checkpoints in {train.out_dir}")
     return 0
 
 

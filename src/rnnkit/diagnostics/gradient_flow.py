@@ -244,10 +244,9 @@ def plot_gradient_flow(
     ax.set(xlabel="time step t", ylabel="‖∂L/∂h_t‖", title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, format="png", dpi=100)
-    return path
+    from ..saving import atomic_write_figure
+
+    return atomic_write_figure(fig, path)
 
 
 def _find_layer(model: nn.Module, layer: Recurrent | None) -> Recurrent:

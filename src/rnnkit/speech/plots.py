@@ -19,7 +19,7 @@ def plot_emissions(rec: Any, samples: Tensor, transcript: Any, path: str) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..saving import atomic_write_bytes
+    from ..saving import atomic_write_figure
 
     feats = rec.featurize(samples)  # [T, F]
     lp = transcript.log_probs if transcript.log_probs is not None else rec.log_probs(samples)
@@ -48,9 +48,4 @@ def plot_emissions(rec: Any, samples: Tensor, transcript: Any, path: str) -> Non
     a2.set_xlabel("time (s)")
     a2.set_xlim(0, dur)
     fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(buf.getvalue(), path)
+    atomic_write_figure(fig, path)

@@ -304,7 +304,7 @@ def train_text_classifier(texts: list[str], labels: list[str],
     ``embed_size`` to 384 and ignores ``min_freq``). ``resume=True`` continues the run in
     ``train_config.out_dir`` from its ``last.pt``, with that checkpoint's vocabulary, classes
     and model config (``config``, ``min_freq`` and ``embed_init`` are then ignored). Returns
-    the classifier and the final validation metrics.
+    the classifier with the weights of ``best.pt`` and their validation metrics.
     """
     from dataclasses import replace
 
@@ -369,6 +369,7 @@ def train_text_classifier(texts: list[str], labels: list[str],
     trainer = Trainer(model, train_config, loader(fit_idx, True), loader(val_idx, False),
                       extra_state=clf.extra_state())
     trainer.fit(resume=resume)
-    metrics = trainer.evaluate()
+    # the weights and score of best.pt (the final weights, scored, without a best.pt)
+    metrics = trainer.restore_best() or trainer.evaluate()
     model.eval()
     return clf, metrics

@@ -319,13 +319,9 @@ def fit_text(
     model = trainer.model  # never DDP-wrapped: the trainer wraps its loss engine
     val_metrics: dict[str, Any] = {}
     if trainer.best_metric is not None and trainer.rank == 0:
-        best_step = keep.best_step
-        best_file = Path(train_config.out_dir) / "best.pt" if train_config.out_dir else None
-        if best_file is not None and best_file.exists():  # the truth, also across resumes
-            ckpt = load_checkpoint(best_file)
-            model.load_state_dict(ckpt["model"])
-            best_step = ckpt["step"]
-        elif keep.state is not None:
+        best = trainer.restore_best()  # the truth, also across resumes
+        best_step = best["step"] if best is not None else keep.best_step
+        if best is None and keep.state is not None:  # no out_dir: the weights kept in memory
             model.load_state_dict(keep.state)
         model.eval()
         loss = float(trainer.best_metric)

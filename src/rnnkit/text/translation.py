@@ -22,7 +22,6 @@ def save_attention_heatmap(weights: Tensor, src_tokens: list[str], tgt_tokens: l
 
     Written atomically (:func:`rnnkit.saving.atomic_write_bytes`); returns ``path``.
     """
-    import io
 
     import matplotlib
 
@@ -42,12 +41,9 @@ def save_attention_heatmap(weights: Tensor, src_tokens: list[str], tgt_tokens: l
     if title:
         ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.04)
-    from ..saving import atomic_write_bytes
+    from ..saving import atomic_write_figure
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(buf.getvalue(), path)
+    atomic_write_figure(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 
@@ -143,7 +139,7 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
     ``val_fraction`` of the pairs is held out for the trainer's evaluations (and best.pt).
     ``resume=True`` continues the run in ``train_config.out_dir`` from its ``last.pt``, with
     that checkpoint's vocabularies and model config (``config`` and ``level`` are then
-    ignored). Returns the translator and the final validation metrics.
+    ignored). Returns the translator with the weights of ``best.pt`` and their validation metrics.
     """
     from dataclasses import replace
 
@@ -182,7 +178,8 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
     trainer = Trainer(model, train_config, loader(train, True), loader(val, False),
                       extra_state=tr.extra_state())
     trainer.fit(resume=resume)
-    metrics = trainer.evaluate()
+    # the weights and score of best.pt (the final weights, scored, without a best.pt)
+    metrics = trainer.restore_best() or trainer.evaluate()
     model.eval()
     return tr, metrics
 

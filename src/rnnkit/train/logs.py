@@ -23,7 +23,7 @@ import math
 import os
 from typing import Any
 
-from .checkpoint import atomic_write_bytes
+from ..saving import atomic_write_bytes, atomic_write_figure
 
 __all__ = ["RunLog", "plot_curves"]
 
@@ -132,6 +132,4 @@ def plot_curves(records: list[dict[str, Any]], path: str) -> None:
     ax_norm.set(xlabel="optimizer step", ylabel="global gradient norm (pre-clip)",
                 title="Gradient norm")
     ax_norm.grid(alpha=0.3, which="both")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    atomic_write_bytes(buf.getvalue(), path)
+    atomic_write_figure(fig, path)

@@ -282,6 +282,19 @@ class Trainer:
             cb.on_fit_end(self)
         return self.history
 
+    def restore_best(self) -> dict[str, float] | None:
+        """Load ``out_dir/best.pt``'s weights into :attr:`model` and return the validation
+        metrics that made it best (the ones to report: evaluating again would print a second,
+        different number for a model the user does not have); ``None`` (weights untouched)
+        when the run wrote no ``best.pt``. Rank 0 reads the file; under DDP call it on
+        rank 0 only."""
+        path = os.path.join(self.config.out_dir, "best.pt") if self.config.out_dir else None
+        if path is None or not os.path.exists(path):
+            return None
+        ckpt = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(ckpt["model"])
+        return {**ckpt["metrics"], "step": ckpt["step"]}
+
     def evaluate(self, data: Iterable | None = None) -> dict[str, float]:
         """Mean loss and metrics over ``data`` (default: ``val_data``), weighted by each
         batch's ``weight`` and combined over processes. Does not touch the training RNG
