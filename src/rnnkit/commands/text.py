@@ -192,6 +192,7 @@ def _budgeted(cfg: dict[str, Any], given: dict[str, dict[str, Any]],
     :mod:`rnnkit.text.recipe` (measured on this machine), below every explicit setting."""
     from ..text.generation import split_text
     from ..text.recipe import MAX_VAL_CHARS, plan_budget
+    from ..train import resolve_device
 
     model, data, train = cfg["model"], cfg["data"], cfg["train"]
     gm, gd, gt = given.get("model", {}), given.get("data", {}), given.get("train", {})
@@ -204,7 +205,8 @@ def _budgeted(cfg: dict[str, Any], given: dict[str, dict[str, Any]],
     plan = plan_budget(train.max_time, len(tokenizer.encode(train_text)), len(tokenizer),
                        cell=model.cell, num_layers=gm.get("num_layers", 1),
                        embed_size=gm.get("embed_size", 64),
-                       hidden_size=gm.get("hidden_size"), batch_size=batch, bptt=bptt)
+                       hidden_size=gm.get("hidden_size"), batch_size=batch, bptt=bptt,
+                       device=str(resolve_device(train.device)))
     model = dataclasses.replace(model, **{k: v for k, v in (
         ("hidden_size", plan.hidden_size), ("num_layers", plan.num_layers),
         ("embed_size", plan.embed_size), ("dropout", plan.dropout)) if k not in gm})

@@ -9,7 +9,7 @@ measured, not guessed:
 
 1. **Measure** the training speed (tokens/s: forward, backward, AdamW step on
    ``batch_size x bptt`` chunks) of 1-layer LSTMs of growing width ``H`` in
-   :data:`WIDTHS`, on this machine with its current load and thread count.
+   :data:`WIDTHS`, on this machine and training device, with its current load and threads.
 2. **Size**: the widest ``H`` whose planned tokens ``rate_H x usable time`` are at least
    :data:`TOKENS_PER_PARAM` per parameter (a small-compute version of the compute-optimal
    rule: below it a smaller model learns more in the same time).
@@ -66,21 +66,30 @@ def model_params(hidden: int, vocab: int, *, cell: str = "lstm", layers: int = 1
 
 def measure_rate(hidden: int, vocab: int, *, cell: str = "lstm", layers: int = 1,
                  embed: int = EMBED, batch: int = BATCH, bptt: int = BPTT,
-                 steps: int = 3) -> float:
-    """Training tokens per second of this language model on this machine now: ``steps``
-    timed AdamW steps on random tokens after one untimed step (the median step time)."""
+                 steps: int = 3, device: str | torch.device = "cpu") -> float:
+    """Training tokens per second of this language model on ``device`` now: ``steps`` timed
+    AdamW steps on random tokens after one untimed step (the median step time)."""
+    device = torch.device(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = LanguageModel(LanguageModelConfig(vocab_size=vocab, cell=cell, embed_size=embed,
                                                   hidden_size=hidden, num_layers=layers))
+        model.to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        x = torch.randint(0, vocab, (batch, bptt + 1))
+        x = torch.randint(0, vocab, (batch, bptt + 1), device=device)
         times = []
         for i in range(steps + 1):
+            sync()
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             model.loss(x).loss.backward()
             opt.step()
+            sync()
             if i:
                 times.append(time.perf_counter() - t0)
     return batch * bptt / sorted(times)[len(times) // 2]
@@ -133,10 +142,11 @@ class BudgetPlan:
 
 def plan_budget(budget_s: float, train_tokens: int, vocab: int, *, cell: str = "lstm",
                 num_layers: int = 1, embed_size: int = EMBED, hidden_size: int | None = None,
-                batch_size: int = BATCH, bptt: int = BPTT,
+                batch_size: int = BATCH, bptt: int = BPTT, device: str = "cpu",
                 rate_fn=measure_rate) -> BudgetPlan:
     """Plan a ``budget_s``-second run on ``train_tokens`` tokens of a ``vocab``-symbol text
     (see the module docstring). ``hidden_size`` given: only that width is measured.
+    ``device``: where training will run (the speed is measured there).
     ``rate_fn(hidden, vocab, ...) -> tokens/s`` is the speed measurement (tests pass a
     stand-in)."""
     if budget_s <= 0:
@@ -149,7 +159,7 @@ def plan_budget(budget_s: float, train_tokens: int, vocab: int, *, cell: str = "
     chosen = widths[0]
     for h in widths:
         rate = rate_fn(h, vocab, cell=cell, layers=num_layers, embed=embed_size,
-                       batch=batch_size, bptt=bptt)
+                       batch=batch_size, bptt=bptt, device=device)
         measured[h] = rate
         left = budget_s - (time.perf_counter() - t0)
         params = model_params(h, vocab, cell=cell, layers=num_layers, embed=embed_size)

@@ -11,7 +11,7 @@ from .config import TrainConfig
 from .interrupt import TrainingInterrupted
 from .protocol import LossOutput, TaskModel
 from .stream import IGNORE_INDEX, BPTTStream
-from .trainer import NonFiniteLossError, Trainer
+from .trainer import NonFiniteLossError, Trainer, resolve_device
 
 __all__ = [
     "IGNORE_INDEX",
@@ -24,5 +24,6 @@ __all__ = [
     "Trainer",
     "TrainingInterrupted",
     "load_checkpoint",
+    "resolve_device",
     "save_checkpoint",
 ]

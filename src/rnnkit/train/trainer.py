@@ -81,7 +81,7 @@ from .protocol import LossOutput, TaskModel
 from .schedules import build_optimizer, build_scheduler, is_plateau, trainable
 from .stream import IGNORE_INDEX, BPTTStream
 
-__all__ = ["NonFiniteLossError", "Trainer"]
+__all__ = ["NonFiniteLossError", "Trainer", "resolve_device"]
 
 #: Config fields that may change between a run and its resume without breaking exactness
 #: of the steps already planned.
@@ -163,7 +163,7 @@ class Trainer:
         self.val_data = val_data
         self.callbacks = callbacks
         self.extra_state = extra_state
-        self.device = _resolve_device(config.device)
+        self.device = resolve_device(config.device)
         self.dist = DistContext.from_env(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -742,7 +742,8 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def _resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """The torch device of ``TrainConfig.device``: ``"auto"`` is CUDA when there is a GPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
