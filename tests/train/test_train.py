@@ -72,7 +72,9 @@ def sign_task(n: int, seed: int, batch_size: int = 32, shuffle: bool = True) -> 
 
 
 def cfg(**kw) -> TrainConfig:
-    base = {"progress": False, "plot": False, "clip_norm": None, "log_every": 1}
+    # the references below run on the CPU; "auto" would train on a GPU where there is one
+    base = {"progress": False, "plot": False, "clip_norm": None, "log_every": 1,
+            "device": "cpu"}
     return TrainConfig(**{**base, **kw})
 
 

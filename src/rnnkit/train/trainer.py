@@ -542,7 +542,9 @@ class Trainer:
         save_checkpoint(ckpt, os.path.join(self.config.out_dir, "best.pt" if best else "last.pt"))
 
     def _restore(self, path: str) -> None:
-        ckpt = load_checkpoint(path, map_location=self.device)
+        # on the CPU: the RNG states must stay host tensors (numpy's, torch's CPU generator);
+        # load_state_dict moves weights and optimizer state to the model's device
+        ckpt = load_checkpoint(path, map_location="cpu")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if (self.scheduler is None) != (ckpt["scheduler"] is None):
