@@ -44,10 +44,14 @@ SPEECH_DEBS := espeak-ng flite sox asterisk-core-sounds-en-wav asterisk-core-sou
 	fillets-ng-data fillets-ng-data-nl
 
 speech-data:
-	@missing=""; for p in $(SPEECH_DEBS); do \
+	@$(MAKE) --no-print-directory debs DEBS="$(SPEECH_DEBS)" WHAT="speech data"
+
+# installs the Debian packages in DEBS that are missing (sudo when not root)
+debs:
+	@missing=""; for p in $(DEBS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
 			|| missing="$$missing $$p"; done; \
-	if [ -z "$$missing" ]; then echo "speech data: all installed"; exit 0; fi; \
+	if [ -z "$$missing" ]; then echo "$(WHAT): all installed"; exit 0; fi; \
 	sudo=""; if [ "$$(id -u)" != 0 ]; then \
 		if command -v sudo >/dev/null 2>&1; then sudo=sudo; \
 		else echo "need root (or sudo) to install:$$missing" >&2; exit 1; fi; fi; \
@@ -55,4 +59,11 @@ speech-data:
 	$$sudo apt-get update -q && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing
 
-.PHONY: install demo test test-slow bench speech-data
+# Offline text corpora for benchmarks/text_lm.py (Debian), installed only when missing:
+# Jane Austen's six novels (r-cran-janeaustenr, public-domain texts; pulls in r-base-core).
+BENCH_DEBS := r-cran-janeaustenr
+
+bench-data:
+	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)" WHAT="benchmark data"
+
+.PHONY: install demo test test-slow bench speech-data bench-data debs
