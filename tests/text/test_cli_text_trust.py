@@ -194,3 +194,34 @@ def test_model_loads_for_evaluation(corpus, tmp_path):
     out = tmp_path / "run"
     assert _train(corpus, out, "--max-steps", "3") == 0
     assert load_language_model(str(out / "best.pt")).config.hidden_size == 16
+
+
+def test_demo_states_a_cap_on_user_data_and_an_explicit_thread_count_wins(tmp_path,
+                                                                          monkeypatch):
+    import rnnkit.text.generation as gen
+    from rnnkit.text.generation import DemoConfig, run_demo
+
+    seen = []
+    monkeypatch.setattr(gen, "run_demo", lambda cfg: seen.append(cfg))
+    monkeypatch.setattr("rnnkit.commands.text._default_threads", lambda: 1)  # "busy"
+    threads = torch.get_num_threads()
+    try:
+        assert main(["--threads", "2", "demo", "--quick", "--out-dir", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert seen[-1].threads == 2  # the global flag is as explicit as demo's own
+    assert main(["demo", "--quick", "--out-dir", str(tmp_path)]) == 0
+    assert seen[-1].threads == 1
+    monkeypatch.undo()
+    data = tmp_path / "mine.txt"
+    data.write_text("def f(x):\n    return x + 1\n" * 300, encoding="utf-8")
+    printed: list[str] = []
+    kw = dict(max_time=1.0, hidden_size=8, embed_size=4, eval_every=20, progress=False,
+              data=str(data), threads=1)
+    run_demo(DemoConfig.quick(out_dir=str(tmp_path / "a"), corpus_bytes=1000, **kw),
+             out=printed.append)
+    assert "(its first 1,000 bytes: --corpus-bytes)" in printed[0]
+    printed.clear()
+    run_demo(DemoConfig.quick(out_dir=str(tmp_path / "b"), **kw), out=printed.append)
+    assert f"training a character LSTM on {data.stat().st_size:,} characters" in printed[0]
+    assert "first" not in printed[0]
