@@ -37,7 +37,42 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that application is not part of this build
             raise
         module.register(sub)
+    _mark_leaves(parser)
     return parser
+
+
+def _mark_leaves(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)command's namespace its own parser (``_parser``), so errors can be put
+    in the words of the flags that command has."""
+    parser.set_defaults(_parser=parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _mark_leaves(child)
+
+
+#: Options whose values set how much memory a command needs.
+SIZES = ("hidden_size", "embed_size", "num_layers", "batch_size", "bptt", "beam", "beam_size",
+         "max_len", "length", "input_len", "n_mels")
+
+
+def _size_flags(args: argparse.Namespace) -> str:
+    """The command's flags that set memory use (``--hidden, --batch-size``), for errors."""
+    from .commands.options import flag_names
+
+    parser = getattr(args, "_parser", None)
+    flags = flag_names(parser) if parser is not None else {}
+    given = [flags[n] for n in SIZES if n in flags]
+    return f"sizes ({', '.join(given)})" if given else "sizes"
+
+
+def _in_flag_words(message: str, args: argparse.Namespace) -> str:
+    """A library message (``hidden_size must be ...``, ``fill='interpolate'``) in the words of
+    the command's flags (``--hidden must be ...``, ``--fill interpolate``)."""
+    from .commands.options import flag_names, in_flag_words
+
+    parser = getattr(args, "_parser", None)
+    return in_flag_words(message, flag_names(parser)) if parser is not None else message
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,8 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         else:  # rnnkit's own message, which names the package and the extra to install
             print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as err:  # torch's allocator raises a RuntimeError
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if isinstance(err, RuntimeError) and "allocate" not in text and \
+                "out of memory" not in text:
+            raise
+        print(f"rnnkit {args.command}: error: not enough memory ({text[-160:]}); use smaller "
+              f"{_size_flags(args)}", file=sys.stderr)
+        return 2
     except (ValueError, OSError, TypeError) as err:  # OSError: e.g. --out in a missing folder
-        print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
+        print(f"rnnkit {args.command}: error: {_in_flag_words(str(err), args)}",
+              file=sys.stderr)
         return 2
 
 

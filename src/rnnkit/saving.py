@@ -185,6 +185,11 @@ def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu",
     """``torch.load(path, weights_only=True)`` with errors that name the fix: a missing file
     (``where`` says where such files are written) or a truncated, corrupt or unsafe one."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        inside = [n for n in ("best.pt", "last.pt") if os.path.isfile(os.path.join(path, n))]
+        raise IsADirectoryError(f"{path} is a folder, not a checkpoint file; give the file"
+                                + (f", e.g. {os.path.join(path, inside[0])}" if inside else
+                                   (f" ({where})" if where else "")))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint at {path!r}; check the path"
                                 + (f" ({where})" if where else ""))

@@ -102,7 +102,7 @@ def test_feature_input_and_probabilities():
 def test_bad_input_names_the_fix():
     with pytest.raises(ValueError, match="exactly one of vocab_size"):
         ClassifierConfig(num_classes=2)
-    with pytest.raises(ValueError, match="unknown pooling"):
+    with pytest.raises(ValueError, match="pooling must be one of"):
         ClassifierConfig(num_classes=2, vocab_size=5, pooling="sum")
     model = _model("mean")
     with pytest.raises(ValueError, match="token ids of shape"):

@@ -57,9 +57,8 @@ def get_cell(name: str) -> type[Cell]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
-            f"unknown cell {name!r}; registered cells: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        raise ValueError(f"cell must be a registered cell ({', '.join(sorted(_REGISTRY))}); "
+                         f"unknown cell {name!r}") from None
 
 
 def available_cells() -> list[str]:

@@ -52,9 +52,9 @@ class ClassifyDataConfig:
     """The data settings of ``rnnkit classify train``.
 
     Attributes:
-        path: a UTF-8 file of label<TAB>text lines (the label first; a header line such
-            as label<TAB>text is skipped), or a folder with rt-polarity.pos/.neg (e.g.
-            ../shared/data).
+        path: a text file (UTF-8, or Latin-1) of label<TAB>text lines (the label first; a
+            header line such as label<TAB>text is skipped), or a folder with
+            rt-polarity.pos/.neg (e.g. ../shared/data).
         val_fraction: stratified share of the texts held out for validation (and best.pt).
         min_freq: words seen fewer times in the training texts become <unk>.
         batch_size: texts per batch.
@@ -69,6 +69,15 @@ class ClassifyDataConfig:
     min_freq: int = 1
     batch_size: int = 50
     init: str = "random"
+
+    def __post_init__(self) -> None:
+        from ..checks import choice, positive_ints
+
+        positive_ints(min_freq=self.min_freq, batch_size=self.batch_size)
+        choice("init", self.init, ("random", "ppmi", "wordpiece"))
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in (0, 1) (a share of the texts), got "
+                             f"{self.val_fraction!r}")
 
 
 def _sections() -> dict[str, type]:

@@ -33,10 +33,10 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 __all__ = ["add_command_options", "add_config_arguments", "add_run_dir_flags", "best_note",
-           "build_configs", "check_output", "check_run_dir", "check_writable", "config_overrides",
-           "converter", "field_help", "flag_name", "flag_names", "given_settings",
-           "in_flag_words", "load_config", "parse_bool", "print_warnings", "resume_settings",
-           "resumed_configs", "speaking_flags", "with_defaults"]
+           "build_configs", "check_folder", "check_output", "check_run_dir", "check_writable",
+           "config_overrides", "converter", "field_help", "flag_name", "flag_names",
+           "given_settings", "in_flag_words", "load_config", "parse_bool", "print_warnings",
+           "resume_settings", "resumed_configs", "speaking_flags", "with_defaults"]
 
 
 def parse_bool(text: str) -> bool:
@@ -147,6 +147,9 @@ def load_config(path: str | None, overrides: dict[str, Any], sections: dict[str,
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"config file {path} is not valid TOML: {err}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"config file {path} is not UTF-8 text; give --config a TOML "
+                             f"file ([section] tables of key = value lines)") from None
         for table, content in data.items():
             if table not in sections:
                 raise ValueError(f"config file {path}: unknown table [{table}]; expected "
@@ -266,6 +269,20 @@ def _check_parent(path: str, flag: str) -> None:
                               f"folder")
 
 
+def check_folder(path: str, flag: str) -> None:
+    """An output folder that may exist (it is written into): not a file, not under a file,
+    writable. Checked before any work."""
+    if not path:
+        raise ValueError(f"{flag} is empty; give a folder")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"{flag} {path} is a file; give a folder")
+    if os.path.isdir(path):
+        if not os.access(path, os.W_OK):
+            raise PermissionError(f"{flag} {path}: cannot write to it; choose a writable folder")
+        return
+    _check_parent(os.path.join(path, "x"), flag)
+
+
 def check_output(path: str, overwrite: bool, flag: str) -> None:
     """Refuse to replace a model file unless told to (``--overwrite``); check it is writable
     before any work."""
@@ -282,17 +299,11 @@ def check_run_dir(path: str, *, resume: bool, overwrite: bool, flag: str = "--ou
     """A training run folder must be new or empty, unless the run continues it (``--resume``)
     or replaces it (``--overwrite``), as Hugging Face's ``output_dir`` does: a repeated
     command must never silently replace an earlier ``best.pt``. Checked before any work."""
-    if not path:
-        raise ValueError(f"{flag} is empty; give a folder for the run's checkpoints and logs")
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise NotADirectoryError(f"{flag} {path} is a file; give a folder for the run's "
-                                 f"checkpoints and logs")
+    check_folder(path, flag)
     if resume and overwrite:
         raise ValueError("--resume continues the run in --out-dir and --overwrite replaces it; "
                          "give one of them")
     if os.path.isdir(path):
-        if not os.access(path, os.W_OK):
-            raise PermissionError(f"{flag} {path}: cannot write to it; choose a writable folder")
         if resume:
             if not os.path.exists(os.path.join(path, "last.pt")):
                 raise FileNotFoundError(f"--resume: {path} has no last.pt to continue from; "
@@ -306,7 +317,6 @@ def check_run_dir(path: str, *, resume: bool, overwrite: bool, flag: str = "--ou
     if resume:
         raise FileNotFoundError(f"--resume: {flag} {path} does not exist; drop --resume to "
                                 f"start a new run there")
-    _check_parent(os.path.join(path, "last.pt"), flag)
 
 
 # -- resuming: the checkpoint's settings, changed only when the user says so ---------------
@@ -447,8 +457,8 @@ def in_flag_words(message: str, flags: Mapping[str, str]) -> str:
     if not flags:
         return message
     names = "|".join(sorted(map(re.escape, flags), key=len, reverse=True))
-    pattern = re.compile(rf"(?<![\w.'\"-])({names})(?:=('[^']*'|\"[^\"]*\"|[^\s,;)\]]*))?"
-                         rf"(?![\w-])")
+    pattern = re.compile(rf"(?<![\w.'\"/\\-])({names})(?:=('[^']*'|\"[^\"]*\"|[^\s,;)\]]*))?"
+                         rf"(?![\w/-])")
 
     def flag(m: re.Match) -> str:
         name, value = m.group(1), m.group(2)

@@ -38,6 +38,7 @@ from .options import (
     add_config_arguments,
     add_run_dir_flags,
     build_configs,
+    check_folder,
     check_run_dir,
     config_overrides,
     converter,
@@ -283,6 +284,7 @@ def _demo(args: argparse.Namespace) -> int:
     overrides = {k.split(".", 1)[1]: v for k, v in vars(args).items()
                  if k.startswith("demo.")}
     cfg = DemoConfig.quick(**overrides) if args.quick else DemoConfig(**overrides)
+    check_folder(cfg.out_dir, "--out-dir")  # before any work; the demo rewrites its own folder
     if cfg.threads == 0:  # `rnnkit --threads N demo` is as explicit as `demo --threads N`
         cfg = dataclasses.replace(cfg, threads=args.torch_threads or _default_threads())
     run_demo(cfg)

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from ..attention import AdditiveAttention, lengths_to_mask
 from ..cells import LSTMState
+from ..checks import choice, positive_ints, probabilities
 from ..recurrent import Recurrent
 from ..train.protocol import LossOutput
 
@@ -91,9 +92,10 @@ class ClassifierConfig:
         if (self.vocab_size is None) == (self.input_size is None):
             raise ValueError("give exactly one of vocab_size (token input) or input_size "
                              "(feature input)")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {self.pooling!r}; choose one of "
-                             f"{', '.join(POOLINGS)}")
+        choice("pooling", self.pooling, POOLINGS)
+        positive_ints(embed_size=self.embed_size, hidden_size=self.hidden_size,
+                      num_layers=self.num_layers)
+        probabilities(dropout=self.dropout, embed_dropout=self.embed_dropout)
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
 

@@ -382,6 +382,23 @@ class DemoConfig:
     data: str | None = None
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        from ..checks import non_negative_ints, positive_ints
+
+        positive_ints(hidden_size=self.hidden_size, num_layers=self.num_layers,
+                      embed_size=self.embed_size, batch_size=self.batch_size, bptt=self.bptt,
+                      eval_every=self.eval_every)
+        non_negative_ints(threads=self.threads)
+        if self.corpus_bytes is not None:
+            positive_ints(corpus_bytes=self.corpus_bytes)
+        for name in ("max_time", "lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not self.out_dir:
+            raise ValueError("out_dir is empty; give a folder for the demo's outputs")
+
     @classmethod
     def quick(cls, **overrides: Any) -> DemoConfig:
         """A ~30-second version (small model, small corpus) for tests and a first look."""
@@ -407,8 +424,7 @@ def run_demo(config: DemoConfig, out: Callable[[str], None] = print) -> TextRun:
     out(f"rnnkit demo: training a character LSTM on {len(text):,} characters of {source}")
     out(f"budget {config.max_time:.0f} s on {torch.get_num_threads()} CPU thread(s); outputs "
         f"go to {config.out_dir}/")
-    out_dir = Path(config.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(config.out_dir)  # made by the trainer's first write, after the model
     model_cfg = LanguageModelConfig(cell="lstm", embed_size=config.embed_size,
                                     hidden_size=config.hidden_size,
                                     num_layers=config.num_layers)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cells import State
+from ..checks import positive_ints, probabilities
 from ..data.text import Tokenizer, tokenizer_from_dict
 from ..decoding import generate_tokens
 from ..recurrent import Recurrent
@@ -98,6 +99,9 @@ class LanguageModelConfig:
     backend: str = "auto"
 
     def __post_init__(self) -> None:
+        positive_ints(embed_size=self.embed_size, hidden_size=self.hidden_size,
+                      num_layers=self.num_layers)
+        probabilities(dropout=self.dropout)
         if self.tie_weights and self.embed_size != self.hidden_size:
             raise ValueError(
                 f"tie_weights needs embed_size == hidden_size, got {self.embed_size} and "
