@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from .backends import resolve_backend
 from .backends.loop import reverse_padded
 from .cells import Cell, State, available_cells, get_cell, state_map, state_tensors
+from .checks import positive_ints, probabilities
 
 __all__ = ["Recurrent"]
 
@@ -113,13 +114,9 @@ class Recurrent(nn.Module):
         cell_cls = get_cell(cell) if isinstance(cell, str) else cell
         if not (isinstance(cell_cls, type) and issubclass(cell_cls, Cell)):
             raise TypeError(f"cell must be a registered name or a Cell subclass, got {cell!r}")
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_ints(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         _check_cell_options(cell_cls, cell_options)
-        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout <= 1.0):
-            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
+        probabilities(dropout=dropout)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..checks import positive_ints
 from .vocab import Vocabulary
 
 __all__ = [
@@ -87,10 +88,7 @@ class TextDataConfig:
             raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
-        for name in ("batch_size", "bptt", "min_count"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_ints(batch_size=self.batch_size, bptt=self.bptt, min_count=self.min_count)
         if not isinstance(self.overlap, int) or not 0 <= self.overlap < self.bptt:
             raise ValueError(f"overlap must be an integer in [0, bptt={self.bptt}), "
                              f"got {self.overlap!r}")

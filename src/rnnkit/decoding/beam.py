@@ -64,6 +64,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from ..checks import positive_ints
 from .sampling import check_sampling, sample_logits
 
 __all__ = ["BeamResult", "beam_search", "greedy_search", "index_state", "ngram_ban_mask",
@@ -139,9 +140,7 @@ def ngram_ban_mask(history: Tensor, n: int, vocab_size: int) -> Tensor:
 
 def _check(batch_size: int, beam_size: int, max_len: int, bos: int, eos: int,
            no_repeat_ngram_size: int = 0) -> None:
-    for name, v in (("batch_size", batch_size), ("beam_size", beam_size), ("max_len", max_len)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    positive_ints(batch_size=batch_size, beam_size=beam_size, max_len=max_len)
     if (isinstance(no_repeat_ngram_size, bool) or not isinstance(no_repeat_ngram_size, int)
             or no_repeat_ngram_size < 0):
         raise ValueError(f"no_repeat_ngram_size must be an integer >= 0 (0 = no blocking), "

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..checks import positive_ints
 from ..train.budget import as_train_config, step_budget
 from ..train.config import TrainConfig
 
@@ -84,10 +85,8 @@ class SpeechConfig:
         if self.normalize not in ("global", "utterance"):
             raise ValueError(f"normalize must be 'global' or 'utterance', got "
                              f"{self.normalize!r}")
-        for name in ("rate", "n_mels", "hidden_size", "num_layers", "channels", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_ints(**{name: getattr(self, name) for name in (
+            "rate", "n_mels", "hidden_size", "num_layers", "channels", "batch_size")})
         if self.f_max is not None and not 0 < self.f_max <= self.rate / 2:
             raise ValueError(f"f_max must be in (0, rate / 2 = {self.rate / 2:g}], got "
                              f"{self.f_max}")
