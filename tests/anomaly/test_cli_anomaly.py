@@ -27,7 +27,9 @@ def test_anomaly_detect_writes_rows_and_png(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "rolling z-score" in text and "f1" in text
     assert main(["anomaly", "detect", "--csv", str(csv), "--column", "nope"]) == 2
-    assert "not in the CSV" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("rnnkit anomaly: error: --column 'nope' is not a column "
+                                       "of the CSV; choose from its columns ['value', "
+                                       "'label']\n")
 
 
 @pytest.mark.parametrize("bad", [np.nan, 2.0, "yes"])
@@ -235,3 +237,19 @@ def test_anomaly_errors_name_the_flags(tmp_path, capsys, no_training):
     assert main(["anomaly", "detect", "--csv", str(csv), "--column", "value",
                  "--model.smoothing", "0", "--plot", ""]) == 2
     assert "--model.smoothing must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_anomaly_bad_csv_and_columns_name_the_flags(tmp_path, capsys, no_training):
+    csv = _csv(tmp_path, n=60)
+    assert main(["anomaly", "detect", "--csv", str(csv), "--column", "v", "--time", "when",
+                 "--label", "lab", "--plot", ""]) == 2
+    err = capsys.readouterr().err
+    assert "--column 'v', --time 'when', --label 'lab' are not columns of the CSV" in err
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"value,note\n" + "".join(f"{i},café\n" for i in range(60))
+                      .encode("latin-1"))
+    assert main(["anomaly", "detect", "--csv", str(latin), "--column", "value", "--plot",
+                 ""]) == 2
+    err = capsys.readouterr().err
+    assert f"--csv {latin} is not UTF-8 text" in err and "re-save it as UTF-8" in err
+    assert "give a UTF-8 CSV file with a header row and the --column column" in err

@@ -114,9 +114,14 @@ def test_bad_frames(bad, match):
         from_dataframe(bad(frame(10)), "date", "y")
 
 
-def test_missing_column_is_named():
-    with pytest.raises(ValueError, match="columns \\['sales'\\] not in the data"):
+def test_missing_column_is_named_by_its_keyword_with_the_columns_to_choose_from():
+    # by keyword, so the CLI names the flag to change (--target sales)
+    with pytest.raises(ValueError, match=r"^column not in the data: target='sales'; choose "
+                                         r"from its columns \['date', 'y'\]$"):
         from_dataframe(frame(10), "date", "sales")
+    with pytest.raises(ValueError, match=r"^columns not in the data: time='t', series='id', "
+                                         r"past_covariates='p'; choose from"):
+        from_dataframe(frame(10), "t", "y", series="id", past_covariates=["p"])
 
 
 def test_too_short_and_array_shapes():
@@ -203,15 +208,15 @@ def test_read_csv_names_the_problem(tmp_path):
         read_csv(tmp_path / "missing.csv")
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    with pytest.raises(ValueError, match="not a readable CSV"):
+    with pytest.raises(ValueError, match="is empty; give a UTF-8 CSV file with a header row"):
         read_csv(empty)
     header_only = tmp_path / "header.csv"
     header_only.write_text("time,value\n")
     with pytest.raises(ValueError, match="no rows"):
         read_csv(header_only)
     binary = tmp_path / "binary.csv"
-    binary.write_bytes(bytes(range(128, 256)) * 4)
-    with pytest.raises(ValueError, match="not a readable CSV"):
+    binary.write_bytes(bytes(range(128, 256)) * 4)  # no NUL, but control bytes as Latin-1
+    with pytest.raises(ValueError, match="is a binary file, not a CSV"):
         read_csv(binary)
     good = tmp_path / "good.csv"
     values = np.random.default_rng().normal(size=5)
@@ -219,12 +224,49 @@ def test_read_csv_names_the_problem(tmp_path):
     np.testing.assert_allclose(read_csv(good)["v"].to_numpy(), values)
 
 
+@pytest.mark.parametrize("content, message", [
+    (None, r"^no such CSV file: --csv {p}; check the path$"),
+    ("folder", r"^--csv {p} is a folder, not a CSV file; give the path of a CSV file"),
+    (b" \n", r"^--csv {p} is empty; give a UTF-8 CSV file with a header row and the --time "
+              r"and --target columns$"),
+    (b"t,v\n1,\x00\x01\n", r"^--csv {p} is a binary file, not a CSV \(it holds NUL bytes\)"),
+    ("t,v\n1,caf\u00e9\n".encode("latin-1"),
+     r"^--csv {p} is not UTF-8 text \(byte 0xe9 at offset 9 .*\); re-save it as UTF-8 "
+     r"\(e.g. iconv -f latin1 -t utf-8\), or give a UTF-8 CSV file"),
+    ("t,v\n1,2\n".encode("utf-16"), r"^--csv {p} is UTF-16 encoded, not UTF-8; re-save it"),
+    (b't,v\n1,"2\n', r"^--csv {p} is not a readable CSV file \(.*\); give a UTF-8 CSV file"),
+])
+def test_read_csv_names_the_flag_and_what_to_give(tmp_path, content, message):
+    import re
+
+    from rnnkit.data.timeseries import read_csv
+
+    path = tmp_path / "data.csv"
+    if content == "folder":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises((OSError, ValueError), match=message.format(p=re.escape(str(path)))):
+        read_csv(path, "--csv", needs="the --time and --target columns")
+
+
+def test_read_csv_reads_utf8_with_a_bom_and_non_latin_text(tmp_path):
+    from rnnkit.data.timeseries import read_csv
+
+    path = tmp_path / "u.csv"
+    # UTF-8 continuation bytes 0x80-0x9f (Cyrillic, the euro sign) are text, not control bytes
+    path.write_bytes("\ufeffзначение,note\n" .encode("utf-8")
+                     + "".join(f"{i},€ Привет\n" for i in range(50)).encode("utf-8"))
+    df = read_csv(path)
+    assert list(df.columns) == ["значение", "note"] and df["note"][0] == "€ Привет"
+
+
 def test_an_unknown_freq_names_the_fix():
     df = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=10, freq="D"),
                        "y": np.arange(10.0)})
     for make in (lambda: from_dataframe(df, "t", "y", freq="XYZ"),
                  lambda: from_array(np.arange(10.0), freq="XYZ")):
-        with pytest.raises(ValueError, match=r"freq 'XYZ' is not a pandas frequency; use e.g"):
+        with pytest.raises(ValueError, match=r"freq='XYZ' is not a pandas frequency; use e.g"):
             make()
     assert from_dataframe(df, "t", "y", freq="D")[0].freq == "D"
 

@@ -299,3 +299,68 @@ def test_a_failed_plot_write_leaves_no_file(sales_csv, tmp_path, capsys, monkeyp
     assert main(["forecast", "predict", str(ckpt), "--plot", str(tmp_path / "f.png")]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+# -- bad data and settings: named by the flag to change, refused before any training -----------
+
+def test_missing_columns_are_named_by_their_flags(sales_csv, tmp_path, capsys):
+    for extra, named in ((["--series", "store"], "--series store"),
+                         (["--past-covariates", "price"], "--past-covariates price"),
+                         (["--future-covariates", "promo"], "--future-covariates promo")):
+        assert main(_train_args(sales_csv, tmp_path / "m.pt", *extra)) == 2
+        err = capsys.readouterr().err
+        assert f"not in the data: {named}; choose from its columns ['month', 'sales']" in err
+        assert "=" not in err
+
+
+def test_season_below_one_is_refused_for_every_model(sales_csv, tmp_path, capsys, no_training):
+    for model in ("snaive", "lstm"):   # snaive used to take --season 0 as 1
+        assert main(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                     "--target", "sales", "--horizon", "6", "--model", model,
+                     "--season", "0"]) == 2
+        assert "--season must be a positive integer" in capsys.readouterr().err
+
+
+def test_a_backtest_whose_first_fit_is_too_short_names_windows(sales_csv, capsys):
+    # 12 windows of 6 steps leave the first fit 24 of the 96 steps; input_len 20 needs 32
+    assert main(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                 "--target", "sales", "--horizon", "6", "--input-len", "20", "--windows",
+                 "12", "--steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "has 24 steps but" in err and "lower --input-len" in err
+    assert "the origin of window 1 of 12: fewer windows (--windows) leave it more" in err
+    assert err.count("\n") == 1 and "n_windows" not in err
+
+
+def test_backtest_library_names_n_windows():
+    from rnnkit.forecast.backtest import backtest
+    from rnnkit.forecast.baselines import SeasonalNaive
+
+    y = np.arange(40.0)
+    with pytest.raises(ValueError, match="use fewer windows \\(n_windows=\\), a shorter horizon"):
+        backtest(lambda: SeasonalNaive(horizon=4), y, horizon=4, n_windows=20)
+    with pytest.raises(ValueError, match="n_windows must be a positive integer"):
+        backtest(lambda: SeasonalNaive(horizon=4), y, horizon=4, n_windows=0)
+
+
+def test_predict_csvs_must_hold_the_models_columns(sales_csv, tmp_path, capsys):
+    df = pd.read_csv(sales_csv).assign(promo=0.0)
+    csv = tmp_path / "promo.csv"
+    df.to_csv(csv, index=False)
+    ckpt = tmp_path / "m.pt"
+    assert main(["forecast", "train", "--csv", str(csv), "--time", "month", "--target",
+                 "sales", "--future-covariates", "promo", "--horizon", "3", "--steps", "3",
+                 "--hidden-size", "4", "--out", str(ckpt)]) == 0
+    capsys.readouterr()
+    future = tmp_path / "future.csv"
+    pd.DataFrame({"month": pd.date_range("2023-01-01", periods=3, freq="MS"),
+                  "discount": [0.0, 1.0, 0.0]}).to_csv(future, index=False)
+    assert main(["forecast", "predict", str(ckpt), "--future-csv", str(future)]) == 2
+    assert ("--future-csv lacks the column(s) ['promo'] the model was trained on; give a CSV "
+            "with the columns ['month', 'promo'] (it has ['month', 'discount'])"
+            in capsys.readouterr().err)
+    history = tmp_path / "history.csv"
+    df.drop(columns="promo").to_csv(history, index=False)
+    assert main(["forecast", "predict", str(ckpt), "--csv", str(history), "--future-csv",
+                 str(future)]) == 2   # the history needs the covariate too
+    assert "--csv lacks the column(s) ['promo']" in capsys.readouterr().err

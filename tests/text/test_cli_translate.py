@@ -232,3 +232,101 @@ def test_out_dir_is_never_replaced_silently_resume_continues(tiny, tmp_path, cap
     assert Translator.from_checkpoint(str(out / "last.pt")).model.config.hidden_size == 5
     assert _tiny(tiny / "pairs.tsv", out, "--overwrite", "--resume") == 2
     assert "give one of them" in capsys.readouterr().err
+
+
+# -- hostile settings: refused before any work, named by their flags ---------------------------
+
+def test_pairs_out_is_never_replaced_silently(tmp_path, capsys):
+    pytest.importorskip("num2words")
+    out = tmp_path / "pairs.tsv"
+    out.write_text("an earlier file\n", encoding="utf-8")
+    assert main(["translate", "pairs", "--n", "5", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"rnnkit translate: error: --out {out} exists; pass "
+                                       f"--overwrite to replace it or choose another path\n")
+    assert out.read_text(encoding="utf-8") == "an earlier file\n"
+    assert main(["translate", "pairs", "--n", "5", "--out", str(out), "--overwrite"]) == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 5
+    assert main(["translate", "pairs", "--n", "5", "--out", str(out / "x.tsv")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["translate", "pairs", "--n", "5", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n", "0"], "--n must be between 1 and 999998 (the numbers a train split can hold), "
+                   "got 0"),
+    (["--n", "999999"], "--n must be between 1 and 999998"),   # was "asked for 1000001"
+    (["--split", "valid", "--n", "100001"], "--n must be between 1 and 100000 (the numbers a "
+                                            "valid split can hold), got 100001"),
+    (["--src", "xx"], "argument --src: invalid choice: 'xx' (choose from 'en', 'fr'"),
+    (["--tgt", "xx"], "argument --tgt: invalid choice: 'xx'"),
+])
+def test_pairs_settings_are_named_by_their_flags(tmp_path, capsys, argv, message):
+    out = tmp_path / "p.tsv"
+    code = None
+    try:
+        code = main(["translate", "pairs", "--out", str(out), *argv])
+    except SystemExit as exit_:   # argparse's own usage error
+        code = exit_.code
+    assert code == 2 and message in capsys.readouterr().err and not out.exists()
+
+
+def test_split_numbers_refuses_splits_it_cannot_fill():
+    from rnnkit.data.numbers import split_capacity, split_numbers
+
+    assert split_capacity("valid") == split_capacity("test") == 100_000
+    assert len(split_numbers(1, 100_000, 1)["valid"]) == 100_000
+    with pytest.raises(ValueError, match="n_test=100001 is more than the 100000 numbers"):
+        split_numbers(1, 1, 100_001)   # used to come back with 100000, silently
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--max-len", "0"], "--max-len must be a positive number of target tokens, got 0"),
+    (["--beam", "0"], "--beam must be between 1 (greedy) and 1000, got 0"),
+    (["--beam", "1001"], "--beam must be between 1 (greedy) and 1000, got 1001"),
+    (["--length-penalty", "inf"], "--length-penalty must be a number >= 0"),
+    (["--max-len", "1000000000000"], "--max-len must be at most"),
+])
+def test_run_refuses_bad_and_absurd_decoding_settings(tiny, capsys, argv, message):
+    ckpt = str(tiny / "run" / "last.pt")
+    capsys.readouterr()
+    assert main(["translate", ckpt, "one two", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and message in captured.err
+
+
+def test_run_max_len_cap_comes_from_the_model(tiny, capsys):
+    ckpt = str(tiny / "run" / "last.pt")
+    own = Translator.from_checkpoint(ckpt).max_len
+    capsys.readouterr()
+    assert main(["translate", ckpt, "one two", "--max-len", str(10 * own + 1)]) == 2
+    assert (f"--max-len must be at most {10 * own} (10 x the {own} tokens this model decodes "
+            f"by default), got {10 * own + 1}") in capsys.readouterr().err
+    assert main(["translate", ckpt, "one two", "--max-len", str(10 * own)]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--val-fraction", "1.5"], "--val-fraction must be in [0, 1)"),
+    (["--level", "bogus"], "--level must be 'word' or 'char', got 'bogus'"),
+    (["--attention", "bogus"], "unknown --attention bogus; choose one of"),
+    (["--teacher-forcing", "nan"], "--teacher-forcing is a probability in [0, 1]"),
+    (["--embed", "0"], "--embed must be a positive integer, got 0"),
+    (["--model.dec_layers", "0"], "--model.dec_layers must be a positive integer, got 0"),
+    (["--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
+])
+def test_train_settings_are_refused_before_reading_the_pairs(tmp_path, capsys, argv, message):
+    # a missing --pairs file shows the settings are checked first, and in the flags' words
+    assert main(["translate", "train", "--pairs", str(tmp_path / "missing.tsv"), "--out-dir",
+                 str(tmp_path / "run"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_train_translator_refuses_a_val_fraction_that_leaves_nothing_to_train():
+    from rnnkit.text.translation import train_translator
+
+    pairs = [("one", "un"), ("two", "deux"), ("three", "trois")]
+    with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\)"):
+        train_translator(pairs, val_fraction=1.5)
+    with pytest.raises(ValueError, match="holds out 3 of the 3 pairs, leaving none to train"):
+        train_translator(pairs, val_fraction=0.9)

@@ -111,11 +111,19 @@ def _detect(args) -> int:
 
         df = load_dataset(args.dataset)
     else:
-        df = read_csv(args.csv)
+        flags = [f for f, given in (("--column", True), ("--time", args.time),
+                                    ("--label", args.label)) if given]
+        df = read_csv(args.csv, "--csv", needs=f"the {' and '.join(flags)} column"
+                      + ("s" if len(flags) > 1 else ""))
     time_col = args.time or ("time" if args.dataset and "time" in df.columns else None)
-    for col in [args.column] + [c for c in (args.label, time_col) if c]:
-        if col not in df.columns:
-            raise ValueError(f"column {col!r} not in the CSV; available: {list(df.columns)}")
+    missing = [f"{flag} {col!r}" for flag, col in (("--column", args.column),
+                                                   ("--time", time_col), ("--label", args.label))
+               if col and col not in df.columns]
+    if missing:  # named by the flag that picks each: that is what to change
+        where = f"the data set {args.dataset!r}" if args.dataset else "the CSV"
+        what = "is not a column" if len(missing) == 1 else "are not columns"
+        raise ValueError(f"{', '.join(missing)} {what} of {where}; choose from its columns "
+                         f"{list(df.columns)}")
     # rows in time order, as the forecast commands require (one check for both)
     times = check_time_order(df[time_col], time_col) if time_col else None
     if not pd.api.types.is_numeric_dtype(df[args.column]):

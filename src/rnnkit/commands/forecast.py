@@ -142,6 +142,10 @@ def _load(args, season: int | None = None) -> tuple:
 
     from ..data.timeseries import read_csv
 
+    if season is not None and (not isinstance(season, int) or isinstance(season, bool)
+                               or season < 1):
+        raise ValueError(f"season must be a positive integer (the seasonal period in steps, 1 "
+                         f"for none), got {season!r}")
     if bool(args.csv) == bool(args.dataset):
         raise ValueError("give exactly one of --csv FILE or --dataset NAME")
     if args.dataset:
@@ -153,9 +157,9 @@ def _load(args, season: int | None = None) -> tuple:
                 "series": getattr(args, "series", None) or info.series}
         season = season or info.season
     else:
-        df = read_csv(args.csv)
         if not args.time or not args.target:
             raise ValueError("--csv needs --time COL and --target COL")
+        df = read_csv(args.csv, "--csv", needs="the --time and --target columns")
         cols = {"time": args.time, "target": args.target, "series": args.series}
     cols.update(past_covariates=args.past_covariates, future_covariates=args.future_covariates,
                 freq=args.freq, fill=args.fill)
@@ -243,8 +247,15 @@ def _predict(args) -> int:
                          f"next {first.config.horizon} values with --future-csv FILE (the time"
                          f"{', series' if first.columns.get('series') else ''} and covariate "
                          f"columns)")
-    history = read_csv(args.csv) if args.csv else None
-    future = read_csv(args.future_csv) if args.future_csv else None
+    history = future = None
+    if args.csv:
+        wanted = _trained_columns(first, "past_covariates")
+        history = read_csv(args.csv, "--csv", needs=f"the model's columns {wanted}")
+        _check_columns(history, wanted, "--csv")
+    if args.future_csv:
+        wanted = _trained_columns(first, "future_covariates")
+        future = read_csv(args.future_csv, "--future-csv", needs=f"the columns {wanted}")
+        _check_columns(future, wanted, "--future-csv")
     fc = model.predict(history=history, future=future, levels=args.levels)
     frame = fc.to_frame()
     if args.out:
@@ -255,6 +266,29 @@ def _predict(args) -> int:
     if args.plot:
         _status(f"wrote {plot_forecast(model._history(history), fc, args.plot)}")
     return 0
+
+
+def _trained_columns(model, covariates: str) -> list[str]:
+    """The columns a CSV for ``model`` needs: the training time, series and target columns
+    (``covariates="past_covariates"``: a history, with every covariate) or the time, series
+    and known-future covariate columns (``"future_covariates"``: a ``--future-csv``)."""
+    col = model.columns
+    target = col.get("target")
+    names = [col.get("time"), col.get("series")]
+    if covariates == "past_covariates":
+        names += [*([target] if isinstance(target, str) else list(target or ())),
+                  *col.get("past_covariates", ())]
+    names += list(col.get("future_covariates", ()))
+    return [n for n in dict.fromkeys(names) if n]
+
+
+def _check_columns(df, wanted: list[str], flag: str) -> None:
+    """Before predicting: the CSV of ``flag`` holds the columns the model was trained on (a
+    predict has no --time / --target to change: the model fixes them)."""
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise ValueError(f"{flag} lacks the column(s) {missing} the model was trained on; give "
+                         f"a CSV with the columns {wanted} (it has {list(df.columns)})")
 
 
 def _backtest(args) -> int:
@@ -269,6 +303,9 @@ def _backtest(args) -> int:
     _check_writable(args, "--out", "--plot")
     _check_run_dir(given)
     _check_counts(args)
+    if args.n_windows < 1:
+        raise ValueError(f"--windows takes the number of forecast origins to score, >= 1, got "
+                         f"{args.n_windows}")
     rnn_only = [flag for flag, used in (("--search", args.search),
                                         ("--ensemble", args.ensemble > 1),
                                         ("--top-k", args.top_k > 1),
@@ -301,7 +338,7 @@ def _backtest(args) -> int:
 
         def factory():
             return cls(season=season, horizon=H)
-    res = backtest(factory, df, horizon=H, n_windows=args.windows, refit=args.refit,
+    res = backtest(factory, df, horizon=H, n_windows=args.n_windows, refit=args.refit,
                    season=season, levels=args.levels, **cols)
     print(res.scores.to_string(index=False))
     print("mean: " + ", ".join(f"{k} {v:.4g}" for k, v in res.summary().items()))
@@ -381,7 +418,8 @@ def register(subparsers) -> None:
     model_args(b, not_flags={"model.cell"})  # --model names the cell
     b.add_argument("--model", default="lstm", choices=["lstm", "gru", "snaive", "arima", "ets"],
                    help="the RNN cell, or a baseline (default: %(default)s)")
-    b.add_argument("--windows", type=int, default=4, help="forecast origins (default: 4)")
+    b.add_argument("--windows", dest="n_windows", type=int, default=4,  # backtest()'s name:
+                   help="forecast origins (default: 4)")            # its hints say --windows
     b.add_argument("--refit", action="store_true", help="refit at every origin")
     b.add_argument("--levels", type=int, nargs="*", default=None, metavar="LEVEL",
                    help=LEVELS_HELP.format(default="an RNN's head's levels, 80 95 for the "

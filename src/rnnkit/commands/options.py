@@ -288,7 +288,7 @@ def check_output(path: str, overwrite: bool, flag: str) -> None:
     before any work."""
     if os.path.isdir(path):
         raise IsADirectoryError(f"{flag} {path} is a folder; give a file name in it, e.g. "
-                                f"{flag} {os.path.join(path, 'model.pt')}")
+                                f"{flag} {os.path.join(path, 'NAME')}")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{flag} {path} exists; pass --overwrite to replace it or choose "
                               f"another path")

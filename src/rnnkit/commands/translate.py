@@ -9,7 +9,9 @@
 
 Translations print as ``TRANSLATION<TAB>SCORE-NAME SCORE``, e.g. ``vingt et un<TAB>log-prob/token
 -0.0123``. ``train``'s ``--out-dir`` must be a new or empty folder: ``--resume`` continues the
-run there from its last.pt, ``--overwrite`` replaces it.
+run there from its last.pt, ``--overwrite`` replaces it; ``pairs`` replaces an existing
+``--out`` file only with ``--overwrite``. ``run`` takes ``--beam`` up to 1000 and ``--max-len``
+up to 10 x the length the model decodes by default.
 
 Every option of ``translate train`` is a field of a config dataclass (``[model]``:
 Seq2SeqConfig, ``[data]``: TranslateDataConfig, ``[train]``: TrainConfig), settable as a
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 
 from .options import (
@@ -28,6 +31,7 @@ from .options import (
     add_run_dir_flags,
     best_note,
     build_configs,
+    check_output,
     check_run_dir,
     check_writable,
     given_settings,
@@ -55,6 +59,15 @@ class TranslateDataConfig:
     batch_size: int = 64
     val_fraction: float = 0.05
 
+    def __post_init__(self) -> None:  # checked before any work, in the settings' names
+        from ..checks import choice, positive_ints
+
+        choice("level", self.level, ("word", "char"))
+        positive_ints(batch_size=self.batch_size)
+        if not 0 <= self.val_fraction < 1:  # NaN fails too
+            raise ValueError(f"val_fraction must be in [0, 1) (the share of the pairs held out "
+                             f"for validation, e.g. 0.05), got {self.val_fraction}")
+
 
 def _sections() -> dict[str, type]:
     from ..text.seq2seq import Seq2SeqConfig
@@ -77,6 +90,13 @@ ALIASES = {
 }
 NOT_FLAGS = {"model.src_vocab_size", "model.tgt_vocab_size"}  # from the data
 
+#: the largest ``--beam`` taken: beam search keeps every hypothesis of every text in memory,
+#: and beyond a few dozen a wider beam changes nothing (5-10 is usual)
+MAX_BEAM = 1000
+#: ``--max-len`` may be at most this many times the length the model decodes by default (its
+#: longest training target x 1.5 + 5), or ``MAX_LEN`` for a checkpoint without one
+MAX_LEN_FACTOR, MAX_LEN = 10, 10_000
+
 
 class _RunByDefault(argparse._SubParsersAction):
     """Subcommands ``train``, ``pairs``, ``run``; any other first word is a checkpoint of
@@ -90,6 +110,13 @@ class _RunByDefault(argparse._SubParsersAction):
         super().__init__(*args, **kwargs)
         self.choices = self._Anything()  # the subparsers stay in self._name_parser_map
 
+    def add_parser(self, name, **kwargs):
+        """The parser, also listed in ``choices`` (as argparse lists it): the CLI finds each
+        subcommand's flags there to put its messages in their words."""
+        parser = super().add_parser(name, **kwargs)
+        self.choices.update(self._name_parser_map)
+        return parser
+
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         if values and values[0] not in self._name_parser_map:
             values = ["run", *values]
@@ -97,6 +124,8 @@ class _RunByDefault(argparse._SubParsersAction):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..data.numbers import LANGUAGES
+
     parser = subparsers.add_parser("translate", help="sequence-to-sequence translation",
                                    description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -116,10 +145,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     pa = sub.add_parser("pairs", help="write number-in-words pairs (num2words)")
     pa.add_argument("--out", required=True, help="TSV file to write (required)")
-    pa.add_argument("--src", default="en", help="source language code (default: %(default)s)")
-    pa.add_argument("--tgt", default="fr", help="target language code (default: %(default)s)")
+    pa.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out file (default: off: it is refused)")
+    pa.add_argument("--src", default="en", choices=LANGUAGES,
+                    help="source language code (default: %(default)s)")
+    pa.add_argument("--tgt", default="fr", choices=LANGUAGES,
+                    help="target language code (default: %(default)s)")
     pa.add_argument("--n", type=int, default=20000,
-                    help="numbers in the chosen split (default: %(default)s)")
+                    help="numbers in the chosen split: at most 999998 for train, 100000 for "
+                    "valid or test (default: %(default)s)")
     pa.add_argument("--split", default="train", choices=["train", "valid", "test"],
                     help="which disjoint split of the numbers (default: %(default)s)")
     pa.add_argument("--seed", type=int, default=0,
@@ -178,8 +212,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _pairs(args: argparse.Namespace) -> int:
-    from ..data.numbers import number_pairs, split_numbers, write_pairs_tsv
+    from ..data.numbers import number_pairs, split_capacity, split_numbers, write_pairs_tsv
 
+    check_output(args.out, args.overwrite, "--out")  # before any work
+    most = split_capacity(args.split)
+    if not 1 <= args.n <= most:
+        raise ValueError(f"--n must be between 1 and {most} (the numbers a {args.split} split "
+                         f"can hold), got {args.n}")
     sizes = {"train": 1, "valid": 1, "test": 1, args.split: args.n}
     split = split_numbers(sizes["train"], sizes["valid"], sizes["test"], seed=args.seed)
     pairs = number_pairs(split[args.split], args.src, args.tgt)
@@ -241,10 +280,24 @@ def _translate(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not 1 <= args.beam <= MAX_BEAM:
+        raise ValueError(f"--beam must be between 1 (greedy) and {MAX_BEAM}, got {args.beam} "
+                         f"(5-10 is usual)")
+    if args.max_len is not None and args.max_len < 1:
+        raise ValueError(f"--max-len must be a positive number of target tokens, got "
+                         f"{args.max_len} (leave it out for the model's own)")
+    if not math.isfinite(args.length_penalty) or args.length_penalty < 0:
+        raise ValueError(f"--length-penalty must be a number >= 0 (0: summed log-prob, 1: "
+                         f"per-token mean), got {args.length_penalty}")
     if args.heatmap is not None:
         check_writable(args.heatmap, "--heatmap")
     texts, names = _source_texts(args)
     tr = Translator.from_checkpoint(args.checkpoint)
+    longest = MAX_LEN_FACTOR * tr.max_len if tr.max_len else MAX_LEN
+    if args.max_len is not None and args.max_len > longest:  # before allocating for it
+        own = (f"{MAX_LEN_FACTOR} x the {tr.max_len} tokens this model decodes by default"
+               if tr.max_len else "the cap for a checkpoint without a default")
+        raise ValueError(f"--max-len must be at most {longest} ({own}), got {args.max_len}")
     print_warnings(unknown_warnings(tr.src_vocab, texts, names))
     results = tr.translate(texts, beam_size=args.beam, max_len=args.max_len,
                            length_penalty=args.length_penalty, batch_size=args.batch_size)

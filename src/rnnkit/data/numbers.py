@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["LANGUAGES", "number_pairs", "number_to_words", "split_numbers", "write_pairs_tsv"]
+__all__ = ["LANGUAGES", "number_pairs", "number_to_words", "split_capacity", "split_numbers",
+           "write_pairs_tsv"]
 
 LANGUAGES = ("en", "fr", "de", "es", "it")
 MAX_NUMBER = 999_999
@@ -46,6 +47,21 @@ def _magnitude_classes(max_number: int) -> list[range]:
     return classes
 
 
+def split_capacity(split: str, max_number: int = MAX_NUMBER) -> int:
+    """The most numbers :func:`split_numbers` can put in ``split`` ("train", "valid" or
+    "test") when each other split holds one: all of ``[0, max_number]`` but those two for
+    train, at most 10% of each digit-count class (at least one) for valid and test.
+
+    >>> split_capacity("train"), split_capacity("test")
+    (999998, 100000)
+    """
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+    if split == "train":
+        return max_number + 1 - 2
+    return sum(max(1, len(c) // 10) for c in _magnitude_classes(max_number))
+
+
 def split_numbers(n_train: int = 30_000, n_valid: int = 600, n_test: int = 3_000,
                   seed: int = 0, max_number: int = MAX_NUMBER) -> dict[str, list[int]]:
     """Disjoint ``train`` / ``valid`` / ``test`` lists of integers in ``[0, max_number]``.
@@ -60,6 +76,11 @@ def split_numbers(n_train: int = 30_000, n_valid: int = 600, n_test: int = 3_000
                          f"{max_number + 1} exist in [0, {max_number}]")
     rng = random.Random(seed)
     classes = _magnitude_classes(max_number)
+    most = sum(max(1, len(c) // 10) for c in classes)  # valid and test: <= 10% of each class
+    for name, n in (("n_valid", n_valid), ("n_test", n_test)):
+        if n > most:  # would silently come back shorter
+            raise ValueError(f"{name}={n} is more than the {most} numbers in [0, {max_number}] "
+                             f"a valid or test split holds (at most 10% of each digit count)")
     out: dict[str, list[int]] = {"train": [], "valid": [], "test": []}
     k = len(classes)
     for i, cls in enumerate(classes):

@@ -62,27 +62,69 @@ def _pd():
     return pd
 
 
-def read_csv(path: Any):
-    """Read a CSV file into a DataFrame, with errors that name the file and the problem.
+#: characters text hardly ever holds (a CSV with many is binary): the C0 controls but tab, line
+#: feed, form feed and carriage return; DEL; the C1 controls (what Latin-1 reads binary as)
+_CONTROLS = dict.fromkeys([*range(0, 9), 11, *range(14, 32), *range(127, 160)])
+
+
+def read_csv(path: Any, flag: str | None = None, needs: str | None = None):
+    """Read a UTF-8 CSV file into a DataFrame, with errors that name the file (by its ``flag``,
+    e.g. ``"--csv"``, when given), the problem and what to give instead (``needs``: what the
+    file must hold besides a header row, e.g. ``"the --time and --target columns"``).
+
+    A missing path, a folder, an empty or binary file, a file in another encoding than UTF-8
+    (Latin-1, UTF-16: re-save it as UTF-8; a CSV is not guessed at, since a wrong guess would
+    silently change column names and values), an unparseable file and a header without rows
+    are all refused before any work.
 
     >>> read_csv("no/such.csv")
     Traceback (most recent call last):
     ...
-    FileNotFoundError: no such CSV file: no/such.csv
+    FileNotFoundError: no such CSV file: no/such.csv; check the path
     """
+    import io
     from pathlib import Path
 
     pd = _pd()
     path = Path(path)
+    name = f"{flag} {path}" if flag else str(path)
+    give = "give a UTF-8 CSV file with a header row" + (f" and {needs}" if needs else "")
+    if path.is_dir():
+        raise IsADirectoryError(f"{name} is a folder, not a CSV file; give the path of a CSV "
+                                f"file (in it)")
     if not path.is_file():
-        raise FileNotFoundError(f"no such CSV file: {path}"
-                                + (" (that is a folder)" if path.is_dir() else ""))
+        raise FileNotFoundError(f"no such CSV file: {name}; check the path")
     try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not a readable CSV file ({err})") from None
+        raw = path.read_bytes()
+    except OSError as err:
+        raise OSError(f"{name}: cannot read it ({err.strerror or err}); {give} that is "
+                      f"readable") from None
+    if not raw.strip():
+        raise ValueError(f"{name} is empty; {give}")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError(f"{name} is UTF-16 encoded, not UTF-8; re-save it as UTF-8 (e.g. "
+                         f"iconv -f utf-16 -t utf-8), or {give}")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        text, bad = None, err
+    head = text[:65536] if text is not None else raw[:65536].decode("latin-1")
+    nul = "\x00" in head
+    if nul or len(head) - len(head.translate(_CONTROLS)) > len(head) // 10:
+        raise ValueError(f"{name} is a binary file, not a CSV (it holds "
+                         f"{'NUL' if nul else 'control'} bytes); {give}")
+    if text is None:
+        raise ValueError(f"{name} is not UTF-8 text (byte 0x{raw[bad.start]:02x} at offset "
+                         f"{bad.start} cannot be decoded: Latin-1 or Windows-1252?); re-save it "
+                         f"as UTF-8 (e.g. iconv -f latin1 -t utf-8), or {give}")
+    try:
+        df = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{name} is not a readable CSV file ({detail}); {give}, its values "
+                         f"separated by commas") from None
     if df.empty:
-        raise ValueError(f"{path} has a header but no rows")
+        raise ValueError(f"{name} has a header but no rows; {give} and at least one data row")
     return df
 
 
@@ -148,9 +190,9 @@ def _check_freq(freq: str | None) -> None:
     try:
         _pd().tseries.frequencies.to_offset(freq)
     except (ValueError, TypeError):
-        raise ValueError(f"freq {freq!r} is not a pandas frequency; use e.g. 'D' (daily), 'MS' "
-                         f"(month start), 'h' (hourly), 'W-SUN', or leave it out to infer "
-                         f"it") from None
+        raise ValueError(f"freq={freq!r} is not a pandas frequency; use e.g. 'D' (daily), 'MS' "
+                         f"(month start), 'h' (hourly), 'W-SUN' (weekly, on Sundays), 'QS' "
+                         f"(quarter start), or leave it out to infer it") from None
 
 
 def check_time_order(times, column: str, name: str | None = None):
@@ -284,9 +326,12 @@ def from_dataframe(df, time: str, target: str | Sequence[str], series: str | Non
     if not targets:
         raise ValueError("at least one target column is needed")
     cols = [time, *targets, *past_covariates, *future_covariates] + ([series] if series else [])
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"columns {missing} not in the data; available: {list(df.columns)}")
+    roles = [("time", [time]), ("target", targets), ("series", [series] if series else []),
+             ("past_covariates", past_covariates), ("future_covariates", future_covariates)]
+    missing = [f"{kw}={c!r}" for kw, names in roles for c in names if c not in df.columns]
+    if missing:  # each by its keyword, so the CLI can name the flag to change
+        raise ValueError(f"{'column' if len(missing) == 1 else 'columns'} not in the data: "
+                         f"{', '.join(missing)}; choose from its columns {list(df.columns)}")
     if len(df) == 0:
         raise ValueError("the data frame is empty; a series needs at least a few rows")
     for c in [*targets, *past_covariates, *future_covariates]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.timeseries import Series, as_series, check_length
+from ..data.timeseries import Series, SeriesTooShortError, as_series, check_length
 from .metrics import forecast_metrics
 
 __all__ = ["BacktestResult", "backtest"]
@@ -68,13 +68,16 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
         raise ValueError(f"window must be 'expanding' or 'rolling', got {window!r}")
     if window == "rolling" and not train_size:
         raise ValueError("window='rolling' needs train_size= (steps of history to fit on)")
-    if n_windows < 1:
-        raise ValueError(f"n_windows must be at least 1, got {n_windows}")
+    if not isinstance(n_windows, int) or isinstance(n_windows, bool) or n_windows < 1:
+        raise ValueError(f"n_windows must be a positive integer (the forecast origins to "
+                         f"score), got {n_windows!r}")
     stride = stride or horizon
     series = as_series(data, **data_kw)
     span = horizon + (n_windows - 1) * stride
     check_length(series, span + max(season, 1) + 2,
-                 f"a backtest of {n_windows} windows of horizon {horizon} (stride {stride})")
+                 f"a backtest of {n_windows} windows of horizon {horizon} (stride {stride})",
+                 "use fewer windows (n_windows=), a shorter horizon (horizon=), or a longer "
+                 "series")
     origins = [[len(s) - horizon - (n_windows - 1 - k) * stride for s in series]
                for k in range(n_windows)]
 
@@ -92,7 +95,13 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
         hist = [cut(s, o) for s, o in zip(series, origins[k])]
         if refit or model is None:
             model = model_factory()
-            model.fit(hist)
+            try:
+                model.fit(hist)
+            except SeriesTooShortError as err:  # the history before this origin is too short
+                raise SeriesTooShortError(
+                    f"{err}; in this backtest the model is fitted on the steps before the "
+                    f"origin of window {k + 1} of {n_windows}: fewer windows (n_windows=) "
+                    f"leave it more") from None
         future = [s.future[o:o + horizon] for s, o in zip(series, origins[k])]
         full_hist = [s.head(o) for s, o in zip(series, origins[k])]
         fc = model.predict(history=full_hist, future=future, levels=levels)

@@ -29,8 +29,8 @@ def check_levels(levels: Sequence[float] | None,
     bad = [lv for lv in levels if isinstance(lv, bool) or not isinstance(lv, numbers.Real)
            or not 0 < lv < 100]
     if bad:
-        raise ValueError(f"levels are central interval widths in percent and must lie strictly "
-                         f"between 0 and 100 (e.g. 80, 95); got {bad}")
+        raise ValueError(f"levels must be central interval widths in percent, each strictly "
+                         f"between 0 and 100 (e.g. 80 and 95); got {bad}")
     return levels
 
 

@@ -94,11 +94,17 @@ class Seq2SeqConfig:
 
     def __post_init__(self) -> None:
         if self.attention not in (*ATTENTION_KINDS, "none"):
-            raise ValueError(f"unknown attention {self.attention!r}; choose one of "
+            raise ValueError(f"unknown attention={self.attention!r}; choose one of "
                              f"{', '.join(ATTENTION_KINDS)} or 'none'")
-        if not 0.0 <= self.teacher_forcing <= 1.0:
-            raise ValueError(f"teacher_forcing is a probability in [0, 1], got "
-                             f"{self.teacher_forcing}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:  # NaN fails too
+            raise ValueError(f"teacher_forcing is a probability in [0, 1] (1: always feed the "
+                             f"reference token), got {self.teacher_forcing}")
+        for name in ("embed_size", "hidden_size", "enc_layers", "dec_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         for name in ("src_vocab_size", "tgt_vocab_size"):
             if getattr(self, name) <= EOS + 1:
                 raise ValueError(f"{name} must count the 4 special tokens plus at least one "

@@ -149,9 +149,16 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
 
     if len(pairs) < 2:
         raise ValueError(f"need at least 2 sentence pairs to train, got {len(pairs)}")
+    if not 0 <= val_fraction < 1:  # NaN fails too
+        raise ValueError(f"val_fraction must be in [0, 1) (the share of the pairs held out for "
+                         f"validation, e.g. 0.05), got {val_fraction}")
     train_config = train_config or TrainConfig()
     order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed)).tolist()
     n_val = max(1, round(len(pairs) * val_fraction))
+    if n_val >= len(pairs):
+        raise ValueError(f"val_fraction={val_fraction:g} holds out {n_val} of the {len(pairs)} "
+                         f"pairs, leaving none to train on; lower val_fraction or give more "
+                         f"pairs")
     val = [pairs[i] for i in order[:n_val]]
     train = [pairs[i] for i in order[n_val:]]
     if resume:  # the run's own vocabularies and architecture, whatever the flags say now
