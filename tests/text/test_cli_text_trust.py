@@ -155,11 +155,11 @@ def test_generate_survives_a_closed_pipe_and_ctrl_c(corpus, tmp_path):
 def test_a_time_budget_picks_the_recipe_and_the_bar_counts_seconds(corpus, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "text", "--data", str(corpus), "--out-dir", str(out), "--max-time",
-                 "4", "--hidden", "24", "--train.progress", "true",
+                 "4", "--hidden", "24", "--dropout", "0.05", "--train.progress", "true",
                  "--sample.length", "5"]) == 0
     captured = capsys.readouterr()
-    recipe = re.search(r"recipe: 1x24 LSTM .*", captured.out)
-    assert recipe, captured.out  # the explicit --hidden wins; the rest is the recipe's
+    recipe = re.search(r"recipe: 1x24 LSTM .*dropout 0.05,.*", captured.out)
+    assert recipe, captured.out  # explicit settings win, and the line says what runs
     assert "cosine over the budget" in recipe.group(0)
     total = re.search(r"train \(time budget\).*?/(\d+) s", captured.err)
     assert total, captured.err[-500:]

@@ -218,11 +218,18 @@ def _budgeted(cfg: dict[str, Any], given: dict[str, dict[str, Any]],
         ("epochs", BUDGET_EPOCHS)) if k not in gt})  # the budget, not epochs, ends the run
     # the measurement was spent from the budget: --max-time is the whole command's time
     train = dataclasses.replace(train, max_time=max(1.0, train.max_time - plan.calibration_s))
-    print(plan.describe() + (f"; validation: the last {100 * data.val_fraction:g}% of the text"))
-    info: dict[str, Any] = {"recipe": plan.describe()}
+    info: dict[str, Any] = {}
+    schedule = f"{train.scheduler} schedule (--scheduler)"
     if not own_schedule and train.scheduler == "none":
         train = dataclasses.replace(train, warmup_steps=0)
         info.update(schedule="time_cosine", warmup_steps=plan.warmup_steps, floor=plan.floor)
+        schedule = "cosine over the budget"
+    # what runs: the plan, with every explicit setting in it
+    used = dataclasses.replace(plan, hidden_size=model.hidden_size, num_layers=model.num_layers,
+                               embed_size=model.embed_size, dropout=model.dropout,
+                               lr=train.lr, eval_every=train.eval_every, schedule=schedule)
+    info["recipe"] = used.describe()
+    print(f"{used.describe()}; validation: the last {100 * data.val_fraction:g}% of the text")
     return {**cfg, "model": model, "data": data, "train": train}, info
 
 

@@ -109,6 +109,7 @@ class BudgetPlan:
         params: parameters of the chosen model.
         measured: ``{H: tokens/s}`` of every width measured.
         calibration_s: seconds the measurement took (spent from the budget).
+        schedule: how the lr moves, in words.
     """
 
     hidden_size: int
@@ -128,13 +129,14 @@ class BudgetPlan:
     params: int
     measured: dict[int, float]
     calibration_s: float
+    schedule: str = "cosine over the budget"
 
     def describe(self) -> str:
         """One line for the user: what was picked, and from what measurement."""
         speeds = ", ".join(f"H={h}: {r / 1e3:.1f}k" for h, r in self.measured.items())
         return (f"recipe: {self.num_layers}x{self.hidden_size} {self.cell.upper()} "
                 f"({self.params / 1e6:.2f}M parameters), dropout {self.dropout:g}, lr "
-                f"{self.lr:.2g} cosine over the budget, {self.batch_size}x{self.bptt} chunks, "
+                f"{self.lr:.2g} {self.schedule}, {self.batch_size}x{self.bptt} chunks, "
                 f"validation every {self.eval_every} steps; measured tokens/s ({speeds}, "
                 f"{self.calibration_s:.1f} s of the budget) plan ~{self.tokens / 1e6:.1f}M "
                 f"tokens = {self.epochs:.1f} passes over the text")
