@@ -307,7 +307,7 @@ def test_run_max_len_cap_comes_from_the_model(tiny, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--val-fraction", "1.5"], "--val-fraction must be in [0, 1)"),
-    (["--level", "bogus"], "--level must be 'word' or 'char', got 'bogus'"),
+    (["--level", "bogus"], "--level must be one of word, char; got 'bogus'"),
     (["--attention", "bogus"], "unknown --attention bogus; choose one of"),
     (["--teacher-forcing", "nan"], "--teacher-forcing is a probability in [0, 1]"),
     (["--embed", "0"], "--embed must be a positive integer, got 0"),
