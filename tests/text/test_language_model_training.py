@@ -16,6 +16,7 @@ from rnnkit.text.generation import (
     TimeCosineLR,
     fit_text,
     split_text,
+    validation_blocks,
 )
 from rnnkit.text.language_model import LanguageModelConfig, load_language_model
 from rnnkit.train import TrainConfig, load_checkpoint
@@ -36,11 +37,25 @@ def test_vocabulary_comes_from_the_whole_file():
     run = fit_text(text, TINY, TextDataConfig(batch_size=4, bptt=16),
                    TrainConfig(max_steps=2, progress=False))
     assert "Q" in run.model.tokenizer.stoi
-    _, val_text = split_text(text, 0.1)
+    _, val_text = split_text(text, 0.1)  # a short text's one validation block: its tail
     assert run.val_metrics["unk_rate"] == 0.0
-    assert run.val_metrics["tokens"] == len(val_text) - 1
-    assert run.val_metrics["loss"] == pytest.approx(
-        run.model.evaluate_text(val_text)["loss"], rel=1e-5)
+    assert run.val_metrics["tokens"] == len(val_text) and run.val_metrics["blocks"] == 1
+    # reference: one pass over the block after (up to 512 tokens of) the text before it
+    ids = run.model.tokenizer.encode_tensor(text)
+    lo, n = len(text) - len(val_text), len(text)
+    start = max(0, lo - 1 - 512)
+    with torch.no_grad():
+        logits, _ = run.model.eval()(ids[start: n - 1][None])
+    ref = torch.nn.functional.cross_entropy(logits[0, lo - 1 - start:], ids[lo:n]).item()
+    assert run.val_metrics["loss"] == pytest.approx(ref, rel=1e-5)
+
+
+def test_validation_blocks_are_spread_over_a_long_text():
+    spans = validation_blocks(1_000_000, 0.05)
+    held = sum(hi - lo for lo, hi in spans)
+    assert held == 50_000 and len(spans) == round(50_000 / 2048)
+    assert spans[0][0] < 50_000 and spans[-1][1] == 1_000_000  # from the start to the end
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # disjoint, in order
 
 
 def test_overlap_scores_each_target_once():

@@ -157,8 +157,9 @@ def _train_text(args: argparse.Namespace) -> int:
     if m:
         print(f"validation (best.pt, step {m['step']}): loss {m['loss']:.4f} nats/token, "
               f"perplexity {m['perplexity']:.3f}, {m['bits_per_char']:.4f} bits/char over "
-              f"{m['tokens']:,} tokens of the last {100 * cfg['data'].val_fraction:g}% of "
-              f"{data.path} (unknown: {100 * m['unk_rate']:.2f}%), {m['protocol']}")
+              f"{m['tokens']:,} held-out tokens of {data.path} ({m['blocks']} block(s) spread "
+              f"over the text, {100 * cfg['data'].val_fraction:g}%; unknown: "
+              f"{100 * m['unk_rate']:.2f}%), each read after the text before it")
         ckpt = out_dir / "best.pt"
     else:
         print("no validation text (--val-fraction 0): the checkpoint is the final weights")
@@ -229,7 +230,8 @@ def _budgeted(cfg: dict[str, Any], given: dict[str, dict[str, Any]],
                                embed_size=model.embed_size, dropout=model.dropout,
                                lr=train.lr, eval_every=train.eval_every, schedule=schedule)
     info["recipe"] = used.describe()
-    print(f"{used.describe()}; validation: the last {100 * data.val_fraction:g}% of the text")
+    print(f"{used.describe()}; validation: {100 * data.val_fraction:g}% of the text in "
+          f"blocks spread over it")
     return {**cfg, "model": model, "data": data, "train": train}, info
 
 

@@ -27,7 +27,6 @@ from ..saving import atomic_write_text
 from ..train import BPTTStream, Callback, TrainConfig, Trainer, load_checkpoint
 from ..train.callbacks import KeepBest
 from .language_model import (
-    IGNORE_INDEX,
     LN2,
     LanguageModel,
     LanguageModelConfig,
@@ -46,6 +45,7 @@ __all__ = [
     "run_demo",
     "split_text",
     "text_fingerprint",
+    "validation_blocks",
 ]
 
 
@@ -198,6 +198,34 @@ class ThroughputMeter(Callback):
         return self.items / self.seconds if self.seconds > 0 else float("nan")
 
 
+#: Tokens per held-out validation block (:func:`validation_blocks`).
+VAL_BLOCK = 2048
+
+
+def validation_blocks(n: int, val_fraction: float,
+                      block: int = VAL_BLOCK) -> list[tuple[int, int]]:
+    """Held-out ``[start, end)`` token ranges, about ``val_fraction`` of a stream of ``n``
+    tokens, spread evenly over it: the stream is cut into equal periods and the last ``block``
+    tokens (or fewer) of each are held out. Spreading them keeps every part of the text in
+    training: a validation tail would drop the end of a corpus (the last book, the play that
+    continues into the test text) from what the model learns. A short text gets one block,
+    its tail.
+
+    >>> validation_blocks(100, 0.1, block=4)
+    [(12, 16), (28, 32), (44, 48), (60, 64), (76, 80), (96, 100)]
+    >>> validation_blocks(100, 0.1, block=2048)
+    [(90, 100)]
+    """
+    held = int(round(n * val_fraction))
+    if held < 1:
+        return []
+    count = max(1, round(held / block))
+    size = held // count
+    period = n // count
+    spans = [((i + 1) * period - size, (i + 1) * period) for i in range(count - 1)]
+    return [*spans, (n - (held - size * (count - 1)), n)]
+
+
 def split_text(text: str, val_fraction: float) -> tuple[str, str]:
     """The first ``1 - val_fraction`` of the characters (train) and the rest (validation).
 
@@ -267,14 +295,16 @@ def fit_text(
     """Train a language model on ``text`` with truncated BPTT; return it with the weights
     that scored best on validation.
 
-    The last ``data_config.val_fraction`` of the text is validation; the tokenizer is built
-    from the whole text (a symbol of the validation part alone gets an id that training never
-    makes likely, so it is not scored as ``<unk>``, which would flatter the model). The
-    training stream is cut into ``data_config.batch_size`` rows and chunks of
-    ``data_config.bptt`` steps. Validation reads its text as one stream in segments
-    (:meth:`~rnnkit.text.language_model.LanguageModel.evaluation_batches`), exactly as
-    ``rnnkit evaluate`` does, so the number that chose ``best.pt`` is the one
-    ``rnnkit evaluate best.pt`` prints on the same text and the one returned in
+    About ``data_config.val_fraction`` of the tokens is held out for validation, in blocks
+    spread over the whole text (:func:`validation_blocks`; a short text's one block is its
+    tail), so training sees every part of the corpus; the rest, joined, is the training
+    stream, cut into ``data_config.batch_size`` rows and chunks of ``data_config.bptt``
+    steps. The tokenizer is built from the whole text (a symbol of the validation part alone
+    gets an id that training never makes likely, so it is not scored as ``<unk>``, which
+    would flatter the model). Validation scores every block token once, each block read
+    after the text before it, in the segments of
+    :meth:`~rnnkit.text.language_model.LanguageModel.evaluation_batches` (independent of the
+    batch size); that number chose ``best.pt`` and is the one returned in
     :attr:`TextRun.val_metrics` (no second, different evaluation).
 
     Every checkpoint holds the model config, the vocabulary and ``run``: the text's
@@ -284,15 +314,18 @@ def fit_text(
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError("the training text is empty; give a file with some text")
-    train_text, val_text = split_text(text, data_config.val_fraction)
     tokenizer = data_config.build_tokenizer(text)  # the file's symbols, whichever part
     last = Path(train_config.out_dir) / "last.pt" if train_config.out_dir else None
     if resume and last is not None and last.exists():
         # continue with the checkpoint's own vocabulary, after checking it is the same run
         extra = _check_resumable(last, text, model_config, data_config)
         tokenizer = LanguageModel.from_extra_state(extra).tokenizer
-    train_ids = tokenizer.encode_tensor(train_text)
-    val_ids = tokenizer.encode_tensor(val_text) if val_text else None
+    ids = tokenizer.encode_tensor(text)
+    spans = validation_blocks(ids.numel(), data_config.val_fraction)
+    keep = torch.ones(ids.numel(), dtype=torch.bool)
+    for lo, hi in spans:
+        keep[lo:hi] = False
+    train_ids = ids[keep]  # the text without its validation blocks
     B = data_config.batch_size
     if train_ids.numel() < 2 * B + 1:
         raise ValueError(f"the training text has only {train_ids.numel()} tokens, too few for "
@@ -301,9 +334,10 @@ def fit_text(
         torch.manual_seed(train_config.seed)
         model = LanguageModel(replace(model_config, vocab_size=len(tokenizer)), tokenizer)
     train_data = BPTTStream(train_ids, B, data_config.bptt, overlap=data_config.overlap)
-    val_data = None
-    if val_ids is not None and val_ids.numel() >= 2:
-        val_data = LanguageModel.evaluation_batches(val_ids, B)
+    # every token of each block is scored, predicted from the text before it (the training
+    # text just before the block is read as context, not scored)
+    val_spans = [(max(lo - 1, 0), hi - 1) for lo, hi in spans if hi - 1 > max(lo - 1, 0)]
+    val_data = LanguageModel.evaluation_batches(ids, B, spans=val_spans) if val_spans else None
     if sample_config is not None and not tokenizer.encode(sample_config.prime):
         # e.g. the default "\n" prime of a word model: start from the text's first token
         first = tokenizer.itos[int(train_ids[0])]
@@ -325,14 +359,15 @@ def fit_text(
             model.load_state_dict(keep.state)
         model.eval()
         loss = float(trainer.best_metric)
-        tokens = sum(int((y != IGNORE_INDEX).sum()) for _, y in val_data)
+        targets = torch.cat([ids[lo + 1: hi + 1] for lo, hi in val_spans])
+        tokens = targets.numel()
+        chars = tokens if tokenizer.kind == "char" else tokens * len(text) / ids.numel()
         val_metrics = {
             "loss": loss, "perplexity": perplexity(loss), "bits_per_token": loss / LN2,
-            "bits_per_char": (loss / LN2 if tokenizer.kind == "char"
-                              else loss * tokens / LN2 / len(val_text)),
-            "tokens": tokens, "step": best_step,
-            "unk_rate": float((val_ids == tokenizer.unk_id).float().mean()),
-            "protocol": model.eval_protocol(), "chars": len(val_text)}
+            "bits_per_char": loss * tokens / LN2 / chars,
+            "tokens": tokens, "step": best_step, "blocks": len(val_spans),
+            "unk_rate": float((targets == tokenizer.unk_id).float().mean()),
+            "protocol": model.eval_protocol(), "chars": chars}
     return TextRun(model, trainer, history, val_metrics,
                    sampler.samples if sampler is not None else [])
 

@@ -279,7 +279,9 @@ class LanguageModel(nn.Module):
 
     @staticmethod
     def evaluation_batches(ids: Tensor, batch_size: int = 16, segment: int = EVAL_SEGMENT,
-                           context: int = EVAL_CONTEXT) -> list[tuple[Tensor, Tensor]]:
+                           context: int = EVAL_CONTEXT,
+                           spans: list[tuple[int, int]] | None = None,
+                           ) -> list[tuple[Tensor, Tensor]]:
         """The stream ``ids [N]`` as batches ``(x [b, L], y [b, L])`` that score every
         prediction ``w_{t+1} | w_{<=t}`` exactly once, independently of ``batch_size``.
 
@@ -289,7 +291,10 @@ class LanguageModel(nn.Module):
         ``context`` tokens of history; the first starts from the text's start). Rows are
         right-padded (targets ``IGNORE_INDEX``), which a left-to-right model never sees.
         ``batch_size`` only says how many segments run side by side: the scores, and so the
-        mean loss, are the same for every batch size.
+        mean loss, are the same for every batch size. ``spans`` (``[(start, end)]`` prediction
+        ranges: the targets ``ids[start + 1: end + 1]``) scores only those parts of the stream,
+        each cut into segments the same way (a held-out block inside a text, read after the
+        text before it).
 
         >>> xs = LanguageModel.evaluation_batches(torch.arange(10), batch_size=2, segment=4,
         ...                                       context=2)
@@ -306,11 +311,14 @@ class LanguageModel(nn.Module):
             raise ValueError(f"context must be an integer >= 0, got {context!r}")
         n = ids.numel() - 1  # predictions
         rows = []
-        for s in range(0, n, segment):
-            a, e = max(0, s - context), min(s + segment, n)
-            y = ids[a + 1: e + 1].clone()
-            y[: s - a] = IGNORE_INDEX
-            rows.append((ids[a:e], y))
+        for lo, hi in spans if spans is not None else [(0, n)]:
+            if not 0 <= lo < hi <= n:
+                raise ValueError(f"span ({lo}, {hi}) is not inside the {n} predictions")
+            for s in range(lo, hi, segment):
+                a, e = max(0, s - context), min(s + segment, hi)
+                y = ids[a + 1: e + 1].clone()
+                y[: s - a] = IGNORE_INDEX
+                rows.append((ids[a:e], y))
         batches = []
         for i in range(0, len(rows), batch_size):
             group = rows[i: i + batch_size]
