@@ -211,8 +211,8 @@ def validation_blocks(n: int, val_fraction: float,
     continues into the test text) from what the model learns. A short text gets one block,
     its tail.
 
-    >>> validation_blocks(100, 0.1, block=4)
-    [(12, 16), (28, 32), (44, 48), (60, 64), (76, 80), (96, 100)]
+    >>> validation_blocks(100, 0.1, block=3)  # 10 tokens held out, in 3 blocks
+    [(30, 33), (63, 66), (96, 100)]
     >>> validation_blocks(100, 0.1, block=2048)
     [(90, 100)]
     """
