@@ -194,6 +194,8 @@ def test_out_dir_is_never_replaced_silently_resume_continues(tmp_path, capsys):
     assert "trained with --hidden 4, but --hidden 9 is given" in capsys.readouterr().err
     assert _tiny(data, out, "--resume", "--epochs", "2", "--lr", "0.5") == 2
     assert "--change-settings" in capsys.readouterr().err
+    assert _tiny(data, out, "--resume", "--epochs", "2", "--min-freq", "3") == 2
+    assert "trained with --min-freq 1, but --min-freq 3 is given" in capsys.readouterr().err
     assert _tiny(data, out, "--resume", "--epochs", "2") == 0
     ckpt = TextClassifier.from_checkpoint(str(out / "last.pt"))
     assert ckpt.model.config.hidden_size == 4

@@ -224,6 +224,9 @@ def test_out_dir_is_never_replaced_silently_resume_continues(tiny, tmp_path, cap
     # a changed model is refused, naming both values; the run's own settings continue it
     assert _tiny(tiny / "pairs.tsv", out, "--resume", "--epochs", "2", "--hidden", "7") == 2
     assert "trained with --hidden 4, but --hidden 7 is given" in capsys.readouterr().err
+    assert _tiny(tiny / "pairs.tsv", out, "--resume", "--epochs", "2", "--level", "char") == 2
+    assert "trained with --level 'word', but --level 'char' is given" in \
+        capsys.readouterr().err
     assert _tiny(tiny / "pairs.tsv", out, "--resume", "--epochs", "2") == 0
     tr = Translator.from_checkpoint(str(out / "last.pt"))
     assert tr.model.config.hidden_size == 4 and tr.tgt_vocab.level == "word"

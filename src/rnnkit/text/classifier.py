@@ -369,7 +369,9 @@ def train_text_classifier(texts: list[str], labels: list[str],
                                batch_size=batch_size, shuffle=shuffle, seed=seed)
 
     trainer = Trainer(model, train_config, loader(fit_idx, True), loader(val_idx, False),
-                      extra_state=clf.extra_state())
+                      extra_state={**clf.extra_state(), "run": {"data_config": {
+                          "val_fraction": val_fraction, "min_freq": min_freq,
+                          "batch_size": batch_size, "init": embed_init}}})
     trainer.fit(resume=resume)
     # the weights and score of best.pt (the final weights, scored, without a best.pt)
     metrics = trainer.restore_best() or trainer.evaluate()

@@ -183,7 +183,9 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
         return pair_loader(src, tgt, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
     trainer = Trainer(model, train_config, loader(train, True), loader(val, False),
-                      extra_state=tr.extra_state())
+                      extra_state={**tr.extra_state(), "run": {"data_config": {
+                          "val_fraction": val_fraction, "level": level,
+                          "batch_size": batch_size}}})
     trainer.fit(resume=resume)
     # the weights and score of best.pt (the final weights, scored, without a best.pt)
     metrics = trainer.restore_best() or trainer.evaluate()
