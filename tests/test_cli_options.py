@@ -64,7 +64,7 @@ def test_given_settings_keep_only_what_toml_and_flags_set_and_check_types(tmp_pa
 
 
 def test_output_checks_refuse_folders_files_in_the_way_and_taken_runs(tmp_path):
-    from rnnkit.commands.options import check_output, check_run_dir, check_writable
+    from rnnkit.commands.runs import check_output, check_run_dir, check_writable
 
     taken = tmp_path / "model.pt"
     taken.write_bytes(b"x")
@@ -95,7 +95,7 @@ def test_output_checks_refuse_folders_files_in_the_way_and_taken_runs(tmp_path):
 
 
 def test_resume_settings_refuse_model_changes_and_gate_training_changes():
-    from rnnkit.commands.options import resume_settings
+    from rnnkit.commands.runs import resume_settings
 
     saved = {"model": {"hidden_size": 16}, "train": {"lr": 0.01, "max_steps": 5}}
     kw = {"locked": {"model"}, "free": {"train.max_steps"}, "aliases": {"model.hidden_size":

@@ -37,13 +37,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .options import (
-    add_config_arguments,
-    check_run_dir,
-    check_writable,
-    given_settings,
-    speaking_flags,
-)
+from .options import add_config_arguments, given_settings, speaking_flags
+from .runs import check_run_dir, check_writable
 
 __all__ = ["ALIASES", "register"]
 

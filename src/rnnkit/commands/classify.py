@@ -34,15 +34,12 @@ import warnings
 
 from .options import (
     add_command_options,
-    add_run_dir_flags,
-    best_note,
     build_configs,
-    check_run_dir,
     given_settings,
     print_warnings,
-    resumed_configs,
     with_defaults,
 )
+from .runs import add_run_dir_flags, best_note, check_run_dir, resumed_configs
 
 __all__ = ["ClassifyDataConfig", "register"]
 

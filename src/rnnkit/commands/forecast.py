@@ -37,14 +37,8 @@ import argparse
 import sys
 from typing import Any
 
-from .options import (
-    add_config_arguments,
-    check_output,
-    check_run_dir,
-    check_writable,
-    given_settings,
-    speaking_flags,
-)
+from .options import add_config_arguments, given_settings, speaking_flags
+from .runs import check_output, check_run_dir, check_writable
 
 __all__ = ["ALIASES", "register"]
 

@@ -25,13 +25,8 @@ import os
 import sys
 from typing import Any
 
-from .options import (
-    add_command_options,
-    build_configs,
-    check_output,
-    check_writable,
-    with_defaults,
-)
+from .options import add_command_options, build_configs, with_defaults
+from .runs import check_output, check_writable
 
 __all__ = ["register"]
 

@@ -36,18 +36,15 @@ from typing import Any
 
 from .options import (
     add_config_arguments,
-    add_run_dir_flags,
     build_configs,
-    check_folder,
-    check_run_dir,
     config_overrides,
     converter,
     field_help,
     given_settings,
-    resumed_configs,
     with_defaults,
 )
 from .options import load_config as _load_config
+from .runs import add_run_dir_flags, check_folder, check_run_dir, resumed_configs
 
 __all__ = ["SECTIONS", "load_config", "register"]
 

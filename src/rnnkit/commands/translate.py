@@ -28,16 +28,18 @@ import sys
 
 from .options import (
     add_command_options,
+    build_configs,
+    given_settings,
+    print_warnings,
+    with_defaults,
+)
+from .runs import (
     add_run_dir_flags,
     best_note,
-    build_configs,
     check_output,
     check_run_dir,
     check_writable,
-    given_settings,
-    print_warnings,
     resumed_configs,
-    with_defaults,
 )
 
 __all__ = ["TranslateDataConfig", "register"]
