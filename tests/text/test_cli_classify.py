@@ -196,6 +196,12 @@ def test_out_dir_is_never_replaced_silently_resume_continues(tmp_path, capsys):
     assert "--change-settings" in capsys.readouterr().err
     assert _tiny(data, out, "--resume", "--epochs", "2", "--min-freq", "3") == 2
     assert "trained with --min-freq 1, but --min-freq 3 is given" in capsys.readouterr().err
+    # a run trained with a non-default data setting resumes with it, without repeating it
+    other = tmp_path / "other"
+    assert _tiny(data, other, "--val-fraction", "0.3") == 0
+    assert _tiny(data, other, "--resume", "--epochs", "2") == 0
+    run = torch.load(other / "last.pt", weights_only=True)["extra_state"]["run"]
+    assert run["data_config"]["val_fraction"] == 0.3
     assert _tiny(data, out, "--resume", "--epochs", "2") == 0
     ckpt = TextClassifier.from_checkpoint(str(out / "last.pt"))
     assert ckpt.model.config.hidden_size == 4

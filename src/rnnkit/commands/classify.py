@@ -35,11 +35,10 @@ import warnings
 from .options import (
     add_command_options,
     build_configs,
-    given_settings,
     print_warnings,
     with_defaults,
 )
-from .runs import add_run_dir_flags, best_note, check_run_dir, resumed_configs
+from .runs import add_run_dir_flags, best_note, open_run
 
 __all__ = ["ClassifyDataConfig", "register"]
 
@@ -127,15 +126,8 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = build_configs(args, _sections(), NOT_FLAGS,
                         {"data.path": "--data", "train.out_dir": "--out-dir"})
-    data, train = cfg["data"], cfg["train"]
-    check_run_dir(train.out_dir, resume=args.resume, overwrite=args.overwrite, flag="--out-dir")
-    if args.resume:  # the run's settings; given ones are compared with them
-        given = given_settings(args, _sections(), NOT_FLAGS)
-        cfg, _, changes = resumed_configs(cfg, given, train.out_dir,
-                                          allow_changes=args.change_settings, aliases=ALIASES)
-        train = cfg["train"]
-        for change in changes:
-            print(f"resume: changing {change} (--change-settings)")
+    cfg, _ = open_run(args, cfg, _sections(), not_flags=NOT_FLAGS, aliases=ALIASES)
+    data, train = cfg["data"], cfg["train"]  # a resumed run's own data settings
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         texts, labels = load_labelled_text(data.path)

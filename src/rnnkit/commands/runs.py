@@ -21,7 +21,7 @@ from collections.abc import Collection
 from typing import Any
 
 __all__ = ["RESUME_FREE", "add_run_dir_flags", "best_note", "check_folder", "check_output",
-           "check_run_dir", "check_writable", "flag_name", "resume_settings",
+           "check_run_dir", "check_writable", "flag_name", "open_run", "resume_settings",
            "resumed_configs"]
 
 
@@ -196,6 +196,29 @@ def resumed_configs(cfg: dict[str, Any], given: dict[str, dict[str, Any]], out_d
                 k: v for k, v in merged[name].items() if k in fields_of[name] and k != "path"})
     out["train"] = TrainConfig.from_dict({**merged["train"], "out_dir": out_dir})
     return out, extra, changes
+
+
+def open_run(args: argparse.Namespace, cfg: dict[str, Any], sections: dict[str, type], *,
+             not_flags: Collection[str] = (), aliases: dict[str, str] | None = None,
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a training command does with its ``--out-dir`` before any work:
+    :func:`check_run_dir` (``args.resume`` / ``args.overwrite``), then for ``--resume`` the
+    run's own configs with the given settings compared against them (:func:`resumed_configs`,
+    ``args.change_settings``; each applied change is printed). Returns the configs to train
+    with (read every section from them: a resumed run's data settings are the run's) and the
+    checkpoint's ``extra_state`` (``{}`` for a new run)."""
+    from .options import given_settings
+
+    out_dir = cfg["train"].out_dir
+    check_run_dir(out_dir, resume=args.resume, overwrite=args.overwrite)
+    if not args.resume:
+        return cfg, {}
+    given = given_settings(args, sections, not_flags)
+    cfg, extra, changes = resumed_configs(cfg, given, out_dir,
+                                          allow_changes=args.change_settings, aliases=aliases)
+    for change in changes:
+        print(f"resume: changing {change} (--change-settings)")
+    return cfg, extra
 
 
 def best_note(metrics: dict[str, Any]) -> str:

@@ -44,7 +44,7 @@ from .options import (
     with_defaults,
 )
 from .options import load_config as _load_config
-from .runs import add_run_dir_flags, check_folder, check_run_dir, resumed_configs
+from .runs import add_run_dir_flags, check_folder, open_run
 
 __all__ = ["SECTIONS", "load_config", "register"]
 
@@ -129,7 +129,7 @@ def _train_text(args: argparse.Namespace) -> int:
                          "of --config); to try rnnkit without data run `rnnkit demo`")
     if not train.out_dir:
         raise ValueError("--out-dir is empty; give a folder for the run's checkpoints and logs")
-    check_run_dir(train.out_dir, resume=args.resume, overwrite=args.overwrite)
+    cfg, extra = open_run(args, cfg, sections, not_flags=NOT_FLAGS, aliases=ALIASES)
     if args.threads:
         import torch
 
@@ -137,7 +137,7 @@ def _train_text(args: argparse.Namespace) -> int:
     text = load_text(data.path)
     callbacks, run_info = [], {}
     if args.resume:
-        cfg, run_info = _resumed(cfg, given, args.change_settings, train.out_dir)
+        run_info = _resumed_schedule(cfg, extra)
     elif train.max_time is not None:
         cfg, run_info = _budgeted(cfg, given, text)
     if run_info.get("schedule") == "time_cosine":
@@ -170,19 +170,16 @@ def _train_text(args: argparse.Namespace) -> int:
 BUDGET_EPOCHS = 1_000_000
 #: Where ``train text`` writes when neither ``--out-dir`` nor the TOML file says.
 DEFAULT_OUT_DIR = "runs/text"
-def _resumed(cfg: dict[str, Any], given: dict[str, dict[str, Any]], allow: bool,
-             out_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The configs of a resumed run (:func:`~rnnkit.commands.options.resumed_configs`) and
-    the run's ``run_info`` (its schedule), checked to be resumable with the given budget."""
-    out, extra, changes = resumed_configs(cfg, given, out_dir, allow_changes=allow,
-                                          aliases=ALIASES)
-    for change in changes:
-        print(f"resume: changing {change} (--change-settings)")
+
+
+def _resumed_schedule(cfg: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """The ``run_info`` of a resumed run (its schedule), checked to be resumable with the
+    budget it now has."""
     run = dict(extra.get("run") or {})
-    if run.get("schedule") == "time_cosine" and out["train"].max_time is None:
+    if run.get("schedule") == "time_cosine" and cfg["train"].max_time is None:
         raise ValueError("--resume: this run's lr follows its time budget, which is gone; give "
                          "--max-time SECONDS (the whole run's budget)")
-    return out, {k: v for k, v in run.items() if k not in ("data", "data_config")}
+    return {k: v for k, v in run.items() if k not in ("data", "data_config")}
 
 
 def _budgeted(cfg: dict[str, Any], given: dict[str, dict[str, Any]],

@@ -29,7 +29,6 @@ import sys
 from .options import (
     add_command_options,
     build_configs,
-    given_settings,
     print_warnings,
     with_defaults,
 )
@@ -37,9 +36,8 @@ from .runs import (
     add_run_dir_flags,
     best_note,
     check_output,
-    check_run_dir,
     check_writable,
-    resumed_configs,
+    open_run,
 )
 
 __all__ = ["TranslateDataConfig", "register"]
@@ -194,15 +192,8 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = build_configs(args, _sections(), NOT_FLAGS,
                         {"data.pairs": "--pairs", "train.out_dir": "--out-dir"})
-    data, train = cfg["data"], cfg["train"]
-    check_run_dir(train.out_dir, resume=args.resume, overwrite=args.overwrite, flag="--out-dir")
-    if args.resume:  # the run's settings; given ones are compared with them
-        given = given_settings(args, _sections(), NOT_FLAGS)
-        cfg, _, changes = resumed_configs(cfg, given, train.out_dir,
-                                          allow_changes=args.change_settings, aliases=ALIASES)
-        train = cfg["train"]
-        for change in changes:
-            print(f"resume: changing {change} (--change-settings)")
+    cfg, _ = open_run(args, cfg, _sections(), not_flags=NOT_FLAGS, aliases=ALIASES)
+    data, train = cfg["data"], cfg["train"]  # a resumed run's own data settings
     pairs = read_pairs_tsv(data.pairs)
     tr, metrics = train_translator(pairs, cfg["model"], train, val_fraction=data.val_fraction,
                                    level=data.level, batch_size=data.batch_size,
