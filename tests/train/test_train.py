@@ -315,8 +315,8 @@ def test_checkpoints_are_atomic_complete_and_load_with_weights_only(tmp_path):
                       sign_task(96, seed=1), sign_task(32, seed=2),
                       extra_state={"model": {"hidden": 12}, "vocab": ["a", "b"]})
     trainer.fit()
-    assert sorted(os.listdir(tmp_path)) == ["best.pt", "curves.png", "last.pt", "log.csv",
-                                            "log.jsonl"]
+    assert sorted(os.listdir(tmp_path)) == ["best.pt", "compute.json", "curves.png", "last.pt",
+                                            "log.csv", "log.jsonl"]
     raw = torch.load(tmp_path / "last.pt", weights_only=True)
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert raw.keys() == ckpt.keys()

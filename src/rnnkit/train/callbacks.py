@@ -13,6 +13,7 @@ finishes the step, evaluates, saves and returns).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 __all__ = ["Callback", "KeepBest"]
@@ -24,6 +25,11 @@ class Callback:
 
     def on_fit_start(self, trainer: Any) -> None:
         """Before the first step (after a resume has restored the state)."""
+
+    def step_context(self, trainer: Any) -> contextlib.AbstractContextManager | None:
+        """A context manager the next training step's forward and backward pass run inside
+        (e.g. a FLOP counter), or ``None``."""
+        return None
 
     def on_step_end(self, trainer: Any, step: int, logs: dict[str, float]) -> None:
         """After optimizer step ``step`` (1-based); ``logs`` has this step's ``loss`` (mean

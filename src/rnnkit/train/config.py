@@ -62,6 +62,11 @@ class TrainConfig:
         plateau_factor: lr multiplier of the ``"plateau"`` schedule.
         plateau_patience: evaluations without improvement before ``"plateau"`` lowers the lr.
         plot: write ``curves.png`` at the end (needs matplotlib).
+        compute: record what training cost in ``compute.json`` (wall and CPU time, peak
+            memory, FLOPs, items/s, energy and CO2 through codecarbon when installed, each
+            labelled measured or estimated); see :mod:`rnnkit.audit.compute`.
+        country: electricity mix for the CO2 figure, an ISO 3166 alpha-3 code (``"WLD"``:
+            codecarbon's world average, 475 g CO2e/kWh).
     """
 
     epochs: int = 10
@@ -88,6 +93,8 @@ class TrainConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 2
     plot: bool = True
+    compute: bool = True
+    country: str = "WLD"
 
     def __post_init__(self) -> None:
         for name, choices in (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS),
@@ -96,6 +103,9 @@ class TrainConfig:
             if value not in choices:
                 options = ", ".join(repr(c) for c in choices)
                 raise ValueError(f"{name} must be one of {options}, got {value!r}")
+        from ..audit.energy import check_country
+
+        self.country = check_country(self.country)
         _check_int(self, "epochs", 1)
         _check_int(self, "warmup_steps", 0)
         _check_int(self, "eval_every", 0)

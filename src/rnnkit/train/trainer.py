@@ -86,7 +86,7 @@ __all__ = ["NonFiniteLossError", "Trainer", "resolve_device"]
 #: Config fields that may change between a run and its resume without breaking exactness
 #: of the steps already planned.
 RESUME_FREE = {"epochs", "max_steps", "max_time", "out_dir", "log_every", "progress",
-               "save_every", "device", "early_stop_patience", "plot"}
+               "save_every", "device", "early_stop_patience", "plot", "compute", "country"}
 
 
 class NonFiniteLossError(ValueError):
@@ -158,6 +158,13 @@ class Trainer:
         if val_data is None and (config.early_stop_patience or config.scheduler == "plateau"):
             raise ValueError("early_stop_patience and scheduler='plateau' watch the validation "
                              "loss: pass val_data, or turn them off")
+        self.compute = None  # the run's ComputeMeter (config.compute)
+        if config.compute:
+            from ..audit.compute import ComputeMeter
+
+            self.compute = ComputeMeter(country=config.country,
+                                        item_name=getattr(model, "item_name", "items"))
+            callbacks.append(self.compute)
         self.config = config
         self.train_data = train_data
         self.val_data = val_data
@@ -406,28 +413,14 @@ class Trainer:
         cfg = self.config
         self.model.train()
         stream = _carries_state(self.train_data)
-        with self._autocast():
-            out = self._engine(self._prepare(batch), self._carry if stream else None,
-                               _split_point(self.train_data, self._batch_in_epoch))
-        weight = _num(out.weight)
-        names = sorted(out.metrics)
-        local = [weight, float(out.loss.detach()) * weight,
-                 *(_num(out.metrics[k]) * weight for k in names)]
-        sums = self.dist.all_sum(local, self.device)
-        total = sums[0]
-        if not total > 0:
-            raise ValueError(f"the batch of step {self.step + 1} has LossOutput.weight "
-                             f"{total}; return the number of items the loss averages over "
-                             f"(at least 1)")
-        loss_value = sums[1] / total
-        if not math.isfinite(loss_value):
-            raise NonFiniteLossError(
-                f"the training loss is {loss_value} at step {self.step + 1}; lower the lr, "
-                f"keep gradient clipping on (clip_norm), use amp='none', or check the data "
-                f"for NaN/inf (last.pt holds the last good state)")
-        # Rescale so the averaged gradient is that of the global weighted mean loss.
-        scale = weight * self.dist.world / total
-        (out.loss * scale if self.dist.enabled else out.loss).backward()
+        with contextlib.ExitStack() as hooks:
+            for cb in self.callbacks:
+                context = cb.step_context(self)
+                if context is not None:
+                    hooks.enter_context(context)
+            out = self._forward_backward(batch, stream)
+        out, sums, names = out
+        total, loss_value = sums[0], sums[1] / sums[0]
         if stream:
             self._carry = _detach(out.state)
         params = trainable(self.model)
@@ -452,6 +445,33 @@ class Trainer:
             self._write_train_record(lr)
         for cb in self.callbacks:
             cb.on_step_end(self, self.step, logs)
+
+    def _forward_backward(self, batch: Any, stream: bool) -> tuple[LossOutput, list, list]:
+        """The step's loss and gradients: ``(out, sums over processes [weight, weighted loss,
+        weighted metrics...], metric names)``."""
+        with self._autocast():
+            out = self._engine(self._prepare(batch), self._carry if stream else None,
+                               _split_point(self.train_data, self._batch_in_epoch))
+        weight = _num(out.weight)
+        names = sorted(out.metrics)
+        local = [weight, float(out.loss.detach()) * weight,
+                 *(_num(out.metrics[k]) * weight for k in names)]
+        sums = self.dist.all_sum(local, self.device)
+        total = sums[0]
+        if not total > 0:
+            raise ValueError(f"the batch of step {self.step + 1} has LossOutput.weight "
+                             f"{total}; return the number of items the loss averages over "
+                             f"(at least 1)")
+        loss_value = sums[1] / total
+        if not math.isfinite(loss_value):
+            raise NonFiniteLossError(
+                f"the training loss is {loss_value} at step {self.step + 1}; lower the lr, "
+                f"keep gradient clipping on (clip_norm), use amp='none', or check the data "
+                f"for NaN/inf (last.pt holds the last good state)")
+        # Rescale so the averaged gradient is that of the global weighted mean loss.
+        scale = weight * self.dist.world / total
+        (out.loss * scale if self.dist.enabled else out.loss).backward()
+        return out, sums, names
 
     def _write_train_record(self, lr: float) -> None:
         w = self._window
