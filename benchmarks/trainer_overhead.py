@@ -2,11 +2,14 @@
 
 Same model (character LSTM language model), same data (a ``BPTTStream``), same optimizer and
 global-norm clipping; prints milliseconds per step and the ratio Trainer / plain loop, for the
-Trainer without files and with logs + a checkpoint every ``--save-every`` steps. Runs are
+Trainer without its compute meter (``compute=False``), with it (the default: FLOPs counted on
+the first step, codecarbon energy metering, ``compute.json``), and with logs + a checkpoint
+every ``--save-every`` steps. The meter's own cost is the ratio of the second to the first
+(target: at most 1.02). Runs are
 interleaved and repeated; each is reported as its median time and the median of its per-repeat
 ratio to the plain loop run just before it (so drifting machine load hits both sides alike).
 
-Run: ``python benchmarks/trainer_overhead.py`` (about a minute on 2 CPU cores).
+Run: ``python benchmarks/trainer_overhead.py`` (about three minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -60,9 +63,10 @@ def plain_loop(model: nn.Module, stream: BPTTStream, steps: int) -> float:
 
 
 def with_trainer(model: nn.Module, stream: BPTTStream, steps: int, out_dir: str | None,
-                 save_every: int) -> float:
+                 save_every: int, compute: bool = True) -> float:
     cfg = TrainConfig(max_steps=steps, lr=1e-3, clip_norm=1.0, progress=False, plot=False,
-                      out_dir=out_dir, save_every=save_every if out_dir else 0)
+                      out_dir=out_dir, save_every=save_every if out_dir else 0,
+                      compute=compute)
     trainer = Trainer(model, cfg, stream)
     t0 = time.perf_counter()
     trainer.fit()
@@ -71,7 +75,7 @@ def with_trainer(model: nn.Module, stream: BPTTStream, steps: int, out_dir: str 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--bptt", type=int, default=64)
@@ -84,7 +88,8 @@ def main() -> None:
     tokens = torch.randint(0, vocab, (args.batch * args.bptt * 40,),
                            generator=torch.Generator().manual_seed(0))
     stream = BPTTStream(tokens, args.batch, args.bptt)
-    times: dict[str, list[float]] = {"plain loop": [], "Trainer": [], "Trainer + logs/ckpt": []}
+    times: dict[str, list[float]] = {"plain loop": [], "Trainer, no meter": [],
+                                     "Trainer + meter": [], "Trainer + logs/ckpt": []}
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             for name, ts in times.items():
@@ -94,7 +99,8 @@ def main() -> None:
                     ts.append(plain_loop(model, stream, args.steps))
                 else:
                     ts.append(with_trainer(model, stream, args.steps,
-                                           tmp if "ckpt" in name else None, args.save_every))
+                                           tmp if "ckpt" in name else None, args.save_every,
+                                           compute="no meter" not in name))
     base = times["plain loop"]
     print(f"LSTM LM, hidden {args.hidden}, batch {args.batch} x bptt {args.bptt}, "
           f"{args.steps} steps, {args.threads} thread(s), median of {args.repeats}")
@@ -102,6 +108,9 @@ def main() -> None:
         r = statistics.median(t / b for t, b in zip(ts, base))
         print(f"{name:22} {1000 * statistics.median(ts):8.2f} ms/step   x{r:.3f} of the plain "
               f"loop")
+    meter = statistics.median(t / b for t, b in zip(times["Trainer + meter"],
+                                                     times["Trainer, no meter"]))
+    print(f"compute meter (FLOPs, energy, compute.json): x{meter:.3f} of the Trainer without it")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 
 import pytest
 import torch
+import torch._dynamo  # noqa: F401  the counter's one-off import, done here so step 1 is counted
 from torch import nn
 
 import rnnkit
@@ -62,6 +63,7 @@ def test_compute_json_counts_what_ran(tmp_path):
     assert report["steps"] == 12 and report["items"] == 12 * 4 * 9
     assert report["flops_total"] == 12 * expected  # batches of one shape: exact
     assert [e["steps"] for e in report["epochs"]] == [6, 6]
+    assert not any(e.get("partial") for e in report["epochs"])
     assert sum(e["flops"] for e in report["epochs"]) == report["flops_total"]
     assert report["item_name"] == "tokens"
     assert report["wall_s"] > 0 and report["cpu_s"] > 0 and report["peak_memory_mb"] > 10
@@ -103,6 +105,13 @@ def test_resume_adds_to_the_totals(tmp_path):
     assert report["steps"] == 18 and len(report["epochs"]) == 3
     assert report["wall_s"] > first["wall_s"]
     assert report["flops_total"] == 18 * report["flops_per_step"]
+
+
+def test_a_run_stopped_inside_an_epoch_records_the_partial_epoch(tmp_path):
+    report = fit(tmp_path, batches(), max_steps=8).compute.report
+    assert [(e["steps"], e.get("partial", False)) for e in report["epochs"]] == [
+        (6, False), (2, True)]
+    assert sum(e["flops"] for e in report["epochs"]) == report["flops_total"]
 
 
 def test_describe_method_names_measured_and_estimated_parts():

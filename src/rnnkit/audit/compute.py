@@ -5,10 +5,13 @@ and in total it records wall time, process CPU time, peak memory, FLOPs, items (
 examples) per second, and energy/CO2 from :class:`~rnnkit.audit.energy.EnergyMeter`, and writes
 them to ``compute.json`` in the run folder (also kept as ``meter.report``).
 
-FLOPs: the first training step runs under :class:`~rnnkit.audit.flops.FlopMeter` (forward and
-backward, recurrent layers by formula, the rest by ``FlopCounterMode``); every later step is
-credited ``flops_per_item x items`` (exact when batches have one shape, as the language model's;
-proportional to the items otherwise). Cost: one counted step per fit.
+FLOPs: one training step runs under :class:`~rnnkit.audit.flops.FlopMeter` (forward and
+backward, recurrent layers by formula, the rest by ``FlopCounterMode``); every step is credited
+``flops_per_item x items`` (exact when batches have one shape, as the language model's;
+proportional to the items otherwise). PyTorch's dispatch modes import ``torch._dynamo`` on first
+use (about 1.5 s of CPU), so that import runs in a background thread from the start of the fit
+and the first step after it finishes is the one counted; nothing waits for it. Energy metering
+starts in the background the same way (:class:`~rnnkit.audit.energy.EnergyMeter`).
 
 :func:`measure` does the same around inference: ``with measure("tokens") as m: ...;
 m.add(n)`` and ``m.summary()`` gives time and energy per 1,000 tokens (or per forecast, per
@@ -27,6 +30,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,14 +102,16 @@ class ComputeMeter(Callback):
         self._epoch_energy = EnergyReading(0.0, 0.0, "")
         self._epochs: list[dict[str, Any]] = list(self._before.get("epochs", []))
         self._counting = self.count_flops
+        self._ready = _prepare_counter() if self.count_flops else None
         if trainer.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(trainer.device)
         self.energy.start()
 
     @contextmanager
     def step_context(self, trainer: Any) -> Iterator[None]:
-        """Counts the FLOPs of the first step of the fit (forward and backward)."""
-        if not self._counting:
+        """Counts the FLOPs of one step (forward and backward): the first one after the
+        counter's imports are ready."""
+        if not self._counting or not self._ready.is_set():
             yield
             return
         from .flops import FlopMeter
@@ -139,6 +145,9 @@ class ComputeMeter(Callback):
         self._write(trainer, now)
 
     def on_fit_end(self, trainer: Any) -> None:
+        if self._epoch_steps:  # stopped inside an epoch (max_steps, max_time, early stop)
+            self.on_epoch_end(trainer, trainer.epoch)
+            self._epochs[-1]["partial"] = True
         reading = self.energy.stop()
         if trainer.dist.enabled:
             reading = self._summed(trainer, reading)
@@ -202,6 +211,26 @@ class ComputeMeter(Callback):
             from ..saving import atomic_write_text
 
             atomic_write_text(json.dumps(self.report, indent=1) + "\n", path)
+
+
+_COUNTER_READY = threading.Event()
+
+
+def _prepare_counter() -> threading.Event:
+    """An event set once ``torch._dynamo`` (which ``FlopCounterMode`` imports on first use) is
+    imported; the import runs in a daemon thread, started once per process."""
+    if "torch._dynamo" in sys.modules:
+        _COUNTER_READY.set()
+    elif not getattr(_prepare_counter, "started", False):
+        _prepare_counter.started = True  # type: ignore[attr-defined]
+
+        def work() -> None:
+            import torch._dynamo  # noqa: F401
+
+            _COUNTER_READY.set()
+
+        threading.Thread(target=work, name="rnnkit-flops", daemon=True).start()
+    return _COUNTER_READY
 
 
 def _path(trainer: Any) -> str | None:

@@ -14,7 +14,7 @@ average, 475 g CO2e/kWh). No network access: the offline tracker only.
 >>> meter = EnergyMeter(enabled=False)
 >>> meter.start(); reading = meter.stop()
 >>> reading.energy_kwh is None, reading.method
-(None, 'not measured (turned off)')
+(True, 'not measured (turned off)')
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ import warnings
 
 from .options import (
     add_command_options,
+    add_compute_flag,
     build_configs,
+    metered,
     print_warnings,
     with_defaults,
 )
@@ -116,6 +118,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("checkpoint", help="best.pt or last.pt from `rnnkit classify train`")
     pr.add_argument("texts", nargs="+", metavar="TEXT",
                     help="one or more texts (quote each); empty ones are refused")
+    add_compute_flag(pr, "text")
     pr.set_defaults(func=_predict)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
@@ -155,7 +158,9 @@ def _predict(args: argparse.Namespace) -> int:
                              f"rnnkit classify predict CHECKPOINT \"a gorgeous , witty film\"")
     clf = TextClassifier.from_checkpoint(args.checkpoint)
     print_warnings(unknown_warnings(clf.vocab, args.texts, names))
-    probs = clf.predict_proba(args.texts)
+    with metered(args, "texts", 1) as meter:
+        probs = clf.predict_proba(args.texts)
+        meter.add(len(args.texts))
     for text, row in zip(args.texts, probs.tolist()):
         best = clf.classes[max(range(len(row)), key=row.__getitem__)]
         print(json.dumps({"text": text, "label": best,

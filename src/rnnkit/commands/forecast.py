@@ -37,7 +37,13 @@ import argparse
 import sys
 from typing import Any
 
-from .options import add_config_arguments, given_settings, speaking_flags
+from .options import (
+    add_compute_flag,
+    add_config_arguments,
+    given_settings,
+    metered,
+    speaking_flags,
+)
 from .runs import check_output, check_run_dir, check_writable
 
 __all__ = ["ALIASES", "register"]
@@ -250,8 +256,10 @@ def _predict(args) -> int:
         wanted = _trained_columns(first, "future_covariates")
         future = read_csv(args.future_csv, "--future-csv", needs=f"the columns {wanted}")
         _check_columns(future, wanted, "--future-csv")
-    fc = model.predict(history=history, future=future, levels=args.levels)
-    frame = fc.to_frame()
+    with metered(args, "forecasts", 1) as meter:
+        fc = model.predict(history=history, future=future, levels=args.levels)
+        frame = fc.to_frame()
+        meter.add(frame["series"].nunique() if "series" in frame else 1)
     if args.out:
         atomic_write_text(frame.to_csv(index=False), args.out)
         _status(f"wrote {len(frame)} forecast rows to {args.out}")
@@ -403,6 +411,7 @@ def register(subparsers) -> None:
                                            "quantile pairs' levels for a quantile head"))
     q.add_argument("--out", help="write the forecast CSV here (default: print it)")
     q.add_argument("--plot", help="write a PNG of history + forecast + intervals to this path")
+    add_compute_flag(q, "forecast (one series' horizon)")
     q.set_defaults(func=speaking_flags(_predict, q, t))  # its hints name train's flags
 
     b = sub.add_parser("backtest", help="rolling-origin evaluation over the last windows",

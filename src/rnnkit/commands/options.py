@@ -18,6 +18,7 @@ Model(hidden_size=16)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import inspect
 import re
@@ -308,3 +309,31 @@ def speaking_flags(func: Callable[[argparse.Namespace], int],
             raise
 
     return run
+
+
+# -- --compute: time and energy of an inference command ---------------------------------------
+def add_compute_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--compute``: print the command's time and energy per ``what`` to stderr."""
+    parser.add_argument("--compute", action="store_true",
+                        help=f"print time and energy (said whether measured or estimated) per "
+                        f"{what} to stderr (default: off)")
+
+
+class _Unmetered:
+    def add(self, n: float = 1) -> None:
+        """Nothing to count: ``--compute`` is off."""
+
+
+@contextlib.contextmanager
+def metered(args: argparse.Namespace, unit: str, per: float = 1) -> Any:
+    """Around an inference command: with ``--compute``, meter it (:func:`rnnkit.audit.compute
+    .measure`) and print one line to stderr; the block calls ``meter.add(n)`` for the ``unit``
+    it produced."""
+    if not getattr(args, "compute", False):
+        yield _Unmetered()
+        return
+    from ..audit.compute import measure
+
+    with measure(unit, per=per) as meter:
+        yield meter
+    print(meter.summary(), file=sys.stderr)

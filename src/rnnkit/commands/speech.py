@@ -25,7 +25,7 @@ import os
 import sys
 from typing import Any
 
-from .options import add_command_options, build_configs, with_defaults
+from .options import add_command_options, add_compute_flag, build_configs, metered, with_defaults
 from .runs import check_output, check_writable
 
 __all__ = ["register"]
@@ -248,10 +248,23 @@ def _transcribe(args: argparse.Namespace) -> int:
                             and rec.config.hop_ms <= args.chunk_ms <= 60_000):
         raise ValueError(f"--chunk-ms must be from {rec.config.hop_ms:g} (one feature hop) to "
                          f"60000 ms, got {args.chunk_ms}; e.g. --chunk-ms 100")
-    for path in args.audio:
-        if args.stream:
-            _stream(rec, path, args.chunk_ms)
-            continue
+    with metered(args, "audio minutes", 1) as meter:
+        for path in args.audio:
+            _transcribe_one(args, rec, decode, path)
+            meter.add(_minutes(path))
+    return 0
+
+
+def _minutes(path: str) -> float:
+    import soundfile
+
+    return float(soundfile.info(path).duration) / 60
+
+
+def _transcribe_one(args: argparse.Namespace, rec: Any, decode: Any, path: str) -> None:
+    if args.stream:
+        _stream(rec, path, args.chunk_ms)
+    else:
         out = rec.transcribe(path, decode)[0]
         for text, score in (out.nbest if args.nbest > 1 else [(out.text, out.score)]):
             print(f"{path}\t{' '.join(text.split())}" + (f"\t{score:.3f}" if args.nbest > 1
@@ -261,7 +274,6 @@ def _transcribe(args: argparse.Namespace) -> int:
 
             plot_emissions(rec, rec.waveform(path), out, args.png)
             print(f"wrote {args.png}", file=sys.stderr)
-    return 0
 
 
 def _stream(rec, path: str, chunk_ms: float) -> None:
@@ -369,6 +381,7 @@ def register(subparsers) -> None:
                    help="chunk length for --stream (default: 100)")
     r.add_argument("--png", help="draw the spectrogram, CTC emissions and characters")
     _decode_options(r)
+    add_compute_flag(r, "audio minute")
     r.set_defaults(func=_transcribe)
 
     e = sub.add_parser("evaluate", help="WER/CER on transcribed audio")

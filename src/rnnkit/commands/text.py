@@ -35,12 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from .options import (
+    add_compute_flag,
     add_config_arguments,
     build_configs,
     config_overrides,
     converter,
     field_help,
     given_settings,
+    metered,
     with_defaults,
 )
 from .options import load_config as _load_config
@@ -260,9 +262,11 @@ def _generate(args: argparse.Namespace) -> int:
     temperature = 0.0 if args.greedy else sample.temperature
     out = sys.stdout
     out.write(sample.prime)
-    model.generate(sample.prime, sample.length, temperature, sample.top_k, sample.top_p,
-                   sample.seed, stream=lambda piece: (out.write(piece), out.flush()))
-    out.write("\n")
+    with metered(args, "tokens", 1000) as meter:
+        model.generate(sample.prime, sample.length, temperature, sample.top_k, sample.top_p,
+                       sample.seed, stream=lambda piece: (out.write(piece), out.flush()))
+        out.write("\n")
+        meter.add(sample.length)
     if args.next:
         print("most likely next tokens after the prime: " + ", ".join(
             f"{t!r} {p:.3f}" for t, p in model.predict_next(sample.prime, args.next)))
@@ -346,6 +350,7 @@ def register(subparsers: Any) -> None:
     gen.add_argument("--greedy", action="store_true", help="always take the most likely token")
     gen.add_argument("--next", type=int, default=0, metavar="K",
                      help="also print the K most likely next tokens after the prime")
+    add_compute_flag(gen, "1,000 tokens")
     gen.set_defaults(func=_generate)
 
     ev = subparsers.add_parser("evaluate", help="score a language model on a text file",
