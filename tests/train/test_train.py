@@ -316,7 +316,7 @@ def test_checkpoints_are_atomic_complete_and_load_with_weights_only(tmp_path):
                       extra_state={"model": {"hidden": 12}, "vocab": ["a", "b"]})
     trainer.fit()
     assert sorted(os.listdir(tmp_path)) == ["best.pt", "compute.json", "curves.png", "last.pt",
-                                            "log.csv", "log.jsonl"]
+                                            "log.csv", "log.jsonl", "model_card.md"]
     raw = torch.load(tmp_path / "last.pt", weights_only=True)
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert raw.keys() == ckpt.keys()

@@ -214,7 +214,16 @@ def _train(args) -> int:
                else "no validation: --model.val_fraction 0")
         print(f"trained {m.config.cell} forecaster for {h.get('steps')} steps ({val})")
     print(f"saved {args.out}")
+    _card(args.out)
     return 0
+
+
+def _card(path: str) -> None:
+    from ..train.trainer import write_card
+
+    card = write_card(path)
+    if card:
+        _status(f"wrote {card} (model card)")
 
 
 def _check_counts(args) -> None:

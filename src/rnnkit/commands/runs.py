@@ -164,7 +164,7 @@ def add_run_dir_flags(parser: argparse.ArgumentParser, what: str = "model") -> N
 #: where and how to report, and the device.
 RESUME_FREE = frozenset(f"train.{k}" for k in (
     "epochs", "max_steps", "max_time", "out_dir", "log_every", "progress", "save_every",
-    "device", "plot", "compute", "country"))
+    "device", "plot", "compute", "country", "card"))
 
 
 def resumed_configs(cfg: dict[str, Any], given: dict[str, dict[str, Any]], out_dir: str, *,

@@ -132,6 +132,11 @@ def _train(args: argparse.Namespace) -> int:
     rec.fit(data, vdata)
     rec.save(args.out)
     print(f"wrote {args.out} ({rec.history['steps']} steps)")
+    from ..train.trainer import write_card
+
+    card = write_card(args.out)
+    if card:
+        print(f"wrote {card} (model card)", file=sys.stderr)
     return 0
 
 

@@ -67,6 +67,9 @@ class TrainConfig:
             labelled measured or estimated); see :mod:`rnnkit.audit.compute`.
         country: electricity mix for the CO2 figure, an ISO 3166 alpha-3 code (``"WLD"``:
             codecarbon's world average, 475 g CO2e/kWh).
+        card: write ``model_card.md`` in ``out_dir`` at the end (:mod:`rnnkit.audit.card`:
+            the sections of Mitchell et al. 2019, filled from the checkpoint, the log and
+            ``compute.json``).
     """
 
     epochs: int = 10
@@ -95,6 +98,7 @@ class TrainConfig:
     plot: bool = True
     compute: bool = True
     country: str = "WLD"
+    card: bool = True
 
     def __post_init__(self) -> None:
         for name, choices in (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS),

@@ -86,7 +86,8 @@ __all__ = ["NonFiniteLossError", "Trainer", "resolve_device"]
 #: Config fields that may change between a run and its resume without breaking exactness
 #: of the steps already planned.
 RESUME_FREE = {"epochs", "max_steps", "max_time", "out_dir", "log_every", "progress",
-               "save_every", "device", "early_stop_patience", "plot", "compute", "country"}
+               "save_every", "device", "early_stop_patience", "plot", "compute", "country",
+               "card"}
 
 
 class NonFiniteLossError(ValueError):
@@ -287,6 +288,8 @@ class Trainer:
             self._log.plot()
         for cb in self.callbacks:
             cb.on_fit_end(self)
+        if cfg.card and cfg.out_dir and self.dist.is_main:
+            write_card(cfg.out_dir)
         return self.history
 
     def restore_best(self) -> dict[str, float] | None:
@@ -756,6 +759,19 @@ def _clip(params: list[Tensor], clip_norm: float | None, clip_value: float | Non
     if clip_norm is not None and torch.isfinite(norm):
         nn.utils.clip_grad_norm_(params, clip_norm)
     return norm
+
+
+def write_card(path: str) -> str | None:
+    """Write the model card of a run folder or model file (:mod:`rnnkit.audit.card`); a card
+    that cannot be written is a warning, never a lost run. Returns its path."""
+    from ..audit.card import write_model_card
+
+    try:
+        return write_model_card(path)
+    except Exception as err:  # the model is saved; its report must not break the run
+        warnings.warn(f"the model card of {path} was not written: {type(err).__name__}: "
+                      f"{err}", stacklevel=2)
+        return None
 
 
 def _seed_everything(seed: int) -> None:
