@@ -93,6 +93,16 @@ def _cap(term: str) -> str:
     return term[:1].upper() + term[1:]
 
 
+def _check_word(word: object, where: str) -> str:
+    if not isinstance(word, str) or WORD_RE.fullmatch(word) is None or len(word) < 2:
+        raise ValueError(f"{where}: {word!r} is not one word token of 2+ characters "
+                         f"(letters/digits with inner hyphens)")
+    if not word[0].isalpha() or _cap(word) in (word.lower(), word.upper()):
+        raise ValueError(f"{where}: {word!r} must start with a letter and have distinct lower / "
+                         f"Capitalised / UPPER forms")
+    return word
+
+
 @dataclass(frozen=True, eq=False)
 class TermList:
     """A documented word list: ``groups`` (labels, e.g. ``("male", "female")``), ``terms`` (group
@@ -325,16 +335,6 @@ def _as_lists(lists: TermList | Iterable[TermList]) -> tuple[TermList, ...]:
 
 
 _Pairs = TermList | Iterable[TermList] | Iterable[tuple[str, str]] | Mapping[str, str]
-
-
-def _check_word(word: object, where: str) -> str:
-    if not isinstance(word, str) or WORD_RE.fullmatch(word) is None or len(word) < 2:
-        raise ValueError(f"{where}: {word!r} is not one word token of 2+ characters "
-                         f"(letters/digits with inner hyphens)")
-    if not word[0].isalpha() or _cap(word) in (word.lower(), word.upper()):
-        raise ValueError(f"{where}: {word!r} must start with a letter and have distinct lower / "
-                         f"Capitalised / UPPER forms")
-    return word
 
 
 def _swap_table(pairs: _Pairs, one_way: bool) -> dict[str, tuple[str, str]]:
