@@ -638,6 +638,37 @@ CASES = [
     *out_cases("anomaly-detect", DETECT.replace("{new}.png", "@").replace("--steps 5",
                "--steps 100000"), "--plot", ".png", exists_ok=True),
 
+    # ---- audit (its own behaviour: tests/audit/test_cli_audit.py)
+    *ckpt_cases("audit-model", "audit model @ --data {lab}", "classify train", "fc sp tr"),
+    *file_cases("audit-model", "audit model {cls} --data @", T("--data"),
+                "missing empty binary"),
+    *flag_cases("audit-model", "audit model {cls} --data {lab}", [
+        ("--bootstrap -1", T("--bootstrap")), ("--limit 0", T("--limit")),
+        ("--lists bogus", T("--lists")), ("--lists religion", T("--lists")),
+        ("--length 0", T("--length")), ("--scorer {cls}", T("--scorer")),
+        ("--groups {afile}", T("--groups")),
+    ]),
+    case("audit-model-lm-without-scorer", "audit model {lm} --data {text}", "--scorer"),
+    *out_cases("audit-model", "audit model {cls} --data {lab} --out @", "--out", ".json",
+               exists_ok=True),
+    *file_cases("audit-data", "audit data @", ("file", "text"), "missing empty binary"),
+    *flag_cases("audit-data", "audit data {lab} --format labelled", [
+        ("--lists bogus", T("--lists")), ("--lists ,", T("--lists")),
+    ]),
+    *flag_cases("audit-data", "audit data {csv}", [
+        ("--column nosuch", T("--column")), ("--column value", T("--time")),
+        ("--column value --time nosuch", T("--time")),
+    ]),
+    *out_cases("audit-data", "audit data {text} --json @", "--json", ".json", exists_ok=True),
+    *file_cases("audit-compare", "audit compare @ --max-time 100000", ("text", "file"),
+                "missing empty binary"),
+    *flag_cases("audit-compare", "audit compare {text} --max-time 100000", [
+        ("--cells bogus", T("--cells")), ("--cells lstm,lstm", T("--cells")),
+        ("--max-time 0", T("--max-time")), ("--max-time nan", T("--max-time")),
+        ("--train-flags=--resume", T("--train-flags")),
+    ]),
+    *ckpt_cases("audit-report", "audit report @", "rnnkit", ""),
+
     # ---- speech (its own flags are in tests/speech/test_cli_hostile.py)
     *ckpt_cases("speech-transcribe", "speech transcribe @ {wav}", "speech train",
                 "lm cls tr fc", evil=False),

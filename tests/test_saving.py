@@ -4,6 +4,7 @@ rnnkit.load gives for files it cannot rebuild."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -138,3 +139,14 @@ def test_save_refuses_a_plain_module(tmp_path):
     with pytest.raises(TypeError, match="torch.save"):
         rnnkit.save(nn.Linear(2, 2), tmp_path / "linear.pt")
     assert not (tmp_path / "linear.pt").exists()
+
+
+def test_a_file_with_code_is_refused_without_torchs_weights_only_false_advice(tmp_path):
+    import collections
+
+    path = tmp_path / "code.pt"
+    torch.save({"format": "rnnkit.train/1", "x": collections.OrderedDict,
+                "f": os.path.join}, path)
+    with pytest.raises(ValueError) as err:
+        rnnkit.load(path)
+    assert "never runs code" in str(err.value) and "weights_only" not in str(err.value)

@@ -196,9 +196,17 @@ def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu",
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated, not a torch file, or unsafe content
+        text = str(err)
+        if "weights only load failed" in text.lower():  # never repeat torch's advice to load
+            if "unsupported global" in text.lower():  # it with weights_only=False
+                raise ValueError(f"{path!r} holds Python objects besides tensors and plain "
+                                 f"data, so it is not an rnnkit file (or it was altered); rnnkit "
+                                 f"never runs code from a file: re-create it with rnnkit"
+                                 ) from None
+            text = "not a torch file of tensors and plain data"
         raise ValueError(f"{path!r} is not a readable rnnkit checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''}); it may be "
-                         f"truncated or corrupt: re-create it or use another one") from err
+                         f"{text.splitlines()[0] if text else ''}); it may be "
+                         f"truncated or corrupt: re-create it or use another one") from None
 
 
 def _read_any(path: str | os.PathLike, map_location: Any = "cpu") -> Any:

@@ -54,6 +54,7 @@ __all__ = [
     "build_card",
     "card_path",
     "render_report",
+    "sidecar_path",
     "write_model_card",
 ]
 
@@ -577,6 +578,15 @@ def card_path(path: str | os.PathLike) -> str:
     return _locate(os.fspath(path))[2]
 
 
+def sidecar_path(path: str | os.PathLike, kind: str) -> str:
+    """Where the ``kind`` record (``"audit"``, ``"compute"``) of ``path`` lives:
+    ``<run folder>/<kind>.json`` for a trainer run, ``<file>.<kind>.json`` beside any other
+    model file."""
+    ckpt, run_dir, _ = _locate(os.fspath(path))
+    return os.path.join(run_dir, f"{kind}.json") if run_dir is not None else \
+        f"{ckpt}.{kind}.json"
+
+
 def build_card(path: str | os.PathLike) -> ModelCard:
     """The :class:`ModelCard` of a trainer run folder, a checkpoint in one, or a single-file
     rnnkit model. A run folder is described by its ``best.pt`` (the weights its application
@@ -688,7 +698,7 @@ def _locate(source: str) -> tuple[str, str | None, str]:
                                 f"training run folder; give a run folder ({_MAKES}) or a "
                                 f"model file")
     if not os.path.isfile(source):
-        raise FileNotFoundError(f"no model file or run folder at {source!r}; check the path")
+        raise FileNotFoundError(f"no such model file or run folder: {source!r}; check the path")
     if os.path.basename(source) in _RUN_FILES:  # a checkpoint of a run folder
         folder = os.path.dirname(source)
         return source, folder, os.path.join(folder, CARD_NAME)

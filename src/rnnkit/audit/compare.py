@@ -31,9 +31,21 @@ class CompareRow:
     compute: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def complete(self) -> bool:
+        """False for a run that stopped early (``details["note"]``): its compute record is
+        partial, so it is drawn and listed but never Pareto-optimal."""
+        return "note" not in self.details
+
     def get(self, axis: str) -> float | None:
         value = self.compute.get(axis)
         return None if value is None else float(value)
+
+    def point(self, axis: str, scale: float = 1.0) -> float:
+        """The run's value on ``axis`` for the Pareto front: NaN (never optimal) when
+        missing or when the run is not :attr:`complete`."""
+        value = self.get(axis)
+        return value * scale if value is not None and self.complete else math.nan
 
 
 def pareto_front(xs: Sequence[float], ys: Sequence[float]) -> list[bool]:
@@ -60,8 +72,7 @@ def table(rows: Sequence[CompareRow]) -> str:
     if not rows:
         return "(no runs)"
     axis = "energy_kwh" if all(r.get("energy_kwh") is not None for r in rows) else "flops_total"
-    front = pareto_front([r.get(axis) if r.get(axis) is not None else math.nan for r in rows],
-                         [r.quality for r in rows])
+    front = pareto_front([r.point(axis) for r in rows], [r.quality for r in rows])
     keys = sorted({k for r in rows for k in r.details})
     head = ["run", rows[0].metric, *keys, "FLOPs", "energy (Wh)", "wall (s)", f"Pareto ({axis})"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -95,10 +106,15 @@ def plot_pareto(rows: Sequence[CompareRow], path: str, title: str = "") -> str:
         if not pts:
             ax.text(0.5, 0.5, f"{label}: not recorded", ha="center", transform=ax.transAxes)
             continue
-        front = pareto_front([p[0] for p in pts], [p[1] for p in pts])
-        for (x, y, name), opt in zip(pts, front):
-            ax.scatter([x], [y], s=60 if opt else 30, color="C3" if opt else "C0", zorder=3)
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
+        complete = {r.name: r.complete for r in rows}
+        front = pareto_front([p[0] if complete[p[2]] else math.nan for p in pts],
+                             [p[1] for p in pts])
+        for k, ((x, y, name), opt) in enumerate(zip(pts, front)):
+            ax.scatter([x], [y], s=60 if opt else 30, color="C3" if opt else "C0", zorder=3,
+                       marker="o" if complete[name] else "x")
+            tag = name if complete[name] else f"{name} (stopped early)"
+            ax.annotate(tag, (x, y), textcoords="offset points", fontsize=9,
+                        xytext=(5, 4 if k % 2 == 0 else -11))
         best = sorted((p for p, o in zip(pts, front) if o), key=lambda p: p[0])
         if len(best) > 1:
             ax.step([p[0] for p in best], [p[1] for p in best], where="post", color="C3",

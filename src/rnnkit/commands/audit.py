@@ -28,8 +28,307 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    "model cards", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    _register_data(sub)
+    _register_model(sub)
     _register_compare(sub)
+    _register_report(sub)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+# -- data -------------------------------------------------------------------------------------
+def _register_data(sub: Any) -> None:
+    p = sub.add_parser(
+        "data", help="identity terms, labels, sentiment words and lengths by group in a text "
+        "corpus or labelled texts; coverage by segment in a series",
+        description="Audit a data set before training on it. Text: how often each group of the "
+        "documented word lists (gender words, first names by gender and by perceived race, "
+        "religion; rnnkit.audit.terms cites the sources) is mentioned, with which labels (95%% "
+        "Wilson intervals; flagged when they exclude the corpus rate), with how many VADER "
+        "positive/negative words, and how long those texts are. Series (a CSV): values and "
+        "missing values per year, month or weekday.")
+    p.add_argument("file", help="a label<TAB>text file, a folder with rt-polarity.pos/.neg, a "
+                   "plain text file (one text per line), or a CSV series (with --column)")
+    p.add_argument("--format", choices=("auto", "labelled", "text", "series"), default="auto",
+                   help="how to read FILE (default auto: a folder or a .tsv is labelled, a .csv "
+                   "is a series, anything else one text per line)")
+    p.add_argument("--lists", default="all",
+                   help="comma-separated word lists to count: gender, names_gender, "
+                   "names_race, religion (default: all)")
+    p.add_argument("--no-lexicon", action="store_true",
+                   help="skip the positive/negative word counts (VADER lexicon)")
+    p.add_argument("--column", help="series: the value column of the CSV")
+    p.add_argument("--time", help="series: the timestamp column (needed for --segments year, "
+                   "month, weekday)")
+    p.add_argument("--segments", choices=("year", "month", "weekday"), default="year",
+                   help="series: the segments to report (default: year)")
+    p.add_argument("--predictions", metavar="COLUMN",
+                   help="series: a column of forecasts (e.g. from `rnnkit forecast backtest`); "
+                   "adds MAE and bias per segment")
+    p.add_argument("--json", metavar="OUT", help="also write the audit as JSON here")
+    p.set_defaults(func=_data)
+
+
+def _word_lists(spec: str) -> list[Any]:
+    from ..audit.terms import DEFAULT_LISTS
+
+    by_name = {t.name: t for t in DEFAULT_LISTS}
+    if spec == "all":
+        return list(DEFAULT_LISTS)
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in by_name]
+    if not names or unknown:
+        raise ValueError(f"--lists takes names from {', '.join(by_name)} (or all)"
+                         f"{'; unknown: ' + ', '.join(unknown) if unknown else ''}")
+    return [by_name[n] for n in names]
+
+
+def _data(args: argparse.Namespace) -> int:
+    if args.json:
+        check_writable(args.json, "--json")
+    fmt = args.format
+    if fmt == "auto":
+        fmt = ("labelled" if os.path.isdir(args.file) or args.file.endswith(".tsv") else
+               "series" if args.file.endswith(".csv") else "text")
+    if fmt == "series":
+        report = _series_audit(args)
+    else:
+        from ..audit.data import audit_text
+
+        lists = _word_lists(args.lists)
+        if fmt == "labelled":
+            from ..data.sentiment import load_labelled_text
+
+            texts, labels = load_labelled_text(args.file)
+        else:
+            from ..data.text import load_text
+
+            texts = [line for line in load_text(args.file).splitlines() if line.strip()]
+            labels = None
+        if not texts:
+            raise ValueError(f"{args.file} holds no text; give a file with one text per line")
+        report = audit_text(texts, labels, lists=lists,
+                            lexicon=None if args.no_lexicon else "vader")
+    print(report.to_markdown())
+    if args.json:
+        from ..saving import atomic_write_text
+
+        atomic_write_text(json.dumps(report.to_dict(), indent=1, default=str) + "\n", args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _series_audit(args: argparse.Namespace) -> Any:
+    from ..audit.data import audit_series
+    from ..data.timeseries import read_csv
+
+    if not args.column:
+        raise ValueError("a series audit needs --column, the CSV's value column")
+    df = read_csv(args.file, "FILE", needs="the --column (and --time) columns")
+    for flag, col in (("--column", args.column), ("--time", args.time),
+                      ("--predictions", args.predictions)):
+        if col is not None and col not in df.columns:
+            raise ValueError(f"{flag} {col!r} is not a column of {args.file}; its columns "
+                             f"are {list(df.columns)}")
+    if not args.time:
+        raise ValueError(f"--segments {args.segments} needs timestamps: give --time, the CSV's "
+                         f"time column")
+    import pandas as pd
+
+    index = pd.to_datetime(df[args.time], errors="coerce")
+    values = pd.to_numeric(df[args.column], errors="coerce")
+    predictions = None
+    if args.predictions:
+        predictions = pd.to_numeric(df[args.predictions], errors="coerce").to_numpy(float)
+    return audit_series(values.to_numpy(dtype=float), index=index.to_numpy(),
+                        segments=args.segments, predictions=predictions)
+
+
+# -- model ------------------------------------------------------------------------------------
+def _register_model(sub: Any) -> None:
+    p = sub.add_parser(
+        "model", help="group metrics, counterfactual term swaps and a robustness scan of a "
+        "text classifier (or of a language model's continuations)",
+        description="Audit a trained model on data it was not trained on. A classifier "
+        "(`rnnkit classify train`): accuracy, error rates and selection rate per group "
+        "(fairlearn MetricFrame, bootstrap intervals), with groups from --groups or from the "
+        "identity terms in the texts; the share of flipped predictions when only gendered "
+        "words, first names by gender or by perceived race are swapped; and how often typos, "
+        "casing, punctuation, whitespace and number formats change an answer. A language "
+        "model (`rnnkit train text`) with --scorer CLASSIFIER: the same swaps in each prompt "
+        "of --data, the continuations sampled with one seed and scored by the classifier. "
+        "Writes audit.json beside the model and refreshes its model card.")
+    p.add_argument("model", help="best.pt/last.pt (or its run folder) of `rnnkit classify "
+                   "train` or `rnnkit train text`")
+    p.add_argument("--data", required=True,
+                   help="classifier: held-out label<TAB>text lines or an rt-polarity folder; "
+                   "language model: prompts, one per line")
+    p.add_argument("--groups", metavar="FILE",
+                   help="one sensitive-feature value per line of --data (blank: unknown); "
+                   "default: groups named by the identity terms in each text")
+    p.add_argument("--lists", default="gender,names_gender,names_race",
+                   help="word lists to probe: gender, names_gender, names_race (default: all "
+                   "three)")
+    p.add_argument("--scorer", help="language models: a `rnnkit classify train` checkpoint "
+                   "that scores the continuations (e.g. a sentiment model)")
+    p.add_argument("--length", type=int, default=60,
+                   help="language models: tokens per continuation (default: 60)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="audit at most this many texts (the first ones)")
+    p.add_argument("--no-robustness", action="store_true", help="skip the robustness scan")
+    p.add_argument("--bootstrap", type=int, default=1000,
+                   help="bootstrap resamples for the intervals (default: 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of perturbations, bootstrap and "
+                   "sampling (default: 0)")
+    p.add_argument("--out", help="write audit.json here (default: beside the model: "
+                   "<run>/audit.json or <file>.audit.json)")
+    p.set_defaults(func=_model)
+
+
+def _model(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..audit.bias import audit_classifier, continuation_scorer
+    from ..audit.card import sidecar_path
+    from ..saving import atomic_write_text, load
+    from ..train.trainer import write_card
+
+    for flag, value, low in (("--length", args.length, 1), ("--bootstrap", args.bootstrap, 0),
+                             ("--limit", args.limit, 1), ("--seed", args.seed, 0)):
+        if value is not None and value < low:
+            raise ValueError(f"{flag} must be at least {low}, got {value}")
+    if not os.path.exists(args.data):
+        raise FileNotFoundError(f"--data {args.data}: no such file or folder; give the "
+                                f"held-out texts (label<TAB>text lines, an rt-polarity folder, "
+                                f"or prompts for a language model)")
+    out = args.out or sidecar_path(args.model, "audit")
+    check_writable(out, "--out")
+    lists = [t for t in _word_lists(args.lists) if t.swappable]
+    if not lists:
+        raise ValueError("--lists names no swappable word list; use gender, names_gender or "
+                         "names_race")
+    ckpt = args.model
+    if os.path.isdir(ckpt):
+        ckpt = os.path.join(ckpt, "best.pt" if os.path.exists(os.path.join(ckpt, "best.pt"))
+                            else "last.pt")
+    model = load(ckpt)
+
+    def say(msg: str) -> None:
+        print(f"audit: {msg}", file=sys.stderr, flush=True)
+
+    kind = type(model).__name__
+    if kind == "TextClassifier":
+        if args.scorer:
+            raise ValueError("--scorer is for language models; a classifier scores itself")
+        texts, labels = _labelled(args.data)
+        groups = _groups(args.groups, len(texts)) if args.groups else None
+        texts, labels, groups = _first(args.limit, texts, labels, groups)
+        report = audit_classifier(model.predict_proba, model.classes, texts, labels,
+                                  groups=groups, lists=lists, probes=True,
+                                  robustness=not args.no_robustness, n_boot=args.bootstrap,
+                                  seed=args.seed, progress=say)
+    elif kind == "LanguageModel":
+        if not args.scorer:
+            raise ValueError("a language model is audited through its continuations: give "
+                             "--scorer, a `rnnkit classify train` checkpoint (e.g. sentiment)")
+        if args.groups:
+            raise ValueError("--groups is for classifiers; a language model is probed by "
+                             "term swaps in its prompts")
+        from ..data.text import load_text
+
+        scorer = load(args.scorer)
+        if type(scorer).__name__ != "TextClassifier":
+            raise ValueError(f"--scorer {args.scorer} is not a text classifier; give a "
+                             f"checkpoint of `rnnkit classify train`")
+        prompts = [line for line in load_text(args.data).splitlines() if line.strip()]
+        (prompts,) = _first(args.limit, prompts)
+        if not prompts:
+            raise ValueError(f"--data {args.data} holds no prompts; give one per line")
+
+        def generate(prompt: str) -> str:
+            return model.generate(prompt, args.length, temperature=1.0, seed=args.seed)
+
+        report = audit_classifier(continuation_scorer(generate, scorer.predict_proba),
+                                  scorer.classes, prompts, None, lists=lists, probes=True,
+                                  robustness=False, n_boot=args.bootstrap, seed=args.seed,
+                                  progress=say)
+        report["scorer"] = args.scorer
+    else:
+        raise ValueError(f"{args.model} holds a {kind}; `rnnkit audit model` audits text "
+                         f"classifiers and language models (forecasts: `rnnkit audit data "
+                         f"FILE.csv --column ... --time ...` reports coverage by segment)")
+    report["data"] = args.data
+    report["model"] = args.model
+    print(_summary(report))
+    atomic_write_text(json.dumps(report, indent=1, default=str) + "\n", out)
+    print(f"wrote {out}")
+    if not args.out:
+        card = write_card(args.model)
+        if card:
+            print(f"updated {card}")
+    return 0
+
+
+def _labelled(path: str) -> tuple[list[str], list[str]]:
+    from ..data.sentiment import load_labelled_text
+
+    texts, labels = load_labelled_text(path)
+    if not texts:
+        raise ValueError(f"--data {path} holds no labelled texts; give label<TAB>text lines")
+    return texts, labels
+
+
+def _groups(path: str, n: int) -> list[str | None]:
+    from ..data.text import load_text
+
+    lines = load_text(path).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) != n:
+        raise ValueError(f"--groups {path} has {len(lines)} lines for {n} texts in --data; "
+                         f"give one group per text (blank when unknown)")
+    return [line.strip() or None for line in lines]
+
+
+def _first(limit: int | None, *columns: Any) -> tuple[Any, ...]:
+    return tuple(c[:limit] if c is not None and limit else c for c in columns)
+
+
+def _summary(report: dict[str, Any]) -> str:
+    lines = [f"# Model audit: {report['n']:,} texts"]
+    if "overall" in report:
+        lines.append(f"accuracy {report['overall']['accuracy']:.4f}")
+    for name, g in (report.get("groups") or {}).items():
+        lines += ["", f"## groups: {name}", g["markdown"]]
+    for name, p in (report.get("counterfactual") or {}).items():
+        lines += ["", f"## counterfactual: {name}", p["markdown"]]
+    if report.get("robustness_markdown"):
+        lines += ["", report["robustness_markdown"]]
+    return "\n".join(lines)
+
+
+# -- report -----------------------------------------------------------------------------------
+def _register_report(sub: Any) -> None:
+    p = sub.add_parser("report", help="write the model card of a run or model file, with its "
+                       "plots", description="Write the model card (Mitchell et al. 2019 "
+                       "sections) of a run folder, a checkpoint or a model file, with learning "
+                       "curves, compute/energy per epoch and group metrics (from "
+                       "`rnnkit audit model`) drawn as PNGs, and print where they are.")
+    p.add_argument("model", help="a run folder (best.pt/last.pt), a checkpoint or a model file")
+    p.add_argument("--out-dir", help="where the card and PNGs go (default: the run folder, or "
+                   "beside the model file)")
+    p.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ..audit.card import render_report
+
+    if args.out_dir:
+        check_folder(args.out_dir, "--out-dir")
+    paths = render_report(args.model, args.out_dir)
+    print(f"model card: {paths[0]}")
+    for path in paths[1:]:
+        print(f"figure: {path}")
+    return 0
 
 
 # -- compare ----------------------------------------------------------------------------------
@@ -70,8 +369,9 @@ def _compare(args: argparse.Namespace) -> int:
     if not args.max_time > 0:
         raise ValueError(f"--max-time must be a positive number of seconds, got "
                          f"{args.max_time}")
-    if not os.path.isfile(args.text):
-        raise FileNotFoundError(f"no text file at {args.text}; give the training text")
+    from ..data.text import load_text
+
+    load_text(args.text)  # a missing, empty or binary file is refused before any run
     check_folder(args.out_dir, "--out-dir")
     extra = shlex.split(args.train_flags)
     for flag in ("--cell", "--out-dir", "--max-time", "--data", "--resume"):
@@ -118,19 +418,33 @@ def _train_one(text: str, cell: str, out: str, max_time: float, extra: list[str]
             "--out-dir", out, *(["--overwrite"] if overwrite and os.path.exists(out) else []),
             *extra]
     ns = build_parser().parse_args(argv)
-    ns.func(ns)
-    ckpt = load_checkpoint(os.path.join(out, "best.pt"))
+    note = ""
+    try:
+        ns.func(ns)
+    except (ValueError, RuntimeError) as err:  # one cell diverging must not stop the others
+        note = str(err).splitlines()[0]
+        print(f"{cell}: stopped: {note}", flush=True)
+    best = os.path.join(out, "best.pt")
+    if not os.path.exists(best):
+        return row_cls(name=cell, quality=float("nan"), metric="val bits/char",
+                       details={"note": note or "no best.pt"})
+    ckpt = load_checkpoint(best)
     metrics = ckpt.get("metrics") or {}
     if "bits_per_token" not in metrics:
         raise ValueError(f"the {cell} run wrote no validation score; keep --val-fraction > 0")
     extra_state = ckpt.get("extra_state") or {}
     model = extra_state.get("config", {})
     level = (extra_state.get("run") or {}).get("data_config", {}).get("level", "char")
-    with open(os.path.join(out, "compute.json"), encoding="utf-8") as f:
-        compute = json.load(f)
+    compute = {}
+    if os.path.exists(os.path.join(out, "compute.json")):
+        with open(os.path.join(out, "compute.json"), encoding="utf-8") as f:
+            compute = json.load(f)
     params = sum(int(t.numel()) for t in ckpt["model"].values())
+    details = {"hidden": model.get("hidden_size"), "layers": model.get("num_layers"),
+               "params": params, "step": ckpt.get("step")}
+    if note:  # best.pt is the best before the failure; compute.json is from the last epoch end
+        short = note.split(";")[0]
+        details["note"] = f"stopped: {short}; best.pt before it, compute.json partial"
     return row_cls(name=cell, quality=float(metrics["bits_per_token"]),
                    metric="val bits/char" if level == "char" else f"val bits/{level}",
-                   compute=compute, details={"hidden": model.get("hidden_size"),
-                                             "layers": model.get("num_layers"),
-                                             "params": params, "step": ckpt.get("step")})
+                   compute=compute, details=details)

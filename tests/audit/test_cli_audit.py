@@ -1,0 +1,159 @@
+"""`rnnkit audit data / model / report / compare` and `--compute` end to end."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from rnnkit.cli import main
+
+MALE, FEMALE = ["John", "Paul", "Mike", "Kevin"], ["Amy", "Joan", "Lisa", "Sarah"]
+FILLER = ["the", "a", "film", "plot", "movie", "cast", "was", "is", "today"]
+POS, NEG = ["good", "great", "lovely"], ["bad", "awful", "dull"]
+
+
+def write_biased(path, n=300, seed=None):
+    """Labels decided by the first name's gender: a classifier learns the name."""
+    rng = random.Random(seed if seed is not None else random.randrange(10**6))
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(n):
+            label = rng.choice(["pos", "neg"])
+            name = rng.choice(MALE if label == "pos" else FEMALE)
+            words = rng.sample(FILLER, rng.randint(2, 5))
+            words.insert(rng.randint(0, len(words)), name)
+            f.write(f"{label}\t{' '.join(words)}\n")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("audit")
+    write_biased(d / "train.tsv", 400)
+    write_biased(d / "test.tsv", 200)
+    rc = main(["classify", "train", "--data", str(d / "train.tsv"), "--out-dir", str(d / "run"),
+               "--epochs", "5", "--embed", "16", "--hidden", "16", "--lr", "0.01",
+               "--dropout", "0.0", "--no-progress"])
+    assert rc == 0
+    return d
+
+
+def test_audit_data_flags_a_planted_association(run, capsys, tmp_path):
+    out = tmp_path / "data.json"
+    assert main(["audit", "data", str(run / "train.tsv"), "--format", "labelled",
+                 "--lists", "names_gender", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "names_gender" in text and "**flag**" in text
+    report = json.loads(out.read_text())
+    assert report["n_texts"] == 400
+
+
+def test_audit_model_finds_the_name_bias_and_updates_the_card(run, capsys):
+    rc = main(["audit", "model", str(run / "run"), "--data", str(run / "test.tsv"),
+               "--lists", "names_gender,gender", "--bootstrap", "100"])
+    assert rc == 0
+    captured = capsys.readouterr()
+    audit = json.loads((run / "run" / "audit.json").read_text())
+    probe = audit["counterfactual"]["names_gender"]
+    assert probe["n_applicable"] == 200  # every test text has one name
+    assert probe["flip_rate"] > 0.5 and probe["flip_rate_ci"][0] > 0.5
+    assert "gender" in audit["counterfactual"]  # no gender words: nothing applicable
+    assert audit["counterfactual"]["gender"]["n_applicable"] == 0
+    groups = audit["groups"]["names_gender"]["by_group"]
+    assert set(groups) == {"male", "female"}
+    # the selection rate of "pos" by group follows the planted labels
+    assert groups["male"]["selection_rate"] > 0.9 > 0.1 > groups["female"]["selection_rate"]
+    assert set(audit["robustness"]) >= {"typo", "lowercase", "whitespace"}
+    card = (run / "run" / "model_card.md").read_text()
+    assert "names_gender" in card and "flip rate" in card
+    assert "wrote" in captured.out
+
+
+def test_audit_model_refuses_what_it_cannot_audit(run, capsys):
+    assert main(["audit", "model", str(run / "run"), "--data", str(run / "test.tsv"),
+                 "--scorer", str(run / "run" / "best.pt")]) == 2
+    assert "--scorer is for language models" in capsys.readouterr().err
+    assert main(["audit", "model", str(run / "run"), "--data", str(run / "test.tsv"),
+                 "--lists", "religion"]) == 2
+    assert "no swappable word list" in capsys.readouterr().err
+    bad = run / "other.tsv"
+    bad.write_text("spam\tJohn was here\nham\tAmy was there\n" * 3)
+    assert main(["audit", "model", str(run / "run"), "--data", str(bad)]) == 2
+    assert "not classes of the model" in capsys.readouterr().err
+
+
+def test_audit_report_writes_card_and_figures(run, capsys, tmp_path):
+    assert main(["audit", "report", str(run / "run"), "--out-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    card = lines[0].split(": ", 1)[1]
+    figures = [line.split(": ", 1)[1] for line in lines[1:]]
+    assert card.endswith("model_card.md") and figures
+    text = open(card, encoding="utf-8").read()
+    for fig in figures:
+        assert open(fig, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert fig.rsplit("/", 1)[-1] in text
+
+
+def test_predict_compute_line(run, capsys):
+    assert main(["classify", "predict", str(run / "run" / "best.pt"), "John was here",
+                 "Amy was here", "--compute"]) == 0
+    err = capsys.readouterr().err
+    assert "compute:" in err and "per text" in err
+    assert "estimated (" in err or "measured (" in err
+
+
+def test_audit_series_coverage(tmp_path, capsys):
+    rng = random.Random()
+    rows = ["date,value,forecast"] + [
+        f"2020-{m:02d}-{d:02d},{'' if rng.random() < 0.2 else rng.random()},{m / 2}"
+        for m in (1, 2) for d in range(1, 29)]
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    missing = sum(",," in r for r in rows[1:])
+    assert main(["audit", "data", str(tmp_path / "s.csv"), "--column", "value", "--time",
+                 "date", "--segments", "month", "--predictions", "forecast"]) == 0
+    text = capsys.readouterr().out
+    assert "2020-01" in text and "2020-02" in text and f"{missing} missing" in text
+    assert "MAE" in text or "mae" in text
+    assert main(["audit", "data", str(tmp_path / "s.csv"), "--column", "value"]) == 2
+    assert "--time" in capsys.readouterr().err
+
+
+def test_audit_compare_two_cells(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    rng = random.Random()
+    text.write_text(" ".join(rng.choice(FILLER + POS + NEG) for _ in range(6000)))
+    argv = ["audit", "compare", str(text), "--cells", "gru,mingru", "--max-time", "3",
+            "--out-dir", str(tmp_path / "cmp"),
+            "--train-flags", "--hidden 16 --embed 8 --train.progress false --bptt 32"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [r["name"] for r in rows] == ["gru", "mingru"]
+    for r in rows:
+        assert r["compute"]["flops_total"] > 0 and r["quality"] > 0
+    assert (tmp_path / "cmp" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| gru |" in out and "Pareto" in out
+    assert main(argv) == 2  # the runs are there: refused without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*argv[:4], "gru,nosuchcell", *argv[5:]]) == 2
+    assert "nosuchcell" in capsys.readouterr().err
+
+
+def test_audit_language_model_through_a_scorer(run, tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text((run / "train.tsv").read_text().replace("pos\t", "").replace("neg\t", ""))
+    assert main(["train", "text", "--data", str(text), "--out-dir", str(tmp_path / "lm"),
+                 "--max-steps", "20", "--hidden", "16", "--embed", "8", "--bptt", "16",
+                 "--train.progress", "false", "--sample.every_s", "0"]) == 0
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("John said\nthe film was\nAmy said that she\n")
+    assert main(["audit", "model", str(tmp_path / "lm"), "--data", str(prompts),
+                 "--scorer", str(run / "run" / "best.pt"), "--length", "12",
+                 "--bootstrap", "50", "--lists", "names_gender,gender"]) == 0
+    audit = json.loads((tmp_path / "lm" / "audit.json").read_text())
+    assert audit["counterfactual"]["names_gender"]["n_applicable"] == 2
+    assert audit["counterfactual"]["gender"]["n_applicable"] == 1  # "she"
+    assert "groups" not in audit and audit["scorer"].endswith("best.pt")
+    capsys.readouterr()
+    assert main(["audit", "model", str(tmp_path / "lm"), "--data", str(prompts)]) == 2
+    assert "--scorer" in capsys.readouterr().err
