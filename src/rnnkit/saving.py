@@ -199,10 +199,10 @@ def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu",
         text = str(err)
         if "weights only load failed" in text.lower():  # never repeat torch's advice to load
             if "unsupported global" in text.lower():  # it with weights_only=False
-                raise ValueError(f"{path!r} holds Python objects besides tensors and plain "
-                                 f"data, so it is not an rnnkit file (or it was altered); rnnkit "
-                                 f"never runs code from a file: re-create it with rnnkit"
-                                 ) from None
+                raise ValueError(f"{path!r} is not a readable rnnkit checkpoint: it holds "
+                                 f"Python objects besides tensors and plain data (not an rnnkit "
+                                 f"file, or an altered one), and rnnkit never runs code from a "
+                                 f"file: re-create it with rnnkit") from None
             text = "not a torch file of tensors and plain data"
         raise ValueError(f"{path!r} is not a readable rnnkit checkpoint ({type(err).__name__}: "
                          f"{text.splitlines()[0] if text else ''}); it may be "
