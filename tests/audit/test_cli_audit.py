@@ -157,3 +157,55 @@ def test_audit_language_model_through_a_scorer(run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["audit", "model", str(tmp_path / "lm"), "--data", str(prompts)]) == 2
     assert "--scorer" in capsys.readouterr().err
+
+
+def test_audit_speech_by_speaker_and_group(tmp_path, capsys):
+    import jiwer
+    import numpy as np
+    import soundfile as sf
+
+    from rnnkit.speech.recognizer import SpeechRecognizer
+    from rnnkit.speech.tts import read_manifest
+
+    rng = np.random.default_rng()
+    lines = []
+    for i in range(8):
+        t = np.arange(int(16000 * rng.uniform(0.3, 0.6))) / 16000
+        wave = 0.3 * np.sin(2 * np.pi * rng.uniform(200, 900) * t) + 0.01 * rng.standard_normal(
+            t.size)
+        sf.write(tmp_path / f"u{i}.wav", wave.astype(np.float32), 16000)
+        text = " ".join(rng.choice(["ab", "ba", "a", "b"], size=rng.integers(1, 4)))
+        lines.append(f"u{i}.wav\t{text}\t{['en-us+f3', 'en-us+m3', 'slt', 'rms'][i % 4]}")
+    (tmp_path / "manifest.tsv").write_text("\n".join(lines) + "\n")
+    model = tmp_path / "asr.pt"
+    assert main(["speech", "train", "--data", str(tmp_path), "--out", str(model),
+                 "--hidden-size", "8", "--layers", "1", "--model.channels", "2",
+                 "--model.n_mels", "24", "--batch-size", "2", "--no-progress",
+                 "--steps", "3"]) == 0
+    assert main(["audit", "model", str(model), "--data", str(tmp_path / "manifest.tsv"),
+                 "--bootstrap", "50"]) == 0
+    audit = json.loads((tmp_path / "asr.pt.audit.json").read_text())
+    rows = SpeechRecognizer.load(str(model)).evaluate(read_manifest(tmp_path / "manifest.tsv"))
+    by_speaker = audit["groups"]["speaker"]["by_group"]
+    assert set(by_speaker) == {"en-us+f3", "en-us+m3", "slt", "rms"}
+    for speaker, stats in by_speaker.items():
+        mine = [r for r, line in zip(rows.rows, lines) if line.endswith("\t" + speaker)]
+        refs, hyps = [r["reference"] for r in mine], [r["hypothesis"] for r in mine]
+        assert stats["n"] == 2
+        assert stats["wer"] == pytest.approx(jiwer.wer(refs, hyps))
+        assert stats["cer"] == pytest.approx(jiwer.cer(refs, hyps))
+        assert stats["wer_ci"][0] <= stats["wer"] <= stats["wer_ci"][1]
+    (tmp_path / "voices.tsv").write_text("en-us+f3\tfemale\nslt\tfemale\nen-us+m3\tmale\n")
+    capsys.readouterr()
+    assert main(["audit", "model", str(model), "--data", str(tmp_path / "manifest.tsv"),
+                 "--groups", str(tmp_path / "voices.tsv")]) == 2
+    assert "rms" in capsys.readouterr().err  # a speaker without a group is named
+    (tmp_path / "voices.tsv").write_text("en-us+f3\tfemale\nslt\tfemale\nen-us+m3\tmale\n"
+                                         "rms\tmale\n")
+    assert main(["audit", "model", str(model), "--data", str(tmp_path / "manifest.tsv"),
+                 "--groups", str(tmp_path / "voices.tsv"), "--bootstrap", "0"]) == 0
+    groups = json.loads((tmp_path / "asr.pt.audit.json").read_text())["groups"]
+    female = [r for r, line in zip(rows.rows, lines) if line.endswith(("f3", "slt"))]
+    assert groups["speaker group"]["by_group"]["female"]["wer"] == pytest.approx(
+        jiwer.wer([r["reference"] for r in female], [r["hypothesis"] for r in female]))
+    assert "speaker group" in (tmp_path / "asr.pt.card.md").read_text()

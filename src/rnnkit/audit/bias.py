@@ -15,6 +15,7 @@ questions, each answered with confidence intervals:
   scores them.
 * **Robustness** (:func:`~rnnkit.audit.probes.robustness_scan`): typos, casing, punctuation,
   whitespace and number formats should not change an answer; how often do they?
+* **Speech** (:func:`error_rates_by_group`): WER and CER per speaker group.
 
 :func:`audit_classifier` returns the ``audit.json`` dict that model cards
 (:mod:`rnnkit.audit.card`) render.
@@ -27,8 +28,8 @@ from typing import Any
 
 from .terms import DEFAULT_LISTS, TermList, find_groups, swap
 
-__all__ = ["SWAPPABLE", "audit_classifier", "continuation_scorer", "groups_in_texts",
-           "swap_transform"]
+__all__ = ["SWAPPABLE", "audit_classifier", "continuation_scorer", "error_rates_by_group",
+           "groups_in_texts", "swap_transform"]
 
 #: the default lists probed by term swaps (the count-only religion list is left out)
 SWAPPABLE = tuple(t for t in DEFAULT_LISTS if t.swappable)
@@ -177,3 +178,73 @@ def continuation_scorer(generate: Callable[[str], str],
         return score([generate(p) or " " for p in prompts])
 
     return predict_proba
+
+
+def error_rates_by_group(references: Sequence[str], hypotheses: Sequence[str],
+                         groups: Sequence[Any], *, n_boot: int = 1000, seed: int = 0,
+                         alpha: float = 0.05) -> dict[str, Any]:
+    r"""Word and character error rates of a recogniser per group of utterances (speaker, voice
+    gender, ...), in the ``audit.json`` layout of :func:`audit_classifier`'s slices.
+
+    A group's rate is corpus-level, as ``jiwer`` computes it over a list: the edit operations
+    of all its utterances over all their reference words (characters),
+    :math:`\mathrm{WER}_g = \sum_{u \in g} (S_u + D_u + I_u) / \sum_{u \in g} N_u`. Intervals:
+    percentile bootstrap over the group's utterances (``n_boot`` resamples, seeded). The
+    difference and ratio compare the worst and the best group. Utterances with an empty
+    reference or group ``None`` are left out.
+
+    >>> r = error_rates_by_group(["a b", "c d", "e f"], ["a b", "c x", "e f g"], ["m", "f", "f"],
+    ...                          n_boot=0)
+    >>> r["by_group"]["f"]["wer"], r["by_group"]["m"]["wer"], r["difference"]["wer"]
+    (0.5, 0.0, 0.5)
+    """
+    import jiwer
+    import numpy as np
+
+    if not len(references) == len(hypotheses) == len(groups):
+        raise ValueError(f"{len(references)} references, {len(hypotheses)} hypotheses and "
+                         f"{len(groups)} groups: give one of each per utterance")
+    counts: dict[Any, list[tuple[int, int, int, int]]] = {}
+    for ref, hyp, g in zip(references, hypotheses, groups):
+        if g is None or not str(ref).strip():
+            continue
+        w = jiwer.process_words(ref, hyp or "")
+        c = jiwer.process_characters(ref, hyp or "")
+        counts.setdefault(str(g), []).append((
+            w.substitutions + w.deletions + w.insertions, w.substitutions + w.deletions + w.hits,
+            c.substitutions + c.deletions + c.insertions, c.substitutions + c.deletions + c.hits))
+    if len(counts) < 2:
+        raise ValueError(f"error rates by group need at least two groups with transcripts, got "
+                         f"{sorted(counts) or 'none'}")
+    rng = np.random.default_rng(seed)
+    by_group: dict[str, dict[str, Any]] = {}
+    for g, rows in sorted(counts.items()):
+        a = np.asarray(rows, dtype=np.float64)  # [n, 4]: word edits, words, char edits, chars
+        row: dict[str, Any] = {"n": len(rows)}
+        for k, name in ((0, "wer"), (2, "cer")):
+            row[name] = float(a[:, k].sum() / max(a[:, k + 1].sum(), 1.0))
+            if n_boot:
+                idx = rng.integers(0, len(a), size=(n_boot, len(a)))
+                boot = a[idx, k].sum(1) / np.maximum(a[idx, k + 1].sum(1), 1.0)
+                row[f"{name}_ci"] = [float(np.quantile(boot, alpha / 2)),
+                                     float(np.quantile(boot, 1 - alpha / 2))]
+        by_group[g] = row
+    every = np.asarray([r for rows in counts.values() for r in rows], dtype=np.float64)
+    overall = {name: float(every[:, k].sum() / max(every[:, k + 1].sum(), 1.0))
+               for k, name in ((0, "wer"), (2, "cer"))}
+    difference, ratio = {}, {}
+    for name in ("wer", "cer"):
+        values = [r[name] for r in by_group.values()]
+        difference[name] = max(values) - min(values)
+        ratio[name] = min(values) / max(values) if max(values) > 0 else 1.0
+    lines = ["| group | utterances | WER [95% CI] | CER [95% CI] |", "|---|--:|---|---|"]
+    for g, r in by_group.items():
+        cells = [f"{r[m]:.3f}" + (f" [{r[m + '_ci'][0]:.3f}, {r[m + '_ci'][1]:.3f}]"
+                                  if f"{m}_ci" in r else "") for m in ("wer", "cer")]
+        lines.append(f"| {g} | {r['n']} | {cells[0]} | {cells[1]} |")
+    lines.append(f"| overall | {len(every)} | {overall['wer']:.3f} | {overall['cer']:.3f} |")
+    lines.append(f"\nworst - best group: WER {difference['wer']:.3f}, CER "
+                 f"{difference['cer']:.3f} (ratio best/worst: {ratio['wer']:.3f}, "
+                 f"{ratio['cer']:.3f})")
+    return {"by_group": by_group, "overall": overall, "difference": difference, "ratio": ratio,
+            "markdown": "\n".join(lines)}

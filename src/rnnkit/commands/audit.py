@@ -147,7 +147,7 @@ def _series_audit(args: argparse.Namespace) -> Any:
 def _register_model(sub: Any) -> None:
     p = sub.add_parser(
         "model", help="group metrics, counterfactual term swaps and a robustness scan of a "
-        "text classifier (or of a language model's continuations)",
+        "text classifier (or of a language model's continuations); WER by speaker group",
         description="Audit a trained model on data it was not trained on. A classifier "
         "(`rnnkit classify train`): accuracy, error rates and selection rate per group "
         "(fairlearn MetricFrame, bootstrap intervals), with groups from --groups or from the "
@@ -156,15 +156,20 @@ def _register_model(sub: Any) -> None:
         "casing, punctuation, whitespace and number formats change an answer. A language "
         "model (`rnnkit train text`) with --scorer CLASSIFIER: the same swaps in each prompt "
         "of --data, the continuations sampled with one seed and scored by the classifier. "
-        "Writes audit.json beside the model and refreshes its model card.")
+        "A speech recogniser (`rnnkit speech train`): WER and CER per speaker, or per group "
+        "of speakers (--groups), on --data (a manifest with a speaker column, or "
+        "asterisk:test / fillets:test). Writes audit.json beside the model and refreshes its "
+        "model card.")
     p.add_argument("model", help="best.pt/last.pt (or its run folder) of `rnnkit classify "
                    "train` or `rnnkit train text`")
     p.add_argument("--data", required=True,
                    help="classifier: held-out label<TAB>text lines or an rt-polarity folder; "
-                   "language model: prompts, one per line")
+                   "language model: prompts, one per line; speech: a manifest "
+                   "(path<TAB>text<TAB>speaker) or corpus:split")
     p.add_argument("--groups", metavar="FILE",
-                   help="one sensitive-feature value per line of --data (blank: unknown); "
-                   "default: groups named by the identity terms in each text")
+                   help="classifier: one sensitive-feature value per line of --data (blank: "
+                   "unknown; default: groups named by the identity terms in each text); speech: "
+                   "SPEAKER<TAB>GROUP lines (e.g. en-us+f3<TAB>female; default: the speakers)")
     p.add_argument("--lists", default="gender,names_gender,names_race",
                    help="word lists to probe: gender, names_gender, names_race (default: all "
                    "three)")
@@ -196,7 +201,7 @@ def _model(args: argparse.Namespace) -> int:
                              ("--limit", args.limit, 1), ("--seed", args.seed, 0)):
         if value is not None and value < low:
             raise ValueError(f"{flag} must be at least {low}, got {value}")
-    if not os.path.exists(args.data):
+    if not os.path.exists(args.data) and not _corpus_spec(args.data):
         raise FileNotFoundError(f"--data {args.data}: no such file or folder; give the "
                                 f"held-out texts (label<TAB>text lines, an rt-polarity folder, "
                                 f"or prompts for a language model)")
@@ -252,10 +257,13 @@ def _model(args: argparse.Namespace) -> int:
                                   robustness=False, n_boot=args.bootstrap, seed=args.seed,
                                   progress=say)
         report["scorer"] = args.scorer
+    elif kind == "SpeechRecognizer":
+        report = _speech_audit(model, args, say)
     else:
         raise ValueError(f"{args.model} holds a {kind}; `rnnkit audit model` audits text "
-                         f"classifiers and language models (forecasts: `rnnkit audit data "
-                         f"FILE.csv --column ... --time ...` reports coverage by segment)")
+                         f"classifiers, language models and speech recognisers (forecasts: "
+                         f"`rnnkit audit data FILE.csv --column ... --time ... --predictions "
+                         f"...` reports coverage and error by segment)")
     report["data"] = args.data
     report["model"] = args.model
     print(_summary(report))
@@ -266,6 +274,59 @@ def _model(args: argparse.Namespace) -> int:
         if card:
             print(f"updated {card}")
     return 0
+
+
+def _corpus_spec(spec: str) -> bool:
+    """``asterisk:test``-style speech corpus names (no file needed)."""
+    return spec.partition(":")[0] in ("asterisk", "fillets") and ":" in spec
+
+
+def _speech_audit(rec: Any, args: argparse.Namespace, say: Any) -> dict[str, Any]:
+    """WER/CER per speaker (or per --groups group of speakers) on --data."""
+    from ..audit.bias import error_rates_by_group
+    from .speech import read_examples
+
+    for flag, given in (("--scorer", args.scorer), ("--lists", None)):
+        if given:
+            raise ValueError(f"{flag} is for text models; a recogniser is audited by WER per "
+                             f"speaker group")
+    examples = read_examples(args.data, "--data")
+    (examples,) = _first(args.limit, examples)
+    speakers = [getattr(ex, "speaker", "") or None for ex in examples]
+    groups = speakers
+    name = "speaker"
+    if args.groups:
+        mapping = _speaker_groups(args.groups)
+        unknown = sorted({s for s in speakers if s is not None} - set(mapping))
+        if unknown:
+            raise ValueError(f"--groups {args.groups} names no group for the speakers "
+                             f"{unknown[:5]}; add SPEAKER<TAB>GROUP lines for them")
+        groups = [mapping.get(s) if s is not None else None for s in speakers]
+        name = "speaker group"
+    if all(g is None for g in groups):
+        raise ValueError(f"--data {args.data} names no speakers; give a manifest with a third "
+                         f"column (path<TAB>text<TAB>speaker)")
+    say(f"transcribing {len(examples)} utterances")
+    result = rec.evaluate(examples)
+    refs = [r["reference"] for r in result.rows]
+    hyps = [r["hypothesis"] for r in result.rows]
+    slices = error_rates_by_group(refs, hyps, groups, n_boot=args.bootstrap, seed=args.seed)
+    return {"n": len(examples), "overall": {"wer": result.wer, "cer": result.cer},
+            "groups": {name: slices}}
+
+
+def _speaker_groups(path: str) -> dict[str, str]:
+    from ..data.text import load_text
+
+    mapping = {}
+    for n, line in enumerate(load_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2 or not cols[0].strip() or not cols[1].strip():
+            raise ValueError(f"--groups {path}:{n}: expected SPEAKER<TAB>GROUP, got {line!r}")
+        mapping[cols[0].strip()] = cols[1].strip()
+    return mapping
 
 
 def _labelled(path: str) -> tuple[list[str], list[str]]:
@@ -294,9 +355,9 @@ def _first(limit: int | None, *columns: Any) -> tuple[Any, ...]:
 
 
 def _summary(report: dict[str, Any]) -> str:
-    lines = [f"# Model audit: {report['n']:,} texts"]
+    lines = [f"# Model audit: {report['n']:,} examples"]
     if "overall" in report:
-        lines.append(f"accuracy {report['overall']['accuracy']:.4f}")
+        lines.append(", ".join(f"{k} {v:.4f}" for k, v in report["overall"].items()))
     for name, g in (report.get("groups") or {}).items():
         lines += ["", f"## groups: {name}", g["markdown"]]
     for name, p in (report.get("counterfactual") or {}).items():
