@@ -209,3 +209,41 @@ def test_audit_speech_by_speaker_and_group(tmp_path, capsys):
     assert groups["speaker group"]["by_group"]["female"]["wer"] == pytest.approx(
         jiwer.wer([r["reference"] for r in female], [r["hypothesis"] for r in female]))
     assert "speaker group" in (tmp_path / "asr.pt.card.md").read_text()
+
+
+def test_audit_forecaster_robustness_matches_the_library_scan(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from rnnkit.audit.probes import series_robustness
+    from rnnkit.forecast.forecaster import Forecaster
+
+    rng = np.random.default_rng()
+    n = 160
+    y = 10 + np.sin(np.arange(n) / 5) + 0.1 * rng.standard_normal(n)
+    dates = pd.date_range("2020-01-01", periods=n, freq="D")
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "value": y}).to_csv(tmp_path / "s.csv",
+                                                                          index=False)
+    model = tmp_path / "fc.pt"
+    assert main(["forecast", "train", "--csv", str(tmp_path / "s.csv"), "--time", "date",
+                 "--target", "value", "--hidden-size", "8", "--horizon", "4", "--input-len",
+                 "12", "--steps", "20", "--out", str(model)]) == 0
+    assert main(["audit", "model", str(model), "--data", str(tmp_path / "s.csv"),
+                 "--limit", "30", "--bootstrap", "50", "--seed", "3"]) == 0
+    audit = json.loads((tmp_path / "fc.pt.audit.json").read_text())
+    assert audit["n"] == 30 and set(audit["robustness"]) == {"noise", "level_shift", "missing"}
+
+    fc = Forecaster.load(str(model))  # the reference: the library scan over plain arrays
+    starts = np.unique(np.linspace(0, n - 12, 30).round().astype(int))
+    windows = np.stack([y[s:s + 12] for s in starts])[..., None]
+
+    def predict(batch):
+        return np.stack([fc.predict(history=pd.DataFrame({
+            "date": dates[s:s + 12].strftime("%Y-%m-%d"), "value": w[:, 0]}), levels=[]).mean[0]
+            for s, w in zip(starts, batch)])
+
+    ref = series_robustness(predict, windows, seed=3, task="regression", n_boot=50,
+                            batch_size=len(windows)).to_dict()["results"]
+    for name, entry in audit["robustness"].items():
+        assert entry["change_rate"] == pytest.approx(ref[name]["changed_rate"])
+        assert entry["mean_change"] == pytest.approx(ref[name]["mean_change"], rel=1e-6)

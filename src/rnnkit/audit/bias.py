@@ -29,7 +29,7 @@ from typing import Any
 from .terms import DEFAULT_LISTS, TermList, find_groups, swap
 
 __all__ = ["SWAPPABLE", "audit_classifier", "continuation_scorer", "error_rates_by_group",
-           "groups_in_texts", "swap_transform"]
+           "groups_in_texts", "robustness_entries", "swap_transform"]
 
 #: the default lists probed by term swaps (the count-only religion list is left out)
 SWAPPABLE = tuple(t for t in DEFAULT_LISTS if t.swappable)
@@ -87,7 +87,10 @@ def _probe(report: Any) -> dict[str, Any]:
             "markdown": report.to_markdown()}
 
 
-def _robustness(report: Any) -> dict[str, Any]:
+def robustness_entries(report: Any) -> dict[str, Any]:
+    """A :class:`~rnnkit.audit.probes.RobustnessReport` in the ``audit.json`` layout: per
+    perturbation ``n_applicable``, ``change_rate`` with its Wilson ``change_rate_ci``, the mean
+    change with its interval, and the examples that broke."""
     out = {}
     for name, r in report.to_dict()["results"].items():
         out[name] = {"n_applicable": r["n_applicable"], "change_rate": r["changed_rate"],
@@ -161,7 +164,7 @@ def audit_classifier(predict_proba: Callable[[list[str]], Any], classes: Sequenc
         say("robustness scan")
         report = robustness_scan(predict_proba, texts, seed=seed, labels=classes,
                                  n_boot=n_boot)
-        out["robustness"] = _robustness(report)
+        out["robustness"] = robustness_entries(report)
         out["robustness_markdown"] = report.to_markdown()
     return out
 

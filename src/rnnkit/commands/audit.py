@@ -259,6 +259,8 @@ def _model(args: argparse.Namespace) -> int:
         report["scorer"] = args.scorer
     elif kind == "SpeechRecognizer":
         report = _speech_audit(model, args, say)
+    elif kind in ("Forecaster", "ForecastEnsemble"):
+        report = _forecast_audit(model, args, say)
     else:
         raise ValueError(f"{args.model} holds a {kind}; `rnnkit audit model` audits text "
                          f"classifiers, language models and speech recognisers (forecasts: "
@@ -313,6 +315,65 @@ def _speech_audit(rec: Any, args: argparse.Namespace, say: Any) -> dict[str, Any
     slices = error_rates_by_group(refs, hyps, groups, n_boot=args.bootstrap, seed=args.seed)
     return {"n": len(examples), "overall": {"wer": result.wer, "cer": result.cer},
             "groups": {name: slices}}
+
+
+#: most forecast windows a robustness scan reads (spread evenly over the series)
+MAX_WINDOWS = 200
+
+
+def _forecast_audit(model: Any, args: argparse.Namespace, say: Any) -> dict[str, Any]:
+    """The robustness scan of a one-series forecaster: windows of --data perturbed by noise,
+    a level shift and interpolated gaps; how far do the forecasts move?"""
+    import numpy as np
+
+    from ..audit.probes import series_robustness
+    from ..data.timeseries import read_csv
+
+    first = model.members[0] if hasattr(model, "members") else model
+    col, c = first.columns, first.config
+    if args.scorer or args.groups:
+        raise ValueError("--scorer and --groups are for text and speech models; a forecaster "
+                         "gets a robustness scan of --data")
+    if col.get("series") or col.get("past_covariates") or col.get("future_covariates") or \
+            not col.get("target") or len(first.series) != 1:
+        raise ValueError("the robustness scan reads one-series forecasters trained from a CSV "
+                         "without covariates; this model has a series column, covariates or "
+                         "no column names")
+    target = col["target"] if isinstance(col["target"], str) else col["target"][0]
+    wanted = [k for k in (col.get("time"), target) if k]
+    df = read_csv(args.data, "--data", needs=f"the model's columns {wanted}")
+    missing = [k for k in wanted if k not in df.columns]
+    if missing:
+        raise ValueError(f"--data {args.data} lacks the model's columns {missing}; its columns "
+                         f"are {list(df.columns)}")
+    L = c.input_len
+    count = len(df) - L + 1
+    if count < 1:
+        raise ValueError(f"--data {args.data} has {len(df)} rows; the model reads windows of "
+                         f"{L} (input_len)")
+    limit = min(count, args.limit or MAX_WINDOWS)
+    starts = np.unique(np.linspace(0, count - 1, limit).round().astype(int))
+    frames = [df.iloc[s:s + L].reset_index(drop=True) for s in starts]
+    windows = np.stack([f[target].to_numpy(dtype=np.float64) for f in frames])[..., None]
+    if not np.isfinite(windows).all():
+        raise ValueError(f"--data {args.data} has missing or non-numeric {target!r} values in "
+                         f"the windows; fill them first")
+
+    def predict(batch: Any) -> Any:  # [N, L, 1] in the order of `frames`
+        out = []
+        for frame, w in zip(frames, np.asarray(batch)):
+            frame = frame.copy()
+            frame[target] = w[:, 0]
+            out.append(np.asarray(model.predict(history=frame, levels=[]).mean[0]))
+        return np.stack(out)
+
+    say(f"robustness scan of {len(frames)} windows")
+    report = series_robustness(predict, windows, seed=args.seed, task="regression",
+                               n_boot=args.bootstrap, batch_size=len(frames))
+    from ..audit.bias import robustness_entries
+
+    return {"n": len(frames), "robustness": robustness_entries(report),
+            "robustness_markdown": report.to_markdown()}
 
 
 def _speaker_groups(path: str) -> dict[str, str]:
