@@ -639,7 +639,10 @@ CASES = [
                "--steps 100000"), "--plot", ".png", exists_ok=True),
 
     # ---- audit (its own behaviour: tests/audit/test_cli_audit.py)
-    *ckpt_cases("audit-model", "audit model @ --data {lab}", "classify train", "fc sp tr"),
+    *ckpt_cases("audit-model", "audit model @ --data {lab}", "classify train", "tr"),
+    case("audit-model-forecaster-on-text", "audit model {fc} --data {lab}", "--data"),
+    case("audit-model-speech-on-text", "audit model {sp} --data {lab}", "--data"),
+    case("audit-model-speech-without-speakers", "audit model {sp} --data {speech}", "speaker"),
     *file_cases("audit-model", "audit model {cls} --data @", T("--data"),
                 "missing empty binary"),
     *flag_cases("audit-model", "audit model {cls} --data {lab}", [

@@ -292,7 +292,12 @@ def _speech_audit(rec: Any, args: argparse.Namespace, say: Any) -> dict[str, Any
         if given:
             raise ValueError(f"{flag} is for text models; a recogniser is audited by WER per "
                              f"speaker group")
-    examples = read_examples(args.data, "--data")
+    try:
+        examples = read_examples(args.data, "--data")
+    except (ValueError, FileNotFoundError) as err:
+        if str(err).startswith("--data"):
+            raise
+        raise type(err)(f"--data {args.data} is not a speech manifest: {err}") from None
     (examples,) = _first(args.limit, examples)
     speakers = [getattr(ex, "speaker", "") or None for ex in examples]
     groups = speakers
