@@ -248,3 +248,18 @@ def test_missing_fairlearn_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "fairlearn.metrics", None)
     with pytest.raises(ImportError, match=r"pip install 'rnnkit\[audit\]'"):
         group_metrics([1, 0], [1, 0], ["a", "b"])
+
+
+def test_two_group_difference_interval_holds_zero_without_a_gap_and_not_with_one():
+    rng = np.random.default_rng()
+    y = rng.integers(0, 2, 300)
+    p = np.where(rng.random(300) < 0.8, y, 1 - y)
+    same = group_metrics(np.r_[y, y], np.r_[p, p], ["a"] * 300 + ["b"] * 300, n_boot=400,
+                         seed=int(rng.integers(1000)))
+    for m in ("accuracy", "selection_rate"):
+        lo, hi = same.difference_ci[m]
+        assert same.difference[m] == 0 and lo < 0 < hi
+    worse = np.where(rng.random(300) < 0.5, y, 1 - y)  # group b: a coin flip
+    gap = group_metrics(np.r_[y, y], np.r_[p, worse], ["a"] * 300 + ["b"] * 300, n_boot=400)
+    lo, hi = gap.difference_ci["accuracy"]
+    assert 0 < lo <= gap.difference["accuracy"] <= hi

@@ -22,9 +22,11 @@ the binary metrics treat it one-vs-rest. Between the groups, ``difference`` is
 rows of every group with replacement, keeping the group sizes (``numpy.random.default_rng(seed)``),
 and recomputes every metric per group, overall, and their difference and ratio; the interval is
 the :math:`\alpha/2` and :math:`1-\alpha/2` quantiles of the replicate values (replicates where
-a metric is undefined, e.g. no negatives drawn, are skipped). Because a max-minus-min is biased
-upwards, the difference's interval can sit above a true difference of 0: read it as "how large
-could the gap be", and compare groups with enough rows.
+a metric is undefined, e.g. no negatives drawn, are skipped). With two groups the difference's
+interval is that of the *signed* gap (the group with the larger value minus the other, in every
+replicate), so it holds 0 when the data do not show a gap. With more groups it is the interval
+of max minus min, which is biased upwards and can sit above a true difference of 0: read it as
+"how large could the gap be", and compare groups with enough rows.
 
 fairlearn is an optional dependency: ``pip install 'rnnkit[audit]'``.
 """
@@ -365,6 +367,11 @@ def _bootstrap(yt, yp, sc, sens, group_names, metrics, positive, classes, n_boot
                 cis[g][m] = interval(v)
             overall_ci[m] = interval(np.concatenate(reps[None][m]))
             hi, lo = np.nanmax(per_group, 0), np.nanmin(per_group, 0)
-            diff_ci[m] = interval(hi - lo)
+            if len(group_names) == 2:  # the signed gap, larger group minus smaller: may hold 0
+                a, b = per_group if np.nanmean(per_group[0]) >= np.nanmean(per_group[1]) \
+                    else per_group[::-1]
+                diff_ci[m] = interval(a - b)
+            else:
+                diff_ci[m] = interval(hi - lo)
             ratio_ci[m] = interval(np.where(hi > 0, lo / np.where(hi > 0, hi, 1), _NAN))
     return cis, overall_ci, diff_ci, ratio_ci
