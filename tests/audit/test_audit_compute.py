@@ -154,3 +154,24 @@ def test_energy_off_and_country_checked():
     with pytest.raises(ValueError, match="ISO 3166 alpha-3"):
         TrainConfig(country="xx")
     assert isinstance(ComputeMeter(energy=False).energy, EnergyMeter)
+
+
+def test_a_failed_fit_still_records_what_it_spent(tmp_path):
+    from rnnkit.train import NonFiniteLossError
+
+    class Exploding(Tagger):
+        def loss(self, batch, state=None):
+            out = super().loss(batch, state)
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls == 4:
+                return LossOutput(out.loss * float("nan"), weight=out.weight)
+            return out
+
+    trainer = Trainer(Exploding(), TrainConfig(epochs=3, out_dir=str(tmp_path), progress=False,
+                                               plot=False), batches())
+    with pytest.raises(NonFiniteLossError):
+        trainer.fit()
+    report = json.loads((tmp_path / "compute.json").read_text())
+    assert report["steps"] == 3 and report["stopped"].startswith("NonFiniteLossError")
+    assert report["epochs"][-1] == {**report["epochs"][-1], "steps": 3, "partial": True}
+    assert report["energy_kwh"] is None or report["energy_kwh"] > 0

@@ -4,6 +4,7 @@ uninterrupted run; a second Ctrl-C stops at once; the time budget spans resumes.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -78,9 +79,13 @@ def test_signal_finishes_the_step_saves_and_resumes_exactly(tmp_path, sig):
     assert err.checkpoint == os.path.join(str(tmp_path / "cut"), "last.pt")
     assert load_checkpoint(err.checkpoint)["step"] == stop_at
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    spent = json.loads((tmp_path / "cut" / "compute.json").read_text())
+    assert spent["steps"] == stop_at and spent["stopped"].startswith("TrainingInterrupted")
     again = _trainer(tmp_path / "cut", seed)
     again.fit(resume=True)
     assert again.step == whole.step
+    total = json.loads((tmp_path / "cut" / "compute.json").read_text())
+    assert total["steps"] == whole.step and "stopped" not in total  # the resume adds to it
     for a, b in zip(whole.model.state_dict().values(), again.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 

@@ -153,6 +153,19 @@ class ComputeMeter(Callback):
             reading = self._summed(trainer, reading)
         self._write(trainer, reading)
 
+    def on_fit_stopped(self, trainer: Any, error: BaseException) -> None:
+        """An interrupted or failed fit still records what it spent (this process's energy:
+        no collective operations here), with ``stopped`` saying why."""
+        if self._epoch_steps:
+            wall, cpu = self._epoch_clock.read()
+            self._epochs.append({"epoch": trainer.epoch, "wall_s": wall, "cpu_s": cpu,
+                                 "steps": self._epoch_steps, "items": self._epoch_items,
+                                 "flops": self._flops(self._epoch_items), "energy_kwh": None,
+                                 "co2_kg": None, "partial": True})
+            self._epoch_steps = self._epoch_items = 0
+        why = str(error).splitlines()[0] if str(error) else ""
+        self._write(trainer, self.energy.stop(), stopped=f"{type(error).__name__}: {why}")
+
     # -- helpers -----------------------------------------------------------------------------
     def _flops(self, items: int) -> int | None:
         return None if self._flops_per_item is None else int(round(self._flops_per_item * items))
@@ -179,7 +192,7 @@ class ComputeMeter(Callback):
         except (OSError, ValueError):
             return {}
 
-    def _write(self, trainer: Any, reading: EnergyReading) -> None:
+    def _write(self, trainer: Any, reading: EnergyReading, stopped: str | None = None) -> None:
         wall, cpu = self._clock.read()
         b = self._before
         items = self._items + int(b.get("items", 0))
@@ -206,6 +219,8 @@ class ComputeMeter(Callback):
             "country": reading.country,
             "epochs": self._epochs,
         }
+        if stopped:
+            self.report["stopped"] = stopped
         path = _path(trainer)
         if path is not None and trainer.dist.is_main:
             from ..saving import atomic_write_text

