@@ -1,0 +1,243 @@
+"""ONNX export of recurrent layers with their state, checked against onnxruntime on the spot.
+
+Two graphs, both with the recurrent state as explicit inputs and outputs (``state_in_k`` /
+``state_out_k``: ``h`` and, for LSTM-family cells, ``c``, each ``[L * D, B, H]`` as
+:class:`rnnkit.Recurrent` takes them), so a caller can carry state across calls:
+
+* **step** (``stream=True``, every registered cell): one time step, ``x [B, I] -> y [B, O]``.
+  Streaming inference feeds the state back in; the export runs the layer's plain loop for one
+  step, which any cell traces to plain ONNX operators.
+* **sequence** (the fused cells: ``lstm``, ``gru``, ``elman``/``rnn``, one or two
+  directions): ``x [B, T, I] -> y [B, T, D * O]`` with dynamic batch *and* length, through
+  ONNX's own LSTM/GRU/RNN operators. Other cells run a Python time loop that the exporter
+  would unroll to the example's length, so they are refused with the advice to export the
+  step.
+
+The TorchScript exporter (``dynamo=False``) is used: with ``dynamo=True`` torch 2.13 records the
+output's time dimension as the example's length (pytorch #191855). Every export is verified
+with onnxruntime against the torch layer at two other batch sizes and lengths (and, for the
+step graph, by streaming a sequence through it against :meth:`Recurrent.forward`); the largest
+absolute difference is returned in the :class:`ExportReport` and an error above ``tolerance``
+raises.
+
+>>> import tempfile, os, rnnkit
+>>> rnn = rnnkit.Recurrent("gru", 4, 8)
+>>> report = export_recurrent(rnn, os.path.join(tempfile.mkdtemp(), "gru.onnx"))
+>>> report.graph, report.max_error < 1e-5, report.inputs
+('sequence', True, ['x', 'state_in_0'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["FUSED_CELLS", "ExportReport", "export_recurrent", "run_onnx"]
+
+#: cells whose whole-sequence graph uses ONNX's recurrent operators (dynamic length)
+FUSED_CELLS = ("lstm", "gru", "elman", "rnn")
+OPSET = 17
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_recurrent` wrote and how well it matched torch."""
+
+    path: str
+    graph: str  # "step" or "sequence"
+    inputs: list[str]
+    outputs: list[str]
+    max_error: float
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        shapes = ", ".join(f"B={c['batch']}" + (f" T={c['steps']}" if "steps" in c else "")
+                           for c in self.checks)
+        return (f"exported the {self.graph} graph to {self.path} in {self.seconds:.1f} s; "
+                f"onnxruntime vs torch at {shapes}: max |error| {self.max_error:.2e}")
+
+
+class _Graph(nn.Module):
+    """The layer with its state as flat tensors in and out: ``(x, *state) -> (y, *state)``."""
+
+    def __init__(self, rnn: nn.Module, step: bool) -> None:
+        super().__init__()
+        self.rnn, self.step = rnn, step
+
+    def forward(self, x: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        from ..cells import LSTMState, state_tensors
+
+        s = state[0] if len(state) == 1 else LSTMState(*state)
+        y, new = self.rnn.step(x, s) if self.step else self.rnn(x, s)
+        return (y, *state_tensors(new))
+
+
+def _cell_name(rnn: nn.Module) -> str:
+    from ..cells import available_cells, get_cell
+
+    cls = type(rnn.cells[0])
+    for name in available_cells():
+        if get_cell(name) is cls:
+            return name
+    return cls.__name__
+
+
+@contextlib.contextmanager
+def _backend(rnn: nn.Module, name: str) -> Iterator[None]:
+    before = rnn.backend
+    rnn.backend = name
+    try:
+        yield
+    finally:
+        rnn.backend = before
+
+
+def _example_state(rnn: nn.Module, batch: int, gen: torch.Generator) -> list[Tensor]:
+    from ..cells import state_tensors
+
+    p = next(rnn.parameters())
+    template = state_tensors(rnn.cells[0].initial_state(batch, device=p.device, dtype=p.dtype))
+    layers = rnn.num_layers * rnn.num_directions
+    return [torch.randn(layers, *t.shape, generator=gen).to(p) for t in template]
+
+
+def export_recurrent(rnn: nn.Module, path: str | os.PathLike, *, stream: bool = False,
+                     tolerance: float = 1e-4, opset: int = OPSET) -> ExportReport:
+    """Write ``rnn`` (an :class:`rnnkit.Recurrent`, batch-first) to ``path`` as ONNX with its
+    state in and out, then check the file with onnxruntime (see the module docstring).
+    ``stream=True`` exports one step (every cell, unidirectional layers); otherwise the whole
+    sequence (the fused cells). Returns an :class:`ExportReport`."""
+    from ..recurrent import Recurrent
+
+    if not isinstance(rnn, Recurrent):
+        raise TypeError(f"export_recurrent takes an rnnkit.Recurrent, got {type(rnn).__name__}")
+    if not rnn.batch_first:
+        raise ValueError("export a batch_first=True layer (the graph's x is [B, T, I])")
+    cell = _cell_name(rnn)
+    if stream and rnn.bidirectional:
+        raise ValueError("a bidirectional layer cannot stream (its reverse direction reads the "
+                         "whole sequence); export the sequence graph instead (stream=False)")
+    if not stream and cell not in FUSED_CELLS:
+        raise ValueError(f"the {cell} cell has no ONNX sequence operator (its time loop would be "
+                         f"unrolled to the example's length); export the streaming step with "
+                         f"stream=True and loop over time outside, or use one of "
+                         f"{', '.join(FUSED_CELLS)}")
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"no folder {folder} for the ONNX file; create it first")
+    gen = torch.Generator().manual_seed(0)
+    n_state = len(_example_state(rnn, 1, gen))
+    names = ["x"] + [f"state_in_{k}" for k in range(n_state)]
+    outs = ["y"] + [f"state_out_{k}" for k in range(n_state)]
+    dyn = {"x": {0: "batch"} if stream else {0: "batch", 1: "time"},
+           "y": {0: "batch"} if stream else {0: "batch", 1: "time"},
+           **{n: {1: "batch"} for n in names[1:] + outs[1:]}}
+    graph = _Graph(rnn, stream)
+    was = rnn.training
+    rnn.eval()
+    t0 = time.perf_counter()
+    tmp = path + ".tmp"
+    try:
+        with _backend(rnn, "loop" if stream else "fused"), torch.no_grad(), \
+                warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            x = torch.randn(2, rnn.input_size, generator=gen) if stream else \
+                torch.randn(2, 3, rnn.input_size, generator=gen)
+            torch.onnx.export(graph, (x.to(next(rnn.parameters())),
+                                      *_example_state(rnn, 2, gen)), tmp,
+                              input_names=names, output_names=outs, dynamic_axes=dyn,
+                              opset_version=opset, dynamo=False)
+        os.replace(tmp, path)
+        seconds = time.perf_counter() - t0
+        with _backend(rnn, "loop" if stream else "fused"):
+            checks = _verify(rnn, graph, path, names, stream, gen)
+    finally:
+        rnn.train(was)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    worst = max(c["max_error"] for c in checks)
+    report = ExportReport(path, "step" if stream else "sequence", names, outs, worst, checks,
+                          seconds)
+    if not worst <= tolerance:
+        raise ValueError(f"the ONNX graph differs from torch by {worst:.2e} (> {tolerance:g}); "
+                         f"the file {path} was written but should not be used")
+    return report
+
+
+def run_onnx(path: str, x: Any, state: list[Any] | None = None, session: Any = None,
+             ) -> tuple[Any, list[Any]]:
+    """Run an exported graph with onnxruntime (numpy in, numpy out): ``(y, state)``; a
+    ``None`` state starts from zeros. No torch needed."""
+    import numpy as np
+
+    sess = session or _session(path)
+    ins = sess.get_inputs()
+    x = np.asarray(x, dtype=np.float32)
+    batch = x.shape[0]
+    if state is None:
+        state = [np.zeros([d if isinstance(d, int) else batch for d in i.shape], np.float32)
+                 for i in ins[1:]]
+    out = sess.run(None, {ins[0].name: x, **{i.name: s for i, s in zip(ins[1:], state)}})
+    return out[0], list(out[1:])
+
+
+def _session(path: str) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ImportError("checking and running ONNX files needs onnxruntime: pip install "
+                          "'rnnkit[export]'") from None
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def _verify(rnn: nn.Module, graph: nn.Module, path: str, names: list[str], stream: bool,
+            gen: torch.Generator) -> list[dict[str, Any]]:
+    """onnxruntime against torch at two new shapes; for a step graph, also streamed."""
+    sess = _session(path)
+    checks = []
+    p = next(rnn.parameters())
+    for batch, steps in ((1, 7), (5, 23)):
+        state = _example_state(rnn, batch, gen)
+        if stream:  # stream `steps` steps through the graph; compare with one forward pass
+            xs = torch.randn(batch, steps, rnn.input_size, generator=gen).to(p)
+            with torch.no_grad():
+                ref_y, ref_state = graph.rnn(xs, _pack(state))
+            from ..cells import state_tensors
+
+            ref = [ref_y, *state_tensors(ref_state)]
+            s = [t.cpu().numpy() for t in state]
+            ys = []
+            for t in range(steps):
+                y, s = run_onnx(path, xs[:, t].cpu().numpy(), s, sess)
+                ys.append(y)
+            import numpy as np
+
+            got = [np.stack(ys, 1), *s]
+        else:
+            x = torch.randn(batch, steps, rnn.input_size, generator=gen).to(p)
+            with torch.no_grad():
+                ref = list(graph(x, *state))
+            got = sess.run(None, {n: t.cpu().numpy() for n, t in zip(names, [x, *state])})
+        err = max(float((r.detach().cpu() - torch.as_tensor(g)).abs().max())
+                  for r, g in zip(ref, got))
+        checks.append({"batch": batch, "steps": steps, "max_error": err})
+    return checks
+
+
+def _pack(state: list[Tensor]) -> Any:
+    from ..cells import LSTMState
+
+    return state[0] if len(state) == 1 else LSTMState(*state)

@@ -1,0 +1,86 @@
+"""ONNX export of recurrent layers with state in/out, against the torch layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.cells import available_cells, state_tensors
+from rnnkit.export import FUSED_CELLS, export_recurrent, run_onnx
+
+pytest.importorskip("onnxruntime")
+
+CELLS = sorted(available_cells())
+
+
+def random_state(rnn, batch):
+    template = state_tensors(rnn.cells[0].initial_state(batch))
+    layers = rnn.num_layers * rnn.num_directions
+    return [torch.randn(layers, *t.shape) for t in template]
+
+
+def as_state(tensors):
+    return tensors[0] if len(tensors) == 1 else rnnkit.LSTMState(*tensors)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_streaming_step_of_every_cell_equals_the_full_pass(cell, tmp_path):
+    rnn = rnnkit.Recurrent(cell, 5, 6, num_layers=2).eval()
+    report = export_recurrent(rnn, tmp_path / "step.onnx", stream=True)
+    assert report.graph == "step" and report.max_error < 1e-5
+    B, T = int(torch.randint(2, 6, ())), int(torch.randint(8, 20, ()))
+    x, s0 = torch.randn(B, T, 5), random_state(rnn, B)
+    with torch.no_grad():
+        ref_y, ref_s = rnn(x, as_state(s0))
+    s = [t.numpy() for t in s0]
+    ys = []
+    for t in range(T):
+        y, s = run_onnx(str(tmp_path / "step.onnx"), x[:, t].numpy(), s)
+        ys.append(y)
+    np.testing.assert_allclose(np.stack(ys, 1), ref_y.numpy(), atol=1e-5, rtol=1e-4)
+    for got, ref in zip(s, state_tensors(ref_s)):
+        np.testing.assert_allclose(got, ref.numpy(), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell", FUSED_CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_sequence_graph_has_dynamic_batch_and_length(cell, bidirectional, tmp_path):
+    rnn = rnnkit.Recurrent(cell, 4, 7, num_layers=2, bidirectional=bidirectional).eval()
+    path = str(tmp_path / "seq.onnx")
+    report = export_recurrent(rnn, path)
+    assert report.graph == "sequence" and report.max_error < 1e-5
+    for B, T in ((1, 2), (int(torch.randint(3, 9, ())), int(torch.randint(30, 60, ())))):
+        x, s0 = torch.randn(B, T, 4), random_state(rnn, B)
+        with torch.no_grad():
+            ref_y, ref_s = rnn(x, as_state(s0))
+        y, s = run_onnx(path, x.numpy(), [t.numpy() for t in s0])
+        np.testing.assert_allclose(y, ref_y.numpy(), atol=1e-5, rtol=1e-4)
+        for got, ref in zip(s, state_tensors(ref_s)):
+            np.testing.assert_allclose(got, ref.numpy(), atol=1e-5, rtol=1e-4)
+
+
+def test_zero_state_default_and_training_mode_restored(tmp_path):
+    rnn = rnnkit.Recurrent("lstm", 3, 4)  # training mode, backend auto
+    export_recurrent(rnn, tmp_path / "l.onnx")
+    assert rnn.training and rnn.backend == "auto"
+    x = torch.randn(2, 5, 3)
+    y, _ = run_onnx(str(tmp_path / "l.onnx"), x.numpy())
+    with torch.no_grad():
+        np.testing.assert_allclose(y, rnn.eval()(x)[0].numpy(), atol=1e-5)
+
+
+def test_refusals_name_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="stream=True"):
+        export_recurrent(rnnkit.Recurrent("mingru", 3, 4), tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="cannot stream"):
+        export_recurrent(rnnkit.Recurrent("gru", 3, 4, bidirectional=True), tmp_path / "b.onnx",
+                         stream=True)
+    with pytest.raises(ValueError, match="batch_first=True"):
+        export_recurrent(rnnkit.Recurrent("gru", 3, 4, batch_first=False), tmp_path / "t.onnx")
+    with pytest.raises(TypeError, match="rnnkit.Recurrent"):
+        export_recurrent(torch.nn.GRU(3, 4), tmp_path / "g.onnx")
+    with pytest.raises(FileNotFoundError, match="create it"):
+        export_recurrent(rnnkit.Recurrent("gru", 3, 4), tmp_path / "no" / "g.onnx")
+    assert not list(tmp_path.iterdir())  # nothing half-written
