@@ -672,6 +672,10 @@ CASES = [
     ]),
     *ckpt_cases("audit-report", "audit report @", "rnnkit", ""),
 
+    # ---- export
+    *ckpt_cases("export", "export @ --out {new}.onnx", "train text", "cls tr fc sp"),
+    *out_cases("export", "export {lm} --out @", "--out", ".onnx"),
+
     # ---- speech (its own flags are in tests/speech/test_cli_hostile.py)
     *ckpt_cases("speech-transcribe", "speech transcribe @ {wav}", "speech train",
                 "lm cls tr fc", evil=False),

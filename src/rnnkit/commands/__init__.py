@@ -3,4 +3,5 @@
 taking the parsed ``argparse.Namespace`` and returning an exit code. The CLI imports the modules
 listed in :data:`COMMAND_MODULES` that exist."""
 
-COMMAND_MODULES = ["text", "classify", "translate", "forecast", "anomaly", "speech", "audit"]
+COMMAND_MODULES = ["text", "classify", "translate", "forecast", "anomaly", "speech", "audit",
+                   "export"]

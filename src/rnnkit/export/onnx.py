@@ -41,7 +41,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FUSED_CELLS", "ExportReport", "export_recurrent", "run_onnx"]
+__all__ = ["FUSED_CELLS", "ExportReport", "checked_report", "export_graph", "export_recurrent",
+           "max_error", "run_onnx", "session"]
 
 #: cells whose whole-sequence graph uses ONNX's recurrent operators (dynamic length)
 FUSED_CELLS = ("lstm", "gru", "elman", "rnn")
@@ -146,44 +147,71 @@ def export_recurrent(rnn: nn.Module, path: str | os.PathLike, *, stream: bool = 
     graph = _Graph(rnn, stream)
     was = rnn.training
     rnn.eval()
-    t0 = time.perf_counter()
-    tmp = path + ".tmp"
     try:
-        with _backend(rnn, "loop" if stream else "fused"), torch.no_grad(), \
-                warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with _backend(rnn, "loop" if stream else "fused"):
             x = torch.randn(2, rnn.input_size, generator=gen) if stream else \
                 torch.randn(2, 3, rnn.input_size, generator=gen)
-            torch.onnx.export(graph, (x.to(next(rnn.parameters())),
-                                      *_example_state(rnn, 2, gen)), tmp,
-                              input_names=names, output_names=outs, dynamic_axes=dyn,
-                              opset_version=opset, dynamo=False)
-        os.replace(tmp, path)
-        seconds = time.perf_counter() - t0
-        with _backend(rnn, "loop" if stream else "fused"):
+            seconds = export_graph(graph, (x.to(next(rnn.parameters())),
+                                           *_example_state(rnn, 2, gen)),
+                                   path, names, outs, dyn, opset=opset)
             checks = _verify(rnn, graph, path, names, stream, gen)
     finally:
         rnn.train(was)
+    return checked_report(path, "step" if stream else "sequence", names, outs, checks,
+                          seconds, tolerance)
+
+
+def export_graph(graph: nn.Module, example: tuple, path: str, input_names: list[str],
+                 output_names: list[str], dynamic_axes: dict[str, dict[int, str]], *,
+                 opset: int = OPSET) -> float:
+    """Trace ``graph`` (eval mode, no grad) on ``example`` with the TorchScript exporter and
+    write ``path`` atomically (a failed export leaves nothing); returns the seconds taken.
+    The building block of every rnnkit export: the wings wrap their models in a module whose
+    inputs and outputs are plain tensors and call this, then :func:`checked_report`."""
+    t0 = time.perf_counter()
+    tmp = os.fspath(path) + ".tmp"
+    try:
+        with torch.no_grad(), warnings.catch_warnings(), \
+                contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, example, tmp, input_names=input_names,
+                              output_names=output_names, dynamic_axes=dynamic_axes,
+                              opset_version=opset, dynamo=False)
+        os.replace(tmp, path)
+    finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    return time.perf_counter() - t0
+
+
+def max_error(reference: list[Any], got: list[Any]) -> float:
+    """Largest absolute difference between torch outputs and onnxruntime's arrays."""
+    return max(float((torch.as_tensor(r).detach().cpu().double()
+                      - torch.as_tensor(g).double()).abs().max()) for r, g in zip(reference, got))
+
+
+def checked_report(path: str, graph: str, inputs: list[str], outputs: list[str],
+                   checks: list[dict[str, Any]], seconds: float,
+                   tolerance: float) -> ExportReport:
+    """The :class:`ExportReport` of ``checks`` (each with ``max_error``); an error above
+    ``tolerance`` raises."""
     worst = max(c["max_error"] for c in checks)
-    report = ExportReport(path, "step" if stream else "sequence", names, outs, worst, checks,
-                          seconds)
     if not worst <= tolerance:
         raise ValueError(f"the ONNX graph differs from torch by {worst:.2e} (> {tolerance:g}); "
                          f"the file {path} was written but should not be used")
-    return report
+    return ExportReport(path, graph, inputs, outputs, worst, checks, seconds)
 
 
-def run_onnx(path: str, x: Any, state: list[Any] | None = None, session: Any = None,
+def run_onnx(path: str, x: Any, state: list[Any] | None = None, sess: Any = None,
              ) -> tuple[Any, list[Any]]:
     """Run an exported graph with onnxruntime (numpy in, numpy out): ``(y, state)``; a
-    ``None`` state starts from zeros. No torch needed."""
+    ``None`` state starts from zeros; ``sess`` reuses an open :func:`session`."""
     import numpy as np
 
-    sess = session or _session(path)
+    sess = sess or session(path)
     ins = sess.get_inputs()
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
+    x = x.astype(np.float32) if x.dtype.kind == "f" else x.astype(np.int64)
     batch = x.shape[0]
     if state is None:
         state = [np.zeros([d if isinstance(d, int) else batch for d in i.shape], np.float32)
@@ -192,7 +220,8 @@ def run_onnx(path: str, x: Any, state: list[Any] | None = None, session: Any = N
     return out[0], list(out[1:])
 
 
-def _session(path: str) -> Any:
+def session(path: str, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session of ``path`` (quiet logs; ``threads`` intra-op threads)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -200,13 +229,15 @@ def _session(path: str) -> Any:
                           "'rnnkit[export]'") from None
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def _verify(rnn: nn.Module, graph: nn.Module, path: str, names: list[str], stream: bool,
             gen: torch.Generator) -> list[dict[str, Any]]:
     """onnxruntime against torch at two new shapes; for a step graph, also streamed."""
-    sess = _session(path)
+    sess = session(path)
     checks = []
     p = next(rnn.parameters())
     for batch, steps in ((1, 7), (5, 23)):
@@ -231,9 +262,7 @@ def _verify(rnn: nn.Module, graph: nn.Module, path: str, names: list[str], strea
             with torch.no_grad():
                 ref = list(graph(x, *state))
             got = sess.run(None, {n: t.cpu().numpy() for n, t in zip(names, [x, *state])})
-        err = max(float((r.detach().cpu() - torch.as_tensor(g)).abs().max())
-                  for r, g in zip(ref, got))
-        checks.append({"batch": batch, "steps": steps, "max_error": err})
+        checks.append({"batch": batch, "steps": steps, "max_error": max_error(ref, got)})
     return checks
 
 

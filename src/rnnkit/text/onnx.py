@@ -1,0 +1,182 @@
+"""A language model as ONNX: the streaming step (every cell) or the whole sequence (fused
+cells), with the recurrent state in and out, and text generation in onnxruntime.
+
+Graphs (built on :mod:`rnnkit.export.onnx`):
+
+* step: ``tokens [B] (int64), state_in_k -> logits [B, V], state_out_k``; generation feeds the
+  sampled token and the state back in, one call per token;
+* sequence (``lstm``/``gru``/``elman``): ``tokens [B, T] -> logits [B, T, V]`` with dynamic
+  batch and length.
+
+The tokenizer is written beside the graph (``<file>.tokenizer.json``) so :class:`OnnxLM` can
+generate text from the two files with onnxruntime: greedy decoding gives the same text as
+:meth:`LanguageModel.generate` with ``temperature=0`` (tested).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+from torch import Tensor, nn
+
+from ..export.onnx import FUSED_CELLS, ExportReport, checked_report, export_graph, max_error
+from .language_model import LanguageModel
+
+__all__ = ["OnnxLM", "export_language_model", "tokenizer_path"]
+
+
+def tokenizer_path(path: str) -> str:
+    """Where :func:`export_language_model` writes the tokenizer of the graph at ``path``."""
+    return os.fspath(path) + ".tokenizer.json"
+
+
+class _LMGraph(nn.Module):
+    def __init__(self, lm: LanguageModel, step: bool) -> None:
+        super().__init__()
+        self.lm, self.step = lm, step
+
+    def forward(self, tokens: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        from ..cells import LSTMState, state_tensors
+
+        s = state[0] if len(state) == 1 else LSTMState(*state)
+        x = self.lm.embedding(tokens)  # eval: no dropout
+        y, new = self.lm.rnn.step(x, s) if self.step else self.lm.rnn(x, s)
+        return (self.lm.head(y), *state_tensors(new))
+
+
+def export_language_model(lm: LanguageModel, path: str, *, stream: bool = True,
+                          tolerance: float = 1e-4) -> ExportReport:
+    """Write ``lm`` as ONNX (see the module docstring) and its tokenizer beside it, then check
+    the graph with onnxruntime against torch: logits and state after streaming 2 x 23 tokens
+    (step) or at two batch sizes and lengths (sequence). Returns the report."""
+    from ..cells import state_tensors
+    from ..export.onnx import _backend, _example_state, session
+
+    if not isinstance(lm, LanguageModel):
+        raise TypeError(f"export_language_model takes a LanguageModel, got {type(lm).__name__}")
+    cell = lm.config.cell
+    if not stream and cell not in FUSED_CELLS:
+        raise ValueError(f"the {cell} cell has no ONNX sequence operator; export the streaming "
+                         f"step (the default) and generate token by token")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"no folder {folder} for the ONNX file; create it first")
+    gen = torch.Generator().manual_seed(0)
+    rnn = lm.rnn
+    n_state = len(_example_state(rnn, 1, gen))
+    names = ["tokens"] + [f"state_in_{k}" for k in range(n_state)]
+    outs = ["logits"] + [f"state_out_{k}" for k in range(n_state)]
+    dyn = {"tokens": {0: "batch"} if stream else {0: "batch", 1: "time"},
+           "logits": {0: "batch"} if stream else {0: "batch", 1: "time"},
+           **{n: {1: "batch"} for n in names[1:] + outs[1:]}}
+    V = lm.config.vocab_size
+    graph = _LMGraph(lm, stream)
+    was = lm.training
+    lm.eval()
+    try:
+        with _backend(rnn, "loop" if stream else "fused"):
+            tokens = torch.randint(0, V, (2,) if stream else (2, 3), generator=gen)
+            seconds = export_graph(graph, (tokens, *_example_state(rnn, 2, gen)), path, names,
+                                   outs, dyn)
+            sess = session(path)
+            checks = []
+            for batch, steps in ((1, 7), (3, 23)):
+                ids = torch.randint(0, V, (batch, steps), generator=gen)
+                s0 = _example_state(rnn, batch, gen)
+                with torch.no_grad():
+                    from ..cells import LSTMState
+
+                    logits, s = lm(ids, s0[0] if len(s0) == 1 else LSTMState(*s0))
+                ref = [logits, *state_tensors(s)]
+                feeds = {n: t.numpy() for n, t in zip(names[1:], s0)}
+                if stream:
+                    import numpy as np
+
+                    steps_out = []
+                    for t in range(steps):
+                        out = sess.run(None, {"tokens": ids[:, t].numpy(), **feeds})
+                        steps_out.append(out[0])
+                        feeds = dict(zip(names[1:], out[1:]))
+                    got = [np.stack(steps_out, 1), *feeds.values()]
+                else:
+                    got = sess.run(None, {"tokens": ids.numpy(), **feeds})
+                checks.append({"batch": batch, "steps": steps, "max_error": max_error(ref, got)})
+    finally:
+        lm.train(was)
+    report = checked_report(path, "step" if stream else "sequence", names, outs, checks,
+                            seconds, tolerance)
+    if lm.tokenizer is not None:
+        from ..saving import atomic_write_text
+
+        atomic_write_text(json.dumps(lm.tokenizer.to_dict()), tokenizer_path(path))
+    return report
+
+
+class OnnxLM:
+    """Text generation from an exported step graph and its tokenizer, in onnxruntime.
+
+    >>> import tempfile, os
+    >>> from rnnkit.data.text import CharTokenizer
+    >>> from rnnkit.text.language_model import LanguageModelConfig
+    >>> tok = CharTokenizer.from_text("abcab ")
+    >>> lm = LanguageModel(LanguageModelConfig(vocab_size=len(tok), embed_size=4,
+    ...                                        hidden_size=8), tok)
+    >>> path = os.path.join(tempfile.mkdtemp(), "lm.onnx")
+    >>> _ = export_language_model(lm, path)
+    >>> OnnxLM(path).generate("ab", 6, temperature=0) == lm.generate("ab", 6, temperature=0)
+    True
+    """
+
+    def __init__(self, path: str, threads: int | None = None) -> None:
+        from ..data.text import tokenizer_from_dict
+        from ..export.onnx import session
+
+        if not os.path.isfile(tokenizer_path(path)):
+            raise FileNotFoundError(f"no tokenizer beside {path} ({tokenizer_path(path)}); "
+                                    f"export with rnnkit export, which writes both")
+        with open(tokenizer_path(path), encoding="utf-8") as f:
+            self.tokenizer = tokenizer_from_dict(json.load(f))
+        self.session = session(path, threads)
+        ins = self.session.get_inputs()
+        if ins[0].name != "tokens" or len(ins[0].shape) != 1:
+            raise ValueError(f"{path} is not a language-model step graph (inputs "
+                             f"{[i.name for i in ins]}); export it with --stream")
+        self._state_inputs = ins[1:]
+
+    def generate(self, prime: str = "\n", length: int = 200, temperature: float = 1.0,
+                 top_k: int | None = None, seed: int | None = None) -> str:
+        """Continue ``prime`` by ``length`` tokens (``temperature=0``: greedy; ``<unk>`` is
+        never sampled)."""
+        import numpy as np
+
+        tok = self.tokenizer
+        ids = tok.encode(prime)
+        if not ids:
+            raise ValueError("the priming text is empty (no tokens); give at least one token")
+        rng = np.random.default_rng(seed)
+        state = [np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
+                 for i in self._state_inputs]
+        names = [i.name for i in self._state_inputs]
+        logits = None
+        for i in ids:
+            logits, *state = self.session.run(
+                None, {"tokens": np.asarray([i], np.int64), **dict(zip(names, state))})
+        sep = " " if tok.kind == "word" else ""
+        out = []
+        for _ in range(length):
+            z = logits[0].astype(np.float64)
+            z[tok.unk_id] = -np.inf
+            if temperature == 0:
+                nxt = int(z.argmax())
+            else:
+                z = z / temperature
+                if top_k:
+                    z[z < np.sort(z)[-top_k]] = -np.inf
+                p = np.exp(z - z.max())
+                nxt = int(rng.choice(len(p), p=p / p.sum()))
+            out.append(sep + tok.itos[nxt])
+            logits, *state = self.session.run(
+                None, {"tokens": np.asarray([nxt], np.int64), **dict(zip(names, state))})
+        return "".join(out)
