@@ -7,6 +7,10 @@ one layer. Each latency is the median of ``--repeats`` timed runs of ``--calls``
 torch runs the same layer with ``torch.no_grad()`` (``Recurrent.step`` for the step).
 Threads: torch and onnxruntime both limited to 1, then 2.
 
+Then greedy text generation of a character language model (E=64, H=256, 300 tokens after a
+prime) with :meth:`LanguageModel.generate` against :class:`rnnkit.text.onnx.OnnxLM` over the
+exported step graph, in tokens per second (1 thread each).
+
 Run: ``python benchmarks/export.py`` (about a minute on 2 CPU cores).
 """
 
@@ -78,6 +82,28 @@ def main() -> None:
                 print(f"| {cell} | {graph} | {report.seconds:.2f} | {report.max_error:.1e} | "
                       f"{threads} | {1000 * t_torch:.3f} | {1000 * t_ort:.3f} | "
                       f"{t_ort / t_torch:.2f} |", flush=True)
+    generation(["lstm", "gru", "mingru"], min(args.repeats, 5))
+
+
+def generation(cells: list[str], repeats: int) -> None:
+    from rnnkit.data.text import CharTokenizer
+    from rnnkit.text.language_model import LanguageModel, LanguageModelConfig
+    from rnnkit.text.onnx import OnnxLM, export_language_model
+
+    torch.set_num_threads(1)
+    tok = CharTokenizer.from_text("".join(chr(c) for c in range(32, 127)) + "\n")
+    print("\n| cell | torch tokens/s | onnxruntime tokens/s | ort / torch time |")
+    print("|---|---|---|---|")
+    for cell in cells:
+        torch.manual_seed(0)
+        lm = LanguageModel(LanguageModelConfig(vocab_size=len(tok), cell=cell, embed_size=64,
+                                               hidden_size=256, num_layers=1), tok).eval()
+        path = f"{tempfile.mkdtemp()}/lm.onnx"
+        export_language_model(lm, path)
+        ort_lm = OnnxLM(path, threads=1)
+        a = timed(partial(lm.generate, "ROMEO:", 300, 0.0), 1, repeats)
+        b = timed(partial(ort_lm.generate, "ROMEO:", 300, 0.0), 1, repeats)
+        print(f"| {cell} | {300 / a:.0f} | {300 / b:.0f} | {b / a:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
