@@ -102,7 +102,8 @@ def export_language_model(lm: LanguageModel, path: str, *, stream: bool = True,
                     got = [np.stack(steps_out, 1), *feeds.values()]
                 else:
                     got = sess.run(None, {"tokens": ids.numpy(), **feeds})
-                checks.append({"batch": batch, "steps": steps, "max_error": max_error(ref, got)})
+                checks.append({"batch": batch, "steps": steps, "max_error": max_error(ref, got),
+                               "float32_noise": _float32_noise(lm, ids, s0, ref)})
     finally:
         lm.train(was)
     report = checked_report(path, "step" if stream else "sequence", names, outs, checks,
@@ -112,6 +113,21 @@ def export_language_model(lm: LanguageModel, path: str, *, stream: bool = True,
 
         atomic_write_text(json.dumps(lm.tokenizer.to_dict()), tokenizer_path(path))
     return report
+
+
+def _float32_noise(lm: LanguageModel, ids: Tensor, state: list[Tensor],
+                   ref: list[Tensor]) -> float:
+    """torch's own float32-vs-float64 error on the same tokens (see
+    :func:`rnnkit.export.onnx.checked_report`)."""
+    import copy
+
+    from ..cells import LSTMState, state_tensors
+
+    lm64 = copy.deepcopy(lm).double()
+    s = [t.double() for t in state]
+    with torch.no_grad():
+        logits, new = lm64(ids, s[0] if len(s) == 1 else LSTMState(*s))
+    return max_error(ref, [logits, *state_tensors(new)])
 
 
 class OnnxLM:
