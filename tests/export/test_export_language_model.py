@@ -12,8 +12,6 @@ from rnnkit.cli import main
 from rnnkit.text.language_model import load_language_model
 from rnnkit.text.onnx import OnnxLM, export_language_model
 
-pytest.importorskip("onnxruntime")
-
 
 @pytest.fixture(scope="module")
 def lm_run(tmp_path_factory):
@@ -76,3 +74,19 @@ def test_cli_export_refuses_other_models(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "language models" in err and "export_recurrent" in err
     assert not (tmp_path / "c.onnx").exists()
+
+
+def test_seeded_sampling_in_onnxruntime_equals_torch(tmp_path):
+    from rnnkit.data.text import CharTokenizer
+    from rnnkit.text.language_model import LanguageModel, LanguageModelConfig
+
+    tok = CharTokenizer.from_text("a quick brown fox jumps over the lazy dog")
+    lm = LanguageModel(LanguageModelConfig(vocab_size=len(tok), embed_size=6, hidden_size=12),
+                       tok)
+    path = str(tmp_path / "lm.onnx")
+    export_language_model(lm, path)
+    seed = random.randrange(10**6)
+    for kw in ({"temperature": 1.0}, {"temperature": 0.8, "top_k": 5},
+               {"temperature": 1.2, "top_p": 0.9}):
+        assert OnnxLM(path).generate("the ", 30, seed=seed, **kw) == \
+            lm.generate("the ", 30, seed=seed, **kw)

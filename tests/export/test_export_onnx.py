@@ -12,8 +12,6 @@ import rnnkit
 from rnnkit.cells import available_cells, state_tensors
 from rnnkit.export import FUSED_CELLS, export_recurrent, run_onnx
 
-pytest.importorskip("onnxruntime")
-
 CELLS = sorted(available_cells())
 
 

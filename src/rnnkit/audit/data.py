@@ -31,41 +31,19 @@ from typing import Any
 
 import numpy as np
 
+from .probes import _jsonable, wilson_interval
 from .terms import DEFAULT_LISTS, TermList, _as_lists, tokenize
 
-__all__ = ["NEGATIVE_MAX", "POSITIVE_MIN", "Z95", "GroupStats", "LabelRate", "SegmentStats",
+__all__ = ["NEGATIVE_MAX", "POSITIVE_MIN", "GroupStats", "LabelRate", "SegmentStats",
            "SeriesDataAudit", "TextDataAudit", "audit_series", "audit_text",
            "load_vader_lexicon", "wilson_interval"]
 
-#: the normal quantile of a two-sided 95% interval
-Z95 = 1.959963984540054
 #: VADER words with a mean rating >= this count as positive (ratings run from -4 to +4)
 POSITIVE_MIN = 1.0
 #: VADER words with a mean rating <= this count as negative
 NEGATIVE_MAX = -1.0
 
 _INSTALL = "pip install 'rnnkit[audit]'"
-
-
-def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval ``(low, high)`` for a proportion of ``k`` successes in ``n``
-    trials (``z`` = 1.96 gives 95%): centre ``(p + z²/2n) / (1 + z²/n)``, half-width
-    ``z / (1 + z²/n) * sqrt(p(1-p)/n + z²/4n²)`` with ``p = k/n``. Unlike ``p ± z·se`` it stays
-    inside [0, 1] and is sensible for small ``n`` and for ``k`` = 0 or ``n``.
-
-    >>> [round(x, 4) for x in wilson_interval(8, 10)]
-    [0.4902, 0.9433]
-    >>> wilson_interval(0, 5)[0]
-    0.0
-    """
-    if n <= 0 or not 0 <= k <= n:
-        raise ValueError(f"wilson_interval needs 0 <= k <= n and n > 0, got k={k}, n={n}")
-    p = k / n
-    z2 = z * z
-    denom = 1 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,22 +74,6 @@ def load_vader_lexicon() -> dict[str, float]:
 
 
 # --- results ---------------------------------------------------------------------------------
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if x is None or isinstance(x, (str, int, float, bool)):
-        return x
-    if hasattr(x, "isoformat"):
-        return x.isoformat()
-    return str(x)
-
 
 @dataclass
 class LabelRate:

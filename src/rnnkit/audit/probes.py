@@ -69,6 +69,8 @@ def wilson_interval(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     (formula in the module docstring); ``(nan, nan)`` when ``n == 0``."""
     if n <= 0:
         return (_NAN, _NAN)
+    if not 0 <= k <= n:
+        raise ValueError(f"wilson_interval needs 0 <= k <= n, got k={k}, n={n}")
     z = NormalDist().inv_cdf(1 - alpha / 2)
     p = k / n
     denom = 1 + z * z / n
@@ -129,7 +131,11 @@ def _jsonable(x: Any) -> Any:
         x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
         return None
-    return x
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    if hasattr(x, "isoformat"):  # timestamps
+        return x.isoformat()
+    return str(x)
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -213,6 +219,22 @@ def _class_names(labels: Sequence[Any] | None, n_classes: int) -> list[Any]:
         raise ValueError(f"labels names the classes (columns of predict_proba): got "
                          f"{len(labels)} names for {n_classes} columns")
     return labels
+
+
+def _edited(texts: list[str], edit: Callable[[str], str | None],
+            what: str) -> tuple[list[int], list[str]]:
+    """``(indices, edited texts)`` of the texts ``edit`` changes (``None`` or the same text:
+    not applicable)."""
+    idx, out = [], []
+    for i, t in enumerate(texts):
+        e = edit(t)
+        if e is not None and not isinstance(e, str):
+            raise ValueError(f"{what} must return a string or None, got {type(e).__name__} "
+                             f"for text {i}")
+        if e is not None and e != t:
+            idx.append(i)
+            out.append(e)
+    return idx, out
 
 
 def _check_common(alpha: float, n_boot: int) -> None:
@@ -315,15 +337,7 @@ def counterfactual_probe(predict_proba: Callable[[list[str]], Any], texts: Seque
     """
     texts = _check_texts(texts)
     _check_common(alpha, n_boot)
-    idx, cfs = [], []
-    for i, t in enumerate(texts):
-        c = transform(t)
-        if c is not None and not isinstance(c, str):
-            raise ValueError(f"transform must return a string or None, got "
-                             f"{type(c).__name__} for text {i}")
-        if c is not None and c != t:
-            idx.append(i)
-            cfs.append(c)
+    idx, cfs = _edited(texts, transform, "transform")
     m = len(idx)
     if m == 0:
         return ProbeReport(len(texts), 0, 0, _NAN, (_NAN, _NAN), (_NAN, _NAN), {}, [],
@@ -590,16 +604,7 @@ def robustness_scan(predict_proba: Callable[[list[str]], Any], texts: Sequence[s
     edits: dict[str, tuple[list[int], list[str]]] = {}
     for name, f in perturbations.items():
         rng = _stream_seed(seed, name)
-        idx, new = [], []
-        for i, t in enumerate(texts):
-            e = f(t, rng)
-            if e is not None and not isinstance(e, str):
-                raise ValueError(f"perturbation {name!r} must return a string or None, got "
-                                 f"{type(e).__name__}")
-            if e is not None and e != t:
-                idx.append(i)
-                new.append(e)
-        edits[name] = (idx, new)
+        edits[name] = _edited(texts, lambda t, f=f, rng=rng: f(t, rng), f"perturbation {name!r}")
     flat = [e for _, new in edits.values() for e in new]
     probs = _predict_texts(predict_proba, texts + flat, batch_size)
     base, rest = probs[:len(texts)], probs[len(texts):]

@@ -162,16 +162,21 @@ class OnnxLM:
         self._state_inputs = ins[1:]
 
     def generate(self, prime: str = "\n", length: int = 200, temperature: float = 1.0,
-                 top_k: int | None = None, seed: int | None = None) -> str:
-        """Continue ``prime`` by ``length`` tokens (``temperature=0``: greedy; ``<unk>`` is
-        never sampled)."""
+                 top_k: int | None = None, top_p: float | None = None,
+                 seed: int | None = None) -> str:
+        """Continue ``prime`` by ``length`` tokens: the graph runs in onnxruntime, each token
+        is drawn by the decoding toolkit's :func:`~rnnkit.decoding.sampling.sample_logits`
+        (``temperature=0``: greedy; ``<unk>`` is never sampled), as
+        :meth:`LanguageModel.generate` does."""
         import numpy as np
+
+        from ..decoding.sampling import sample_logits
 
         tok = self.tokenizer
         ids = tok.encode(prime)
         if not ids:
             raise ValueError("the priming text is empty (no tokens); give at least one token")
-        rng = np.random.default_rng(seed)
+        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         state = [np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
                  for i in self._state_inputs]
         names = [i.name for i in self._state_inputs]
@@ -182,16 +187,8 @@ class OnnxLM:
         sep = " " if tok.kind == "word" else ""
         out = []
         for _ in range(length):
-            z = logits[0].astype(np.float64)
-            z[tok.unk_id] = -np.inf
-            if temperature == 0:
-                nxt = int(z.argmax())
-            else:
-                z = z / temperature
-                if top_k:
-                    z[z < np.sort(z)[-top_k]] = -np.inf
-                p = np.exp(z - z.max())
-                nxt = int(rng.choice(len(p), p=p / p.sum()))
+            nxt = int(sample_logits(torch.from_numpy(logits), temperature, top_k, top_p,
+                                    generator, banned=(tok.unk_id,))[0])
             out.append(sep + tok.itos[nxt])
             logits, *state = self.session.run(
                 None, {"tokens": np.asarray([nxt], np.int64), **dict(zip(names, state))})
