@@ -129,8 +129,15 @@ def test_audit_compare_two_cells(tmp_path, capsys):
     out = capsys.readouterr().out
     rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert [r["name"] for r in rows] == ["gru", "mingru"]
-    for r in rows:
-        assert r["compute"]["flops_total"] > 0 and r["quality"] > 0
+    from rnnkit.text.language_model import load_language_model
+
+    whole = text.read_text()
+    tail = whole[int(len(whole) * 0.9):]
+    assert (tmp_path / "cmp" / "train.txt").read_text() == whole[:int(len(whole) * 0.9)]
+    for r in rows:  # the row scores best.pt on the held-out tail, which training never read
+        assert r["compute"]["flops_total"] > 0 and r["metric"] == "test bits/char"
+        lm = load_language_model(str(tmp_path / "cmp" / r["name"] / "best.pt"))
+        assert r["quality"] == pytest.approx(lm.evaluate_text(tail)["bits_per_char"])
     assert (tmp_path / "cmp" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert "| gru |" in out and "Pareto" in out
     assert main(argv) == 2  # the runs are there: refused without --overwrite

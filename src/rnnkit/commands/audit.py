@@ -465,7 +465,7 @@ def _register_compare(sub: Any) -> None:
         "print quality vs energy and FLOPs and draw the Pareto front",
         description="Train `rnnkit train text` once per cell with the same --max-time budget "
         "(each run sized by the budgeted recipe for its cell, unless --hidden is given), then "
-        "compare validation bits/char against training energy and FLOPs.")
+        "compare bits/char on the held-out end of the text against training energy and FLOPs.")
     p.add_argument("text", help="the training text (UTF-8 or Latin-1)")
     p.add_argument("--cells", default=DEFAULT_CELLS,
                    help=f"comma-separated registered cells (default: {DEFAULT_CELLS})")
@@ -476,6 +476,9 @@ def _register_compare(sub: Any) -> None:
                    "(default: runs/compare)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace earlier runs in --out-dir (default: refused)")
+    p.add_argument("--test-fraction", type=float, default=0.1,
+                   help="the end of the text held out from every run (training, validation and "
+                   "best.pt all use the rest) and scored once per cell (default: 0.1)")
     p.add_argument("--train-flags", default="", metavar="FLAGS",
                    help="more `rnnkit train text` flags for every run, quoted "
                    "(e.g. --train-flags '--hidden 256 --lr 0.003')")
@@ -498,9 +501,15 @@ def _compare(args: argparse.Namespace) -> int:
                          f"{args.max_time}")
     from ..data.text import load_text
 
-    load_text(args.text)  # a missing, empty or binary file is refused before any run
+    text = load_text(args.text)  # a missing, empty or binary file is refused before any run
+    if not 0 < args.test_fraction < 0.5:
+        raise ValueError(f"--test-fraction must be between 0 and 0.5, got {args.test_fraction}")
     check_folder(args.out_dir, "--out-dir")
-    extra = shlex.split(args.train_flags)
+    try:
+        extra = shlex.split(args.train_flags)
+    except ValueError as err:
+        raise ValueError(f"--train-flags {args.train_flags!r} cannot be split ({err}); quote it "
+                         f"as one argument, e.g. --train-flags '--hidden 256'") from None
     for flag in ("--cell", "--out-dir", "--max-time", "--data", "--resume"):
         if flag in extra:
             raise ValueError(f"{flag} is set by `audit compare` for every run; leave it out of "
@@ -520,14 +529,22 @@ def _compare(args: argparse.Namespace) -> int:
     probe = EnergyMeter()  # codecarbon's one-off hardware probe (~1.5 s of CPU) runs now, not
     probe.start()  # inside the first cell's budget
     probe.stop()
+    cut = int(len(text) * (1 - args.test_fraction))
+    train_path = os.path.join(args.out_dir, "train.txt")
+    os.makedirs(args.out_dir, exist_ok=True)
+    from ..saving import atomic_write_text
+
+    atomic_write_text(text[:cut], train_path)
+    test_text = text[cut:]
+    print(f"held out the last {len(test_text):,} characters ({100 * args.test_fraction:g}%) "
+          f"of {args.text} for the comparison; every run trains and validates on "
+          f"{train_path}", flush=True)
     rows = []
     for cell, out in runs.items():
         print(f"== {cell}: rnnkit train text --cell {cell} --max-time {args.max_time:g} "
               f"--out-dir {out} {' '.join(extra)}".rstrip(), flush=True)
-        rows.append(_train_one(args.text, cell, out, args.max_time, extra, args.overwrite,
-                               CompareRow))
-    from ..saving import atomic_write_text
-
+        rows.append(_train_one(train_path, test_text, cell, out, args.max_time, extra,
+                               args.overwrite, CompareRow))
     atomic_write_text(json.dumps([r.__dict__ for r in rows], indent=1) + "\n", json_path)
     plot_pareto(rows, png_path, title=f"{os.path.basename(args.text)}: {args.max_time:g} s "
                 "of training per cell")
@@ -536,9 +553,12 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_one(text: str, cell: str, out: str, max_time: float, extra: list[str],
-               overwrite: bool, row_cls: Any) -> Any:
+def _train_one(text: str, test_text: str, cell: str, out: str, max_time: float,
+               extra: list[str], overwrite: bool, row_cls: Any) -> Any:
+    """Train one cell on ``text`` (a file) with `train text`; its row scores best.pt on the
+    held-out ``test_text``, which no choice of the run (recipe, early stop, best.pt) saw."""
     from ..cli import build_parser
+    from ..text.language_model import load_language_model
     from ..train import load_checkpoint
 
     argv = ["train", "text", "--data", text, "--cell", cell, "--max-time", f"{max_time:g}",
@@ -553,7 +573,7 @@ def _train_one(text: str, cell: str, out: str, max_time: float, extra: list[str]
         print(f"{cell}: stopped: {note}", flush=True)
     best = os.path.join(out, "best.pt")
     if not os.path.exists(best):
-        return row_cls(name=cell, quality=float("nan"), metric="val bits/char",
+        return row_cls(name=cell, quality=float("nan"), metric="test bits/char",
                        details={"note": note or "no best.pt"})
     ckpt = load_checkpoint(best)
     metrics = ckpt.get("metrics") or {}
@@ -567,11 +587,14 @@ def _train_one(text: str, cell: str, out: str, max_time: float, extra: list[str]
         with open(os.path.join(out, "compute.json"), encoding="utf-8") as f:
             compute = json.load(f)
     params = sum(int(t.numel()) for t in ckpt["model"].values())
+    test = load_language_model(best).evaluate_text(test_text)
     details = {"hidden": model.get("hidden_size"), "layers": model.get("num_layers"),
-               "params": params, "step": ckpt.get("step")}
-    if note:  # best.pt is the best before the failure; compute.json is from the last epoch end
+               "params": params, "step": ckpt.get("step"),
+               "val": round(float(metrics["bits_per_token"]), 4)}
+    if level != "char":  # validation is per token, the test score per character
+        details["val_unit"] = f"bits/{level}"
+    if note:  # best.pt is the best before the failure
         short = note.split(";")[0]
         details["note"] = f"stopped: {short}; best.pt before it"
-    return row_cls(name=cell, quality=float(metrics["bits_per_token"]),
-                   metric="val bits/char" if level == "char" else f"val bits/{level}",
+    return row_cls(name=cell, quality=float(test["bits_per_char"]), metric="test bits/char",
                    compute=compute, details=details)
