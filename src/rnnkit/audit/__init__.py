@@ -21,8 +21,7 @@ One module per concept, imported on first use (``rnnkit.audit.count_flops`` load
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_names
 
 _NAMES = {
     "count_flops": "flops", "recurrent_flops": "flops", "FlopMeter": "flops",
@@ -38,7 +37,4 @@ _NAMES = {
 __all__ = sorted(_NAMES)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    raise AttributeError(f"module 'rnnkit.audit' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

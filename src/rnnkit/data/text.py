@@ -30,10 +30,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # torch loads on use: the tokenizers serve the torch-free rnnkit.onnx
+    from torch import Tensor
 
 from ..checks import positive_ints
 from .vocab import Vocabulary
@@ -170,11 +170,13 @@ class Tokenizer(Vocabulary):
 
     def encode_tensor(self, text: str) -> Tensor:
         """``text`` -> ids ``[N]`` (int64), what a language model reads."""
+        import torch
+
         return torch.tensor(self.encode(text), dtype=torch.long)
 
     def decode(self, ids: Tensor | Iterable[int]) -> str:
         """ids ``[N]`` -> text."""
-        if isinstance(ids, Tensor):
+        if hasattr(ids, "dim") and hasattr(ids, "tolist"):  # a tensor
             if ids.dim() > 1:
                 raise ValueError(f"decode() expects ids of shape [N], got {list(ids.shape)}; "
                                  f"decode each row separately")
@@ -327,6 +329,7 @@ def split_tokens(ids: Tensor, val_fraction: float, min_len: int = 2) -> tuple[Te
     """Split a token stream ``[N]`` into the first ``1 - val_fraction`` (train) and the rest
     (validation), both at least ``min_len`` tokens long.
 
+    >>> import torch
     >>> train, val = split_tokens(torch.arange(10), 0.2)
     >>> train.tolist(), val.tolist()
     ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])

@@ -3,27 +3,24 @@
 >>> from rnnkit.train import Trainer, TrainConfig, BPTTStream, Callback, load_checkpoint
 >>> TrainConfig().optimizer
 'adamw'
+
+The names load on first use (PEP 562): the CLI imports :class:`TrainingInterrupted` without
+importing torch.
 """
 
-from .callbacks import Callback
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .interrupt import TrainingInterrupted
-from .protocol import LossOutput, TaskModel
-from .stream import IGNORE_INDEX, BPTTStream
-from .trainer import NonFiniteLossError, Trainer, resolve_device
+from __future__ import annotations
 
-__all__ = [
-    "IGNORE_INDEX",
-    "BPTTStream",
-    "Callback",
-    "LossOutput",
-    "NonFiniteLossError",
-    "TaskModel",
-    "TrainConfig",
-    "Trainer",
-    "TrainingInterrupted",
-    "load_checkpoint",
-    "resolve_device",
-    "save_checkpoint",
-]
+from .._lazy import lazy_names
+
+#: public name -> the module that defines it
+_NAMES = {
+    "Callback": "callbacks", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "TrainConfig": "config", "TrainingInterrupted": "interrupt", "LossOutput": "protocol",
+    "TaskModel": "protocol", "IGNORE_INDEX": "stream", "BPTTStream": "stream",
+    "NonFiniteLossError": "trainer", "Trainer": "trainer", "resolve_device": "trainer",
+}
+
+__all__ = sorted(_NAMES)
+
+
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)
