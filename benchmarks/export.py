@@ -8,10 +8,17 @@ torch runs the same layer with ``torch.no_grad()`` (``Recurrent.step`` for the s
 Threads: torch and onnxruntime both limited to 1, then 2.
 
 Then greedy text generation of a character language model (E=64, H=256, 300 tokens after a
-prime) with :meth:`LanguageModel.generate` against :class:`rnnkit.text.onnx.OnnxLM` over the
-exported step graph, in tokens per second (1 thread each).
+prime) with :meth:`LanguageModel.generate` against :class:`rnnkit.onnx.OnnxLanguageModel` over
+the exported step graph, in tokens per second (1 thread each).
 
-Run: ``python benchmarks/export.py`` (about a minute on 2 CPU cores).
+Then each model family through ``rnnkit.export`` and the torch-free runtime
+(:mod:`rnnkit.onnx`) against the torch model's own method, 1 thread each, E=64, H=128:
+classifier (2-layer bidirectional LSTM with attention pooling, one 40-word text, and a batch
+of 32), translator (GRU encoder-decoder with attention, beam 5 over 12-word sentences, text
+in and text out on both sides), forecaster (gaussian head, input 48, horizon 12). Export
+time, the export's max error, and per-call latency.
+
+Run: ``python benchmarks/export.py`` (about two minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -83,12 +90,14 @@ def main() -> None:
                       f"{threads} | {1000 * t_torch:.3f} | {1000 * t_ort:.3f} | "
                       f"{t_ort / t_torch:.2f} |", flush=True)
     generation(["lstm", "gru", "mingru"], min(args.repeats, 5))
+    families(min(args.repeats, 5))
 
 
 def generation(cells: list[str], repeats: int) -> None:
     from rnnkit.data.text import CharTokenizer
+    from rnnkit.onnx import OnnxLanguageModel
     from rnnkit.text.language_model import LanguageModel, LanguageModelConfig
-    from rnnkit.text.onnx import OnnxLM, export_language_model
+    from rnnkit.text.onnx import export_language_model
 
     torch.set_num_threads(1)
     tok = CharTokenizer.from_text("".join(chr(c) for c in range(32, 127)) + "\n")
@@ -100,10 +109,73 @@ def generation(cells: list[str], repeats: int) -> None:
                                                hidden_size=256, num_layers=1), tok).eval()
         path = f"{tempfile.mkdtemp()}/lm.onnx"
         export_language_model(lm, path)
-        ort_lm = OnnxLM(path, threads=1)
+        ort_lm = OnnxLanguageModel(path, threads=1)
         a = timed(partial(lm.generate, "ROMEO:", 300, 0.0), 1, repeats)
         b = timed(partial(ort_lm.generate, "ROMEO:", 300, 0.0), 1, repeats)
         print(f"| {cell} | {300 / a:.0f} | {300 / b:.0f} | {b / a:.2f} |", flush=True)
+
+
+def families(repeats: int) -> None:
+    import random
+
+    import numpy as np
+
+    import rnnkit.onnx as ro
+    from rnnkit.data.vocab import Vocab
+    from rnnkit.forecast.config import ForecasterConfig
+    from rnnkit.forecast.forecaster import Forecaster
+    from rnnkit.text.classifier import ClassifierConfig, SequenceClassifier, TextClassifier
+    from rnnkit.text.seq2seq import Seq2Seq, Seq2SeqConfig
+    from rnnkit.text.translation import Translator
+
+    torch.set_num_threads(1)
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(2000)]
+
+    def text(n: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(n))
+
+    vocab = Vocab.build([" ".join(words)])
+    tmp = tempfile.mkdtemp()
+    rows = []
+    torch.manual_seed(0)
+    clf = TextClassifier(SequenceClassifier(ClassifierConfig(
+        num_classes=2, vocab_size=len(vocab), embed_size=64, hidden_size=128,
+        bidirectional=True, pooling="attention")).eval(), vocab, ["neg", "pos"])
+    report = rnnkit.export(clf, f"{tmp}/c.onnx")
+    oc = ro.load(f"{tmp}/c.onnx", threads=1)
+    one, batch = [text(40)], [text(rng.randint(5, 60)) for _ in range(32)]
+    with torch.no_grad():
+        rows.append(("classifier, 1 text", report, clf.predict_proba, oc.predict_proba, one))
+        rows.append(("classifier, 32 texts", report, clf.predict_proba, oc.predict_proba,
+                     batch))
+        tr = Translator(Seq2Seq(Seq2SeqConfig(len(vocab), len(vocab), embed_size=64,
+                                              hidden_size=128, cell="gru")).eval(),
+                        vocab, vocab, max_len=16)
+        enc, dec = rnnkit.export(tr, f"{tmp}/t.onnx")
+        ot = ro.load(f"{tmp}/t.onnx", threads=1)
+        rows.append(("translator, beam 5, 1 sentence", dec, partial(tr.translate, beam_size=5),
+                     partial(ot.translate, beam_size=5), [text(12)]))
+        rows.append(("translator, beam 5, 8 sentences", dec,
+                     partial(tr.translate, beam_size=5), partial(ot.translate, beam_size=5),
+                     [text(12) for _ in range(8)]))
+    t = np.arange(600)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(0).normal(0, 1, len(t))
+    f = Forecaster(ForecasterConfig(input_len=48, horizon=12, hidden_size=128, calendar=(),
+                                    head="gaussian",
+                                    max_steps=20)).fit(y)
+    report = rnnkit.export(f, f"{tmp}/f.onnx")
+    of = ro.load(f"{tmp}/f.onnx", threads=1)
+    rows.append(("forecaster, 1 series, 80% interval", report,
+                 lambda h: f.predict(h, levels=(80,)), lambda h: of.predict(h, levels=(80,)), y))
+    print("\n| model, call | export s | max error | torch ms | onnxruntime ms | ort / torch |")
+    print("|---|---|---|---|---|---|")
+    for name, rep, torch_fn, ort_fn, arg in rows:
+        with torch.no_grad():
+            a = timed(partial(torch_fn, arg), 5, repeats)
+        b = timed(partial(ort_fn, arg), 5, repeats)
+        print(f"| {name} | {rep.seconds:.2f} | {rep.max_error:.1e} | {1000 * a:.2f} | "
+              f"{1000 * b:.2f} | {b / a:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

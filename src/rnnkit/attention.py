@@ -69,7 +69,10 @@ def lengths_to_mask(lengths: Tensor | list[int], max_len: int | None = None,
     if lengths.dim() != 1 or lengths.is_floating_point():
         raise ValueError(f"lengths must be a 1-d integer tensor [B], got {lengths.dtype} of "
                          f"shape {list(lengths.shape)}")
-    S = int(lengths.max()) if max_len is None else int(max_len)
+    if max_len is None:
+        S = int(lengths.max())
+    else:  # a size traced for ONNX export stays symbolic (int() would freeze the example's)
+        S = max_len if torch.jit.is_tracing() else int(max_len)
     return torch.arange(S, device=lengths.device)[None, :] < lengths[:, None]
 
 

@@ -1,16 +1,102 @@
-"""Export: ONNX graphs of recurrent layers with their state in and out, verified against
-onnxruntime (:mod:`rnnkit.export.onnx`; needs the ``export`` extra)."""
+"""Export: any rnnkit model as ONNX with its recurrent state in and out, verified against
+onnxruntime as it is written (needs the ``export`` extra).
+
+``rnnkit.export(model, path)`` (this package is callable) picks the exporter of the model's
+family; each writes the graph(s), checks them with onnxruntime against torch at several batch
+sizes and lengths, writes the description :mod:`rnnkit.onnx` reads (``<path>.json``) and
+returns the report(s):
+
+=========================================  ==================================================
+model                                      graph(s)
+=========================================  ==================================================
+:class:`~rnnkit.Recurrent`                 sequence (``stream=False``) or one step
+                                           (:func:`~rnnkit.export.onnx.export_recurrent`)
+``LanguageModel``                          one step (``stream=True``, default) or sequence
+``TextClassifier``, ``SequenceClassifier`` probabilities (+ attention) with lengths
+``SequenceTagger``                         per-step logits with lengths
+``Translator``, ``Seq2Seq``                encoder + one decoder step (beam search outside)
+``Forecaster``                             the network's forecast parameters
+=========================================  ==================================================
+
+Building blocks for other models: :func:`~rnnkit.export.onnx.export_checked`,
+:func:`~rnnkit.export.onnx.write_metadata`; :func:`register_exporter` adds a family.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import types
+from typing import Any
 
 from .onnx import (
     FUSED_CELLS,
     ExportReport,
     checked_report,
+    export_checked,
     export_graph,
     export_recurrent,
     max_error,
     run_onnx,
     session,
+    write_metadata,
 )
 
-__all__ = ["FUSED_CELLS", "ExportReport", "checked_report", "export_graph", "export_recurrent",
-           "max_error", "run_onnx", "session"]
+__all__ = ["EXPORTERS", "FUSED_CELLS", "ExportReport", "checked_report", "export",
+           "export_checked", "export_graph", "export_recurrent", "max_error",
+           "register_exporter", "run_onnx", "session", "write_metadata"]
+
+#: "module:Class" of a model -> "module:function" that exports it (first match along the MRO)
+EXPORTERS: dict[str, str] = {
+    "rnnkit.recurrent:Recurrent": "rnnkit.export.onnx:export_recurrent",
+    "rnnkit.text.language_model:LanguageModel": "rnnkit.text.onnx:export_language_model",
+    "rnnkit.text.classifier:TextClassifier": "rnnkit.text.onnx_labels:export_text_classifier",
+    "rnnkit.text.classifier:SequenceClassifier":
+        "rnnkit.text.onnx_labels:export_sequence_classifier",
+    "rnnkit.text.tagger:SequenceTagger": "rnnkit.text.onnx_labels:export_tagger",
+    "rnnkit.text.translation:Translator": "rnnkit.text.onnx_seq2seq:export_translator",
+    "rnnkit.text.seq2seq:Seq2Seq": "rnnkit.text.onnx_seq2seq:export_seq2seq",
+    "rnnkit.forecast.forecaster:Forecaster": "rnnkit.forecast.onnx:export_forecaster",
+}
+
+
+def register_exporter(model_class: type | str, exporter: Any) -> None:
+    """Make :func:`export` use ``exporter`` (a function ``(model, path, **options) ->
+    report``, or ``"module:function"``) for ``model_class`` and its subclasses."""
+    key = model_class if isinstance(model_class, str) else \
+        f"{model_class.__module__}:{model_class.__qualname__}"
+    EXPORTERS[key] = exporter
+
+
+def exporter_for(model: Any) -> Any:
+    """The export function of ``model``'s family; a model without one is a TypeError that
+    lists the families."""
+    for cls in type(model).__mro__:
+        target = EXPORTERS.get(f"{cls.__module__}:{cls.__qualname__}")
+        if target is not None:
+            if isinstance(target, str):
+                module, _, name = target.partition(":")
+                target = getattr(importlib.import_module(module), name)
+            return target
+    known = ", ".join(sorted(k.rpartition(":")[2] for k in EXPORTERS))
+    raise TypeError(f"rnnkit.export has no exporter for a {type(model).__name__} (it exports: "
+                    f"{known}); build the graph from rnnkit.export.export_checked, or add "
+                    f"one with rnnkit.export.register_exporter")
+
+
+def export(model: Any, path: str | os.PathLike, **options: Any) -> Any:
+    """Write ``model`` as ONNX at ``path`` with the exporter of its family (see the module
+    docstring), verified with onnxruntime; ``options`` go to that exporter (``stream=`` for
+    layers and language models, ``tolerance=`` for all). Returns its report(s)."""
+    return exporter_for(model)(model, os.fspath(path), **options)
+
+
+class _CallableModule(types.ModuleType):
+    """``rnnkit.export(model, path)`` calls :func:`export`: the package is the verb."""
+
+    def __call__(self, model: Any, path: str | os.PathLike, **options: Any) -> Any:
+        return export(model, path, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

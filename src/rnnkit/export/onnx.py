@@ -41,8 +41,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FUSED_CELLS", "ExportReport", "checked_report", "export_graph", "export_recurrent",
-           "max_error", "run_onnx", "session"]
+__all__ = ["FUSED_CELLS", "ExportReport", "check_destination", "checked_report",
+           "export_checked", "export_graph",
+           "export_recurrent", "max_error", "random_lengths", "run_onnx", "session",
+           "write_metadata"]
 
 #: cells whose whole-sequence graph uses ONNX's recurrent operators (dynamic length)
 FUSED_CELLS = ("lstm", "gru", "elman", "rnn")
@@ -95,6 +97,7 @@ def _cell_name(rnn: nn.Module) -> str:
 
 @contextlib.contextmanager
 def _backend(rnn: nn.Module, name: str) -> Iterator[None]:
+    """Run ``rnn`` on backend ``name`` for the duration (an export's trace and its check)."""
     before = rnn.backend
     rnn.backend = name
     try:
@@ -134,9 +137,7 @@ def export_recurrent(rnn: nn.Module, path: str | os.PathLike, *, stream: bool = 
                          f"stream=True and loop over time outside, or use one of "
                          f"{', '.join(FUSED_CELLS)}")
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"no folder {folder} for the ONNX file; create it first")
+    check_destination(path)
     gen = torch.Generator().manual_seed(0)
     n_state = len(_example_state(rnn, 1, gen))
     names = ["x"] + [f"state_in_{k}" for k in range(n_state)]
@@ -157,8 +158,17 @@ def export_recurrent(rnn: nn.Module, path: str | os.PathLike, *, stream: bool = 
             checks = _verify(rnn, graph, path, names, stream, gen)
     finally:
         rnn.train(was)
-    return checked_report(path, "step" if stream else "sequence", names, outs, checks,
-                          seconds, tolerance)
+    report = checked_report(path, "step" if stream else "sequence", names, outs, checks,
+                            seconds, tolerance)
+    write_metadata(path, "recurrent", report.graph, cell=cell, inputs=names, outputs=outs)
+    return report
+
+
+def check_destination(path: str | os.PathLike) -> None:
+    """Refuse, before any work, an ONNX path whose folder does not exist."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"no folder {folder} for the ONNX file; create it first")
 
 
 def export_graph(graph: nn.Module, example: tuple, path: str, input_names: list[str],
@@ -170,18 +180,48 @@ def export_graph(graph: nn.Module, example: tuple, path: str, input_names: list[
     inputs and outputs are plain tensors and call this, then :func:`checked_report`."""
     t0 = time.perf_counter()
     tmp = os.fspath(path) + ".tmp"
+    # eval for the trace; torch.onnx.export then restores the *wrapper's* mode on every
+    # submodule (a wrapper built in training mode would switch the model's dropout on)
+    modes = [(m, m.training) for m in graph.modules()]
+    graph.eval()
     try:
         with torch.no_grad(), warnings.catch_warnings(), \
-                contextlib.redirect_stdout(io.StringIO()):
+                contextlib.redirect_stdout(io.StringIO()), _quiet_stderr():
             warnings.simplefilter("ignore")
             torch.onnx.export(graph, example, tmp, input_names=input_names,
                               output_names=output_names, dynamic_axes=dynamic_axes,
                               opset_version=opset, dynamo=False)
         os.replace(tmp, path)
     finally:
+        for m, mode in modes:
+            m.training = mode
         if os.path.exists(tmp):
             os.remove(tmp)
     return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for the duration: the exporter's C++ side prints shape
+    inference notes for packed sequences (``prim::PackPadded``) that are not the user's
+    concern (the graph is checked right after)."""
+    import sys
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # a replaced stderr: nothing to silence
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
 
 
 def max_error(reference: list[Any], got: list[Any]) -> float:
@@ -227,17 +267,10 @@ def run_onnx(path: str, x: Any, state: list[Any] | None = None, sess: Any = None
 
 
 def session(path: str, threads: int | None = None) -> Any:
-    """An onnxruntime CPU session of ``path`` (quiet logs; ``threads`` intra-op threads)."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ImportError("checking and running ONNX files needs onnxruntime: pip install "
-                          "'rnnkit[export]'") from None
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    """An onnxruntime CPU session of ``path`` (:func:`rnnkit.onnx.session`)."""
+    from ..onnx import session as _session
+
+    return _session(path, threads)
 
 
 def _verify(rnn: nn.Module, graph: nn.Module, path: str, names: list[str], stream: bool,
@@ -293,3 +326,61 @@ def _pack(state: list[Tensor]) -> Any:
     from ..cells import LSTMState
 
     return state[0] if len(state) == 1 else LSTMState(*state)
+
+
+def write_metadata(path: str, kind: str, graph: str, **fields: Any) -> str:
+    """Write the description :mod:`rnnkit.onnx` reads beside the graph at ``path``
+    (``<path>.json``: ``format``, ``kind``, ``graph`` and the kind's ``fields``, JSON-able);
+    returns its path."""
+    import json
+
+    from ..onnx import FORMAT, metadata_path
+    from ..saving import atomic_write_text
+
+    meta = metadata_path(path)
+    atomic_write_text(json.dumps({"format": FORMAT, "kind": kind, "graph": graph, **fields}),
+                      meta)
+    return meta
+
+
+def random_lengths(batch: int, steps: int, gen: torch.Generator) -> Tensor:
+    """``[batch]`` lengths in ``[1, steps]`` with the first at ``steps`` (a padded batch's
+    longest row) and, for ``batch > 1``, at least one shorter: an example batch traced this
+    way records the variable-length path (ONNX ``sequence_lens``), not the all-full one."""
+    lengths = torch.randint(1, steps + 1, (batch,), generator=gen)
+    lengths[0] = steps
+    if batch > 1:
+        lengths[1] = int(torch.randint(1, max(steps, 2), (1,), generator=gen))
+    return lengths
+
+def export_checked(graph: nn.Module, path: str, example: dict[str, Tensor],
+                   outputs: list[str], dynamic_axes: dict[str, dict[int, str]],
+                   make_inputs: Any, kind: str, *, tolerance: float = 1e-4,
+                   shapes: tuple[tuple[int, int], ...] = ((1, 7), (4, 23))) -> ExportReport:
+    """Export ``graph`` traced on ``example`` (named inputs, in the order ``forward`` takes
+    them) to ``path``, then run it in onnxruntime at each ``(batch, steps)`` of ``shapes``
+    on ``make_inputs(batch, steps)`` against the torch graph (and the float64 copy for the
+    noise allowance of :func:`checked_report`). Returns the report; ``kind`` names the graph."""
+    import copy
+
+    names = list(example)
+    seconds = export_graph(graph, tuple(example.values()), path, names, outputs, dynamic_axes)
+    sess = session(path)
+    graph64 = copy.deepcopy(graph).double()
+    checks = []
+    for batch, steps in shapes:
+        feeds = make_inputs(batch, steps)
+        with torch.no_grad():
+            ref = _as_list(graph(*feeds.values()))
+            ref64 = _as_list(graph64(*(v.double() if v.is_floating_point() else v
+                                      for v in feeds.values())))
+        used = {i.name for i in sess.get_inputs()}  # the exporter drops unused inputs
+        got = sess.run(None, {k: v.cpu().numpy() for k, v in feeds.items() if k in used})
+        checks.append({"batch": batch, "steps": steps, "max_error": max_error(ref, got),
+                       "float32_noise": max_error(ref, ref64)})
+    names = [i.name for i in sess.get_inputs()]
+    return checked_report(path, kind, names, outputs, checks, seconds, tolerance)
+
+
+def _as_list(out: Any) -> list[Tensor]:
+    return list(out) if isinstance(out, (tuple, list)) else [out]

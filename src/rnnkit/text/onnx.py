@@ -8,28 +8,29 @@ Graphs (built on :mod:`rnnkit.export.onnx`):
 * sequence (``lstm``/``gru``/``elman``): ``tokens [B, T] -> logits [B, T, V]`` with dynamic
   batch and length.
 
-The tokenizer is written beside the graph (``<file>.tokenizer.json``) so :class:`OnnxLM` can
-generate text from the two files with onnxruntime: greedy decoding gives the same text as
-:meth:`LanguageModel.generate` with ``temperature=0`` (tested).
+The tokenizer goes into the description beside the graph (``<file>.json``), so
+:class:`rnnkit.onnx.OnnxLanguageModel` generates text from the two files with onnxruntime and
+numpy alone: greedy decoding gives the same text as :meth:`LanguageModel.generate` with
+``temperature=0`` (tested).
 """
 
 from __future__ import annotations
 
-import json
-import os
-
 import torch
 from torch import Tensor, nn
 
-from ..export.onnx import FUSED_CELLS, ExportReport, checked_report, export_graph, max_error
+from ..export.onnx import (
+    FUSED_CELLS,
+    ExportReport,
+    check_destination,
+    checked_report,
+    export_graph,
+    max_error,
+    write_metadata,
+)
 from .language_model import LanguageModel
 
-__all__ = ["OnnxLM", "export_language_model", "tokenizer_path"]
-
-
-def tokenizer_path(path: str) -> str:
-    """Where :func:`export_language_model` writes the tokenizer of the graph at ``path``."""
-    return os.fspath(path) + ".tokenizer.json"
+__all__ = ["export_language_model"]
 
 
 class _LMGraph(nn.Module):
@@ -48,7 +49,7 @@ class _LMGraph(nn.Module):
 
 def export_language_model(lm: LanguageModel, path: str, *, stream: bool = True,
                           tolerance: float = 1e-4) -> ExportReport:
-    """Write ``lm`` as ONNX (see the module docstring) and its tokenizer beside it, then check
+    """Write ``lm`` as ONNX (see the module docstring) and its description beside it, then check
     the graph with onnxruntime against torch: logits and state after streaming 2 x 23 tokens
     (step) or at two batch sizes and lengths (sequence). Returns the report."""
     from ..cells import state_tensors
@@ -60,9 +61,7 @@ def export_language_model(lm: LanguageModel, path: str, *, stream: bool = True,
     if not stream and cell not in FUSED_CELLS:
         raise ValueError(f"the {cell} cell has no ONNX sequence operator; export the streaming "
                          f"step (the default) and generate token by token")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"no folder {folder} for the ONNX file; create it first")
+    check_destination(path)
     gen = torch.Generator().manual_seed(0)
     rnn = lm.rnn
     n_state = len(_example_state(rnn, 1, gen))
@@ -108,10 +107,8 @@ def export_language_model(lm: LanguageModel, path: str, *, stream: bool = True,
         lm.train(was)
     report = checked_report(path, "step" if stream else "sequence", names, outs, checks,
                             seconds, tolerance)
-    if lm.tokenizer is not None:
-        from ..saving import atomic_write_text
-
-        atomic_write_text(json.dumps(lm.tokenizer.to_dict()), tokenizer_path(path))
+    write_metadata(path, "language_model", report.graph, cell=cell,
+                   tokenizer=lm.tokenizer.to_dict() if lm.tokenizer is not None else None)
     return report
 
 
@@ -128,68 +125,3 @@ def _float32_noise(lm: LanguageModel, ids: Tensor, state: list[Tensor],
     with torch.no_grad():
         logits, new = lm64(ids, s[0] if len(s) == 1 else LSTMState(*s))
     return max_error(ref, [logits, *state_tensors(new)])
-
-
-class OnnxLM:
-    """Text generation from an exported step graph and its tokenizer, in onnxruntime.
-
-    >>> import tempfile, os
-    >>> from rnnkit.data.text import CharTokenizer
-    >>> from rnnkit.text.language_model import LanguageModelConfig
-    >>> tok = CharTokenizer.from_text("abcab ")
-    >>> lm = LanguageModel(LanguageModelConfig(vocab_size=len(tok), embed_size=4,
-    ...                                        hidden_size=8), tok)
-    >>> path = os.path.join(tempfile.mkdtemp(), "lm.onnx")
-    >>> _ = export_language_model(lm, path)
-    >>> OnnxLM(path).generate("ab", 6, temperature=0) == lm.generate("ab", 6, temperature=0)
-    True
-    """
-
-    def __init__(self, path: str, threads: int | None = None) -> None:
-        from ..data.text import tokenizer_from_dict
-        from ..export.onnx import session
-
-        if not os.path.isfile(tokenizer_path(path)):
-            raise FileNotFoundError(f"no tokenizer beside {path} ({tokenizer_path(path)}); "
-                                    f"export with rnnkit export, which writes both")
-        with open(tokenizer_path(path), encoding="utf-8") as f:
-            self.tokenizer = tokenizer_from_dict(json.load(f))
-        self.session = session(path, threads)
-        ins = self.session.get_inputs()
-        if ins[0].name != "tokens" or len(ins[0].shape) != 1:
-            raise ValueError(f"{path} is not a language-model step graph (inputs "
-                             f"{[i.name for i in ins]}); export it with --stream")
-        self._state_inputs = ins[1:]
-
-    def generate(self, prime: str = "\n", length: int = 200, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None,
-                 seed: int | None = None) -> str:
-        """Continue ``prime`` by ``length`` tokens: the graph runs in onnxruntime, each token
-        is drawn by the decoding toolkit's :func:`~rnnkit.decoding.sampling.sample_logits`
-        (``temperature=0``: greedy; ``<unk>`` is never sampled), as
-        :meth:`LanguageModel.generate` does."""
-        import numpy as np
-
-        from ..decoding.sampling import sample_logits
-
-        tok = self.tokenizer
-        ids = tok.encode(prime)
-        if not ids:
-            raise ValueError("the priming text is empty (no tokens); give at least one token")
-        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        state = [np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
-                 for i in self._state_inputs]
-        names = [i.name for i in self._state_inputs]
-        logits = None
-        for i in ids:
-            logits, *state = self.session.run(
-                None, {"tokens": np.asarray([i], np.int64), **dict(zip(names, state))})
-        sep = " " if tok.kind == "word" else ""
-        out = []
-        for _ in range(length):
-            nxt = int(sample_logits(torch.from_numpy(logits), temperature, top_k, top_p,
-                                    generator, banned=(tok.unk_id,))[0])
-            out.append(sep + tok.itos[nxt])
-            logits, *state = self.session.run(
-                None, {"tokens": np.asarray([nxt], np.int64), **dict(zip(names, state))})
-        return "".join(out)

@@ -1,0 +1,264 @@
+"""`rnnkit.export` of every model family, checked against torch with onnxruntime on fresh
+inputs, and the torch-free runtime (:mod:`rnnkit.onnx`) against the torch models' own
+answers: classifier probabilities and attention, tagger logits, translations (beam and
+greedy), forecasts with intervals."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import rnnkit
+import rnnkit.onnx as ro
+from rnnkit.cli import main
+from rnnkit.data.vocab import Vocab
+from rnnkit.export.onnx import random_lengths
+from rnnkit.text.classifier import ClassifierConfig, SequenceClassifier, TextClassifier
+from rnnkit.text.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.text.tagger import SequenceTagger, TaggerConfig
+from rnnkit.text.translation import Translator
+
+WORDS = "the a cat dog sat ran on under mat rug big small red blue".split()
+
+
+def sentence(rng: random.Random, lo: int = 1, hi: int = 9) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi)))
+
+
+def jitter(model: torch.nn.Module) -> None:
+    """Random weights everywhere (zero-initialised heads would hide a wrong graph)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+
+
+def text_classifier(pooling: str, bidirectional: bool, cell: str) -> TextClassifier:
+    rng = random.Random()
+    vocab = Vocab.build([sentence(rng) for _ in range(50)])
+    model = SequenceClassifier(ClassifierConfig(
+        num_classes=3, vocab_size=len(vocab), embed_size=6, hidden_size=8, num_layers=2,
+        cell=cell, pooling=pooling, bidirectional=bidirectional))
+    jitter(model)
+    return TextClassifier(model.eval(), vocab, ["neg", "neu", "pos"])
+
+
+@pytest.mark.parametrize("pooling,bidirectional,cell", [
+    ("attention", True, "lstm"), ("last", True, "gru"), ("mean", False, "lstm"),
+    ("max", True, "elman")])
+def test_classifier_runtime_equals_torch(pooling, bidirectional, cell, tmp_path):
+    clf = text_classifier(pooling, bidirectional, cell)
+    path = str(tmp_path / "c.onnx")
+    report = rnnkit.export(clf, path)
+    assert report.max_error < 1e-5 and report.inputs == ["tokens", "lengths"]
+    rng = random.Random()
+    texts = [sentence(rng) for _ in range(7)] + ["", "zebra unknown words"]
+    onnx_clf = ro.load(path)
+    np.testing.assert_allclose(onnx_clf.predict_proba(texts),
+                               clf.predict_proba(texts).numpy(), atol=1e-5)
+    assert onnx_clf.predict(texts) == clf.predict(texts)
+    if pooling == "attention":
+        m = clf.model
+        x, lengths = clf.encode(texts)
+        with torch.no_grad():
+            out, _, _ = __import__("rnnkit.text.classifier", fromlist=["x"]).encode_sequence(
+                m.embed, m.rnn, x, lengths, m.in_drop)
+            mask = torch.arange(x.shape[1])[None] < lengths[:, None]
+            _, w = m.attention(m.query.expand(len(texts), -1), out, mask=mask)
+        got = onnx_clf.attention(texts)
+        for i, n in enumerate(lengths.tolist()):
+            assert len(got[i]) == n and abs(got[i].sum() - 1) < 1e-5
+            np.testing.assert_allclose(got[i], w.reshape(len(texts), -1)[i, :n].numpy(),
+                                       atol=1e-5)
+    else:
+        with pytest.raises(ValueError, match="attention"):
+            onnx_clf.attention(texts)
+
+
+@pytest.mark.parametrize("features", [False, True])
+def test_tagger_graph_equals_torch_at_new_lengths(features, tmp_path):
+    cfg = TaggerConfig(num_tags=5, input_size=3, hidden_size=8, cell="gru") if features else \
+        TaggerConfig(num_tags=5, vocab_size=20, embed_size=6, hidden_size=8, num_layers=2)
+    tagger = SequenceTagger(cfg)
+    jitter(tagger)
+    path = str(tmp_path / "t.onnx")
+    rnnkit.export(tagger, path)
+    graph = ro.load(path)
+    assert isinstance(graph, ro.OnnxGraph)
+    gen = torch.Generator().manual_seed(random.randrange(10**6))
+    for batch, steps in ((2, 3), (6, 31)):
+        x = torch.randn(batch, steps, 3) if features else torch.randint(1, 20, (batch, steps))
+        lengths = random_lengths(batch, steps, gen)
+        with torch.no_grad():
+            ref = tagger.eval()(x, lengths)
+        got = graph(**{"x" if features else "tokens": x.numpy(), "lengths": lengths.numpy()})
+        mask = (torch.arange(steps)[None] < lengths[:, None]).numpy()
+        np.testing.assert_allclose(got["logits"][mask], ref.numpy()[mask], atol=1e-5)
+
+
+def translator(cell: str, attention: str, feeding: bool) -> Translator:
+    rng = random.Random()
+    src = Vocab.build([sentence(rng) for _ in range(60)])
+    tgt = Vocab.build([sentence(rng) for _ in range(60)])
+    model = Seq2Seq(Seq2SeqConfig(len(src), len(tgt), embed_size=8, hidden_size=8,
+                                  cell=cell, attention=attention, input_feeding=feeding,
+                                  enc_layers=2, dec_layers=2))
+    jitter(model)
+    return Translator(model.eval(), src, tgt, max_len=12)
+
+
+@pytest.mark.parametrize("cell,attention,feeding", [
+    ("lstm", "general", True), ("gru", "dot", False), ("lstm", "none", False)])
+def test_translator_runtime_beam_and_greedy_equal_torch(cell, attention, feeding, tmp_path):
+    tr = translator(cell, attention, feeding)
+    path = str(tmp_path / "tr.onnx")
+    enc, dec = rnnkit.export(tr, path)
+    assert enc.max_error < 1e-5 and dec.max_error < 1e-5
+    assert os.path.isfile(tmp_path / "tr.decoder.onnx")
+    rng = random.Random()
+    texts = [sentence(rng) for _ in range(9)]
+    onnx_tr = ro.load(path)
+    for beam in (1, 4):
+        ref, got = tr.translate(texts, beam_size=beam), onnx_tr.translate(texts, beam_size=beam)
+        assert [g[0] for g in got] == [r[0] for r in ref]
+        np.testing.assert_allclose([g[1] for g in got], [r[1] for r in ref], atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def forecast_data():
+    rng = np.random.default_rng()
+    t = np.arange(240)
+    return 20 + 4 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.4, len(t))
+
+
+@pytest.mark.parametrize("head,decoder", [("gaussian", "autoregressive"),
+                                          ("quantile", "direct"), ("point", "direct")])
+def test_forecaster_runtime_equals_torch(head, decoder, forecast_data, tmp_path):
+    from rnnkit.forecast.config import ForecasterConfig
+    from rnnkit.forecast.forecaster import Forecaster
+
+    cfg = ForecasterConfig(input_len=24, horizon=6, head=head, decoder=decoder,
+                           hidden_size=12, calendar=(), max_steps=15)
+    f = Forecaster(cfg).fit(forecast_data)
+    jitter(f.net)
+    f.net.eval()
+    path = str(tmp_path / "f.onnx")
+    assert rnnkit.export(f, path).max_error < 1e-5
+    onnx_f = ro.load(path)
+    history = forecast_data[: 200 + random.randrange(30)]
+    levels = () if head == "point" else (80,)
+    ref = f.predict(history, levels=levels or None)
+    got = onnx_f.predict(history, levels=levels)
+    np.testing.assert_allclose(got["point"], np.asarray(ref.mean[0]).reshape(6, 1), rtol=1e-5)
+    for lv in levels:
+        np.testing.assert_allclose(got["lower"][lv], np.asarray(ref.lower[lv][0]).reshape(6, 1),
+                                   rtol=1e-5)
+        np.testing.assert_allclose(got["upper"][lv], np.asarray(ref.upper[lv][0]).reshape(6, 1),
+                                   rtol=1e-5)
+    with pytest.raises(ValueError, match="input_len=24"):
+        onnx_f.predict(history[:10])
+    with pytest.raises(ValueError, match="NaN"):
+        onnx_f.predict(np.r_[history[:-1], np.nan])
+
+
+def test_export_refuses_what_it_cannot_write(tmp_path):
+    with pytest.raises(TypeError, match="no exporter for a Linear"):
+        rnnkit.export(torch.nn.Linear(2, 2), tmp_path / "x.onnx")
+    model = SequenceClassifier(ClassifierConfig(num_classes=2, vocab_size=9, cell="mingru"))
+    with pytest.raises(ValueError, match="mingru cell has no ONNX sequence operator"):
+        rnnkit.export(model, tmp_path / "x.onnx")
+    with pytest.raises(FileNotFoundError, match="create it first"):
+        rnnkit.export(text_classifier("last", False, "lstm"), tmp_path / "no" / "x.onnx")
+    assert not os.listdir(tmp_path)
+
+
+def test_runtime_names_broken_descriptions(tmp_path):
+    path = str(tmp_path / "c.onnx")
+    rnnkit.export(text_classifier("mean", False, "gru"), path)
+    meta = ro.metadata_path(path)
+    good = open(meta).read()
+    for broken, match in (("{not json", "not a readable"), (json.dumps({"kind": "x"}),
+                                                            "format 1")):
+        with open(meta, "w") as f:
+            f.write(broken)
+        with pytest.raises(ValueError, match=match):
+            ro.load(path)
+    os.remove(meta)
+    with pytest.raises(FileNotFoundError, match="export with"):
+        ro.load(path)
+    with open(meta, "w") as f:
+        f.write(good)
+    with pytest.raises(ValueError, match="not a translator"):
+        ro.OnnxTranslator(path)
+    with pytest.raises(TypeError, match="strings"):
+        ro.load(path).predict([3])
+
+
+def test_cli_exports_classifier_translator_forecaster(tmp_path, capsys):
+    rng = random.Random()
+    data = tmp_path / "d.tsv"
+    data.write_text("".join(f"{rng.choice(['pos', 'neg'])}\t{sentence(rng)}\n"
+                            for _ in range(40)))
+    assert main(["classify", "train", "--data", str(data), "--out-dir", str(tmp_path / "c"),
+                 "--hidden", "8", "--embed", "4", "--no-progress", "--pooling", "attention",
+                 "--train.max_steps", "2"]) == 0
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("".join(f"{s}\t{' '.join(reversed(s.split()))}\n"
+                             for s in (sentence(rng) for _ in range(40))))
+    assert main(["translate", "train", "--pairs", str(pairs), "--out-dir", str(tmp_path / "t"),
+                 "--hidden", "8", "--embed", "4", "--no-progress",
+                 "--train.max_steps", "2"]) == 0
+    capsys.readouterr()
+    for ckpt, out in (("c/best.pt", "c.onnx"), ("t/best.pt", "t.onnx")):
+        assert main(["export", str(tmp_path / ckpt), "--out", str(tmp_path / out)]) == 0
+        printed = capsys.readouterr().out
+        assert "max |error|" in printed and "rnnkit.onnx.load" in printed
+    assert "decoder step" in printed and (tmp_path / "t.decoder.onnx").is_file()
+    # the description beside is never silently replaced either
+    os.remove(tmp_path / "c.onnx")
+    assert main(["export", str(tmp_path / "c/best.pt"), "--out", str(tmp_path / "c.onnx")]) == 2
+    assert "c.onnx.json exists" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "c/best.pt"), "--out", str(tmp_path / "c.onnx"),
+                 "--sequence"]) == 2
+    assert "drop the flag" in capsys.readouterr().err
+    clf = rnnkit.load(tmp_path / "c/best.pt")
+    texts = [sentence(rng) for _ in range(5)]
+    assert main(["export", str(tmp_path / "c/best.pt"), "--out", str(tmp_path / "c.onnx"),
+                 "--overwrite"]) == 0
+    np.testing.assert_allclose(ro.load(tmp_path / "c.onnx").predict_proba(texts),
+                               clf.predict_proba(texts).numpy(), atol=1e-5)
+
+
+def test_runtime_runs_without_torch(tmp_path):
+    """A fresh interpreter that imports rnnkit.onnx and runs a language model, a classifier
+    and a translator never imports torch."""
+    from rnnkit.data.text import CharTokenizer
+    from rnnkit.text.language_model import LanguageModel, LanguageModelConfig
+
+    tok = CharTokenizer.from_text("the cat sat on the mat")
+    lm = LanguageModel(LanguageModelConfig(vocab_size=len(tok), embed_size=4, hidden_size=8),
+                       tok)
+    rnnkit.export(lm, tmp_path / "lm.onnx")
+    rnnkit.export(text_classifier("attention", True, "lstm"), tmp_path / "c.onnx")
+    tr = translator("gru", "dot", True)
+    rnnkit.export(tr, tmp_path / "t.onnx")
+    code = f"""
+import sys, rnnkit.onnx as ro
+d = {str(tmp_path)!r}
+print(repr(ro.load(d + "/lm.onnx").generate("the ", 10, temperature=0)))
+print(ro.load(d + "/c.onnx").predict(["the cat sat", "a dog"]))
+print(ro.load(d + "/t.onnx").translate(["the cat sat"], beam_size=3)[0][0])
+assert "torch" not in sys.modules, "torch was imported"
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == repr(lm.generate("the ", 10, temperature=0))
+    assert lines[2] == tr.translate(["the cat sat"], beam_size=3)[0][0]
