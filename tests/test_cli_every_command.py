@@ -673,7 +673,7 @@ CASES = [
     *ckpt_cases("audit-report", "audit report @", "rnnkit", ""),
 
     # ---- export
-    *ckpt_cases("export", "export @ --out {new}.onnx", "train text", "sp"),
+    *ckpt_cases("export", "export @ --out {new}.onnx", "train text", ""),
     *out_cases("export", "export {lm} --out @", "--out", ".onnx"),
 
     # ---- speech (its own flags are in tests/speech/test_cli_hostile.py)

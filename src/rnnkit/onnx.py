@@ -13,6 +13,8 @@ inputs). :func:`load` reads the pair and returns the runner for its kind:
   the encoder and one decoder step with attention;
 * :class:`OnnxRecurrent`: a bare recurrent layer, ``run`` (sequence or step graph) and
   ``stream`` (feeds the state back in);
+* :class:`OnnxRecognizer`: ``transcribe`` a 16-bit WAV file or samples (log-mel features in
+  numpy, greedy CTC);
 * :class:`OnnxForecaster`: ``predict`` from raw values, with intervals, for forecasters
   whose inputs are their targets alone;
 * any other graph (a tagger, a forecaster with covariates): :class:`OnnxGraph`, which runs
@@ -23,7 +25,7 @@ Everything here needs ``onnxruntime`` and ``numpy`` only (``pip install 'rnnkit[
 
 >>> import rnnkit.onnx
 >>> sorted(rnnkit.onnx.RUNNERS)
-['classifier', 'forecaster', 'language_model', 'recurrent', 'translator']
+['classifier', 'forecaster', 'language_model', 'recurrent', 'speech', 'translator']
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from typing import Any
 import numpy as np
 
 __all__ = ["FORMAT", "OnnxClassifier", "OnnxForecaster", "OnnxGraph", "OnnxLanguageModel",
-           "OnnxRecurrent", "OnnxTranslator", "beam_search", "filter_logits", "greedy_search",
-           "load", "metadata_path", "read_metadata", "sample_logits", "session"]
+           "OnnxRecognizer", "OnnxRecurrent", "OnnxTranslator", "beam_search", "filter_logits",
+           "greedy_search", "load", "metadata_path", "read_metadata", "sample_logits",
+           "session"]
 
 #: version of the ``.onnx.json`` description this runtime reads
 FORMAT = 1
@@ -547,10 +550,100 @@ class OnnxForecaster:
         return res
 
 
+class OnnxRecognizer:
+    """Speech to text from an exported recogniser: log-mel features in numpy (the window and
+    filterbank of the description), the acoustic graph, greedy CTC decoding."""
+
+    #: audio longer than this runs in consecutive chunks, as SpeechRecognizer does
+    chunk_seconds: float = 30.0
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        self.meta = meta = read_metadata(path)
+        if meta["kind"] != "speech":
+            raise ValueError(f"{os.fspath(path)} holds a {meta['kind']}, not a speech "
+                             f"recogniser")
+        self.graph = OnnxGraph(path, threads)
+        self.alphabet = list(meta["alphabet"])
+        self.rate = int(meta["rate"])
+        f = meta["features"]
+        self.window = np.asarray(f["window"], np.float64)
+        self.filterbank = np.asarray(f["filterbank"], np.float64)
+        self.n_fft, self.win, self.hop = f["n_fft"], f["win_length"], f["hop_length"]
+        self.alpha, self.eps = f["preemphasis"], f["eps"]
+
+    def features(self, samples: np.ndarray) -> np.ndarray:
+        """Mono samples ``[N]`` in [-1, 1] -> log-mel frames ``[T, n_mels]``
+        (:class:`rnnkit.speech.features.LogMel`)."""
+        x = np.asarray(samples, np.float64)
+        if self.alpha:
+            x = x - self.alpha * np.concatenate([[0.0], x[:-1]])
+        n = 0 if len(x) < self.win else 1 + (len(x) - self.win) // self.hop
+        if n == 0:
+            return np.zeros((0, self.filterbank.shape[1]))
+        need = (n - 1) * self.hop + self.n_fft
+        x = np.pad(x[:need], (0, max(0, need - len(x))))
+        idx = np.arange(n)[:, None] * self.hop + np.arange(self.n_fft)[None]
+        spec = np.fft.rfft(x[idx] * self.window, axis=-1)
+        return np.log((spec.real ** 2 + spec.imag ** 2) @ self.filterbank + self.eps)
+
+    def log_probs(self, audio: Any) -> np.ndarray:
+        """A 16-bit WAV path or mono samples at the model's rate -> CTC log-probabilities
+        ``[T', V]`` (chunks of :attr:`chunk_seconds` joined)."""
+        samples = self._samples(audio)
+        step = int(self.chunk_seconds * self.rate)
+        parts = []
+        for start in range(0, len(samples), step):
+            feats = self.features(samples[start:start + step])
+            if len(feats):
+                out = self.graph(feats=feats[None], lengths=np.array([len(feats)]))
+                parts.append(out["log_probs"][0, : int(out["out_lengths"][0])])
+        if not parts:
+            raise ValueError(f"audio of {len(samples)} samples is shorter than one frame "
+                             f"({self.win} samples at {self.rate} Hz); give a longer recording")
+        return np.concatenate(parts)
+
+    def transcribe(self, audio: Any) -> str:
+        """The text of one recording (greedy CTC: the best class per frame, repeats merged,
+        blanks dropped)."""
+        best = self.log_probs(audio).argmax(-1)
+        keep = np.r_[True, best[1:] != best[:-1]] & (best != 0)
+        return " ".join("".join(self.alphabet[i] for i in best[keep]).split())
+
+    def _samples(self, audio: Any) -> np.ndarray:
+        if isinstance(audio, (str, os.PathLike)):
+            import wave
+
+            try:
+                with wave.open(os.fspath(audio), "rb") as w:
+                    rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+                    raw = w.readframes(w.getnframes())
+            except (OSError, EOFError, RuntimeError, ValueError, wave.Error) as err:
+                raise ValueError(f"{os.fspath(audio)} is not a readable WAV file ({err}); "
+                                 f"give a PCM .wav") from None
+            if width not in (1, 2, 4):
+                raise ValueError(f"{os.fspath(audio)}: {8 * width}-bit samples; give 8, 16 "
+                                 f"or 32-bit PCM")
+            a = np.frombuffer(raw, {1: np.uint8, 2: np.int16, 4: np.int32}[width])
+            a = (a.astype(np.float64) - (128 if width == 1 else 0)) / (2 ** (8 * width - 1))
+            a = a.reshape(-1, channels).mean(1)
+            if rate != self.rate:
+                raise ValueError(f"{os.fspath(audio)} is sampled at {rate} Hz and the model "
+                                 f"hears {self.rate} Hz; resample it first (sox in.wav -r "
+                                 f"{self.rate} out.wav)")
+            return a
+        a = np.asarray(audio, np.float64)
+        if a.ndim != 1 or not len(a):
+            raise ValueError(f"samples must be a non-empty mono array [N], got shape "
+                             f"{list(a.shape)}")
+        if not np.isfinite(a).all():
+            raise ValueError("samples contain NaN or infinite values")
+        return a
+
+
 #: metadata ``kind`` -> its runner
 RUNNERS: dict[str, type] = {"language_model": OnnxLanguageModel, "classifier": OnnxClassifier,
                             "translator": OnnxTranslator, "recurrent": OnnxRecurrent,
-                            "forecaster": OnnxForecaster}
+                            "forecaster": OnnxForecaster, "speech": OnnxRecognizer}
 
 
 def load(path: str | os.PathLike, threads: int | None = None) -> Any:

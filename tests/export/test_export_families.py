@@ -262,3 +262,40 @@ assert "torch" not in sys.modules, "torch was imported"
     lines = out.stdout.splitlines()
     assert lines[0] == repr(lm.generate("the ", 10, temperature=0))
     assert lines[2] == tr.translate(["the cat sat"], beam_size=3)[0][0]
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_recognizer_runtime_equals_torch(bidirectional, tmp_path):
+    import wave
+
+    from rnnkit.speech.config import DecodeConfig, SpeechConfig
+    from rnnkit.speech.recognizer import SpeechRecognizer
+
+    rec = SpeechRecognizer(SpeechConfig(hidden_size=24, num_layers=2, channels=4,
+                                        bidirectional=bidirectional))
+    jitter(rec.model)
+    rec.model.eval()
+    path = str(tmp_path / "s.onnx")
+    assert rnnkit.export(rec, path).max_error < 1e-4
+    onnx_rec = ro.load(path)
+    pcm = (np.random.default_rng().normal(0, 0.1, 16000 + random.randrange(16000))
+           .clip(-1, 1) * 32767).astype(np.int16)
+    with wave.open(str(tmp_path / "a.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
+    samples = torch.from_numpy(pcm.astype(np.float32) / 32768)
+    np.testing.assert_allclose(onnx_rec.features(samples.numpy()),
+                               rec.featurize(samples).numpy(), atol=2e-3)
+    ref = rec.log_probs(samples).numpy()
+    got = onnx_rec.log_probs(str(tmp_path / "a.wav"))
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, atol=2e-3)
+    assert onnx_rec.transcribe(str(tmp_path / "a.wav")) == \
+        rec.transcribe(samples, DecodeConfig(beam_size=1))[0].text
+    (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEnot really")
+    with pytest.raises(ValueError, match="not a readable WAV"):
+        onnx_rec.transcribe(str(tmp_path / "bad.wav"))
+    with pytest.raises(ValueError, match="shorter than one frame"):
+        onnx_rec.transcribe(np.zeros(10))

@@ -6,12 +6,13 @@
   rnnkit export runs/de/best.pt --out de.onnx                # translator: de.onnx (encoder)
                                                              #   + de.decoder.onnx (one step)
   rnnkit export model.forecaster --out sales.onnx            # forecaster's network
+  rnnkit export speech.pt --out asr.onnx                     # recogniser: log-mel -> CTC
 
 Every export is checked with onnxruntime against the torch model as it is written (the
 largest difference is printed). A description goes beside each graph (``lm.onnx.json``:
 vocabulary, class names, scaler ...), so ``rnnkit.onnx.load(path)`` runs the model with
 onnxruntime alone (no torch): ``generate`` text, ``predict`` classes, ``translate`` with beam
-search, ``predict`` forecasts. Layers and other modules: ``rnnkit.export(model, path)``.
+search, ``predict`` forecasts, ``transcribe`` WAV files. Layers and other modules: ``rnnkit.export(model, path)``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ __all__ = ["register"]
 
 #: what `rnnkit export` writes, and the command that trains each
 EXPORTABLE = {"LanguageModel": "rnnkit train text", "TextClassifier": "rnnkit classify train",
-              "Translator": "rnnkit translate train", "Forecaster": "rnnkit forecast train"}
+              "Translator": "rnnkit translate train", "Forecaster": "rnnkit forecast train",
+              "SpeechRecognizer": "rnnkit speech train"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="a model file: best.pt / last.pt of `rnnkit train text`, "
-                   "`classify train` or `translate train`, or a `forecast train` model")
+                   "`classify train` or `translate train`, or a `forecast train` or `speech "
+                   "train` model")
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--format", choices=["onnx"], default="onnx",
                    help="the exchange format (ONNX, opset 17)")

@@ -16,6 +16,7 @@ model                                      graph(s)
 ``SequenceTagger``                         per-step logits with lengths
 ``Translator``, ``Seq2Seq``                encoder + one decoder step (beam search outside)
 ``Forecaster``                             the network's forecast parameters
+``SpeechRecognizer``                       CTC log-probabilities from log-mel features
 =========================================  ==================================================
 
 Building blocks for other models: :func:`~rnnkit.export.onnx.export_checked`,
@@ -58,6 +59,7 @@ EXPORTERS: dict[str, str] = {
     "rnnkit.text.translation:Translator": "rnnkit.text.onnx_seq2seq:export_translator",
     "rnnkit.text.seq2seq:Seq2Seq": "rnnkit.text.onnx_seq2seq:export_seq2seq",
     "rnnkit.forecast.forecaster:Forecaster": "rnnkit.forecast.onnx:export_forecaster",
+    "rnnkit.speech.recognizer:SpeechRecognizer": "rnnkit.speech.onnx:export_recognizer",
 }
 
 

@@ -79,7 +79,8 @@ class ConvFrontEnd(nn.Module):
             left, right = self._time_pad()
             h = self.layer(i, F.pad(h, (0, 0, left, right)))  # ceil(T / s) frames
             lengths = torch.div(lengths + st - 1, st, rounding_mode="floor")
-            h = h[:, :, : int(lengths.max())]
+            if not torch.jit.is_tracing():  # an exported graph keeps ceil(T / s) frames;
+                h = h[:, :, : int(lengths.max())]  # past out_lengths they are padding
             keep = torch.arange(h.shape[2], device=h.device) < lengths.to(h.device)[:, None]
             h = h * keep[:, None, :, None]  # padded frames stay zero for the next layer
         B, C, T, Fr = h.shape
