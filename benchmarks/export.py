@@ -15,8 +15,9 @@ Then each model family through ``rnnkit.export`` and the torch-free runtime
 (:mod:`rnnkit.onnx`) against the torch model's own method, 1 thread each, E=64, H=128:
 classifier (2-layer bidirectional LSTM with attention pooling, one 40-word text, and a batch
 of 32), translator (GRU encoder-decoder with attention, beam 5 over 12-word sentences, text
-in and text out on both sides), forecaster (gaussian head, input 48, horizon 12). Export
-time, the export's max error, and per-call latency.
+in and text out on both sides), forecaster (gaussian head, input 48, horizon 12), speech
+recogniser (2-layer bidirectional GRU, 3 s of audio in, text out). Export time, the export's
+max error, and per-call latency.
 
 Run: ``python benchmarks/export.py`` (about two minutes on 2 CPU cores).
 """
@@ -124,11 +125,12 @@ def families(repeats: int) -> None:
     from rnnkit.data.vocab import Vocab
     from rnnkit.forecast.config import ForecasterConfig
     from rnnkit.forecast.forecaster import Forecaster
+    from rnnkit.speech.config import SpeechConfig
+    from rnnkit.speech.recognizer import SpeechRecognizer
     from rnnkit.text.classifier import ClassifierConfig, SequenceClassifier, TextClassifier
     from rnnkit.text.seq2seq import Seq2Seq, Seq2SeqConfig
     from rnnkit.text.translation import Translator
 
-    torch.set_num_threads(1)
     rng = random.Random(0)
     words = [f"w{i}" for i in range(2000)]
 
@@ -137,46 +139,52 @@ def families(repeats: int) -> None:
 
     vocab = Vocab.build([" ".join(words)])
     tmp = tempfile.mkdtemp()
-    rows = []
     torch.manual_seed(0)
     clf = TextClassifier(SequenceClassifier(ClassifierConfig(
         num_classes=2, vocab_size=len(vocab), embed_size=64, hidden_size=128,
         bidirectional=True, pooling="attention")).eval(), vocab, ["neg", "pos"])
-    report = rnnkit.export(clf, f"{tmp}/c.onnx")
-    oc = ro.load(f"{tmp}/c.onnx", threads=1)
-    one, batch = [text(40)], [text(rng.randint(5, 60)) for _ in range(32)]
-    with torch.no_grad():
-        rows.append(("classifier, 1 text", report, clf.predict_proba, oc.predict_proba, one))
-        rows.append(("classifier, 32 texts", report, clf.predict_proba, oc.predict_proba,
-                     batch))
-        tr = Translator(Seq2Seq(Seq2SeqConfig(len(vocab), len(vocab), embed_size=64,
-                                              hidden_size=128, cell="gru")).eval(),
-                        vocab, vocab, max_len=16)
-        enc, dec = rnnkit.export(tr, f"{tmp}/t.onnx")
-        ot = ro.load(f"{tmp}/t.onnx", threads=1)
-        rows.append(("translator, beam 5, 1 sentence", dec, partial(tr.translate, beam_size=5),
-                     partial(ot.translate, beam_size=5), [text(12)]))
-        rows.append(("translator, beam 5, 8 sentences", dec,
-                     partial(tr.translate, beam_size=5), partial(ot.translate, beam_size=5),
-                     [text(12) for _ in range(8)]))
+    tr = Translator(Seq2Seq(Seq2SeqConfig(len(vocab), len(vocab), embed_size=64,
+                                          hidden_size=128, cell="gru")).eval(),
+                    vocab, vocab, max_len=16)
     t = np.arange(600)
     y = 50 + 10 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(0).normal(0, 1, len(t))
-    f = Forecaster(ForecasterConfig(input_len=48, horizon=12, hidden_size=128, calendar=(),
-                                    head="gaussian",
-                                    max_steps=20)).fit(y)
-    report = rnnkit.export(f, f"{tmp}/f.onnx")
-    of = ro.load(f"{tmp}/f.onnx", threads=1)
-    rows.append(("forecaster, 1 series, 80% interval", report,
-                 lambda h: f.predict(h, levels=(80,)), lambda h: of.predict(h, levels=(80,)), y))
-    print("\n| model, call | export s | max error | torch ms | onnxruntime ms | ort / torch |")
-    print("|---|---|---|---|---|---|")
-    for name, rep, torch_fn, ort_fn, arg in rows:
-        with torch.no_grad():
-            a = timed(partial(torch_fn, arg), 5, repeats)
-        b = timed(partial(ort_fn, arg), 5, repeats)
-        print(f"| {name} | {rep.seconds:.2f} | {rep.max_error:.1e} | {1000 * a:.2f} | "
-              f"{1000 * b:.2f} | {b / a:.2f} |", flush=True)
-
+    fc = Forecaster(ForecasterConfig(input_len=48, horizon=12, hidden_size=128, calendar=(),
+                                     head="gaussian", max_steps=20)).fit(y)
+    rec = SpeechRecognizer(SpeechConfig(hidden_size=128, num_layers=2, channels=8))
+    reports = {name: rnnkit.export(model, f"{tmp}/{name}.onnx")
+               for name, model in (("c", clf), ("t", tr), ("f", fc), ("s", rec))}
+    reports["t"] = reports["t"][1]  # the decoder step: the graph beam search calls
+    audio = torch.randn(3 * 16000) * 0.1
+    one, batch = [text(40)], [text(rng.randint(5, 60)) for _ in range(32)]
+    sentences = [text(12) for _ in range(8)]
+    # (row, graph, torch call, runtime call given the loaded runner)
+    rows = [
+        ("classifier, 1 text", "c", lambda: clf.predict_proba(one),
+         lambda r: r.predict_proba(one)),
+        ("classifier, 32 texts", "c", lambda: clf.predict_proba(batch),
+         lambda r: r.predict_proba(batch)),
+        ("translator, beam 5, 1 sentence", "t", lambda: tr.translate(sentences[:1], 5),
+         lambda r: r.translate(sentences[:1], 5)),
+        ("translator, beam 5, 8 sentences", "t", lambda: tr.translate(sentences, 5),
+         lambda r: r.translate(sentences, 5)),
+        ("forecaster, 1 series, 80% interval", "f", lambda: fc.predict(y, levels=(80,)),
+         lambda r: r.predict(y, levels=(80,))),
+        ("speech, 3 s of audio (features + model + greedy CTC)", "s",
+         lambda: rec.transcribe(audio), lambda r: r.transcribe(audio.numpy())),
+    ]
+    print("\n| model, call | export s | max error | threads | torch ms | onnxruntime ms | "
+          "ort / torch |")
+    print("|---|---|---|---|---|---|---|")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        runners = {k: ro.load(f"{tmp}/{k}.onnx", threads=threads) for k in reports}
+        for name, key, torch_call, ort_call in rows:
+            with torch.no_grad():
+                a = timed(torch_call, 5, repeats)
+            b = timed(partial(ort_call, runners[key]), 5, repeats)
+            rep = reports[key]
+            print(f"| {name} | {rep.seconds:.2f} | {rep.max_error:.1e} | {threads} | "
+                  f"{1000 * a:.2f} | {1000 * b:.2f} | {b / a:.2f} |", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -567,7 +567,7 @@ class OnnxRecognizer:
         self.rate = int(meta["rate"])
         f = meta["features"]
         self.window = np.asarray(f["window"], np.float64)
-        self.filterbank = np.asarray(f["filterbank"], np.float64)
+        self.filterbank = np.asarray(f["filterbank"], np.float32)
         self.n_fft, self.win, self.hop = f["n_fft"], f["win_length"], f["hop_length"]
         self.alpha, self.eps = f["preemphasis"], f["eps"]
 
@@ -582,9 +582,10 @@ class OnnxRecognizer:
             return np.zeros((0, self.filterbank.shape[1]))
         need = (n - 1) * self.hop + self.n_fft
         x = np.pad(x[:need], (0, max(0, need - len(x))))
-        idx = np.arange(n)[:, None] * self.hop + np.arange(self.n_fft)[None]
-        spec = np.fft.rfft(x[idx] * self.window, axis=-1)
-        return np.log((spec.real ** 2 + spec.imag ** 2) @ self.filterbank + self.eps)
+        frames = np.lib.stride_tricks.sliding_window_view(x, self.n_fft)[:: self.hop]
+        spec = np.fft.rfft(frames * self.window, axis=-1)
+        power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)  # float32, as torch's
+        return np.log(power @ self.filterbank + np.float32(self.eps))
 
     def log_probs(self, audio: Any) -> np.ndarray:
         """A 16-bit WAV path or mono samples at the model's rate -> CTC log-probabilities
