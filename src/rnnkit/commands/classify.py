@@ -126,6 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from ..data.sentiment import load_labelled_text
     from ..text.classifier import train_text_classifier
+    from ..train.distributed import is_main_process
 
     cfg = build_configs(args, _sections(), NOT_FLAGS,
                         {"data.path": "--data", "train.out_dir": "--out-dir"})
@@ -134,12 +135,15 @@ def _train(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         texts, labels = load_labelled_text(data.path)
-    print_warnings(w.message for w in caught)
+    if is_main_process():  # under torchrun only rank 0 reports
+        print_warnings(w.message for w in caught)
     clf, metrics = train_text_classifier(texts, labels, cfg["model"], train,
                                          val_fraction=data.val_fraction,
                                          min_freq=data.min_freq, batch_size=data.batch_size,
                                          seed=train.seed, embed_init=data.init,
                                          resume=args.resume)
+    if not is_main_process():
+        return 0
     print(f"trained on {len(texts)} texts, classes {clf.classes}, vocab {len(clf.vocab)}; "
           f"validation{best_note(metrics)} loss {metrics['loss']:.4f} accuracy "
           f"{metrics['accuracy']:.4f}; "

@@ -12,7 +12,8 @@ Every export is checked with onnxruntime against the torch model as it is writte
 largest difference is printed). A description goes beside each graph (``lm.onnx.json``:
 vocabulary, class names, scaler ...), so ``rnnkit.onnx.load(path)`` runs the model with
 onnxruntime alone (no torch): ``generate`` text, ``predict`` classes, ``translate`` with beam
-search, ``predict`` forecasts, ``transcribe`` WAV files. Layers and other modules: ``rnnkit.export(model, path)``.
+search, ``predict`` forecasts, ``transcribe`` WAV files. Layers and other modules:
+``rnnkit.export(model, path)``.
 """
 
 from __future__ import annotations

@@ -189,6 +189,7 @@ def _grid(items) -> dict:
 
 def _train(args) -> int:
     from ..forecast.ensemble import ForecastEnsemble
+    from ..train.distributed import is_main_process
 
     check_output(args.out, args.overwrite, "--out")   # every file written, before any work
     given = _given(args)
@@ -201,11 +202,15 @@ def _train(args) -> int:
 
         search = ForecastSearch(cfg, _grid(args.search), n_models=args.ensemble,
                                 top_k=args.top_k).fit(df, **cols)
+        if not is_main_process():  # under torchrun only rank 0 reports and saves
+            return 0
         print("validation scores: " + ", ".join(f"{o} {v:.4f}" for o, v in search.scores))
         print(f"averaging {len(search.members)} network(s) of the settings {search.chosen}")
         members = search.members
     else:
         members = ForecastEnsemble(cfg, args.ensemble).fit(df, **cols).members
+    if not is_main_process():  # under torchrun only rank 0 saves and reports
+        return 0
     model = members[0] if len(members) == 1 else ForecastEnsemble.of(members)
     model.save(args.out)  # atomic, and only now: an interrupted run leaves --out untouched
     for m in members:

@@ -90,6 +90,7 @@ def _flag_names(err: ValueError) -> ValueError:
 
 def _train(args: argparse.Namespace) -> int:
     from ..speech import ENGLISH_ALPHABET, SpeechRecognizer, alphabet_from_texts
+    from ..train.distributed import is_main_process
 
     check_output(args.out, args.overwrite, "--out")
     if args.lm_order < 0:
@@ -118,9 +119,11 @@ def _train(args: argparse.Namespace) -> int:
     if valid:
         _check_texts(valid, alphabet, "--valid", args.valid, error=True)
     rec = SpeechRecognizer(model_cfg, alphabet)
-    print(f"{len(train)} training utterances, alphabet of {len(alphabet)}"
-          + (f", {len(valid)} validation" if valid else ""), file=sys.stderr)
-    progress = model_cfg.train.progress
+    main = is_main_process()  # under torchrun only rank 0 reports and writes --out
+    if main:
+        print(f"{len(train)} training utterances, alphabet of {len(alphabet)}"
+              + (f", {len(valid)} validation" if valid else ""), file=sys.stderr)
+    progress = model_cfg.train.progress and main
     data = rec.prepare(train, desc="train features", progress=progress)
     vdata = rec.prepare(valid, desc="valid features", progress=progress) if valid else None
     if args.lm_order:
@@ -130,6 +133,8 @@ def _train(args: argparse.Namespace) -> int:
         rec.lm = NGramLM(args.lm_order).fit(
             [u.text.split() if args.lm_unit == "word" else list(u.text) for u in train])
     rec.fit(data, vdata)
+    if not main:
+        return 0
     rec.save(args.out)
     print(f"wrote {args.out} ({rec.history['steps']} steps)")
     from ..train.trainer import write_card

@@ -189,6 +189,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from ..text.translation import read_pairs_tsv, train_translator
+    from ..train.distributed import is_main_process
 
     cfg = build_configs(args, _sections(), NOT_FLAGS,
                         {"data.pairs": "--pairs", "train.out_dir": "--out-dir"})
@@ -198,6 +199,8 @@ def _train(args: argparse.Namespace) -> int:
     tr, metrics = train_translator(pairs, cfg["model"], train, val_fraction=data.val_fraction,
                                    level=data.level, batch_size=data.batch_size,
                                    seed=train.seed, resume=args.resume)
+    if not is_main_process():  # under torchrun only rank 0 reports
+        return 0
     print(f"trained on {len(pairs)} pairs; vocab source {len(tr.src_vocab)}, target "
           f"{len(tr.tgt_vocab)}; validation{best_note(metrics)} loss {metrics['loss']:.4f}, "
           f"token accuracy {metrics['token_accuracy']:.4f}; checkpoints in {train.out_dir}")

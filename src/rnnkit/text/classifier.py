@@ -306,7 +306,9 @@ def train_text_classifier(texts: list[str], labels: list[str],
     ``embed_size`` to 384 and ignores ``min_freq``). ``resume=True`` continues the run in
     ``train_config.out_dir`` from its ``last.pt``, with that checkpoint's vocabulary, classes
     and model config (``config``, ``min_freq`` and ``embed_init`` are then ignored). Returns
-    the classifier with the weights of ``best.pt`` and their validation metrics.
+    the classifier with the weights of ``best.pt`` and their validation metrics. Under
+    ``torchrun`` every process calls it with the same texts and settings and trains its share
+    of each batch (:mod:`rnnkit.train.distributed`); only rank 0 writes files.
     """
     from dataclasses import replace
 
@@ -373,7 +375,8 @@ def train_text_classifier(texts: list[str], labels: list[str],
                           "val_fraction": val_fraction, "min_freq": min_freq,
                           "batch_size": batch_size, "init": embed_init}}})
     trainer.fit(resume=resume)
-    # the weights and score of best.pt (the final weights, scored, without a best.pt)
-    metrics = trainer.restore_best() or trainer.evaluate()
+    # the weights and score of best.pt (the final weights, scored, without a best.pt); under
+    # torchrun rank 0 reads best.pt and every rank gets the same weights and metrics
+    metrics = trainer.best_metrics()
     model.eval()
     return clf, metrics

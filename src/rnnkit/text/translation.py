@@ -140,6 +140,9 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
     ``resume=True`` continues the run in ``train_config.out_dir`` from its ``last.pt``, with
     that checkpoint's vocabularies and model config (``config`` and ``level`` are then
     ignored). Returns the translator with the weights of ``best.pt`` and their validation metrics.
+    The initial weights are drawn from ``seed``. Under ``torchrun`` every process calls it
+    with the same pairs and settings and trains its share of each batch
+    (:mod:`rnnkit.train.distributed`); only rank 0 writes files.
     """
     from dataclasses import replace
 
@@ -174,7 +177,9 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
                       tgt_vocab_size=len(tv))
         longest = max(len(tv.encode(t)) for _, t in train)
         max_len = longest + longest // 2 + 5
-    tr = Translator(Seq2Seq(cfg), sv, tv, max_len=max_len)
+    with torch.random.fork_rng(devices=[]):  # seed the initial weights; no side effect
+        torch.manual_seed(seed)
+        tr = Translator(Seq2Seq(cfg), sv, tv, max_len=max_len)
     model = tr.model
 
     def loader(ps, shuffle):
@@ -187,8 +192,9 @@ def train_translator(pairs: list[tuple[str, str]], config: Seq2SeqConfig | None 
                           "val_fraction": val_fraction, "level": level,
                           "batch_size": batch_size}}})
     trainer.fit(resume=resume)
-    # the weights and score of best.pt (the final weights, scored, without a best.pt)
-    metrics = trainer.restore_best() or trainer.evaluate()
+    # the weights and score of best.pt (the final weights, scored, without a best.pt); under
+    # torchrun rank 0 reads best.pt and every rank gets the same weights and metrics
+    metrics = trainer.best_metrics()
     model.eval()
     return tr, metrics
 

@@ -117,7 +117,12 @@ def fit_steps(model: nn.Module, train: Dataset, val: Dataset | None, config: Tra
     """Train ``model`` on ``train`` (shuffled by a generator seeded with ``config.seed``) with
     :class:`~rnnkit.train.Trainer`; with ``val``, evaluate every ``config.eval_every`` steps,
     stop early after ``config.early_stop_patience`` evaluations without improvement and load
-    the best weights back. Returns ``{"steps", "best_val_loss", "history"}``."""
+    the best weights back. Returns ``{"steps", "best_val_loss", "history"}``.
+
+    Under ``torchrun`` the Trainer trains data-parallel: every rank draws the same shuffled
+    batches (the generator is seeded with ``config.seed``), takes its share of each and
+    averages gradients; the validation loss is combined over the ranks, so early stopping and
+    the best weights agree on every rank. Every rank must call it with the same data."""
     from .trainer import Trainer
 
     g = torch.Generator().manual_seed(config.seed)

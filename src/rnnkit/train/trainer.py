@@ -74,7 +74,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import TrainConfig
-from .distributed import DistContext, split_batch
+from .distributed import DistContext, share_batch, split_batch
 from .interrupt import StopSignals, TrainingInterrupted
 from .logs import RunLog
 from .protocol import LossOutput, TaskModel
@@ -320,6 +320,18 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         return {**ckpt["metrics"], "step": ckpt["step"]}
 
+    def best_metrics(self) -> dict[str, float]:
+        """The weights and validation metrics to report at the end of a run: those of
+        ``best.pt`` (:meth:`restore_best`), else the current weights, evaluated. Under DDP
+        every rank calls it: rank 0 reads ``best.pt`` and every rank gets its weights and
+        metrics, so all ranks return the same."""
+        best = self.restore_best() if self.dist.is_main else None
+        best = self.dist.broadcast_object(best)
+        if best is None:
+            return self.evaluate()
+        self.dist.broadcast_module(self.model)
+        return best
+
     def evaluate(self, data: Iterable | None = None) -> dict[str, float]:
         """Mean loss and metrics over ``data`` (default: ``val_data``), weighted by each
         batch's ``weight`` and combined over processes. Does not touch the training RNG
@@ -336,11 +348,11 @@ class Trainer:
         try:
             with torch.no_grad(), self._autocast():
                 for i, batch in enumerate(data):
-                    out = _run_parts(self.model, self._prepare(batch), carry,
-                                     _split_point(data, i))
+                    rows, borrowed = self._prepare(batch, stream)
+                    out = _run_parts(self.model, rows, carry, _split_point(data, i))
                     if stream:
                         carry = _detach(out.state)
-                    w = _num(out.weight)
+                    w = 0.0 if borrowed else _num(out.weight)  # a borrowed row: not ours
                     for k, v in {"loss": out.loss, **out.metrics}.items():
                         sums[k] = sums.get(k, 0.0) + _num(v) * w
                     sums["__weight__"] = sums.get("__weight__", 0.0) + w
@@ -467,10 +479,12 @@ class Trainer:
     def _forward_backward(self, batch: Any, stream: bool) -> tuple[LossOutput, list, list]:
         """The step's loss and gradients: ``(out, sums over processes [weight, weighted loss,
         weighted metrics...], metric names)``."""
+        rows, borrowed = self._prepare(batch, stream)
         with self._autocast():
-            out = self._engine(self._prepare(batch), self._carry if stream else None,
+            out = self._engine(rows, self._carry if stream else None,
                                _split_point(self.train_data, self._batch_in_epoch))
-        weight = _num(out.weight)
+        # a borrowed row (a batch smaller than the world) runs for DDP's sake, weighing 0
+        weight = 0.0 if borrowed else _num(out.weight)
         names = sorted(out.metrics)
         local = [weight, float(out.loss.detach()) * weight,
                  *(_num(out.metrics[k]) * weight for k in names)]
@@ -622,9 +636,15 @@ class Trainer:
         self._window.load_state_dict(ckpt["log_window"])
 
     # -- helpers -----------------------------------------------------------------------------
-    def _prepare(self, batch: Any) -> Any:
-        batch = split_batch(batch, self.dist.rank, self.dist.world)
-        return _to_device(batch, self.device)
+    def _prepare(self, batch: Any, stream: bool) -> tuple[Any, bool]:
+        """This rank's rows of ``batch`` on the device, and whether they are borrowed (see
+        :func:`~rnnkit.train.distributed.share_batch`; a stream's rows carry state, so they
+        are never borrowed)."""
+        if stream:
+            rows, borrowed = split_batch(batch, self.dist.rank, self.dist.world), False
+        else:
+            rows, borrowed = share_batch(batch, self.dist.rank, self.dist.world)
+        return _to_device(rows, self.device), borrowed
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.config.amp != "bf16":
