@@ -16,7 +16,8 @@ install: $(BIN)/activate
 demo: install
 	$(BIN)/rnnkit demo
 
-# Slow tests that guard promises CI must keep: exact resume after SIGKILL, DDP == one process,
+# Slow tests that guard promises CI must keep: exact resume after SIGKILL, DDP == one process
+# (the Trainer, and every trainer's CLI under torchrun),
 # the native kernels == the reference loop, every cell learns a memory task, translation of
 # held-out numbers, the window detector finds MIT-BIH's abnormal beat, a speech recogniser
 # learns words from voices it never heard, and the main job itself. The rest (auto-ARIMA
@@ -24,9 +25,9 @@ demo: install
 CI_SLOW := tests/train/test_train_resume.py tests/train/test_train_ddp.py tests/test_native.py \
 	tests/text/test_cli_text.py tests/test_cells_learning.py tests/text/test_seq2seq.py \
 	tests/text/test_seq2seq_numbers.py tests/anomaly/test_anomaly_window.py \
-	tests/speech/test_recognizer.py
+	tests/speech/test_recognizer.py tests/train/test_ddp_tasks.py
 
-test: install speech-data
+test: install speech-data browser
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/pytest -q -m "not slow"
 	$(BIN)/pytest -q -m slow $(CI_SLOW)
@@ -45,6 +46,11 @@ SPEECH_DEBS := espeak-ng flite sox asterisk-core-sounds-en-wav asterisk-core-sou
 
 speech-data:
 	@$(MAKE) --no-print-directory debs DEBS="$(SPEECH_DEBS)" WHAT="speech data"
+
+# Headless Chromium and its WebDriver for the `rnnkit serve` playground tests (tests/serve),
+# installed only when missing: /usr/bin/chromium, /usr/bin/chromedriver.
+browser:
+	@$(MAKE) --no-print-directory debs DEBS="chromium chromium-driver" WHAT="browser for the playground tests"
 
 # installs the Debian packages in DEBS that are missing (sudo when not root)
 debs:
@@ -66,4 +72,4 @@ BENCH_DEBS := r-cran-janeaustenr
 bench-data:
 	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)" WHAT="benchmark data"
 
-.PHONY: install demo test test-slow bench speech-data bench-data debs
+.PHONY: install demo test test-slow bench speech-data browser bench-data debs
