@@ -13,8 +13,8 @@ inputs). :func:`load` reads the pair and returns the runner for its kind:
   the encoder and one decoder step with attention;
 * :class:`OnnxRecurrent`: a bare recurrent layer, ``run`` (sequence or step graph) and
   ``stream`` (feeds the state back in);
-* :class:`OnnxRecognizer`: ``transcribe`` a 16-bit WAV file or samples (log-mel features in
-  numpy, greedy CTC);
+* :class:`OnnxRecognizer`: ``transcribe`` a PCM WAV file (8, 16 or 32-bit, at the model's
+  rate) or samples (log-mel features in numpy, greedy CTC);
 * :class:`OnnxForecaster`: ``predict`` from raw values, with intervals, for forecasters
   whose inputs are their targets alone;
 * any other graph (a tagger, a forecaster with covariates): :class:`OnnxGraph`, which runs
@@ -46,6 +46,17 @@ __all__ = ["FORMAT", "OnnxClassifier", "OnnxForecaster", "OnnxGraph", "OnnxLangu
 FORMAT = 1
 
 
+#: the description keys each runner reads
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "language_model": ("graph",),
+    "classifier": ("vocab", "classes"),
+    "translator": ("decoder", "src_vocab", "tgt_vocab", "max_len", "bos", "eos"),
+    "forecaster": ("n_past", "n_future", "n_targets", "input_len", "horizon", "head",
+                   "quantiles", "log", "series", "scaler"),
+    "speech": ("alphabet", "rate", "features"),
+}
+
+
 def metadata_path(path: str | os.PathLike) -> str:
     """Where an export writes the description of the graph at ``path``."""
     return os.fspath(path) + ".json"
@@ -66,6 +77,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT or "kind" not in data:
         raise ValueError(f"{meta} is not an rnnkit export description of format {FORMAT}; "
                          f"export the model again with this rnnkit")
+    missing = [k for k in REQUIRED.get(data["kind"], ()) if k not in data]
+    if missing:
+        raise ValueError(f"{meta} describes a {data['kind']} but lacks {missing}; export the "
+                         f"model again")
     return data
 
 
@@ -82,7 +97,13 @@ def session(path: str | os.PathLike, threads: int | None = None) -> Any:
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(os.fspath(path), options,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own classes for bad protobuf, etc.
+        raise ValueError(f"{os.fspath(path)} is not a loadable ONNX graph "
+                         f"({type(err).__name__}: {str(err)[:200]}); export the model "
+                         f"again") from None
 
 
 class OnnxGraph:
@@ -205,9 +226,14 @@ def beam_search(step_fn: Callable[[np.ndarray, Any], tuple[np.ndarray, Any]], st
     ``reorder(state, index [N])`` (default: index axis 0 of every array in a dict).
 
     Returns ``(tokens [B, K, L], scores [B, K], lengths [B, K], finished [B, K])``, best
-    first; scores are length-normalised log-probabilities (``|y|`` counts EOS)."""
+    first; scores are length-normalised log-probabilities (``|y|`` counts EOS). Exact ties
+    go to the lower index here; ``torch.topk`` does not promise an order, so on a tie the
+    two searches may keep different, equally scored hypotheses."""
     if beam_size < 1 or max_len < 1:
         raise ValueError(f"beam_size and max_len must be >= 1, got {beam_size}, {max_len}")
+    if not length_penalty >= 0:
+        raise ValueError(f"length_penalty must be >= 0 (0 = raw log-prob sum), got "
+                         f"{length_penalty!r}")
     reorder = reorder or (lambda s, i: {k: v[i] for k, v in s.items()})
     B, K = batch_size, beam_size
     N = B * K
@@ -434,7 +460,7 @@ class OnnxTranslator:
             logp = logits - m - np.log(np.exp(logits - m).sum(-1, keepdims=True))
             return logp, new
 
-        max_len = max_len or self.max_len
+        max_len = max_len or self.max_len or 2 * x.shape[1] + 10  # as Seq2Seq's search
         if beam_size == 1:
             toks, scores, lens = greedy_search(step, state, len(x), bos=self.bos, eos=self.eos,
                                                max_len=max_len)
@@ -507,10 +533,15 @@ class OnnxForecaster:
         units; ``levels`` are central interval levels in percent (gaussian head: any;
         quantile head: its quantile pairs' levels)."""
         m = self.meta
-        names = m["series"]
-        i = names.index(series) if isinstance(series, str) and series in names else series
-        if not isinstance(i, int) or not 0 <= i < len(names):
-            raise ValueError(f"unknown series {series!r}; the model knows {names}")
+        names = [str(n) for n in m["series"]]
+        if str(series) in names:  # a series id (names are written as strings)
+            i = names.index(str(series))
+        elif isinstance(series, (int, np.integer)) and not isinstance(series, bool) \
+                and 0 <= series < len(names):
+            i = int(series)  # a position
+        else:
+            raise ValueError(f"unknown series {series!r}; the model knows {names} (an id, "
+                             f"or a position 0..{len(names) - 1})")
         y = np.asarray(history, np.float64)
         y = y[:, None] if y.ndim == 1 else y
         if y.ndim != 2 or y.shape[1] != m["n_targets"] or len(y) < m["input_len"]:
@@ -531,6 +562,9 @@ class OnnxForecaster:
 
         res: dict[str, Any] = {"point": inv(out["point"][0]), "lower": {}, "upper": {}}
         for lv in levels:
+            if isinstance(lv, bool) or not isinstance(lv, (int, float)) or not 0 < lv < 100:
+                raise ValueError(f"interval levels are percentages in (0, 100), e.g. 80 or "
+                                 f"95; got {lv!r}")
             a = (1 - lv / 100) / 2
             if m["head"] == "gaussian":
                 from statistics import NormalDist
@@ -588,7 +622,7 @@ class OnnxRecognizer:
         return np.log(power @ self.filterbank + np.float32(self.eps))
 
     def log_probs(self, audio: Any) -> np.ndarray:
-        """A 16-bit WAV path or mono samples at the model's rate -> CTC log-probabilities
+        """A PCM WAV path or samples at the model's rate -> CTC log-probabilities
         ``[T', V]`` (chunks of :attr:`chunk_seconds` joined)."""
         samples = self._samples(audio)
         step = int(self.chunk_seconds * self.rate)
@@ -611,34 +645,64 @@ class OnnxRecognizer:
         return " ".join("".join(self.alphabet[i] for i in best[keep]).split())
 
     def _samples(self, audio: Any) -> np.ndarray:
+        """A WAV path or a waveform -> mono float64 samples in [-1, 1], with the checks and
+        conversions of :func:`rnnkit.speech.audio.check_audio` (integer PCM scaled, channels
+        averaged, empty / non-finite / silent audio refused, samples beyond full scale
+        warned about); the rate must be the model's (no resampling here)."""
         if isinstance(audio, (str, os.PathLike)):
-            import wave
-
-            try:
-                with wave.open(os.fspath(audio), "rb") as w:
-                    rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-                    raw = w.readframes(w.getnframes())
-            except (OSError, EOFError, RuntimeError, ValueError, wave.Error) as err:
-                raise ValueError(f"{os.fspath(audio)} is not a readable WAV file ({err}); "
-                                 f"give a PCM .wav") from None
-            if width not in (1, 2, 4):
-                raise ValueError(f"{os.fspath(audio)}: {8 * width}-bit samples; give 8, 16 "
-                                 f"or 32-bit PCM")
-            a = np.frombuffer(raw, {1: np.uint8, 2: np.int16, 4: np.int32}[width])
-            a = (a.astype(np.float64) - (128 if width == 1 else 0)) / (2 ** (8 * width - 1))
-            a = a.reshape(-1, channels).mean(1)
-            if rate != self.rate:
-                raise ValueError(f"{os.fspath(audio)} is sampled at {rate} Hz and the model "
-                                 f"hears {self.rate} Hz; resample it first (sox in.wav -r "
-                                 f"{self.rate} out.wav)")
-            return a
-        a = np.asarray(audio, np.float64)
+            audio = self._read_wav(os.fspath(audio))
+        a = np.asarray(audio)
+        if a.dtype.kind in "iu":
+            scale = {np.dtype(np.int8): 2.0**7, np.dtype(np.uint8): 2.0**7,
+                     np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31}.get(a.dtype)
+            if scale is None:
+                raise ValueError(f"cannot tell the full scale of {a.dtype} audio; convert it "
+                                 f"to float in [-1, 1], or pass int16/int32/int8/uint8 PCM")
+            a = (a.astype(np.float64) - (128.0 if a.dtype == np.uint8 else 0.0)) / scale
+        elif a.dtype.kind != "f":
+            raise ValueError(f"audio samples must be real floats in [-1, 1], got {a.dtype}")
+        a = a.astype(np.float64)
+        if a.ndim == 2:  # the channel axis is the short one ([C, N] or [N, C])
+            short = [ax for ax in (0, 1) if a.shape[ax] <= 8]
+            if len(short) != 1:
+                raise ValueError(f"cannot tell the channel axis of audio shaped "
+                                 f"{list(a.shape)}; pass [N] mono, [C, N] or [N, C]")
+            a = a.mean(short[0])
         if a.ndim != 1 or not len(a):
-            raise ValueError(f"samples must be a non-empty mono array [N], got shape "
+            raise ValueError(f"samples must be a non-empty waveform [N] (or [C, N]), got shape "
                              f"{list(a.shape)}")
         if not np.isfinite(a).all():
-            raise ValueError("samples contain NaN or infinite values")
+            raise ValueError("the audio has NaN or infinite samples; replace them or drop the "
+                             "recording")
+        peak = float(np.abs(a).max())
+        if peak < 1e-4:
+            raise ValueError(f"the audio is silent: peak {peak:.2e} is below 1e-4 (-80 dBFS)")
+        if peak > 1.0 + 1e-6:
+            import warnings
+
+            warnings.warn(f"the audio exceeds full scale [-1, 1] (peak {peak:.4g}); integer "
+                          f"PCM stored as floats needs dividing by 32768", stacklevel=3)
         return a
+
+    def _read_wav(self, path: str) -> np.ndarray:
+        """A PCM WAV file (8, 16 or 32-bit, any channels) -> its integer samples ``[N, C]``."""
+        import wave
+
+        try:
+            with wave.open(path, "rb") as w:
+                rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+                raw = w.readframes(w.getnframes())
+        except (OSError, EOFError, RuntimeError, ValueError, wave.Error) as err:
+            raise ValueError(f"{path} is not a readable WAV file ({err}); give a PCM .wav") \
+                from None
+        if width not in (1, 2, 4):
+            raise ValueError(f"{path}: {8 * width}-bit samples; give 8, 16 or 32-bit PCM")
+        if rate != self.rate:
+            raise ValueError(f"{path} is sampled at {rate} Hz and the model hears {self.rate} "
+                             f"Hz; resample it first (sox in.wav -r {self.rate} out.wav), or "
+                             f"use SpeechRecognizer, which resamples")
+        a = np.frombuffer(raw, {1: np.uint8, 2: np.int16, 4: np.int32}[width])
+        return a.reshape(-1, channels)
 
 
 #: metadata ``kind`` -> its runner
@@ -649,10 +713,13 @@ RUNNERS: dict[str, type] = {"language_model": OnnxLanguageModel, "classifier": O
 
 def load(path: str | os.PathLike, threads: int | None = None) -> Any:
     """The runner for the exported model at ``path`` (by the kind in its description);
-    kinds without a runner (tagger, bare classifier) and forecasters with covariate or
-    calendar inputs come back as an :class:`OnnxGraph`."""
+    kinds without a runner (tagger, bare classifier or seq2seq), a language model's sequence
+    graph and forecasters with covariate or calendar inputs come back as an
+    :class:`OnnxGraph`."""
     meta = read_metadata(path)
     kind = meta["kind"]
-    if kind == "forecaster" and (meta["n_past"] or meta["n_future"]):
+    if (kind == "forecaster" and (meta.get("n_past") or meta.get("n_future"))) or \
+            (kind == "language_model" and (meta.get("graph") != "step"
+                                           or not meta.get("tokenizer"))):
         return OnnxGraph(path, threads)
     return RUNNERS.get(kind, OnnxGraph)(path, threads)

@@ -200,7 +200,7 @@ def test_runtime_names_broken_descriptions(tmp_path):
         ro.load(path).predict([3])
 
 
-def test_cli_exports_classifier_translator_forecaster(tmp_path, capsys):
+def test_cli_exports_classifier_and_translator(tmp_path, capsys):
     rng = random.Random()
     data = tmp_path / "d.tsv"
     data.write_text("".join(f"{rng.choice(['pos', 'neg'])}\t{sentence(rng)}\n"
@@ -298,4 +298,136 @@ def test_recognizer_runtime_equals_torch(bidirectional, tmp_path):
     with pytest.raises(ValueError, match="not a readable WAV"):
         onnx_rec.transcribe(str(tmp_path / "bad.wav"))
     with pytest.raises(ValueError, match="shorter than one frame"):
-        onnx_rec.transcribe(np.zeros(10))
+        onnx_rec.transcribe(np.full(10, 0.3))
+
+
+def test_cli_exports_forecaster_and_recognizer(forecast_data, tmp_path, capsys):
+    from rnnkit.forecast.config import ForecasterConfig
+    from rnnkit.forecast.forecaster import Forecaster
+    from rnnkit.speech.config import SpeechConfig
+    from rnnkit.speech.recognizer import SpeechRecognizer
+
+    f = Forecaster(ForecasterConfig(input_len=24, horizon=6, hidden_size=8, calendar=(),
+                                    max_steps=5)).fit(forecast_data)
+    rnnkit.save(f, tmp_path / "f.forecaster")
+    rnnkit.save(SpeechRecognizer(SpeechConfig(hidden_size=8, num_layers=1, channels=2)),
+                tmp_path / "s.speech")
+    for model, out in (("f.forecaster", "f.onnx"), ("s.speech", "s.onnx")):
+        assert main(["export", str(tmp_path / model), "--out", str(tmp_path / out)]) == 0
+        assert "max |error|" in capsys.readouterr().out
+    history = forecast_data[:100]
+    np.testing.assert_allclose(ro.load(tmp_path / "f.onnx").predict(history)["point"][:, 0],
+                               np.asarray(f.predict(history).mean[0]).ravel(), rtol=1e-5)
+    assert isinstance(ro.load(tmp_path / "s.onnx"), ro.OnnxRecognizer)
+
+
+def test_translator_without_max_len_and_bare_seq2seq(tmp_path):
+    tr = translator("gru", "dot", False)
+    tr.max_len = None  # the constructor's default: the search sizes it from the source
+    rnnkit.export(tr, tmp_path / "t.onnx")
+    texts = [sentence(random.Random()) for _ in range(4)]
+    onnx_tr = ro.load(tmp_path / "t.onnx")
+    for beam in (1, 3):
+        assert [t for t, _ in onnx_tr.translate(texts, beam)] == \
+            [t for t, _ in tr.translate(texts, beam)]
+    with pytest.raises(ValueError, match="length_penalty"):
+        onnx_tr.translate(texts, 3, length_penalty=-1)
+    rnnkit.export(tr.model, tmp_path / "bare.onnx")  # a Seq2Seq: graphs + a description
+    assert ro.read_metadata(tmp_path / "bare.onnx")["kind"] == "seq2seq"
+    assert isinstance(ro.load(tmp_path / "bare.onnx"), ro.OnnxGraph)
+
+
+def test_recognizer_takes_integer_and_multichannel_arrays(tmp_path):
+    from rnnkit.speech.config import SpeechConfig
+    from rnnkit.speech.recognizer import SpeechRecognizer
+
+    rec = SpeechRecognizer(SpeechConfig(hidden_size=8, num_layers=1, channels=2,
+                                        normalize="global"))
+    jitter(rec.model)
+    rec.model.eval()
+    rnnkit.export(rec, tmp_path / "s.onnx")
+    onnx_rec = ro.load(tmp_path / "s.onnx")
+    pcm = (np.random.default_rng().normal(0, 0.1, (12000, 2)).clip(-1, 1) * 32767) \
+        .astype(np.int16)
+    np.testing.assert_allclose(onnx_rec.log_probs(pcm),
+                               rec.log_probs(torch.from_numpy(pcm)).numpy(), atol=2e-3)
+    with pytest.raises(ValueError, match="silent"):
+        onnx_rec.transcribe(np.zeros(16000))
+
+
+def test_forecaster_description_and_argument_checks(tmp_path):
+    import pandas as pd
+
+    from rnnkit.forecast.config import ForecasterConfig
+    from rnnkit.forecast.forecaster import Forecaster
+
+    rng = np.random.default_rng()
+    n = 150
+    frame = pd.DataFrame({"t": np.tile(np.arange(n), 2), "id": np.repeat([10, 20], n),
+                          "y": rng.normal(10, 1, 2 * n), "temp": rng.normal(0, 1, 2 * n)})
+    f = Forecaster(ForecasterConfig(input_len=12, horizon=3, hidden_size=8, calendar=(),
+                                    head="gaussian", max_steps=3))
+    f.fit(frame, time="t", target="y", series="id", past_covariates=["temp"])
+    rnnkit.export(f, tmp_path / "cov.onnx")
+    meta = ro.read_metadata(tmp_path / "cov.onnx")
+    assert meta["past_covariates"] == ["temp"] and len(meta["covariate_scaler"]) == 2
+    assert isinstance(ro.load(tmp_path / "cov.onnx"), ro.OnnxGraph)  # not target-only
+    f2 = Forecaster(ForecasterConfig(input_len=12, horizon=3, hidden_size=8, calendar=(),
+                                     head="gaussian", max_steps=3))
+    f2.fit(frame, time="t", target="y", series="id")
+    rnnkit.export(f2, tmp_path / "f.onnx")
+    onnx_f = ro.load(tmp_path / "f.onnx")
+    y20 = frame[frame.id == 20].y.to_numpy()
+    by_id = onnx_f.predict(y20, series=20)["point"]  # an id, not a position
+    np.testing.assert_allclose(by_id, onnx_f.predict(y20, series=1)["point"])
+    np.testing.assert_allclose(by_id.ravel(), np.asarray(f2.predict(
+        frame[frame.id == 20][["t", "id", "y"]]).mean[0]).ravel(), rtol=1e-5)
+    for bad in (0, 100, -10):
+        with pytest.raises(ValueError, match=r"percentages in \(0, 100\)"):
+            onnx_f.predict(y20, series=20, levels=(bad,))
+
+
+def test_failed_check_keeps_no_graph_and_no_stale_description(tmp_path, monkeypatch):
+    import rnnkit.export.onnx as core
+
+    path = tmp_path / "c.onnx"
+    rnnkit.export(text_classifier("last", False, "gru"), path)
+    real = core.session
+
+    class Off:  # onnxruntime answers 1.0 off: a wrong graph
+        def __init__(self, sess):
+            self.sess = sess
+
+        def __getattr__(self, name):
+            return getattr(self.sess, name)
+
+        def run(self, *a, **k):
+            return [o + 1.0 for o in self.sess.run(*a, **k)]
+
+    monkeypatch.setattr(core, "session", lambda p, t=None: Off(real(p, t)))
+    with pytest.raises(ValueError, match="was not kept"):
+        rnnkit.export(text_classifier("last", False, "gru"), path)
+    assert not path.exists() and not os.path.exists(ro.metadata_path(path))
+
+
+def test_runtime_refuses_broken_files_clearly(tmp_path):
+    from rnnkit.data.text import CharTokenizer
+    from rnnkit.text.language_model import LanguageModel, LanguageModelConfig
+
+    tok = CharTokenizer.from_text("abc ")
+    lm = LanguageModel(LanguageModelConfig(vocab_size=len(tok), embed_size=4, hidden_size=8),
+                       tok)
+    rnnkit.export(lm, tmp_path / "seq.onnx", stream=False)
+    assert isinstance(ro.load(tmp_path / "seq.onnx"), ro.OnnxGraph)  # no step graph
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        rnnkit.export(lm, tmp_path)
+    (tmp_path / "seq.onnx").write_bytes(os.urandom(64))
+    with pytest.raises(ValueError, match="not a loadable ONNX graph"):
+        ro.load(tmp_path / "seq.onnx")
+    rnnkit.export(text_classifier("mean", False, "gru"), tmp_path / "c.onnx")
+    meta = json.loads(open(ro.metadata_path(tmp_path / "c.onnx")).read())
+    del meta["vocab"]
+    with open(ro.metadata_path(tmp_path / "c.onnx"), "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(ValueError, match=r"lacks \['vocab'\]"):
+        ro.load(tmp_path / "c.onnx")

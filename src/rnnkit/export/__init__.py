@@ -91,7 +91,28 @@ def export(model: Any, path: str | os.PathLike, **options: Any) -> Any:
     """Write ``model`` as ONNX at ``path`` with the exporter of its family (see the module
     docstring), verified with onnxruntime; ``options`` go to that exporter (``stream=`` for
     layers and language models, ``tolerance=`` for all). Returns its report(s)."""
-    return exporter_for(model)(model, os.fspath(path), **options)
+    return exporter_for(model)(_on_cpu(model), os.fspath(path), **options)
+
+
+def _on_cpu(model: Any) -> Any:
+    """``model`` itself when all its tensors are on the CPU, else a copy there (the trace and
+    its onnxruntime check run on the CPU; the caller's model stays where it is)."""
+    import copy
+
+    import torch
+
+    modules = [model] if isinstance(model, torch.nn.Module) else \
+        [v for v in vars(model).values() if isinstance(v, torch.nn.Module)]
+    if all(t.device.type == "cpu" for m in modules
+           for t in [*m.parameters(), *m.buffers()]):
+        return model
+    model = copy.deepcopy(model)
+    if isinstance(model, torch.nn.Module):
+        return model.cpu()
+    for name, value in vars(model).items():
+        if isinstance(value, torch.nn.Module):
+            setattr(model, name, value.cpu())
+    return model
 
 
 class _CallableModule(types.ModuleType):

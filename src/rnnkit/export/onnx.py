@@ -166,6 +166,9 @@ def export_recurrent(rnn: nn.Module, path: str | os.PathLike, *, stream: bool = 
 
 def check_destination(path: str | os.PathLike) -> None:
     """Refuse, before any work, an ONNX path whose folder does not exist."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{os.fspath(path)} is a folder; give a file name in it, e.g. "
+                                f"{os.path.join(os.fspath(path), 'model.onnx')}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"no folder {folder} for the ONNX file; create it first")
@@ -178,8 +181,12 @@ def export_graph(graph: nn.Module, example: tuple, path: str, input_names: list[
     write ``path`` atomically (a failed export leaves nothing); returns the seconds taken.
     The building block of every rnnkit export: the wings wrap their models in a module whose
     inputs and outputs are plain tensors and call this, then :func:`checked_report`."""
+    from ..onnx import metadata_path
+
     t0 = time.perf_counter()
     tmp = os.fspath(path) + ".tmp"
+    if os.path.exists(metadata_path(path)):  # describes the graph being replaced; the
+        os.remove(metadata_path(path))       # exporter writes the new one once checked
     # eval for the trace; torch.onnx.export then restores the *wrapper's* mode on every
     # submodule (a wrapper built in training mode would switch the model's dropout on)
     modes = [(m, m.training) for m in graph.modules()]
@@ -207,13 +214,14 @@ def _quiet_stderr() -> Iterator[None]:
     concern (the graph is checked right after)."""
     import sys
 
+    fd = 2  # the process's error stream, where C++ writes, whatever sys.stderr is now
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # a replaced stderr: nothing to silence
+        saved = os.dup(fd)
+    except OSError:  # no fd 2 (a detached process): nothing to silence
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(fd)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, fd)
@@ -243,8 +251,10 @@ def checked_report(path: str, graph: str, inputs: list[str], outputs: list[str],
     worst = max(c["max_error"] for c in checks)
     allowed = max(tolerance, 10 * max(c.get("float32_noise", 0.0) for c in checks))
     if not worst <= allowed:
-        raise ValueError(f"the ONNX graph differs from torch by {worst:.2e} (> {allowed:.1e}); "
-                         f"the file {path} was written but should not be used")
+        if os.path.exists(path):
+            os.remove(path)
+        raise ValueError(f"the ONNX graph differs from torch by {worst:.2e} (> {allowed:.1e}), "
+                         f"so {path} was not kept; please report this model's configuration")
     return ExportReport(path, graph, inputs, outputs, worst, checks, seconds)
 
 

@@ -6,9 +6,12 @@ head) or ``quantiles [B, H, C, Q]`` (quantile head), in scaled units (``L = inpu
 ``H = horizon``; ``C`` targets, ``P`` past covariates, ``K`` known-future features, calendar
 included) — :meth:`ForecastNet.predict_params`, with an autoregressive decoder unrolled over
 the ``H`` steps. The description (``<file>.json``) holds what turns values into those inputs
-and back: the per-series scaler, the log transform, the sizes and the feature names, so
-:class:`rnnkit.onnx.OnnxForecaster` forecasts a target-only model's series from raw values
-with onnxruntime alone.
+and back: the per-series scaler and log transform, the sizes, the covariate names and their
+per-series statistics, and the calendar features and holidays. :class:`rnnkit.onnx.OnnxForecaster`
+forecasts a target-only model (no covariates, ``calendar=()``) from raw values with onnxruntime
+alone; for the others, the calendar features of the forecast's dates are
+:func:`rnnkit.data.timeseries.calendar_features` (pandas) and the graph runs as an
+:class:`rnnkit.onnx.OnnxGraph`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -83,5 +87,13 @@ def export_forecaster(forecaster: Forecaster, path: str, *,
                    targets=list(s0.target_names),
                    series=[s.name for s in forecaster.series],
                    scaler={"mean": forecaster.scaler.mean.tolist(),
-                           "std": forecaster.scaler.std.tolist()})
+                           "std": forecaster.scaler.std.tolist()},
+                   past_covariates=list(s0.past_names), future_covariates=list(s0.future_names),
+                   covariate_scaler=[{"past_mean": np.asarray(m[0]).tolist(),
+                                      "past_std": np.asarray(sd[0]).tolist(),
+                                      "future_mean": np.asarray(m[1]).tolist(),
+                                      "future_std": np.asarray(sd[1]).tolist()}
+                                     for m, sd in zip(forecaster._cov_mean,
+                                                      forecaster._cov_std)],
+                   holidays=[str(h) for h in (c.holidays or ())])
     return report

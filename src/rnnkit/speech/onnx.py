@@ -6,8 +6,8 @@ Graph (built on :mod:`rnnkit.export.onnx`), dynamic batch and length:
 recurrent stack stopping at each row's length, the output layer; ``T' = ceil(T / 2)``, frames
 past ``out_lengths`` are padding). The description (``<file>.json``) holds the alphabet and
 the log-mel front end (window and filterbank as numbers), so
-:class:`rnnkit.onnx.OnnxRecognizer` turns 16-bit WAV files or sample arrays into text with
-numpy and onnxruntime alone (greedy CTC decoding).
+:class:`rnnkit.onnx.OnnxRecognizer` turns PCM WAV files (at the model's rate: it does not
+resample) or sample arrays into text with numpy and onnxruntime alone (greedy CTC decoding).
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ class _LMGraph(nn.Module):
 def export_language_model(lm: LanguageModel, path: str, *, stream: bool = True,
                           tolerance: float = 1e-4) -> ExportReport:
     """Write ``lm`` as ONNX (see the module docstring) and its description beside it, then check
-    the graph with onnxruntime against torch: logits and state after streaming 2 x 23 tokens
-    (step) or at two batch sizes and lengths (sequence). Returns the report."""
+    the graph with onnxruntime against torch: logits and state after streaming (step) or
+    running (sequence) 1 x 7 and 3 x 23 tokens. Returns the report."""
     from ..cells import state_tensors
     from ..export.onnx import _backend, _example_state, session
 

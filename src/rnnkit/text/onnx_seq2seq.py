@@ -4,10 +4,11 @@
   dec_k [L, B, 2H]`` (the decoder's initial state: ``h`` and, for LSTM, ``c``); dynamic batch
   and source length, the bidirectional encoder stopping at each row's length (ONNX
   ``sequence_lens``);
-* decoder step ``<stem>.decoder.onnx``: ``y_prev [N], memory [N, S, 2H], src_lengths [N],
+* decoder step ``<stem>.decoder.onnx``: ``y_prev [N], [memory [N, S, 2H], src_lengths [N],]
   [feed_in [N, 2H],] state_in_k -> logits [N, V], state_out_k, [feed_out,] [attention
-  [N, S]]`` — one target step of :meth:`Seq2Seq.decode_step` (input feeding and attention as
-  the model has them).
+  [N, S]]`` — one target step of :meth:`Seq2Seq.decode_step`, with input feeding and
+  attention as the model has them (without attention the step reads neither the memory nor
+  the lengths, and the graph has no such inputs).
 
 Both are checked with onnxruntime against torch at two batch sizes and source lengths; the
 description (``<file>.json``) holds both vocabularies, the special ids and the decoder file's
@@ -81,7 +82,8 @@ class _DecoderStep(nn.Module):
 def export_seq2seq(model: Seq2Seq, path: str, *, tolerance: float = 1e-4,
                    ) -> tuple[ExportReport, ExportReport]:
     """Write the encoder to ``path`` and the decoder step to :func:`decoder_path`, each
-    checked with onnxruntime; returns both reports (encoder, decoder)."""
+    checked with onnxruntime, and a ``seq2seq`` description (the graphs run as
+    :class:`rnnkit.onnx.OnnxGraph`); returns both reports (encoder, decoder)."""
     if not isinstance(model, Seq2Seq):
         raise TypeError(f"expected a Seq2Seq, got {type(model).__name__}")
     c = model.config
@@ -130,6 +132,9 @@ def export_seq2seq(model: Seq2Seq, path: str, *, tolerance: float = 1e-4,
                                  dec_dyn, dec_inputs, "decoder step", tolerance=tolerance)
     finally:
         model.train(was)
+    write_metadata(path, "seq2seq", "encoder", decoder=os.path.basename(decoder_path(path)),
+                   bos=BOS, eos=EOS, inputs=enc.inputs, outputs=enc.outputs,
+                   decoder_inputs=dec.inputs, decoder_outputs=dec.outputs)
     return enc, dec
 
 
