@@ -69,6 +69,9 @@ KINDS: dict[str, Any] = {
     "rnnkit.tokenizer": "rnnkit.data.text:Tokenizer",
     "rnnkit.speech": "rnnkit.speech.recognizer:SpeechRecognizer",
     "rnnkit.ngram": "rnnkit.ngram:NGramLM",
+    "rnnkit.music_frames": "rnnkit.music.frames:FrameModel",
+    "rnnkit.music_events": "rnnkit.music.events:EventModel",
+    "rnnkit.music_harmonizer": "rnnkit.music.harmonizer:Harmonizer",
 }
 #: a trainer checkpoint's ``extra_state["task"]`` -> the class whose ``from_state`` rebuilds
 #: the application from the whole checkpoint dict
@@ -76,6 +79,9 @@ TASKS: dict[str, Any] = {
     "language_model": "rnnkit.text.language_model:LanguageModel",
     "classify": "rnnkit.text.classifier:TextClassifier",
     "translate": "rnnkit.text.translation:Translator",
+    "music_frames": "rnnkit.music.frames:FrameModel",
+    "music_events": "rnnkit.music.events:EventModel",
+    "music_harmonizer": "rnnkit.music.harmonizer:Harmonizer",
 }
 TRAIN_KIND = "rnnkit.train"
 #: the command that makes each kind, named when a file of another kind is given
@@ -87,6 +93,9 @@ MAKERS: dict[str, str] = {
     "rnnkit.tokenizer": "tokenizer.save(path)",
     "rnnkit.speech": "rnnkit speech train",
     "rnnkit.ngram": "rnnkit.save(NGramLM(order).fit(texts), path)",
+    "rnnkit.music_frames": "rnnkit music train --model frames",
+    "rnnkit.music_events": "rnnkit music train --model events",
+    "rnnkit.music_harmonizer": "rnnkit music train --model harmonizer",
     TRAIN_KIND: "rnnkit train text / classify train / translate train",
 }
 
