@@ -27,7 +27,7 @@ CI_SLOW := tests/train/test_train_resume.py tests/train/test_train_ddp.py tests/
 	tests/text/test_seq2seq_numbers.py tests/anomaly/test_anomaly_window.py \
 	tests/speech/test_recognizer.py tests/train/test_ddp_tasks.py
 
-test: install speech-data browser
+test: install speech-data browser music-data
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/pytest -q -m "not slow"
 	$(BIN)/pytest -q -m slow $(CI_SLOW)
@@ -52,6 +52,11 @@ speech-data:
 browser:
 	@$(MAKE) --no-print-directory debs DEBS="chromium chromium-driver" WHAT="browser for the playground tests"
 
+# fluidsynth for `rnnkit music generate --wav` (rnnkit.music.render), installed only when
+# missing; it pulls in a General MIDI soundfont (timgm6mb-soundfont, /usr/share/sounds/sf2).
+music-data:
+	@$(MAKE) --no-print-directory debs DEBS="fluidsynth" WHAT="music rendering"
+
 # installs the Debian packages in DEBS that are missing (sudo when not root)
 debs:
 	@missing=""; for p in $(DEBS); do \
@@ -72,4 +77,4 @@ BENCH_DEBS := r-cran-janeaustenr
 bench-data:
 	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)" WHAT="benchmark data"
 
-.PHONY: install demo test test-slow bench speech-data browser bench-data debs
+.PHONY: install demo test test-slow bench speech-data browser bench-data music-data debs
