@@ -20,12 +20,14 @@ demo: install
 # (the Trainer, and every trainer's CLI under torchrun),
 # the native kernels == the reference loop, every cell learns a memory task, translation of
 # held-out numbers, the window detector finds MIT-BIH's abnormal beat, a speech recogniser
-# learns words from voices it never heard, and the main job itself. The rest (auto-ARIMA
+# learns words from voices it never heard, every chorale round-trips through the music
+# encodings, a music model overfits one chorale, and the main job itself. The rest (auto-ARIMA
 # baselines, the gradient-flow example, the sentiment run): make test-slow.
 CI_SLOW := tests/train/test_train_resume.py tests/train/test_train_ddp.py tests/test_native.py \
 	tests/text/test_cli_text.py tests/test_cells_learning.py tests/text/test_seq2seq.py \
 	tests/text/test_seq2seq_numbers.py tests/anomaly/test_anomaly_window.py \
-	tests/speech/test_recognizer.py tests/train/test_ddp_tasks.py
+	tests/speech/test_recognizer.py tests/train/test_ddp_tasks.py \
+	tests/music/test_music_corpus.py tests/music/test_music_training.py tests/music/test_cli_music.py
 
 test: install speech-data browser music-data
 	$(BIN)/ruff check src tests benchmarks examples

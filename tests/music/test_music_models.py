@@ -583,3 +583,32 @@ def test_harmonizer_learns_parallel_voices():
     assert out.loss.item() < 0.05 and min(out.metrics.values()) == 1.0
     assert torch.equal(model.harmonize(test[:, 0]), test)
     assert torch.equal(model.harmonize(test[:, 0], beam_size=3), test)
+
+
+def test_nade_output_is_a_normalised_joint_distribution_over_a_frame():
+    """RNN-NADE: exp(-NLL) of every possible next frame (all 2^P, brute force) sums to 1,
+    and the frame decided at temperature 0 is the pitch-by-pitch threshold of the
+    conditionals."""
+    import itertools
+
+    P = 4
+    model = FrameModel(FrameModelConfig(n_pitches=P, hidden_size=8, embed_size=8,
+                                        output="nade", nade_hidden=5)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    prev = (torch.rand(1, 3, P) < 0.5).float()
+    candidates = torch.tensor(list(itertools.product([0.0, 1.0], repeat=P)))  # [16, P]
+    total = 0.0
+    for frame in candidates:
+        frames = torch.cat([prev, frame[None, None]], 1)
+        out = model.evaluate(frames)
+        # the last frame's NLL: the whole minus the part before it
+        before = model.evaluate(prev)["nats"] if prev.shape[1] > 1 else 0.0
+        total += float(torch.exp(torch.tensor(-(out["nats"] - before), dtype=torch.float64)))
+    assert abs(total - 1.0) < 1e-5
+    with torch.no_grad():
+        y, _ = model.rnn(model._embed(prev, None))
+        decided = model._decide(y[:, -1])
+        z = model._logits(y[:, -1], decided)
+    assert torch.equal(decided, (z > 0).float())  # each pitch: its conditional above 0.5

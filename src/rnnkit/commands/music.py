@@ -62,6 +62,9 @@ class MusicModelOptions:
         dropout: on the inputs, between layers and before the output layer.
         tie_weights: events only: share the embedding with the output layer (needs --embed
             equal to --hidden).
+        output: frames only: independent (one Bernoulli per pitch) or nade (the pitches of
+            a frame jointly, RNN-NADE).
+        nade_hidden: frames with --output nade: the NADE's hidden units.
         backend: Recurrent backend (auto picks the fastest).
     """
 
@@ -71,6 +74,8 @@ class MusicModelOptions:
     num_layers: int | None = None
     dropout: float | None = None
     tie_weights: bool | None = None
+    output: str | None = None
+    nade_hidden: int | None = None
     backend: str | None = None
 
     def build(self, model: str) -> Any:
@@ -81,6 +86,10 @@ class MusicModelOptions:
         if model != "events" and "tie_weights" in given:
             raise ValueError(f"--tie-weights shares the event model's embedding and output "
                              f"layer; drop it for --model {model}")
+        for name in ("output", "nade_hidden"):
+            if model != "frames" and name in given:
+                raise ValueError(f"--{name.replace('_', '-')} sets the frame model's output; "
+                                 f"drop it for --model {model}")
         if model == "frames":
             from ..music.frames import FrameModelConfig
 
@@ -185,7 +194,8 @@ def _sections() -> dict[str, type]:
 ALIASES = {
     "model.cell": "--cell", "model.embed_size": "--embed", "model.hidden_size": "--hidden",
     "model.num_layers": "--layers", "model.dropout": "--dropout",
-    "model.tie_weights": "--tie-weights", "data.corpus": "--corpus", "data.model": "--model",
+    "model.tie_weights": "--tie-weights", "model.output": "--output",
+    "model.nade_hidden": "--nade-hidden", "data.corpus": "--corpus", "data.model": "--model",
     "data.limit": "--limit", "data.fractions": "--fractions", "data.grid": "--grid",
     "data.low": "--low", "data.high": "--high", "data.augment": "--augment",
     "data.features": "--features", "data.max_shift": "--max-shift",

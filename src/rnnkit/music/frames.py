@@ -13,6 +13,20 @@ the features of frame :math:`t + 1` (the next frame's beat position is known bef
         \sigma(z_{t+1,i})^{v_{t+1,i}} \bigl(1 - \sigma(z_{t+1,i})\bigr)^{1 - v_{t+1,i}}
 
 (pitches independent given the past: the RNN baseline of Boulanger-Lewandowski et al., 2012).
+With ``output="nade"`` the pitches of a frame are modelled jointly, as in their RNN-NADE: a
+NADE (Larochelle & Murray, 2011) whose biases are functions of the recurrent output
+:math:`y_t` reads the pitches of frame :math:`t + 1` from low to high,
+
+.. math::
+    a_{t+1,i} &= W_c\, y_t + c + \textstyle\sum_{j < i} w_j\, v_{t+1,j} \in \mathbb{R}^{N},
+    \qquad u_{t+1,i} = \sigma(a_{t+1,i}) \\
+    p(v_{t+1,i} = 1 \mid v_{t+1,<i}, v_{\le t}) &= \sigma(z_{t+1,i}), \qquad
+    z_{t+1,i} = (W_o\, \mathrm{drop}(y_t) + b_o)_i + \langle V_i, u_{t+1,i} \rangle
+
+(``N = nade_hidden``), so a chord's notes inform each other; the loss below is unchanged with
+these conditional logits, and it is still the exact negative log-likelihood. Predicting a
+frame (for accuracy and at temperature 0) then decides the pitches one after another, each
+on when its conditional probability exceeds 0.5.
 The loss is the negative log-likelihood per frame in nats, summed over pitches and averaged
 over the predicted frames :math:`v_1 \dots v_{L_b - 1}` of every sequence :math:`b`:
 
@@ -69,6 +83,9 @@ class FrameModelConfig:
         num_layers: stacked recurrent layers.
         dropout: on the projected input, between layers and before the output layer.
         backend: :class:`~rnnkit.Recurrent` backend (``"auto"`` picks the fastest).
+        output: ``"independent"`` (one Bernoulli per pitch) or ``"nade"`` (the pitches of a
+            frame jointly, low to high; see the module docstring).
+        nade_hidden: ``N``, the NADE's hidden units (``output="nade"`` only).
     """
 
     n_pitches: int
@@ -79,10 +96,14 @@ class FrameModelConfig:
     num_layers: int = 2
     dropout: float = 0.2
     backend: str = "auto"
+    output: str = "independent"
+    nade_hidden: int = 64
 
     def __post_init__(self) -> None:
         positive_ints(n_pitches=self.n_pitches, embed_size=self.embed_size,
-                      hidden_size=self.hidden_size, num_layers=self.num_layers)
+                      hidden_size=self.hidden_size, num_layers=self.num_layers,
+                      nade_hidden=self.nade_hidden)
+        choice("output", self.output, ("independent", "nade"))
         non_negative_ints(n_features=self.n_features)
         probabilities(dropout=self.dropout)
         choice("cell", self.cell, available_cells())
@@ -118,11 +139,16 @@ class FrameModel(MusicModel):
                              dropout=c.dropout, backend=c.backend)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(self.rnn.output_size, c.n_pitches)
+        if c.output == "nade":
+            N = c.nade_hidden
+            self.nade_c = nn.Linear(self.rnn.output_size, N)      # W_c y + c
+            self.nade_w = nn.Parameter(torch.randn(c.n_pitches, N) * 0.05)  # w_j: [P, N]
+            self.nade_v = nn.Parameter(torch.randn(c.n_pitches, N) * 0.05)  # V_i: [P, N]
 
     # -- the model ---------------------------------------------------------------------------
     def forward(self, frames: Tensor, features: Tensor | None = None,
-                state: State | None = None, lengths: Tensor | None = None
-                ) -> tuple[Tensor, State]:
+                state: State | None = None, lengths: Tensor | None = None,
+                targets: Tensor | None = None) -> tuple[Tensor, State]:
         """Logits of the next frames.
 
         Args:
@@ -131,6 +157,8 @@ class FrameModel(MusicModel):
                 (required when ``n_features > 0``; a batch's ``features[:, 1:]``).
             state: recurrent state to start from (``None``: zeros).
             lengths: ``[B]`` frames read per sequence (``None``: all ``T``).
+            targets: ``output="nade"``: the frames predicted, ``v_1 .. v_T`` ``[B, T, P]``
+                (each pitch's logit is conditioned on the lower pitches of its frame).
 
         Returns:
             ``(logits [B, T, P], state)``: ``logits[:, t]`` scores frame ``t + 1``; the state
@@ -143,7 +171,47 @@ class FrameModel(MusicModel):
         if lengths is not None:
             lengths = check_lengths(lengths, B, T)
         y, state = self.rnn(self._embed(frames, features), state, lengths)
-        return self.head(self.drop(y)), state
+        return self._logits(y, targets), state
+
+    @property
+    def nade(self) -> bool:
+        return self.config.output == "nade"
+
+    def _logits(self, y: Tensor, targets: Tensor | None) -> Tensor:
+        """Recurrent outputs ``y [..., H]`` -> logits ``[..., P]``: independent, or the NADE's
+        conditional logits given ``targets [..., P]`` (module docstring)."""
+        z = self.head(self.drop(y))
+        if not self.nade:
+            return z
+        if targets is None:
+            raise ValueError("a NADE frame model scores frames given their notes: pass "
+                             "targets= (the frames predicted), or use sample()")
+        contrib = targets.to(z.dtype)[..., None] * self.nade_w  # [..., P, N]
+        a = self.nade_c(y)[..., None, :] + torch.cumsum(contrib, -2) - contrib  # j < i only
+        return z + (torch.sigmoid(a) * self.nade_v).sum(-1)
+
+    def _decide(self, y: Tensor, temperature: float = 0.0,
+                generator: torch.Generator | None = None) -> Tensor:
+        """Frames from recurrent outputs ``y [N, H]`` -> ``[N, P]`` in {0, 1}: independent
+        pitches (threshold at 0.5, or Bernoulli draws at ``temperature``), or the NADE's
+        pitches one after another, each conditioned on those decided below it."""
+        z = self.head(self.drop(y)).float()
+        if not self.nade:
+            if temperature == 0:
+                return (z > 0).to(y.dtype)
+            return torch.bernoulli(torch.sigmoid(z / temperature), generator=generator) \
+                .to(y.dtype)
+        a = self.nade_c(y).float()  # [N, hidden]
+        out = torch.zeros_like(z)
+        for i in range(z.shape[-1]):
+            zi = z[:, i] + (torch.sigmoid(a) * self.nade_v[i].float()).sum(-1)
+            if temperature == 0:
+                on = (zi > 0).float()
+            else:
+                on = torch.bernoulli(torch.sigmoid(zi / temperature), generator=generator)
+            out[:, i] = on
+            a = a + on[:, None] * self.nade_w[i].float()
+        return out.to(y.dtype)
 
     def _embed(self, frames: Tensor, features: Tensor | None) -> Tensor:
         x = frames if features is None else torch.cat([frames, features], -1)
@@ -152,9 +220,10 @@ class FrameModel(MusicModel):
     def _step(self, frame: Tensor, features: Tensor | None, state: State | None
               ) -> tuple[Tensor, State]:
         """One frame: ``frame [N, P]``, features of the next frame ``[N, F]`` ->
-        ``(logits [N, P] of the next frame, state)``; checked inputs, one recurrent step."""
+        ``(recurrent output [N, H] for the next frame, state)``; checked inputs, one
+        recurrent step."""
         y, state = self.rnn.step(self._embed(frame, features), state)
-        return self.head(self.drop(y)), state
+        return y, state
 
     def _split(self, batch: Any) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
         """A batch -> ``(inputs [B, T, P], targets [B, T, P], next features, lengths - 1)``."""
@@ -177,7 +246,7 @@ class FrameModel(MusicModel):
                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, State]:
         """``(nats per frame [B, T], scored mask [B, T], logits, targets, state)``."""
         inputs, targets, features, n = self._split(batch)
-        logits, state = self(inputs, features, state, n)
+        logits, state = self(inputs, features, state, n, targets=targets)
         nats = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
         mask = torch.arange(inputs.shape[1], device=logits.device)[None, :] < \
             n.to(logits.device)[:, None]
@@ -193,8 +262,18 @@ class FrameModel(MusicModel):
         count = int(mask.sum())
         loss = (nats * mask).sum() / count
         with torch.no_grad():
-            tp, fp, fn = _counts(logits, targets, mask)
+            tp, fp, fn = _counts(self._predicted(batch, logits), targets, mask)
         return LossOutput(loss, state, {"frame_accuracy": frame_accuracy(tp, fp, fn)}, count)
+
+    def _predicted(self, batch: Any, logits: Tensor) -> Tensor:
+        """The predicted frames ``[B, T, P]`` in {0, 1} (independent: logits above 0; NADE:
+        decided pitch by pitch from the recurrent outputs, not from the true lower notes)."""
+        if not self.nade:
+            return (logits > 0).to(logits.dtype)
+        inputs, _, features, n = self._split(batch)
+        y, _ = self.rnn(self._embed(inputs, features), None, n)
+        B, T, H = y.shape
+        return self._decide(y.reshape(B * T, H)).reshape(B, T, -1)
 
     # -- evaluation --------------------------------------------------------------------------
     def frame_nll(self, frames: Tensor, features: Tensor | None = None,
@@ -222,7 +301,7 @@ class FrameModel(MusicModel):
             nats, mask, logits, targets, _ = self._scores(batch)
             total = float((nats.double() * mask).sum())
             count = int(mask.sum())
-            tp, fp, fn = _counts(logits, targets, mask)
+            tp, fp, fn = _counts(self._predicted(batch, logits), targets, mask)
         return {"nats": total, "frames": count, "nll_per_frame": total / count,
                 "frame_accuracy": frame_accuracy(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn}
 
@@ -272,27 +351,24 @@ class FrameModel(MusicModel):
             generator = torch.Generator(device=self.device)
             generator.manual_seed(int(seed))
         with self.evaluating():
-            logits, state = self(prime[None], feats[None, 1: T0 + 1]
-                                 if feats is not None else None)
-            z = logits[:, -1]  # [1, P]: frame T0
+            y, state = self.rnn(self._embed(prime[None], feats[None, 1: T0 + 1]
+                                            if feats is not None else None))
+            y = y[:, -1]  # [1, H]: predicts frame T0
             for t in range(T0, total):
-                frame = self._draw(z, temperature, generator, max_voices)  # [1, P]
+                frame = self._draw(y, temperature, generator, max_voices)  # [1, P]
                 out.append(frame)
                 if t + 1 < total:
-                    z, state = self._step(frame, feats[None, t + 1]
+                    y, state = self._step(frame, feats[None, t + 1]
                                           if feats is not None else None, state)
         return torch.cat(out, 0)
 
-    def _draw(self, z: Tensor, temperature: float, generator: torch.Generator | None,
+    def _draw(self, y: Tensor, temperature: float, generator: torch.Generator | None,
               max_voices: int | None) -> Tensor:
-        """One frame from logits ``z [1, P]`` -> ``[1, P]`` in {0, 1}."""
-        if temperature == 0:
-            on = z > 0
-        else:
-            on = torch.bernoulli(torch.sigmoid(z.float() / temperature),
-                                 generator=generator).bool()
+        """One frame from the recurrent output ``y [1, H]`` -> ``[1, P]`` in {0, 1}."""
+        on = self._decide(y, temperature, generator).bool()
         if max_voices is not None and int(on.sum()) > max_voices:
-            keep = z.float().masked_fill(~on, float("-inf")).topk(max_voices, -1).indices
+            z = self._logits(y, on.to(y.dtype)).float()
+            keep = z.masked_fill(~on, float("-inf")).topk(max_voices, -1).indices
             on = torch.zeros_like(on).scatter_(-1, keep, True)
         return on.to(self.dtype)
 

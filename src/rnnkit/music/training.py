@@ -651,7 +651,10 @@ def _frame_scores(net: Any, batches: Any) -> dict[str, Any]:
             frames, lengths = batch["frames"], batch["lengths"]  # silent frame + the piece
             feats = batch.get("features")
             logits, _ = net(frames[:, :-1], feats[:, 1:] if feats is not None else None,
-                            lengths=lengths - 1)
+                            lengths=lengths - 1, targets=frames[:, 1:])
+            # the frames the model predicts: a NADE decides pitch by pitch, not from the
+            # true lower notes its teacher-forced logits are conditioned on
+            pred = net._predicted(batch, logits).bool().cpu()
             logits = logits.double().cpu()
             for b, n in enumerate(lengths.tolist()):
                 z, v = logits[b, :n - 1], frames[b, 1:n].double()
@@ -659,7 +662,11 @@ def _frame_scores(net: Any, batches: Any) -> dict[str, Any]:
                     z[0], v[0], reduction="sum"))
                 first_count += 1
                 if n > 2:
-                    after_first.add(z[1:].numpy(), v[1:].numpy(), logits=True)
+                    gold, guess = v[1:].bool(), pred[b, 1:n - 1]
+                    after_first.add_counts(
+                        float(F.binary_cross_entropy_with_logits(z[1:], v[1:], reduction="sum")),
+                        n - 2, int((guess & gold).sum()), int((guess & ~gold).sum()),
+                        int((~guess & gold).sum()))
     scores = after_first.result() if after_first.frames else \
         {"nll": float("nan"), "accuracy": float("nan"), "nats": 0.0, "frames": 0}
     total = (scores["nats"] + first_nats) / (scores["frames"] + first_count)

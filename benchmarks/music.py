@@ -1,0 +1,274 @@
+"""Music models on held-out Bach chorales: likelihood, accuracy, musical statistics, harmony.
+
+Data: the 331 four-part chorales music21 ships, split by piece name
+(:func:`rnnkit.music.corpus.split`: 80/10/10, a hash of the name). Which data saw which
+choice: every architecture and training setting below was fixed before any run (the library's
+defaults: 2 layers, hidden 256, dropout 0.2, Adam, transposition augmentation, a time budget
+per model); ``valid`` chose each run's ``best.pt`` (and the n-gram order of the baselines);
+``test`` is scored once, here.
+
+Printed (and written to ``--out``):
+
+1. **Frames, the JSB Chorales protocol** (quarter-note frames, multi-hot pitches, negative
+   log-likelihood per frame in nats summed over pitches, over every frame after the first of
+   each test piece; frame accuracy of Bay et al. 2009) for LSTM, GRU and tanh RNN with one
+   Bernoulli per pitch (the published setting) and a GRU with a NADE output (the pitches of a
+   frame jointly, Boulanger-Lewandowski et al.'s RNN-NADE), beside the
+   baselines fitted on the same train split: independent Bernoulli per pitch, "repeat the
+   previous frame", an n-gram over frames. The published numbers on the original JSB split
+   (Chung et al. 2014: tanh 9.19, LSTM 8.67, GRU 8.54) are an anchor only: that set is
+   transposed to C and split differently.
+2. **Events** (16th-note grid, Performance-RNN events): NLL per event and per second of the
+   event model against an n-gram over events.
+3. **Generation**: musical statistics of ``--samples`` pieces of 16 bars from the GRU + NADE
+   frame model and from the frame n-gram, each as a distance to the test chorales (in units of the
+   test set's own spread; :func:`rnnkit.music.metrics.statistics_distance`), with held-out
+   Bach (the train split) as the reference point.
+4. **Harmonisation**: the harmonizer given each test chorale's soprano: per-voice accuracy
+   and NLL per token (teacher-forced), and voice-leading counts per 100 chord changes in its
+   greedy harmonisations against Bach's own test chorales.
+5. Training time of every model.
+
+Three generated MIDI / WAV / PNG triples go to ``--examples`` (WAV when fluidsynth is there).
+
+Run: ``python benchmarks/music.py`` (about 30 minutes on 2 CPU cores with ``--minutes 4``
+per model, the default); ``--minutes 1`` for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+PUBLISHED = {"tanh RNN": 9.19, "LSTM": 8.67, "GRU": 8.54}  # Chung et al. 2014, JSB test
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=4.0,
+                        help="training budget per model (default 4)")
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--out", default="benchmarks/results/music_chorales.json")
+    parser.add_argument("--examples", default="examples/music")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    import torch
+
+    from rnnkit.music.corpus import chorales, split
+
+    torch.set_num_threads(1)  # steadier than 2 on a shared machine (OpenMP spin-waits)
+    warnings.filterwarnings("ignore", message="left out")
+    pieces = chorales()
+    parts = split(pieces)
+    train, valid, test = parts["train"], parts["valid"], parts["test"]
+    print(f"{len(pieces)} chorales: train {len(train)}, valid {len(valid)}, test {len(test)} "
+          f"(split by piece name)")
+    results: dict = {"split": {k: len(v) for k, v in parts.items()}, "minutes": args.minutes}
+    work = tempfile.mkdtemp(prefix="music_bench_")
+    ckpts = {}
+    for name, model, cell in (("LSTM", "frames", "lstm"), ("GRU", "frames", "gru"),
+                              ("tanh RNN", "frames", "elman"), ("GRU + NADE", "frames", "gru"),
+                              ("events", "events", "lstm"), ("harmonizer", "harmonizer", "gru")):
+        ckpts[name], results.setdefault("train_seconds", {})[name] = train_one(
+            model, cell, train, valid, os.path.join(work, name.replace(" ", "_")),
+            args.minutes, args.seed, nade=name.endswith("NADE"))
+    results["frames"] = frames_table(ckpts, train, valid, test)
+    results["events"] = events_table(ckpts["events"], train, valid, test)
+    results["generation"] = generation_table(ckpts["GRU + NADE"], train, valid, test,
+                                             args.samples, args.seed)
+    results["harmonization"] = harmony_table(ckpts["harmonizer"], test)
+    print("\ntraining time (s):", {k: round(v) for k, v in results["train_seconds"].items()})
+    write_examples(ckpts, test, args.examples, args.seed)
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1, default=float)
+    print(f"wrote {args.out}")
+
+
+def train_one(model: str, cell: str, train, valid, out_dir: str, minutes: float, seed: int,
+              nade: bool = False):
+    from rnnkit.music.frames import FrameModelConfig
+    from rnnkit.music.harmonizer import HarmonizerConfig
+    from rnnkit.music.training import load_music, train_music
+    from rnnkit.train import TrainConfig
+
+    config = {"frames": FrameModelConfig(n_pitches=1, cell=cell,
+                                         output="nade" if nade else "independent"),
+              "harmonizer": HarmonizerConfig(n_pitches=1, cell=cell)}.get(model)
+    if model == "events":
+        from rnnkit.music.events import EventModelConfig
+
+        config = EventModelConfig(vocab_size=4, cell=cell)
+    tc = TrainConfig(epochs=1000, max_time=60 * minutes, lr=3e-3, clip_norm=5.0,
+                     out_dir=out_dir, progress=False, plot=False, seed=seed, eval_every=100,
+                     card=False)
+    t0 = time.perf_counter()
+    train_music(model, train, valid, config, tc)
+    seconds = time.perf_counter() - t0
+    return load_music(os.path.join(out_dir, "best.pt")), seconds
+
+
+def _rolls(ckpt, pieces) -> list[np.ndarray]:
+    """The test pieces as the frame model reads them (in its range, on its grid)."""
+    from rnnkit.music.data import encode_pieces
+
+    variants, _ = encode_pieces(pieces, ckpt.encoding, augment=False, warn=False)
+    return [v[0].data for v in variants]
+
+
+def frames_table(ckpts, train, valid, test) -> dict:
+    from rnnkit.music.baselines import BernoulliFrames, NGramFrames, RepeatFrames
+    from rnnkit.music.training import evaluate_music
+
+    ref = ckpts["GRU"]
+    tr, va, te = (_rolls(ref, p) for p in (train, valid, test))
+    rows = {}
+    for name in ("LSTM", "GRU", "tanh RNN", "GRU + NADE"):
+        r = evaluate_music(ckpts[name], test)
+        rows[name] = {"nll": r["nll_per_frame"], "accuracy": r["frame_accuracy"],
+                      "frames": r["frames"]}
+    orders = {n: NGramFrames(order=n).fit(tr).evaluate(va)["nll_per_frame"] for n in (1, 2, 3, 4)}
+    best = min(orders, key=orders.get)
+    for name, base in (("Bernoulli per pitch", BernoulliFrames()),
+                       ("repeat previous frame", RepeatFrames(tied=False)),
+                       (f"{best}-gram over frames (order by valid)", NGramFrames(order=best))):
+        r = base.fit(tr).evaluate(te)
+        rows[name] = {"nll": r["nll_per_frame"], "accuracy": r["frame_accuracy"],
+                      "frames": r["frames"]}
+    print(f"\nFrames (quarter notes, {rows['GRU']['frames']} test frames): NLL per frame "
+          f"(nats) and frame accuracy")
+    print("| model | test NLL/frame | frame accuracy | published (JSB split) |")
+    print("|---|---|---|---|")
+    for name, r in rows.items():
+        pub = PUBLISHED.get(name)
+        print(f"| {name} | {r['nll']:.2f} | {r['accuracy']:.3f} | "
+              f"{pub if pub is not None else ''} |")
+    return rows
+
+
+def events_table(ckpt, train, valid, test) -> dict:
+    from rnnkit.music.baselines import NGramEvents
+    from rnnkit.music.data import encode_pieces
+    from rnnkit.music.training import evaluate_music
+
+    rnn = evaluate_music(ckpt, test)
+    enc = ckpt.encoding
+    tr, va, te = ([v[0].data.tolist() for v in encode_pieces(p, enc, warn=False)[0]]
+                  for p in (train, valid, test))
+    V = len(enc.encoder)
+    orders = {n: NGramEvents(V, order=n).fit(tr).evaluate(va)["nll_per_event"]
+              for n in (2, 3, 4, 5, 6)}
+    best = min(orders, key=orders.get)
+    ng = NGramEvents(V, order=best).fit(tr).evaluate(te)
+    per_second = ng["nll_per_event"] * rnn["events"] / rnn["seconds"]
+    rows = {"event RNN (LSTM)": {"nll_per_event": rnn["nll_per_event"],
+                                 "nll_per_second": rnn["nll_per_second"]},
+            f"{best}-gram over events (order by valid)": {
+                "nll_per_event": ng["nll_per_event"], "nll_per_second": per_second}}
+    print(f"\nEvents (16th grid, {rnn['events']} test events, {rnn['seconds']:.0f} s of music)")
+    print("| model | NLL/event | NLL/second |")
+    print("|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['nll_per_event']:.3f} | {r['nll_per_second']:.2f} |")
+    return rows
+
+
+def generation_table(ckpt, train, valid, test, n: int, seed: int) -> dict:
+    from rnnkit.music.baselines import NGramFrames
+    from rnnkit.music.encoding import PianoRoll
+    from rnnkit.music.metrics import musical_statistics, statistics_distance
+    from rnnkit.music.training import generate_music
+
+    enc = ckpt.encoding
+    roll = PianoRoll(enc.grid, enc.low, enc.high)
+    # every set passes through the same piano roll (a repeated note merges with the one before)
+    test_set = [roll.decode(r) for r in _rolls(ckpt, test)]
+    held_out = [roll.decode(r) for r in _rolls(ckpt, train)]
+    bars = 16 * 4
+    rnn = [generate_music(ckpt, bars, seed=seed + i, temperature=1.0) for i in range(n)]
+    rnn = [roll.decode(roll.encode(p)) for p in rnn]
+    orders = {o: NGramFrames(order=o).fit(_rolls(ckpt, train)).evaluate(
+        _rolls(ckpt, valid))["nll_per_frame"] for o in (2, 3, 4)}
+    ngram = NGramFrames(order=min(orders, key=orders.get)).fit(_rolls(ckpt, train))
+    base = [roll.decode(ngram.sample(bars, seed=seed + i)) for i in range(n)]
+    reference = musical_statistics(test_set)
+    rows = {}
+    for name, pieces in (("Bach, train split (reference point)", held_out),
+                         ("GRU + NADE frame model", rnn), ("n-gram over frames", base)):
+        d = statistics_distance(musical_statistics(pieces), reference)
+        rows[name] = {k: float(v) for k, v in d.items()
+                      if isinstance(v, (int, float, np.floating))}
+    keys = [k for k in rows["GRU + NADE frame model"] if k != "overall"]
+    print(f"\nGeneration: {n} pieces of 16 bars each; distance of their statistics to the test "
+          f"chorales' (units of the test set's spread; lower = closer to Bach)")
+    print("| pieces | overall | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 2) + "|")
+    for name, d in rows.items():
+        print(f"| {name} | {d['overall']:.2f} | " + " | ".join(f"{d[k]:.2f}" for k in keys)
+              + " |")
+    return rows
+
+
+def harmony_table(ckpt, test) -> dict:
+    from rnnkit.music.metrics import voice_leading
+    from rnnkit.music.training import evaluate_music, harmonize_melody, melody_of
+
+    scores = evaluate_music(ckpt, test)
+    counts = {"bach": {}, "generated": {}}
+    changes = {"bach": 0, "generated": 0}
+    for piece in test:
+        if piece.num_voices() != 4:
+            continue
+        try:
+            ours, _ = harmonize_melody(ckpt, melody_of(piece))
+        except ValueError:
+            continue
+        for who, p in (("bach", piece), ("generated", ours)):
+            v = voice_leading(p)
+            changes[who] += v["transitions"]
+            for k in ("parallel_fifths", "parallel_octaves", "voice_crossings", "out_of_range"):
+                counts[who][k] = counts[who].get(k, 0) + v[k]
+    print(f"\nHarmonisation of the {scores['pieces']} test sopranos: teacher-forced NLL "
+          f"{scores['nll_per_token']:.3f} nats per voice token; accuracy alto "
+          f"{scores['alto_accuracy']:.3f}, tenor {scores['tenor_accuracy']:.3f}, bass "
+          f"{scores['bass_accuracy']:.3f}")
+    print("| per 100 chord changes | parallel fifths | parallel octaves | crossings | "
+          "out of range |")
+    print("|---|---|---|---|---|")
+    for who in ("bach", "generated"):
+        c = {k: 100 * v / max(changes[who], 1) for k, v in counts[who].items()}
+        print(f"| {who} | {c['parallel_fifths']:.2f} | {c['parallel_octaves']:.2f} | "
+              f"{c['voice_crossings']:.2f} | {c['out_of_range']:.2f} |")
+    return {"scores": scores, "voice_leading": counts, "changes": changes}
+
+
+def write_examples(ckpts, test, folder: str, seed: int) -> None:
+    from rnnkit.music.render import piano_roll_png, render_wav
+    from rnnkit.music.score import write_midi
+    from rnnkit.music.training import generate_music, harmonize_melody, melody_of
+
+    os.makedirs(folder, exist_ok=True)
+    made = {"frames_gru_nade": generate_music(ckpts["GRU + NADE"], 64, seed=seed),
+            "events_lstm": generate_music(ckpts["events"], 64, seed=seed, temperature=0.9),
+            "harmonized_" + re.sub(r"[^A-Za-z0-9]+", "_", test[0].name).strip("_"):
+                harmonize_melody(ckpts["harmonizer"], melody_of(test[0]))[0]}
+    for name, piece in made.items():
+        base = os.path.join(folder, name)
+        write_midi(piece, base + ".mid")
+        piano_roll_png(piece, base + ".png")
+        try:
+            render_wav(piece, base + ".wav")
+        except (FileNotFoundError, RuntimeError, OSError) as err:
+            print(f"no WAV for {name}: {err}")
+    print(f"examples: {sorted(os.listdir(folder))}")
+
+
+if __name__ == "__main__":
+    main()
