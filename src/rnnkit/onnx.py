@@ -156,7 +156,9 @@ def filter_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | Non
     """``logits [B, V]`` as :func:`rnnkit.decoding.sampling.sample_logits` draws from them:
     ``banned`` ids at ``-inf``, divided by ``temperature`` (``> 0``), then top-k (ties at the
     k-th value kept) and top-p (the most likely tokens whose cumulative probability first
-    reaches ``p``) cuts, as ``-inf`` (float64)."""
+    reaches ``p``; the most likely token always stays) cuts, as ``-inf`` (float64). A row
+    whose scaled logits overflow (``inf``/``nan``: a temperature too small for float64) keeps
+    only its most likely token (the first maximum), so drawing from it is greedy."""
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
                               or top_k < 1):
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
@@ -170,7 +172,14 @@ def filter_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | Non
             raise ValueError("every token is banned; nothing is left to sample")
         x[:, list(banned)] = -np.inf
     if temperature != 0:
-        x = x / temperature
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            scaled = x / temperature
+        overflow = (np.isnan(scaled) | np.isposinf(scaled)).any(-1)  # [B]
+        if overflow.any():  # those rows keep only their argmax: the draw is the greedy token
+            top = np.full_like(x, -np.inf)
+            np.put_along_axis(top, x.argmax(-1)[:, None], 0.0, -1)
+            scaled = np.where(overflow[:, None], top, scaled)
+        x = scaled
     if top_k is not None and top_k < x.shape[1]:
         kth = np.sort(x, axis=-1)[:, -top_k][:, None]
         x = np.where(x < kth, -np.inf, x)
@@ -180,6 +189,7 @@ def filter_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | Non
         p = np.exp(s - s[:, :1])
         p /= p.sum(-1, keepdims=True)
         drop_sorted = (np.cumsum(p, -1) - p) >= top_p
+        drop_sorted[:, 0] = False  # the top-ranked token stays, however small top_p is
         drop = np.zeros_like(drop_sorted)
         np.put_along_axis(drop, order, drop_sorted, -1)
         x = np.where(drop, -np.inf, x)
@@ -192,7 +202,8 @@ def sample_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | Non
     """Draw one token per row of ``logits [B, V]`` -> ``[B]`` with the rules of
     :func:`rnnkit.decoding.sampling.sample_logits` (:func:`filter_logits`; ``temperature=0``
     is greedy, the first maximum), from numpy's ``rng`` (so a seed draws other tokens than
-    the same seed in torch)."""
+    the same seed in torch). A temperature so small that the scaled logits overflow draws
+    the greedy token, as in torch."""
     if temperature is None or isinstance(temperature, bool) or not temperature >= 0:
         raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
     x = filter_logits(logits, temperature, top_k, top_p, banned)

@@ -135,3 +135,32 @@ def test_generate_tokens_errors():
         next(generate_tokens(model, torch.tensor([1, 2]), 3))
     with pytest.raises(ValueError, match="length"):
         next(generate_tokens(model, torch.tensor([[1]]), -1))
+
+
+def test_a_temperature_too_small_for_float32_decodes_greedily():
+    """logits / 1e-45 overflows to inf (and 0 / 1e-300 is nan in float32): greedy, not an
+    error, row by row."""
+    torch.manual_seed(4)
+    logits = torch.randn(5, 12)
+    logits[2] = 0.0  # 0 / (1e-300 as float32 = 0) is nan
+    logits[2, 7] = 1.0
+    gen = torch.Generator().manual_seed(0)
+    for temperature in (1e-45, 1e-300, 5e-324):
+        for top_k, top_p in ((None, None), (3, None), (None, 0.5), (4, 1e-46)):
+            got = sample_logits(logits, temperature, top_k, top_p, generator=gen)
+            assert got.tolist() == greedy(logits).tolist()
+    # a batch where only one row overflows: that row is greedy, the others still sample
+    mixed = torch.zeros(2, 4)
+    mixed[0] = torch.tensor([1e38, 0.0, 0.0, 0.0])
+    draws = torch.stack([sample_logits(mixed, 0.1, generator=gen) for _ in range(200)])  # 1e39
+    assert (draws[:, 0] == 0).all() and len(set(draws[:, 1].tolist())) > 1
+
+
+def test_top_p_always_keeps_the_most_likely_token():
+    logits = torch.tensor([[0.1, 2.0, -1.0, 2.0], [5.0, 1.0, 0.0, -3.0]])
+    for p in (1e-46, 1e-300, 1e-9):  # 1e-46 rounds to 0 in float32
+        kept = ~top_p_filter(logits, p).isinf()
+        assert kept.sum(-1).tolist() == [1, 1]
+        assert kept.float().argmax(-1).tolist() == [1, 0]
+        draw = sample_logits(logits, 1.0, top_p=p, generator=torch.Generator().manual_seed(1))
+        assert draw.tolist() == [1, 0]

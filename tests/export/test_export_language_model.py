@@ -125,3 +125,19 @@ def test_seeded_generation_repeats_and_respects_cuts(tmp_path):
         lm.generate("the ", 25, temperature=0)
     pieces = list(onnx_lm.stream("the ", 5, temperature=0))
     assert "".join(pieces) == lm.generate("the ", 5, temperature=0) and len(pieces) == 5
+
+
+def test_tiny_temperatures_are_greedy_and_top_p_keeps_the_top_token():
+    """The runtime's two rules match torch's: scaled logits that overflow decode greedily,
+    and top-p keeps the most likely token however small p is."""
+    logits = np.array([[0.0, 3.0, 1.0, 3.0], [2.0, -1.0, 0.5, 0.0]])
+    for temperature in (1e-320, 5e-324):
+        x = filter_logits(logits, temperature)
+        assert np.isfinite(x).sum(-1).tolist() == [1, 1]
+        assert sample_logits(logits, temperature, rng=np.random.default_rng(0)).tolist() == [1, 0]
+        assert sample_logits(logits, temperature, 2, 0.5).tolist() == [1, 0]
+    for p in (1e-300, 5e-324):
+        kept = np.isfinite(filter_logits(logits, 1.0, top_p=p))
+        assert kept.sum(-1).tolist() == [1, 1] and kept.argmax(-1).tolist() == [1, 0]
+        ref = ~top_p_filter(torch.tensor(logits, dtype=torch.float32), p).isinf()
+        np.testing.assert_array_equal(kept, ref.numpy())

@@ -287,3 +287,27 @@ def test_refused_requests_show_the_servers_message(page, live_server, tiny_model
     page.find_element(By.ID, "an-csv").send_keys(str(big))
     page.find_element(By.ID, "an-run").click()
     _wait(page, lambda d: "upload limit" in d.find_element(By.ID, "an-error").text)
+
+
+def test_cleared_number_fields_fall_back_to_the_defaults(page, live_server):
+    """The page leaves empty fields out of the request (it used to send null: a 422)."""
+    _open(page, live_server, "lm")
+    _fill(page, "gen-prime", "the ")
+    for field in ("gen-length", "gen-temperature", "gen-top-k", "gen-top-p", "gen-seed"):
+        page.find_element(By.ID, field).clear()
+    page.find_element(By.ID, "gen-run").click()
+    _wait(page, lambda d: d.find_element(By.ID, "gen-text").get_attribute("data-done")
+          or d.find_element(By.ID, "gen-error").is_displayed())
+    assert not page.find_element(By.ID, "gen-error").is_displayed(), \
+        page.find_element(By.ID, "gen-error").text
+    assert len(_text(page, "gen-text")) == 200  # the default length
+    _open(page, live_server, "tr")
+    _fill(page, "tr-text", "one two")
+    page.find_element(By.ID, "tr-beam").clear()
+    page.find_element(By.ID, "tr-run").click()
+    _wait(page, lambda d: d.find_element(By.ID, "tr-result").is_displayed()
+          or d.find_element(By.ID, "tr-error").is_displayed())
+    assert not page.find_element(By.ID, "tr-error").is_displayed(), \
+        page.find_element(By.ID, "tr-error").text
+    api = _api(live_server, "tr", "translate", json={"text": "one two"})
+    assert _text(page, "tr-output") == api["translation"]

@@ -274,3 +274,37 @@ def test_random_gain_range_and_augmenter_determinism():
         Augmenter(p_noise=1.5)
     with pytest.raises(ValueError, match="per utterance"):
         aug(torch.rand(2, 100))
+
+
+def _wav_header(rate: int, samples: np.ndarray) -> bytes:
+    """A 16-bit mono PCM WAV whose header declares ``rate`` (any value, even absurd ones)."""
+    import struct
+
+    data = np.asarray(samples, dtype="<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2 & 0xFFFFFFFF, 2, 16)
+    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt "
+            + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+
+
+@pytest.mark.parametrize("rate", [1, 3_999, 192_001, 10_000_019])
+def test_absurd_declared_rates_are_refused_before_resampling(tmp_path, rate):
+    """A 444-byte WAV declaring 10 MHz would need gigabytes to resample; 1 Hz turns 4 KB into
+    2000 s of audio. Both are refused from the header, naming the rate and the fix."""
+    path = tmp_path / "odd.wav"
+    path.write_bytes(_wav_header(rate, _rng().normal(0, 3000, 200).astype(int)))
+    with pytest.raises(ValueError, match=rf"odd.wav declares a sample rate of {rate:,} Hz, "
+                                         r"outside the 4,000-192,000 Hz.*ffmpeg -i odd.wav "
+                                         r"-ar 16000"):
+        load_audio(path)
+
+
+def test_max_seconds_refuses_long_audio_before_decoding(tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, _sine(440, 8000, seconds=3.0), 8000)
+    assert len(load_audio(path, max_seconds=3.0)) == 48000
+    with pytest.raises(ValueError, match=r"long.wav is 3.0 s of audio, longer than "
+                                         r"max_seconds=2.5; cut it.*iter_chunks"):
+        load_audio(path, max_seconds=2.5)
+    for bad in (0, -1, float("nan"), float("inf"), True, "10"):
+        with pytest.raises(ValueError, match="max_seconds must be a positive number"):
+            load_audio(path, max_seconds=bad)

@@ -9,7 +9,9 @@ For logits :math:`z \in \mathbb{R}^V` and temperature :math:`\tau > 0`, sampling
 * **top-p** (nucleus, Holtzman et al., 2020) keeps the smallest set of most likely tokens whose
   probability mass reaches :math:`p` (the most likely token always stays).
 
-:math:`\tau \to 0` is greedy decoding (``argmax``); ``temperature=0`` selects it exactly.
+:math:`\tau \to 0` is greedy decoding (``argmax``); ``temperature=0`` selects it exactly, and
+so does a temperature so small that :math:`z / \tau` overflows (``inf`` or ``nan`` in a row: that
+row is decoded greedily instead of failing).
 
 Shapes: logits ``[B, V]`` -> token ids ``[B]`` (int64).
 
@@ -72,10 +74,14 @@ def top_k_filter(logits: Tensor, k: int) -> Tensor:
 
 def top_p_filter(logits: Tensor, p: float) -> Tensor:
     """Nucleus filter: keep the most likely tokens whose cumulative probability first reaches
-    ``p``; the rest become ``-inf`` (``[B, V] -> [B, V]``).
+    ``p``; the rest become ``-inf`` (``[B, V] -> [B, V]``). The most likely token of a row is
+    always kept, however small ``p`` is (a ``p`` that rounds to 0 in the logits' precision
+    keeps just that token).
 
     >>> top_p_filter(torch.log(torch.tensor([[0.5, 0.3, 0.2]])), 0.7).isinf().tolist()
     [[False, False, True]]
+    >>> top_p_filter(torch.log(torch.tensor([[0.5, 0.3, 0.2]])), 1e-46).isinf().tolist()
+    [[False, True, True]]
     """
     check_sampling(top_p=p)
     if p >= 1.0:
@@ -85,6 +91,7 @@ def top_p_filter(logits: Tensor, p: float) -> Tensor:
     # mass of the tokens strictly before each one: drop a token once that mass reaches p
     before = probs.cumsum(-1) - probs
     drop_sorted = before >= p
+    drop_sorted[..., 0] = False  # the top-ranked token stays, even when p rounds to 0
     drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
     return logits.masked_fill(drop, float("-inf"))
 
@@ -100,7 +107,8 @@ def sample_logits(
     """Draw one token per row of ``logits [B, V]`` -> ``[B]``.
 
     Args:
-        temperature: ``> 0`` scales the logits (lower = more conservative); ``0`` = greedy.
+        temperature: ``> 0`` scales the logits (lower = more conservative); ``0`` = greedy, as
+            is a row whose scaled logits overflow (``inf``/``nan``, e.g. ``temperature=1e-45``).
         top_k, top_p: optional cuts (see the module docstring), applied after temperature.
         generator: a seeded ``torch.Generator`` for reproducible draws.
         banned: token ids never produced (e.g. ``<unk>``).
@@ -118,7 +126,14 @@ def sample_logits(
         logits[:, banned] = float("-inf")
     if temperature == 0:
         return greedy(logits)
-    logits = logits / temperature
+    scaled = logits / temperature
+    overflow = (scaled.isnan() | scaled.isposinf()).any(-1)  # [B]: tau too small for float32
+    if overflow.all():
+        return greedy(logits)
+    if overflow.any():  # those rows keep only their argmax: the draw is the greedy token
+        top = torch.full_like(logits, float("-inf")).scatter_(-1, greedy(logits)[:, None], 0.0)
+        scaled = torch.where(overflow[:, None], top, scaled)
+    logits = scaled
     if top_k is not None:
         logits = top_k_filter(logits, top_k)
     if top_p is not None:

@@ -15,6 +15,7 @@ The wing has one concept per module:
 * :mod:`rnnkit.serve.app`: the FastAPI routes, request schemas and error responses;
 * :mod:`rnnkit.serve.guard`: the ASGI guard in front of them (allowed hosts, same-origin
   posts, the upload size limit, security headers);
+* :mod:`rnnkit.serve.capture`: each request's own warnings, collected safely side by side;
 * :mod:`rnnkit.serve.plots`: PNG plots drawn by the library's own plot functions, as data URIs;
 * ``static/``: ``index.html`` and ``app.js``, the page.
 

@@ -3,7 +3,10 @@ any route runs,
 
 * a request whose ``Host`` header is not one the server answers to (a web page that rebinds its
   own domain name to 127.0.0.1, "DNS rebinding", would otherwise read the API as same-origin):
-  400;
+  400. The check is always on, whatever address the server listens on: it answers to IP
+  addresses (``127.0.0.1``, ``[::1]``, ``192.168.1.20``: a rebinding page has a domain name)
+  and to the names it is given (``localhost``, this machine's host name and FQDN, the
+  ``--host`` name, each ``--allow-host``; :func:`machine_host_names`);
 * a ``POST`` (any state-changing method) sent by a page of another origin (its ``Origin``
   header names another host: a site the user visits cannot make the local server run models
   or take uploads): 403;
@@ -17,12 +20,14 @@ and adds ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["LOOPBACK_HOSTS", "RequestGuard", "host_name"]
+__all__ = ["LOOPBACK_HOSTS", "RequestGuard", "host_name", "is_ip_address",
+           "machine_host_names"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,15 +46,46 @@ SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options"
 
 
 def host_name(host: str) -> str:
-    """The host name of a ``Host`` header value, without port or IPv6 brackets, lower case.
+    """The host name of a ``Host`` header value, without port, IPv6 brackets or the trailing
+    dot of a fully qualified name, lower case.
 
-    >>> host_name("127.0.0.1:8000"), host_name("[::1]:8000"), host_name("LocalHost")
+    >>> host_name("127.0.0.1:8000"), host_name("[::1]:8000"), host_name("LocalHost.:80")
     ('127.0.0.1', '::1', 'localhost')
     """
     host = host.strip().lower()
     if host.startswith("["):
         return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name[:-1] if name.endswith(".") and not name.endswith("..") else name
+
+
+def is_ip_address(name: str) -> bool:
+    """Whether a host name (:func:`host_name`) is an IPv4 or IPv6 address, not a name.
+
+    >>> is_ip_address("192.168.1.20"), is_ip_address("::1"), is_ip_address("evil.example")
+    (True, True, False)
+    """
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def machine_host_names() -> list[str]:
+    """This machine's host name and fully qualified name (lower case), the names a browser on
+    the network may use for it."""
+    import socket
+
+    names = []
+    for get in (socket.gethostname, socket.getfqdn):
+        try:
+            name = host_name(get())
+        except OSError:
+            continue
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 def _size(n: int) -> str:
@@ -77,16 +113,26 @@ class RequestGuard:
     Args:
         app: the ASGI app behind the guard.
         max_body_bytes: the largest request body accepted.
-        allowed_hosts: host names the server answers to (``None``: any, for a server the user
-            chose to expose with ``--host 0.0.0.0``).
+        allowed_hosts: host names the server answers to, besides IP addresses (which it
+            always answers to). There is no "any": a server exposed with ``--host 0.0.0.0``
+            still refuses names it was not given.
     """
 
     def __init__(self, app: Callable[..., Awaitable[None]], *, max_body_bytes: int,
-                 allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS) -> None:
+                 allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) -> None:
+        if allowed_hosts is None or isinstance(allowed_hosts, str):
+            raise ValueError(f"allowed_hosts must be a list of host names (IP addresses are "
+                             f"always answered), e.g. ['localhost', 'myserver.lan'], got "
+                             f"{allowed_hosts!r}; there is no 'any host' (it would let a web "
+                             f"page rebind its domain to this server)")
         self.app = app
         self.max_body_bytes = int(max_body_bytes)
-        self.allowed_hosts = None if allowed_hosts is None else \
-            {host_name(h) for h in allowed_hosts}
+        self.allowed_hosts = {host_name(h) for h in allowed_hosts}
+
+    def host_allowed(self, host: str) -> bool:
+        """Whether the server answers to the ``Host`` header value ``host``."""
+        name = host_name(host)
+        return name in self.allowed_hosts or is_ip_address(name)
 
     def _too_large(self, size: int | None = None) -> str:
         got = f" ({_size(size)})" if size is not None else ""
@@ -101,12 +147,14 @@ class RequestGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
         host = headers.get("host", "")
-        if self.allowed_hosts is not None and host_name(host) not in self.allowed_hosts:
-            names = ", ".join(sorted(self.allowed_hosts))
-            await _reply(send, 400, f"this server answers only to the host names {names}, not "
-                         f"{host!r} (a guard against DNS rebinding); open it as "
-                         f"http://127.0.0.1:PORT/, or start it with --host to listen on "
-                         f"another address")
+        if not self.host_allowed(host):
+            names = ", ".join(sorted(n for n in self.allowed_hosts if not is_ip_address(n)))
+            shown = host if len(host) <= 100 else host[:97] + "..."
+            wanted = host_name(shown) or "NAME"
+            await _reply(send, 400, f"this server answers only to IP addresses and the host "
+                         f"names {names}, not {shown!r} (a guard against DNS rebinding); open "
+                         f"it as http://127.0.0.1:PORT/ or by this machine's IP address, or "
+                         f"restart it with --allow-host {wanted} if that name is yours")
             return
         origin = headers.get("origin")
         if scope.get("method", "GET").upper() in UNSAFE_METHODS and origin is not None:

@@ -25,25 +25,33 @@ they refuse; the library's own ``ValueError`` / ``TypeError`` messages, which na
 become 400 responses in :mod:`rnnkit.serve.app`.
 
 Inference is read-only (every model is in eval mode, gradients off), so requests for the same
-model may run side by side in the server's thread pool.
+model may run side by side in the server's thread pool; each collects its own warnings
+(:func:`rnnkit.serve.capture.collected_warnings`).
+
+Work grows with the input, so the handlers take the server's limits: ``max_rows`` (rows of an
+uploaded CSV, ``--max-rows``) and ``max_seconds`` (audio length, ``--max-audio-seconds``);
+input over a limit is a 413 naming the flag.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import math
 import os
 import re
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .capture import STATE_LOCK, collected_warnings
+
 __all__ = [
     "ACTIONS",
+    "DEFAULT_MAX_AUDIO_SECONDS",
+    "DEFAULT_MAX_ROWS",
     "MAX_LENGTH",
     "MAX_TEMPERATURE",
     "MAX_TEXT_CHARS",
@@ -98,6 +106,12 @@ MAX_TEMPERATURE = 10.0
 MAX_TEXT_CHARS = 20_000
 #: most flagged rows an anomaly response lists one by one (all are in ``flagged``)
 MAX_LISTED_ROWS = 500
+#: the default limit on the rows of an uploaded CSV (``--max-rows``)
+DEFAULT_MAX_ROWS = 200_000
+#: the default limit on the length of an uploaded recording, seconds (``--max-audio-seconds``)
+DEFAULT_MAX_AUDIO_SECONDS = 600.0
+#: most names an error message lists (then "... and N more")
+MAX_LISTED_NAMES = 20
 
 
 class RequestError(Exception):
@@ -124,11 +138,13 @@ class ServedModel:
 
     Attributes:
         id: the URL-safe id requests use (:func:`model_ids`).
-        name: the path as given on the command line (shown on the page).
+        name: the file's name, without its folder (shown on the page; the API never shows
+            where the server's files are).
         kind: one of :data:`ACTIONS`' keys.
         summary: one line saying what the model is.
         model: the object :func:`rnnkit.load` returned.
         options: what the page needs to build the kind's panel (classes, levels, ...).
+        path: the path as given on the command line (the server's console only).
     """
 
     id: str
@@ -137,6 +153,7 @@ class ServedModel:
     summary: str
     model: Any
     options: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
 
     @property
     def action(self) -> str:
@@ -196,8 +213,8 @@ def load_models(paths: Sequence[str]) -> dict[str, ServedModel]:
         if kind == "language_model" and obj.tokenizer is None:
             raise ValueError(f"{path} is a language model without a tokenizer, so it cannot "
                              f"turn text into tokens; serve a checkpoint of `rnnkit train text`")
-        served[mid] = ServedModel(mid, os.fspath(path), kind, summarize(obj, kind), obj,
-                                  panel_options(obj, kind))
+        served[mid] = ServedModel(mid, Path(path).name, kind, summarize(obj, kind), obj,
+                                  panel_options(obj, kind), os.fspath(path))
     return served
 
 
@@ -276,14 +293,30 @@ def panel_options(obj: Any, kind: str) -> dict[str, Any]:
 
 
 # -- shared helpers ----------------------------------------------------------------------------
-@contextlib.contextmanager
-def _collected_warnings() -> Iterator[list[str]]:
-    """Collect the library's warnings (unknown words, clipped audio) for the response."""
-    out: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield out
-    out.extend(dict.fromkeys(str(w.message) for w in caught))
+#: the library's warnings (unknown words, clipped audio) of one request, for its response
+_collected_warnings = collected_warnings
+
+
+def _clip(text: Any, limit: int = 60) -> str:
+    """``repr`` of a name from the user, shortened to about ``limit`` characters.
+
+    >>> _clip("value"), _clip("x" * 100, 10)
+    ("'value'", "'xxxxxxx...'")
+    """
+    text = str(text)
+    return repr(text) if len(text) <= limit else repr(text[:max(limit - 3, 1)] + "...")
+
+
+def listed(names: Sequence[Any], limit: int = MAX_LISTED_NAMES) -> str:
+    """Names for a message: at most ``limit`` of them, each shortened, then how many more.
+
+    >>> listed(["a", "b"]), listed([f"c{i}" for i in range(100)], 3)
+    ("['a', 'b']", "['c0', 'c1', 'c2', ... and 97 more]")
+    """
+    names = list(names)
+    shown = ", ".join(_clip(n) for n in names[:limit])
+    more = len(names) - limit
+    return f"[{shown}{f', ... and {more:,} more' if more > 0 else ''}]"
 
 
 def _text(value: str, what: str, blank_ok: bool = False) -> str:
@@ -318,9 +351,13 @@ def _spelling(vocab: Any, i: int) -> str:
     return vocab.decode([int(i)]) or f"<{int(i)}>"
 
 
-def _tempfile_errors(err: Exception, path: Path, label: str) -> str:
-    """A library message about a temporary copy of an upload, in terms of the upload."""
-    return str(err).replace(str(path), label)
+def _tempfile_errors(err: Exception, path: Path, label: str, name: str = "") -> str:
+    """A library message about a temporary copy of an upload, in terms of the upload: its
+    path is ``label``, and its bare file name (in suggested commands) the upload's ``name``
+    (``INPUT`` when it had none)."""
+    message = str(err).replace(str(path), label)
+    return re.sub(rf"(?<![\w.-]){re.escape(path.name)}\b", os.path.basename(name) or "INPUT",
+                  message)
 
 
 def _upload_label(upload: Upload, what: str) -> str:
@@ -328,10 +365,11 @@ def _upload_label(upload: Upload, what: str) -> str:
     return f"the uploaded {what}" + (f" {name!r}" if name else "")
 
 
-def read_upload_csv(upload: Upload, what: str, needs: str | None = None) -> Any:
+def read_upload_csv(upload: Upload, what: str, needs: str | None = None,
+                    max_rows: int = DEFAULT_MAX_ROWS) -> Any:
     """The uploaded CSV as a DataFrame, checked by the library's reader
     (:func:`rnnkit.data.timeseries.read_csv`: encoding, binary content, no rows, ...), its
-    messages naming the upload."""
+    messages naming the upload; more than ``max_rows`` rows is a 413 naming ``--max-rows``."""
     from ..data.timeseries import read_csv
 
     label = _upload_label(upload, what)
@@ -339,9 +377,24 @@ def read_upload_csv(upload: Upload, what: str, needs: str | None = None) -> Any:
         path = Path(folder) / "upload.csv"
         path.write_bytes(upload.data)
         try:
-            return read_csv(path, None, needs)
+            df = read_csv(path, None, needs)
         except (ValueError, OSError) as err:
             raise RequestError(400, _tempfile_errors(err, path, label)) from None
+    if len(df) > max_rows:
+        raise RequestError(413, f"{label} has {len(df):,} rows, more than this server's limit "
+                           f"of {max_rows:,}; send at most {max_rows:,} rows (e.g. the most "
+                           f"recent ones), or restart the server with a higher --max-rows")
+    return df
+
+
+def _check_columns(df: Any, wanted: list[str], label: str) -> None:
+    """The CSV ``label`` holds the columns the model was trained on (as ``rnnkit forecast
+    predict`` checks, with shortened lists)."""
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise RequestError(400, f"{label} lacks the column(s) {listed(missing)} the model was "
+                           f"trained on; give a CSV with the columns {listed(wanted)} (it has "
+                           f"{listed(df.columns)})")
 
 
 def _png(draw: Any) -> str:
@@ -370,7 +423,8 @@ def generation_events(served: ServedModel, prime: str, length: int, temperature:
                       seed: int | None) -> Iterator[dict[str, Any]]:
     """Continue ``prime`` with the language model, as events: ``{"token": piece}`` per token
     as soon as it is sampled, then ``{"done": true, "text": the continuation, "tokens": n,
-    "seconds": s}`` (or ``{"error": message}`` if sampling fails midway). The settings are
+    "seconds": s}`` (or ``{"error": message, "status": code}`` if sampling fails midway: 400
+    when the library refused the settings, 500 otherwise). The settings are
     checked here, before the first event, so a bad request fails as a whole
     (:class:`RequestError` or ``ValueError``). The same ``seed`` gives the same text as
     ``rnnkit generate --seed``."""
@@ -397,7 +451,8 @@ def _events(pieces: Iterator[str]) -> Iterator[dict[str, Any]]:
             out.append(piece)
             yield {"token": piece}
     except (ValueError, RuntimeError) as err:  # the status line is sent: report in the stream
-        yield {"error": f"generation stopped after {len(out)} tokens: {err}"}
+        yield {"error": f"generation stopped after {len(out)} tokens: {err}",
+               "status": 400 if isinstance(err, ValueError) else 500}
         return
     yield {"done": True, "text": "".join(out), "tokens": len(out),
            "seconds": round(time.perf_counter() - start, 4)}
@@ -530,17 +585,18 @@ def parse_levels(levels: str | Sequence[float] | None) -> tuple[float, ...] | No
 
 def forecast(served: ServedModel, history: Upload | None = None,
              future: Upload | None = None,
-             levels: str | Sequence[float] | None = None) -> dict[str, Any]:
+             levels: str | Sequence[float] | None = None,
+             max_rows: int = DEFAULT_MAX_ROWS) -> dict[str, Any]:
     """Forecast ``horizon`` steps ahead with prediction intervals, as ``rnnkit forecast
     predict``: from the end of the training data, or from an uploaded ``history`` CSV with
     the model's training columns; ``future``: the known-future covariates' next ``horizon``
     values (models trained with them only); ``levels``: interval levels in percent (empty:
-    the model's default).
+    the model's default); ``max_rows``: the most rows either CSV may have (413 beyond).
 
     Returns ``horizon``, ``levels``, ``forecasts`` (per series and target: ``series``,
     ``target``, ``time`` (ISO dates or step numbers), ``mean``, and ``lower`` / ``upper``
     by level) and ``plot_png`` (history, forecast and intervals; a ``data:image/png`` URI)."""
-    from ..commands.forecast import _check_columns, _trained_columns
+    from ..commands.forecast import _trained_columns
     from ..forecast.plots import plot_forecast
 
     model = served.model
@@ -555,11 +611,13 @@ def forecast(served: ServedModel, history: Upload | None = None,
     hist = fut = None
     if history is not None:
         wanted = _trained_columns(first, "past_covariates")
-        hist = read_upload_csv(history, "history CSV", needs=f"the model's columns {wanted}")
+        hist = read_upload_csv(history, "history CSV", needs=f"the model's columns {wanted}",
+                               max_rows=max_rows)
         _check_columns(hist, wanted, _upload_label(history, "history CSV"))
     if future is not None:
         wanted = _trained_columns(first, "future_covariates")
-        fut = read_upload_csv(future, "future CSV", needs=f"the columns {wanted}")
+        fut = read_upload_csv(future, "future CSV", needs=f"the columns {wanted}",
+                              max_rows=max_rows)
         _check_columns(fut, wanted, _upload_label(future, "future CSV"))
     with _collected_warnings() as notes:
         fc = model.predict(history=hist, future=fut, levels=lv)
@@ -580,57 +638,61 @@ def forecast(served: ServedModel, history: Upload | None = None,
 
 # -- detect ------------------------------------------------------------------------------------
 def detect(served: ServedModel, csv: Upload, column: str | None = None,
-           time_column: str | None = None) -> dict[str, Any]:
+           time_column: str | None = None, max_rows: int = DEFAULT_MAX_ROWS) -> dict[str, Any]:
     """Flag anomalous rows of an uploaded CSV with the detector (its threshold and scores as
     fitted). ``column``: the numeric column(s) to check (comma-separated for a detector of
     several columns; default: the CSV's numeric columns when there are as many as the detector
     takes); ``time_column``: an optional time column (rows must then be in time order; the
-    plot's x-axis).
+    plot's x-axis); ``max_rows``: the most rows the CSV may have (413 beyond).
 
     Returns ``rows``, ``columns`` (those checked), ``threshold``, ``flagged`` (every flagged
     row number, from 0), ``flagged_rows`` (the first 500: ``row``, ``time``, ``values``,
-    ``score``), ``scores`` (the smoothed score of every row) and ``plot_png``."""
+    ``score``), ``scores`` (the smoothed score of every row) and ``plot_png`` (drawn from at
+    most a few thousand rows of a long CSV, spikes and flags kept:
+    :func:`rnnkit.serve.plots.decimate`)."""
     import numpy as np
     import pandas as pd
 
     from ..anomaly import plot_anomalies
     from ..data.timeseries import check_time_order
+    from .plots import decimate
 
     det = served.model
     width = _detectors(det)[0].n_features
     label = _upload_label(csv, "CSV")
-    df = read_upload_csv(csv, "CSV", needs="a numeric column of values")
+    df = read_upload_csv(csv, "CSV", needs="a numeric column of values", max_rows=max_rows)
     names = [c.strip() for c in (column or "").split(",") if c.strip()]
     time_column = (time_column or "").strip() or None
     for name in [*names, *([time_column] if time_column else [])]:
         if name not in df.columns:
-            raise RequestError(400, f"{name!r} is not a column of {label}; choose from its "
-                               f"columns {list(df.columns)}")
+            raise RequestError(400, f"{_clip(name)} is not a column of {label}; choose from its "
+                               f"columns {listed(df.columns)}")
     numeric = [c for c in df.columns
                if c != time_column and pd.api.types.is_numeric_dtype(df[c])]
     if not names:
         if not numeric:
             raise RequestError(400, f"{label} has no numeric column (columns "
-                               f"{list(df.columns)}); upload a CSV with a column of numbers, "
+                               f"{listed(df.columns)}); upload a CSV with a column of numbers, "
                                f"e.g. a header 'value' and one number per row")
         if len(numeric) != width:
-            raise RequestError(400, f"{label} has {len(numeric)} numeric columns {numeric} and "
-                               f"the detector checks {width}; name the column"
-                               f"{'s' if width > 1 else ''} to check in 'column'"
+            raise RequestError(400, f"{label} has {len(numeric)} numeric columns "
+                               f"{listed(numeric)} and the detector checks {width}; name the "
+                               f"column{'s' if width > 1 else ''} to check in 'column'"
                                + (" (comma-separated)" if width > 1 else ""))
         names = numeric
     for name in names:
         if not pd.api.types.is_numeric_dtype(df[name]):
-            raise RequestError(400, f"column {name!r} of {label} is not numeric "
-                               f"({df[name].dtype}); pick a numeric column: {numeric}")
+            raise RequestError(400, f"column {_clip(name)} of {label} is not numeric "
+                               f"({df[name].dtype}); pick a numeric column: {listed(numeric)}")
     if len(names) != width:
         raise RequestError(400, f"the detector checks {width} column(s), got {len(names)} "
-                           f"({names}); name {width} numeric column(s) in 'column'")
+                           f"({listed(names)}); name {width} numeric column(s) in 'column'")
     times = check_time_order(df[time_column], time_column) if time_column else None
     y = df[names].to_numpy(dtype=float)
     if not np.isfinite(y).all():
-        raise RequestError(400, f"{names} of {label} hold {int((~np.isfinite(y)).sum())} "
-                           f"empty/NaN/inf values; fill or drop those rows and upload again")
+        raise RequestError(400, f"{listed(names)} of {label} hold "
+                           f"{int((~np.isfinite(y)).sum())} empty/NaN/inf values; fill or drop "
+                           f"those rows and upload again")
     values = y[:, 0] if width == 1 else y
     with _collected_warnings() as notes:
         detection = det.detect(values)
@@ -640,8 +702,15 @@ def detect(served: ServedModel, csv: Upload, column: str | None = None,
              "values": _floats(y[i]), "score": float(detection.smoothed[i])}
             for i in flagged[:MAX_LISTED_ROWS]]
     title = f"{', '.join(names)} ({' + '.join(d.config.method for d in _detectors(det))})"
-    plot = _png(lambda path: plot_anomalies(values, detection, None, path, title=title,
-                                            time=tvals))
+    if len(title) > 120:
+        title = title[:117] + "..."
+    # a long CSV is drawn from a few thousand of its rows (each bucket's extremes and flags)
+    idx = decimate(len(y), [*y.T[:8], detection.smoothed], keep=detection.flags)
+    shown = dataclasses.replace(detection, scores=detection.scores[idx],
+                                smoothed=detection.smoothed[idx], flags=detection.flags[idx],
+                                extra={})
+    plot = _png(lambda path: plot_anomalies(values[idx], shown, None, path, title=title,
+                                            time=idx if tvals is None else tvals[idx]))
     return {"rows": len(y), "columns": names, "threshold": float(detection.threshold),
             "flagged": flagged.tolist(), "flagged_rows": rows,
             "scores": _floats(detection.smoothed), "plot_png": plot, "warnings": notes}
@@ -653,10 +722,16 @@ def _is_wav(data: bytes) -> bool:
 
 
 def transcribe(served: ServedModel, audio: Upload, beam: int = 1,
-               lm_weight: float = 0.0) -> dict[str, Any]:
+               lm_weight: float = 0.0,
+               max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS) -> dict[str, Any]:
     """Transcribe an uploaded WAV file (any rate and channels; resampled to the model's), as
     ``rnnkit speech transcribe``: greedy CTC (``beam`` 1) or prefix beam search, with the
     model's n-gram LM weighted by ``lm_weight`` when it has one.
+
+    The WAV's header is checked before any sample is decoded: a recording longer than
+    ``max_seconds`` is a 413 naming ``--max-audio-seconds``, a sample rate outside 4-192 kHz
+    (a crafted header that would cost gigabytes to resample) a 400
+    (:func:`rnnkit.speech.audio.load_audio`).
 
     Returns ``text``, ``score``, ``seconds`` (the audio's duration), ``chars``
     (``[character, time in s]`` of each emitted character) and ``warnings`` (e.g. clipping)."""
@@ -679,16 +754,43 @@ def transcribe(served: ServedModel, audio: Upload, beam: int = 1,
         decode = DecodeConfig(beam_size=beam, lm_weight=lm_weight)
     except ValueError as err:
         raise RequestError(400, str(err).replace("beam_size", "beam")) from None
+    from ..speech.audio import load_audio
+
     with tempfile.TemporaryDirectory(prefix="rnnkit-serve-") as folder:
         path = Path(folder) / "upload.wav"
         path.write_bytes(audio.data)
+        seconds = _declared_seconds(path)
+        if seconds is not None and seconds > max_seconds:
+            raise RequestError(413, f"{label} is {seconds:,.1f} s of audio, longer than this "
+                               f"server's limit of {max_seconds:g} s; upload a shorter "
+                               f"recording (e.g. `ffmpeg -i INPUT -t {max_seconds:g} "
+                               f"out.wav`), or restart the server with a higher "
+                               f"--max-audio-seconds")
         try:
             with _collected_warnings() as notes:
-                samples = rec.waveform(str(path))
+                with STATE_LOCK:  # load_audio swaps the warning machinery itself
+                    samples = load_audio(path, rec.config.rate, max_seconds=max_seconds)
                 out = rec.decode_log_probs(rec.log_probs(samples), decode)
         except ValueError as err:
-            raise RequestError(400, _tempfile_errors(err, path, label)) from None
+            raise RequestError(400, _tempfile_errors(err, path, label, audio.filename)) from None
     notes = [n.replace(str(path), label) for n in notes]
     return {"text": out.text, "score": float(out.score),
             "seconds": round(len(samples) / rec.config.rate, 3),
             "chars": [[c, round(t, 3)] for c, t in out.chars], "warnings": notes}
+
+
+def _declared_seconds(path: Path) -> float | None:
+    """The duration a sound file's header declares (``None`` when soundfile cannot read the
+    header or its sample rate is absurd: :func:`~rnnkit.speech.audio.load_audio` then says
+    what is wrong)."""
+    import soundfile
+
+    from ..speech.audio import MAX_FILE_RATE, MIN_FILE_RATE
+
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.SoundFileError, RuntimeError):
+        return None
+    if not MIN_FILE_RATE <= info.samplerate <= MAX_FILE_RATE:
+        return None
+    return info.frames / info.samplerate

@@ -36,6 +36,8 @@ __all__ = [
     "CLIP_FRACTION",
     "CLIP_LEVEL",
     "MAX_CHANNELS",
+    "MAX_FILE_RATE",
+    "MIN_FILE_RATE",
     "SILENCE_PEAK",
     "ClippedAudioWarning",
     "SilentAudioError",
@@ -53,6 +55,10 @@ CLIP_LEVEL = 0.999
 CLIP_FRACTION = 0.01
 #: a 2-D waveform's channel axis is the one no longer than this
 MAX_CHANNELS = 8
+#: the sample rates (Hz) :func:`load_audio` accepts in a file's header: real recordings lie
+#: between telephone-band 4 kHz and studio 192 kHz; a rate outside is a corrupt or crafted
+#: header, and resampling from it would cost gigabytes (the resampling filter grows with it)
+MIN_FILE_RATE, MAX_FILE_RATE = 4_000, 192_000
 
 #: integer PCM types and the divisor that maps them to [-1, 1) (``uint8`` is offset by 128)
 _INT_SCALE = {torch.int8: 2.0**7, torch.uint8: 2.0**7, torch.int16: 2.0**15, torch.int32: 2.0**31}
@@ -213,10 +219,14 @@ def resample(samples: Tensor, orig_rate: int, new_rate: int) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(y)).to(dtype=torch.float32, device=x.device)
 
 
-def load_audio(path: str | Path, rate: int = 16000) -> Tensor:
+def load_audio(path: str | Path, rate: int = 16000, max_seconds: float | None = None) -> Tensor:
     """Read an audio file as mono ``float32`` ``[N]`` at ``rate`` Hz, samples in ``[-1, 1]``.
 
-    The file is read with soundfile (WAV, FLAC, Ogg/Vorbis, and whatever else the installed
+    The file's header is read first: a sample rate outside :data:`MIN_FILE_RATE` to
+    :data:`MAX_FILE_RATE` (4-192 kHz), or a duration over ``max_seconds`` (``None``: no limit;
+    long recordings are cut with :func:`iter_chunks` after loading), is refused before any
+    sample is decoded or resampled. The file is then read with soundfile (WAV, FLAC,
+    Ogg/Vorbis, and whatever else the installed
     libsndfile supports; not MP3 on older builds), validated by :func:`check_audio` at the file's
     own rate (so clipping is judged on the recorded samples), channels averaged to mono, then
     resampled with :func:`resample`. Resampling a full-scale signal can overshoot by a fraction
@@ -225,13 +235,19 @@ def load_audio(path: str | Path, rate: int = 16000) -> Tensor:
     Raises:
         FileNotFoundError: no such file.
         IsADirectoryError: ``path`` is a directory.
-        ValueError: not an audio file soundfile can read, an empty file, NaN/inf samples.
+        ValueError: not an audio file soundfile can read, an empty file, NaN/inf samples, a
+            sample rate outside 4-192 kHz, longer than ``max_seconds``.
         SilentAudioError: the file is digital silence.
 
     Warns:
         ClippedAudioWarning: the recording is clipped.
     """
     rate = _check_rate(rate)
+    if max_seconds is not None and not (isinstance(max_seconds, (int, float))
+                                        and not isinstance(max_seconds, bool)
+                                        and 0 < max_seconds < math.inf):
+        raise ValueError(f"max_seconds must be a positive number of seconds or None (no "
+                         f"limit), got {max_seconds!r}")
     p = Path(path)
     if p.is_dir():
         raise IsADirectoryError(f"{p} is a directory, not an audio file; pass one of the files in "
@@ -244,11 +260,14 @@ def load_audio(path: str | Path, rate: int = 16000) -> Tensor:
                          "fetch or record it again")
     sf = _soundfile()
     try:
+        info = sf.info(str(p))  # the header only: rate and length before any decoding
+        _check_header(p, info.samplerate, info.frames, rate, max_seconds)
         data, file_rate = sf.read(str(p), dtype="float32", always_2d=True)  # [N, C]
     except (sf.SoundFileError, RuntimeError) as err:
         raise ValueError(f"{p} is not an audio file soundfile can read (WAV/FLAC/Ogg); convert "
                          f"it with sox or ffmpeg (e.g. `ffmpeg -i {p.name} -ar {rate} -ac 1 "
                          f"out.wav`) [soundfile: {err}]") from err
+    _check_header(p, file_rate, len(data), rate, max_seconds)  # what was decoded, to be sure
     if data.size == 0:
         raise ValueError(f"{p} is empty: the file has a header but 0 samples; the recording "
                          "failed, record or export it again")
@@ -262,6 +281,23 @@ def load_audio(path: str | Path, rate: int = 16000) -> Tensor:
     for w in caught:
         warnings.warn(f"{p}: {w.message}", w.category, stacklevel=2)
     return resample(x, file_rate, rate).clamp_(-1.0, 1.0)
+
+
+def _check_header(p: Path, file_rate: int, frames: int, rate: int,
+                  max_seconds: float | None) -> None:
+    """Refuse a file whose sample rate is not a real recording's, or that is longer than
+    ``max_seconds`` (:func:`load_audio`)."""
+    if not MIN_FILE_RATE <= file_rate <= MAX_FILE_RATE:
+        raise ValueError(f"{p} declares a sample rate of {file_rate:,} Hz, outside the "
+                         f"{MIN_FILE_RATE:,}-{MAX_FILE_RATE:,} Hz of real recordings (a corrupt "
+                         f"or hand-made header?); re-export it at a normal rate, e.g. `ffmpeg "
+                         f"-i {p.name} -ar {rate} -ac 1 out.wav`")
+    seconds = frames / file_rate
+    if max_seconds is not None and seconds > max_seconds:
+        raise ValueError(f"{p} is {seconds:,.1f} s of audio, longer than max_seconds="
+                         f"{max_seconds:g}; cut it into shorter files (e.g. `ffmpeg -i {p.name} "
+                         f"-f segment -segment_time {max_seconds:g} part%03d.wav`), or load it "
+                         f"without max_seconds and recognise it in pieces (iter_chunks)")
 
 
 def iter_chunks(samples: Tensor, rate: int, seconds: float = 30.0,

@@ -27,8 +27,10 @@ async function api(path, options = {}) {
   return resp.json();
 }
 
+// fields left empty (null) are left out, so the server uses their defaults
 function postJSON(body, signal) {
-  return { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal };
+  const given = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null && v !== undefined));
+  return { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(given), signal };
 }
 
 function showError(prefix, err) {
@@ -43,7 +45,8 @@ function clearError(prefix) {
   el.hidden = true;
 }
 
-// a number field: null when empty, else the number (the server validates ranges)
+// a number field: null when empty (left out of the request: the default), else the number
+// (the server validates ranges)
 function numberOrNull(id) {
   const raw = $(id).value.trim();
   return raw === "" ? null : Number(raw);
