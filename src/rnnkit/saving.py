@@ -37,10 +37,12 @@ import importlib
 import io
 import json
 import os
-import tempfile
 from typing import Any
 
 import torch
+
+# the one atomic writer lives in rnnkit.atomic (no torch: music scores and ONNX code use it)
+from .atomic import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "KINDS",
@@ -105,36 +107,6 @@ USERS: dict[str, str] = {
     "rnnkit.forecast_ensemble": "rnnkit forecast predict",
     "rnnkit.speech": "rnnkit speech transcribe",
 }
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-# -- the one atomic writer -------------------------------------------------------------------
-def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed to
-    disk, then ``os.replace`` (readers see the old file or the new one, never a torn one)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> None:
-    """:func:`atomic_write_bytes` for UTF-8 text."""
-    atomic_write_bytes(text.encode("utf-8"), path)
-
 
 def atomic_write_figure(fig: Any, path: str | os.PathLike, dpi: int = 100,
                         **savefig: Any) -> str:

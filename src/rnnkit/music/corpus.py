@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from .score import Note, Piece, _atomic_write, _music21, piece_from_music21
+from ..atomic import atomic_write_bytes
+from .score import Note, Piece, _music21, piece_from_music21
 
 __all__ = [
     "CACHE_FORMAT",
@@ -96,7 +97,7 @@ def save_pieces(pieces: Sequence[Piece], path: str | os.PathLike, **info: Any) -
         fermata_counts=np.array([len(p.fermatas) for p in pieces], dtype=np.int64),
         fermatas=np.array([f for p in pieces for f in p.fermatas], dtype=np.float64),
     )
-    _atomic_write(buf.getvalue(), path)
+    atomic_write_bytes(buf.getvalue(), path)
 
 
 def load_pieces(path: str | os.PathLike) -> tuple[list[Piece], dict]:

@@ -348,11 +348,23 @@ def _voice_chunks(enc: Encoded, max_frames: int | None) -> list[Encoded]:
 
 
 def _pad(arrays: list[np.ndarray], dtype: torch.dtype) -> Tensor:
-    T = max(len(a) for a in arrays)
-    out = torch.zeros((len(arrays), T, *arrays[0].shape[1:]), dtype=dtype)
-    for i, a in enumerate(arrays):
-        out[i, :len(a)] = torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
-    return out
+    """``[B, max T, ...]`` zero-padded (:func:`rnnkit.data.batching.pad_sequences`)."""
+    from ..data.batching import pad_sequences
+
+    return pad_sequences([np.ascontiguousarray(a) for a in arrays], dtype=dtype)[0]
+
+
+def _epoch_draw(variants: Sequence[Sequence[Encoded]], generator: torch.Generator | None,
+                ) -> tuple[list[int], list[int]]:
+    """One epoch's ``(picks, order)``: which transposition of each piece (drawn uniformly)
+    and the order of the pieces, from ``generator``; without one, each piece as it is, in
+    order."""
+    n = len(variants)
+    if generator is None:
+        return [0] * n, list(range(n))
+    picks = [int(torch.randint(len(v), (1,), generator=generator)) if len(v) > 1 else 0
+             for v in variants]
+    return picks, torch.randperm(n, generator=generator).tolist()
 
 
 def _collate(model: str, items: list[Encoded]) -> dict[str, Tensor]:
@@ -416,14 +428,7 @@ class MusicBatches:
         return self._len
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
-        n = len(self.variants)
-        if self.shuffle:
-            g = self.generator
-            picks = [int(torch.randint(len(v), (1,), generator=g)) if len(v) > 1 else 0
-                     for v in self.variants]
-            order = torch.randperm(n, generator=g).tolist()
-        else:
-            picks, order = [0] * n, list(range(n))
+        picks, order = _epoch_draw(self.variants, self.generator if self.shuffle else None)
         chunks = [c for i in order for c in self._chunk(self.variants[i][picks[i]],
                                                         self.max_frames)]
         size = self.batch_size * self.pool
@@ -491,14 +496,7 @@ class EventStream:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         from ..train.stream import BPTTStream
 
-        n = len(self.variants)
-        if self.shuffle:
-            g = self.generator
-            picks = [int(torch.randint(len(v), (1,), generator=g)) if len(v) > 1 else 0
-                     for v in self.variants]
-            order = torch.randperm(n, generator=g).tolist()
-        else:
-            picks, order = [0] * n, list(range(n))
+        picks, order = _epoch_draw(self.variants, self.generator if self.shuffle else None)
         tokens = torch.from_numpy(np.concatenate([self.variants[i][picks[i]].data
                                                   for i in order]))
         yield from BPTTStream(tokens, self.batch_size, self.bptt)

@@ -23,10 +23,11 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from ..atomic import atomic_write_bytes
 
 __all__ = [
     "FORMATS",
@@ -470,28 +471,6 @@ def _make_pickup(part: Any, shift: float) -> None:
 
 
 # -- writing -----------------------------------------------------------------------------------
-def _atomic_write(data: bytes, path: str | os.PathLike) -> None:
-    """``data`` to ``path`` atomically: a temporary file in the same folder, flushed, then
-    ``os.replace`` (a reader sees the old file or the new one, never a torn one)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def write_midi(piece: Piece, path: str | os.PathLike) -> str:
     """Write ``piece`` as a standard MIDI file (one track per voice, its tempo, metre and key;
     10080 ticks per quarter note, so onsets on 16ths and triplets are exact). Reading it back
@@ -503,7 +482,7 @@ def write_midi(piece: Piece, path: str | os.PathLike) -> str:
     from music21.midi import translate
 
     mf = translate.streamToMidiFile(piece_to_music21(piece))
-    _atomic_write(mf.writestr(), path)
+    atomic_write_bytes(mf.writestr(), path)
     return os.fspath(path)
 
 
@@ -516,7 +495,7 @@ def write_musicxml(piece: Piece, path: str | os.PathLike) -> str:
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     data = GeneralObjectExporter(piece_to_music21(piece, notation=True)).parse()
-    _atomic_write(data, path)
+    atomic_write_bytes(data, path)
     return os.fspath(path)
 
 
