@@ -75,3 +75,21 @@ def test_an_unwritable_output_is_an_error_not_a_traceback(monkeypatch, capsys) -
 def test_no_command_prints_help(capsys) -> None:
     assert cli.main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
+
+
+def test_help_and_every_commands_parser_import_no_torch() -> None:
+    """``rnnkit --help`` (and building every command's parser, with its config dataclasses)
+    stays torch-free: each CLI call would otherwise pay ~1.5 s of imports before any work."""
+    import subprocess
+    import sys
+
+    code = ("import sys, contextlib, io\n"
+            "from rnnkit import cli\n"
+            "parser = cli.build_parser()\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    cli.main(['--help'])\n"
+            "loaded = sorted(m for m in ('torch', 'pandas', 'scipy') if m in sys.modules)\n"
+            "print(','.join(loaded) or 'none')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "none", f"rnnkit --help imported {out}; import it inside the function"

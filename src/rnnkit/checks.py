@@ -13,7 +13,7 @@ import math
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["choice", "non_negative_ints", "positive_ints", "probabilities"]
+__all__ = ["check_sampling", "choice", "non_negative_ints", "positive_ints", "probabilities"]
 
 
 def _is_int(value: Any) -> bool:
@@ -46,3 +46,19 @@ def choice(name: str, value: Any, choices: Collection[Any]) -> None:
     """``value`` one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+def check_sampling(temperature: float = 1.0, top_k: int | None = None,
+                   top_p: float | None = None) -> None:
+    """Raise an error naming the fix for sampling settings :func:`sample_logits` would
+    refuse; lets a config fail when it is built rather than at its first sample."""
+    if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+            or not 0 <= temperature < float("inf")):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got "
+                         f"{temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
+                              or top_k < 1):
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float))
+                              or not 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must lie in (0, 1], got {top_p!r}")

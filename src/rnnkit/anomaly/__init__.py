@@ -11,32 +11,21 @@ One concept per module: :mod:`~rnnkit.anomaly.config` (:class:`AnomalyConfig`),
 importable from here, e.g. ``from rnnkit.anomaly import AnomalyDetector``.
 """
 
-from .baselines import RollingZScore
-from .config import AnomalyConfig, anomaly_train
-from .detector import AnomalyDetector
-from .metrics import as_binary, f1_scores, point_adjust
-from .networks import LSTMAutoencoder
-from .plots import plot_anomalies
-from .result import Detection
-from .scorers import (
-    SCORERS,
-    ForecastErrorScorer,
-    ReconstructionScorer,
-    Scorer,
-    WindowScorer,
-    register_scorer,
-)
-from .thresholds import (
-    beat_window,
-    dynamic_threshold,
-    estimate_period,
-    pooled_window,
-    prune_anomalies,
-)
-from .union import AnomalyUnion
+from __future__ import annotations
 
-__all__ = ["SCORERS", "AnomalyConfig", "AnomalyDetector", "AnomalyUnion", "Detection",
-           "ForecastErrorScorer", "LSTMAutoencoder", "ReconstructionScorer", "RollingZScore",
-           "Scorer", "WindowScorer", "anomaly_train", "as_binary", "beat_window",
-           "dynamic_threshold", "estimate_period", "f1_scores", "plot_anomalies",
-           "point_adjust", "pooled_window", "prune_anomalies", "register_scorer"]
+from .._lazy import lazy_names
+
+_NAMES = {
+    "RollingZScore": "baselines", "AnomalyConfig": "config", "anomaly_train": "config",
+    "AnomalyDetector": "detector", "as_binary": "metrics", "f1_scores": "metrics",
+    "point_adjust": "metrics", "LSTMAutoencoder": "networks", "plot_anomalies": "plots",
+    "Detection": "result", "SCORERS": "scorers", "ForecastErrorScorer": "scorers",
+    "ReconstructionScorer": "scorers", "Scorer": "scorers", "WindowScorer": "scorers",
+    "register_scorer": "scorers", "beat_window": "thresholds",
+    "dynamic_threshold": "thresholds", "estimate_period": "thresholds",
+    "pooled_window": "thresholds", "prune_anomalies": "thresholds", "AnomalyUnion": "union",
+}
+
+__all__ = sorted(_NAMES)
+
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

@@ -60,8 +60,7 @@ def load_config(path: str | None, overrides: dict[str, Any],
 
 def _sections() -> dict[str, type]:
     from ..data.text import TextDataConfig
-    from ..text.generation import SampleConfig
-    from ..text.language_model import LanguageModelConfig
+    from ..text.config import LanguageModelConfig, SampleConfig
     from ..train import TrainConfig
 
     # train text always writes a run folder: its default is DEFAULT_OUT_DIR, not None
@@ -240,7 +239,7 @@ def _print_metrics(name: str, m: dict) -> None:
 
 
 def _generate_sections() -> dict[str, type]:
-    from ..text.generation import SampleConfig
+    from ..text.config import SampleConfig
 
     # generate's own defaults: longer samples, fresh randomness unless --seed is given
     return {"sample": with_defaults(SampleConfig, length=500, seed=None)}
@@ -371,7 +370,7 @@ def register(subparsers: Any) -> None:
         description="Train a character LSTM on the Python standard library's own source (no "
         "download), printing samples as it learns; writes the checkpoint, learning curves "
         "and samples to --out-dir.")
-    from ..text.generation import DemoConfig
+    from ..text.config import DemoConfig
 
     helps = field_help(DemoConfig)
     demo.add_argument("--quick", action="store_true",

@@ -16,33 +16,20 @@
 >>> from rnnkit.speech import SpeechRecognizer, SpeechConfig, load_audio
 """
 
-from .audio import SilentAudioError, check_audio, iter_chunks, load_audio, resample
-from .config import DecodeConfig, SpeechConfig, speech_train
-from .features import LogMel, mel_filterbank
-from .model import AcousticModel
-from .normalization import FeatureStats, normalize_utterance, spec_augment
-from .recognizer import EvalResult, SpeechRecognizer, Transcript
-from .text import ENGLISH_ALPHABET, alphabet_from_texts, normalize_transcript
+from __future__ import annotations
 
-__all__ = [
-    "AcousticModel",
-    "DecodeConfig",
-    "ENGLISH_ALPHABET",
-    "EvalResult",
-    "FeatureStats",
-    "LogMel",
-    "SilentAudioError",
-    "SpeechConfig",
-    "SpeechRecognizer",
-    "Transcript",
-    "alphabet_from_texts",
-    "check_audio",
-    "iter_chunks",
-    "load_audio",
-    "mel_filterbank",
-    "normalize_utterance",
-    "normalize_transcript",
-    "resample",
-    "spec_augment",
-    "speech_train",
-]
+from .._lazy import lazy_names
+
+_NAMES = {
+    "SilentAudioError": "audio", "check_audio": "audio", "iter_chunks": "audio",
+    "load_audio": "audio", "resample": "audio", "DecodeConfig": "config",
+    "SpeechConfig": "config", "speech_train": "config", "LogMel": "features",
+    "mel_filterbank": "features", "AcousticModel": "model", "FeatureStats": "normalization",
+    "normalize_utterance": "normalization", "spec_augment": "normalization",
+    "EvalResult": "recognizer", "SpeechRecognizer": "recognizer", "Transcript": "recognizer",
+    "ENGLISH_ALPHABET": "text", "alphabet_from_texts": "text", "normalize_transcript": "text",
+}
+
+__all__ = sorted(_NAMES)
+
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

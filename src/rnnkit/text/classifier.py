@@ -32,7 +32,6 @@ with keys ``x``, ``lengths``, ``y``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -41,63 +40,14 @@ from torch import Tensor, nn
 
 from ..attention import AdditiveAttention, lengths_to_mask
 from ..cells import LSTMState
-from ..checks import choice, positive_ints, probabilities
 from ..recurrent import Recurrent
 from ..train.protocol import LossOutput
+from .config import POOLINGS, ClassifierConfig
 
 __all__ = ["POOLINGS", "ClassifierConfig", "SequenceClassifier", "TextClassifier",
            "train_text_classifier",
            "encode_sequence", "unpack_batch"]
 
-POOLINGS = ("last", "mean", "max", "attention")
-
-
-@dataclass
-class ClassifierConfig:
-    """Configuration of :class:`SequenceClassifier` (the ``[model]`` table of
-    ``rnnkit classify train``).
-
-    Give ``vocab_size`` for token input (ids, ``padding_idx`` = 0) or ``input_size`` for
-    feature input ``[B, T, input_size]``.
-
-    Attributes:
-        num_classes: number of classes, at least 2 (set from the labels when training).
-        vocab_size: number of token ids (set from the vocabulary when training).
-        input_size: width of float feature input (instead of vocab_size).
-        embed_size: token embedding width.
-        hidden_size: recurrent state size per direction.
-        num_layers: stacked recurrent layers.
-        cell: any registered cell ("lstm", "gru", "elman", ...).
-        bidirectional: read each text in both directions (the pooled vector doubles).
-        pooling: how the outputs become one vector: "last", "mean", "max" or "attention".
-        dropout: dropout on the pooled vector (and between stacked layers).
-        embed_dropout: dropout on the embeddings / input features.
-        backend: :class:`~rnnkit.Recurrent` backend ("auto" picks the fastest).
-    """
-
-    num_classes: int = 2
-    vocab_size: int | None = None
-    input_size: int | None = None
-    embed_size: int = 128
-    hidden_size: int = 128
-    num_layers: int = 1
-    cell: str = "lstm"
-    bidirectional: bool = True
-    pooling: str = "max"
-    dropout: float = 0.3
-    embed_dropout: float = 0.0
-    backend: str = "auto"
-
-    def __post_init__(self) -> None:
-        if (self.vocab_size is None) == (self.input_size is None):
-            raise ValueError("give exactly one of vocab_size (token input) or input_size "
-                             "(feature input)")
-        choice("pooling", self.pooling, POOLINGS)
-        positive_ints(embed_size=self.embed_size, hidden_size=self.hidden_size,
-                      num_layers=self.num_layers)
-        probabilities(dropout=self.dropout, embed_dropout=self.embed_dropout)
-        if self.num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
 
 
 def build_encoder(c: Any) -> tuple[nn.Embedding | None, Recurrent]:

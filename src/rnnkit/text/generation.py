@@ -22,10 +22,10 @@ from typing import Any
 import torch
 
 from ..data.text import TextDataConfig, load_text, stdlib_corpus
-from ..decoding import check_sampling
 from ..saving import atomic_write_text
 from ..train import BPTTStream, Callback, TrainConfig, Trainer, load_checkpoint
 from ..train.callbacks import KeepBest
+from .config import DemoConfig, SampleConfig
 from .language_model import (
     LN2,
     LanguageModel,
@@ -47,40 +47,6 @@ __all__ = [
     "text_fingerprint",
     "validation_blocks",
 ]
-
-
-@dataclass
-class SampleConfig:
-    """How samples are drawn (the ``[sample]`` table; also ``rnnkit generate``'s options).
-
-    Attributes:
-        prime: the text the model continues.
-        length: tokens to generate.
-        temperature: softmax temperature, a finite number >= 0: 0 = greedy (always the most
-            likely token), 1 = the model's own distribution, higher = more random.
-        top_k, top_p: optional top-k / nucleus cuts.
-        seed: seed of the sampler (``None``: fresh randomness).
-        every_s: while training, print a sample at most this often (seconds; ``0`` = at every
-            evaluation only).
-    """
-
-    prime: str = "\n"
-    length: int = 300
-    temperature: float = 0.8
-    top_k: int | None = None
-    top_p: float | None = None
-    seed: int | None = 0
-    every_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.length, int) or self.length < 0:
-            raise ValueError(f"length must be a non-negative integer, got {self.length!r}")
-        check_sampling(self.temperature, self.top_k, self.top_p)  # now, not at the 1st sample
-
-    def draw(self, model: LanguageModel, stream: Callable[[str], Any] | None = None) -> str:
-        """A sample from ``model`` with these settings."""
-        return model.generate(self.prime, self.length, self.temperature, self.top_k,
-                              self.top_p, self.seed, stream=stream)
 
 
 def _write(text: str) -> None:
@@ -374,73 +340,6 @@ def fit_text(
 
 #: Bytes of standard-library source the demo reads by default.
 STDLIB_BYTES = 2_000_000
-
-
-@dataclass
-class DemoConfig:
-    """``rnnkit demo``: a character LSTM on the Python standard library's own source.
-
-    Attributes:
-        out_dir: where the checkpoint, learning curves and samples go.
-        max_time: training budget in seconds (wall clock).
-        corpus_bytes: bytes of text to read: of the standard-library source (``None``: 2 MB),
-            or of ``data`` (``None``: the whole file; a cap is stated in the output).
-        hidden_size: LSTM state size.
-        num_layers: stacked LSTM layers.
-        embed_size: character embedding width.
-        batch_size: rows of the truncated-BPTT stream.
-        bptt: steps per chunk (between state detaches).
-        lr: peak AdamW learning rate (cosine decay over the time budget, see
-            :class:`TimeCosineLR`).
-        eval_every: steps between validation passes (each prints a sample).
-        sample_every_s: also print a sample at most this often between evaluations.
-        threads: torch CPU threads (``0``: torch's default, or 1 when the machine is
-            already busy; an explicit number always wins).
-        seed: seed of training and sampling.
-        data: a text file to train on instead of the standard library.
-        progress: show the progress bar.
-    """
-
-    out_dir: str = "runs/demo"
-    max_time: float = 180.0
-    corpus_bytes: int | None = None
-    hidden_size: int = 256
-    num_layers: int = 1
-    embed_size: int = 64
-    batch_size: int = 16
-    bptt: int = 64
-    lr: float = 4e-3
-    eval_every: int = 500
-    sample_every_s: float = 30.0
-    threads: int = 0
-    seed: int = 0
-    data: str | None = None
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        from ..checks import non_negative_ints, positive_ints
-
-        positive_ints(hidden_size=self.hidden_size, num_layers=self.num_layers,
-                      embed_size=self.embed_size, batch_size=self.batch_size, bptt=self.bptt,
-                      eval_every=self.eval_every)
-        non_negative_ints(threads=self.threads)
-        if self.corpus_bytes is not None:
-            positive_ints(corpus_bytes=self.corpus_bytes)
-        for name in ("max_time", "lr"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not 0 < value < math.inf:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if not self.out_dir:
-            raise ValueError("out_dir is empty; give a folder for the demo's outputs")
-
-    @classmethod
-    def quick(cls, **overrides: Any) -> DemoConfig:
-        """A ~30-second version (small model, small corpus) for tests and a first look."""
-        base = dict(max_time=25.0, corpus_bytes=200_000, hidden_size=96, embed_size=32,
-                    batch_size=16, bptt=64, eval_every=150, sample_every_s=10.0)
-        base.update(overrides)
-        return cls(**base)
 
 
 def run_demo(config: DemoConfig, out: Callable[[str], None] = print) -> TextRun:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -36,11 +36,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cells import State
-from ..checks import positive_ints, probabilities
 from ..data.text import Tokenizer, tokenizer_from_dict
 from ..decoding import generate_tokens
 from ..recurrent import Recurrent
 from ..train.protocol import LossOutput
+from .config import LanguageModelConfig
 
 __all__ = [
     "LanguageModel",
@@ -71,51 +71,6 @@ def bits_per_token(loss: float) -> float:
     1.0
     """
     return float(loss) / LN2
-
-
-@dataclass
-class LanguageModelConfig:
-    """Architecture of a :class:`LanguageModel` (the ``[model]`` table of a TOML config).
-
-    Attributes:
-        vocab_size: number of token ids ``V`` (set from the tokenizer when training).
-        cell: any registered cell (``"lstm"``, ``"gru"``, ``"elman"``, ...).
-        embed_size: embedding width ``D_e``.
-        hidden_size: recurrent state size ``H``.
-        num_layers: stacked recurrent layers ``L``.
-        dropout: dropout on the embeddings, between layers and before the output layer.
-        tie_weights: share the embedding matrix with the output layer (needs
-            ``embed_size == hidden_size``).
-        backend: :class:`~rnnkit.Recurrent` backend (``"auto"`` picks the fastest).
-    """
-
-    vocab_size: int = 0
-    cell: str = "lstm"
-    embed_size: int = 64
-    hidden_size: int = 512
-    num_layers: int = 2
-    dropout: float = 0.0
-    tie_weights: bool = False
-    backend: str = "auto"
-
-    def __post_init__(self) -> None:
-        positive_ints(embed_size=self.embed_size, hidden_size=self.hidden_size,
-                      num_layers=self.num_layers)
-        probabilities(dropout=self.dropout)
-        if self.tie_weights and self.embed_size != self.hidden_size:
-            raise ValueError(
-                f"tie_weights needs embed_size == hidden_size, got {self.embed_size} and "
-                f"{self.hidden_size}; set embed_size = hidden_size or turn tie_weights off")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LanguageModelConfig:
-        """Build from a dict (e.g. a checkpoint's ``extra_state``), rejecting unknown keys."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown language-model option(s) {sorted(unknown)}; "
-                             f"valid: {sorted(names)}")
-        return cls(**data)
 
 
 class LanguageModel(nn.Module):

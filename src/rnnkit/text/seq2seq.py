@@ -39,7 +39,6 @@ A batch for :meth:`Seq2Seq.loss` is ``(src, src_lengths, tgt)`` or a dict with t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -47,68 +46,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..attention import ATTENTION_KINDS, lengths_to_mask, make_attention
+from ..attention import lengths_to_mask, make_attention
 from ..cells import LSTMState
 from ..data.vocab import BOS, EOS, PAD  # the special ids of the Vocab both sides use
 from ..decoding import BeamResult, beam_search, greedy_search, index_state, sample_search
 from ..recurrent import Recurrent
 from ..train.protocol import LossOutput
+from .config import Seq2SeqConfig
 
 __all__ = ["Seq2Seq", "Seq2SeqConfig"]
-
-
-@dataclass
-class Seq2SeqConfig:
-    """Configuration of :class:`Seq2Seq` (the ``[model]`` table of ``rnnkit translate
-    train``). The decoder's width is ``2 * hidden_size`` (the width of the bidirectional
-    memory), so dot attention applies without a projection.
-
-    Attributes:
-        src_vocab_size, tgt_vocab_size: source and target token ids, the 4 special tokens
-            included (set from the vocabularies when training).
-        embed_size: source and target embedding width.
-        hidden_size: encoder state size per direction (the decoder's is twice this).
-        enc_layers: stacked layers of the bidirectional encoder.
-        dec_layers: stacked layers of the decoder.
-        cell: any registered cell ("lstm", "gru", "elman", ...).
-        attention: "general", "dot", "additive" or "none" (the fixed-vector bottleneck).
-        input_feeding: feed the previous attentional state into the decoder (Luong).
-        teacher_forcing: probability of feeding the reference previous token while training
-            (else the model's own prediction).
-        dropout: dropout on the embeddings, between stacked layers and before the output.
-        backend: :class:`~rnnkit.Recurrent` backend ("auto" picks the fastest).
-    """
-
-    src_vocab_size: int
-    tgt_vocab_size: int
-    embed_size: int = 64
-    hidden_size: int = 128
-    enc_layers: int = 1
-    dec_layers: int = 1
-    cell: str = "lstm"
-    attention: str = "general"
-    input_feeding: bool = False
-    teacher_forcing: float = 1.0
-    dropout: float = 0.1
-    backend: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.attention not in (*ATTENTION_KINDS, "none"):
-            raise ValueError(f"unknown attention={self.attention!r}; choose one of "
-                             f"{', '.join(ATTENTION_KINDS)} or 'none'")
-        if not 0.0 <= self.teacher_forcing <= 1.0:  # NaN fails too
-            raise ValueError(f"teacher_forcing is a probability in [0, 1] (1: always feed the "
-                             f"reference token), got {self.teacher_forcing}")
-        for name in ("embed_size", "hidden_size", "enc_layers", "dec_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("src_vocab_size", "tgt_vocab_size"):
-            if getattr(self, name) <= EOS + 1:
-                raise ValueError(f"{name} must count the 4 special tokens plus at least one "
-                                 f"word, got {getattr(self, name)}")
 
 
 class Seq2Seq(nn.Module):

@@ -14,14 +14,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
-
-from .callbacks import KeepBest
 from .config import TrainConfig
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only: the configs stay torch-free
+    from torch import nn
+    from torch.utils.data import Dataset
 
 __all__ = ["as_train_config", "fit_steps", "flat_train_keywords", "retrain", "step_budget"]
 
@@ -123,6 +122,10 @@ def fit_steps(model: nn.Module, train: Dataset, val: Dataset | None, config: Tra
     batches (the generator is seeded with ``config.seed``), takes its share of each and
     averages gradients; the validation loss is combined over the ranks, so early stopping and
     the best weights agree on every rank. Every rank must call it with the same data."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from .callbacks import KeepBest
     from .trainer import Trainer
 
     g = torch.Generator().manual_seed(config.seed)
