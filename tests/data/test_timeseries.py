@@ -293,3 +293,30 @@ def test_check_time_order_is_the_one_time_order_check(times, message):
     ok = check_time_order(pd.Series(["2024-01-01", "2024-01-02"]), "t")
     assert ok.dtype.kind == "M" and check_time_order(pd.Series([3, 4]), "t").tolist() == [3, 4]
 
+
+
+@pytest.mark.parametrize("freq, season", [
+    ("QS-OCT", 4), ("QE-DEC", 4), ("BQS-JAN", 4), ("MS", 12), ("ME", 12), ("BMS", 12),
+    ("SMS", 24), ("W-SUN", 52), ("W-WED", 52), ("D", 7), ("B", 5), ("h", 24), ("30min", 48),
+    ("15min", 96), ("2h", 12), ("6h", 4), ("3MS", 4), ("2QS-JAN", 2), ("YS-JAN", 1),
+    ("YE-DEC", 1), ("2D", 1), ("min", 1), ("7min", 1), ("s", 1),
+])
+def test_season_for_freq_reads_the_frequency_pandas_infers(freq, season):
+    from rnnkit.data.timeseries import season_for_freq
+
+    # the reference: the frequency pandas itself infers from such time stamps
+    stamps = pd.date_range("2021-10-01", periods=12, freq=freq)
+    inferred = pd.infer_freq(stamps) or freq
+    assert season_for_freq(inferred) == season_for_freq(freq) == season
+
+
+def test_season_for_freq_words_and_errors():
+    from rnnkit.data.timeseries import freq_kind, season_for_freq
+
+    assert season_for_freq(None) == 1 and freq_kind(None) == "integer-step"
+    assert [freq_kind(f) for f in ("QS-OCT", "MS", "W", "D", "B", "h", "30min", "YS")] == [
+        "quarterly", "monthly", "weekly", "daily", "business-daily", "hourly", "half-hourly",
+        "annual"]
+    assert freq_kind("3MS") == "every-3-months" and freq_kind("2h") == "every-2-hours"
+    with pytest.raises(ValueError, match="is not a pandas frequency"):
+        season_for_freq("fortnightly")

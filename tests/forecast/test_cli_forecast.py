@@ -90,7 +90,8 @@ def test_forecast_train_options_come_from_the_configs(sales_csv, tmp_path):
                  "--seed", "2", "--model.num_layers", "2", "--out", str(ckpt)]) == 0
     c = Forecaster.load(ckpt).config
     assert (c.horizon, c.hidden_size, c.num_layers, c.quantiles) == (4, 12, 2, (0.2, 0.5, 0.8))
-    assert (c.input_len, c.transform, c.baseline) == (8, "auto", "last")   # command defaults
+    # command defaults: season 12 from the monthly frequency, input 2 x season, its baseline
+    assert (c.season, c.input_len, c.transform, c.baseline) == (12, 24, "auto", "seasonal")
     assert c.train == forecast_train(20, lr=0.02, seed=2)
     assert main(["forecast", "train", "--csv", str(sales_csv), "--time", "month", "--target",
                  "sales", "--steps", "5"]) == 2                            # no horizon
@@ -214,7 +215,8 @@ def test_a_series_too_short_for_validation_is_refused(sales_csv, tmp_path, capsy
     short = tmp_path / "short.csv"
     pd.read_csv(sales_csv).head(25).to_csv(short, index=False)
     args = ["forecast", "train", "--csv", str(short), "--time", "month", "--target", "sales",
-            "--horizon", "7", "--steps", "3", "--hidden-size", "4"]
+            "--horizon", "7", "--steps", "3", "--hidden-size", "4",
+            "--season", "1"]  # else 12 from the monthly data, and input 24 > these 25 steps
     assert main(args + ["--out", str(tmp_path / "a.pt")]) == 2
     err = capsys.readouterr().err
     assert "has 25 steps but" in err and "needs at least 28" in err
@@ -329,7 +331,9 @@ def test_a_backtest_whose_first_fit_is_too_short_names_windows(sales_csv, capsys
     err = capsys.readouterr().err
     assert "has 24 steps but" in err and "lower --input-len" in err
     assert "the origin of window 1 of 12: fewer windows (--windows) leave it more" in err
-    assert err.count("\n") == 1 and "n_windows" not in err
+    errors = [line for line in err.splitlines() if line.startswith("rnnkit")]
+    assert len(errors) == 1 and "n_windows" not in err
+    assert "window 1/12: fitting on 24 steps ..." in err  # the progress said so before
 
 
 def test_backtest_library_names_n_windows():
@@ -364,3 +368,132 @@ def test_predict_csvs_must_hold_the_models_columns(sales_csv, tmp_path, capsys):
     assert main(["forecast", "predict", str(ckpt), "--csv", str(history), "--future-csv",
                  str(future)]) == 2   # the history needs the covariate too
     assert "--csv lacks the column(s) ['promo']" in capsys.readouterr().err
+
+
+# -- the season from the frequency, the input length, progress, the search's settings ----------
+
+def _seasonal_csv(path, freq, m, n=200, start="2001-10-01"):
+    """A fresh random series with a period-``m`` pattern at ``freq``, as a CSV."""
+    r = np.random.default_rng()
+    t = np.arange(n)
+    pattern = r.normal(0, 10, m)
+    y = 200 + 0.1 * t + pattern[t % m] + r.normal(0, 1, n)
+    pd.DataFrame({"when": pd.date_range(start, periods=n, freq=freq), "y": y}).to_csv(
+        path, index=False)
+    return path
+
+
+def _backtest_scores(csv, tmp_path, capsys, *extra, name="s.csv"):
+    out = tmp_path / name
+    assert main(["forecast", "backtest", "--csv", str(csv), "--time", "when", "--target", "y",
+                 "--horizon", "4", "--windows", "3", "--model", "snaive", "--levels",
+                 "--out", str(out), *extra]) == 0
+    return pd.read_csv(out), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("freq, m, word", [
+    ("QS-OCT", 4, "quarterly"), ("MS", 12, "monthly"), ("D", 7, "daily"),
+    ("h", 24, "hourly"), ("30min", 48, "half-hourly"), ("B", 5, "business-daily"),
+])
+def test_backtest_season_comes_from_the_frequency(freq, m, word, tmp_path, capsys):
+    csv = _seasonal_csv(tmp_path / "y.csv", freq, m)
+    inferred, err = _backtest_scores(csv, tmp_path, capsys)
+    shown = pd.tseries.frequencies.to_offset(freq).freqstr
+    assert f"season {m} (from the {word} frequency {shown}; --season to change)\n" in err
+    given, err = _backtest_scores(csv, tmp_path, capsys, "--season", str(m), name="g.csv")
+    assert "season " not in err.replace(str(tmp_path), "")  # a given season: not said
+    pd.testing.assert_frame_equal(inferred, given)     # the reference: --season m
+    none, _ = _backtest_scores(csv, tmp_path, capsys, "--season", "1", name="n.csv")
+    assert inferred["mae"].mean() < none["mae"].mean()  # what m = 1 used to cost
+
+
+def test_quarterly_backtest_no_longer_scores_with_season_one(tmp_path, capsys):
+    """The issue's case: a quarterly CSV without --season was scored (MASE) with m = 1."""
+    csv = _seasonal_csv(tmp_path / "q.csv", "QS-OCT", 4)
+    inferred, _ = _backtest_scores(csv, tmp_path, capsys)
+    old, _ = _backtest_scores(csv, tmp_path, capsys, "--season", "1", name="old.csv")
+    assert not np.allclose(inferred["mase"], old["mase"])
+    y = pd.read_csv(csv)["y"].to_numpy()
+    for _, row in inferred.iterrows():  # MASE by hand with m = 4 on each window's history
+        o = len(y) - 4 - (2 - int(row["window"])) * 4
+        scale = np.abs(y[4:o] - y[:o - 4]).mean()
+        np.testing.assert_allclose(row["mase"], np.abs(y[o:o + 4] - y[o - 4:o]).mean() / scale)
+
+
+def test_integer_steps_and_a_datasets_own_season(tmp_path, capsys):
+    csv = tmp_path / "steps.csv"
+    pd.DataFrame({"when": np.arange(60), "y": rng.normal(size=60)}).to_csv(csv, index=False)
+    _, err = _backtest_scores(csv, tmp_path, capsys)
+    assert "season 1 (the --time column holds integer steps, no frequency; --season to " \
+           "change)" in err
+    pytest.importorskip("vega_datasets")
+    # stocks is monthly (12 by its frequency) but registered with season 1: that wins
+    assert main(["forecast", "backtest", "--dataset", "stocks", "--horizon", "3", "--windows",
+                 "1", "--model", "snaive", "--levels"]) == 0
+    err = capsys.readouterr().err
+    assert "season 1 (the stocks data set's own; --season to change)" in err
+    assert "from the monthly frequency" not in err
+
+
+def test_input_length_choice_and_training_settings_are_said(sales_csv, tmp_path, capsys):
+    from rnnkit.forecast import Forecaster
+    from rnnkit.forecast.config import forecast_train
+
+    out = tmp_path / "m.pt"
+    assert main(_train_args(sales_csv, out, "--eval-every", "7", "--patience", "3",
+                            "--steps", "20")) == 0
+    err = capsys.readouterr().err
+    assert "season 12 (from the monthly frequency MS; --season to change)" in err
+    assert "input length 24 (2 x the season 12; --input-len to change)" in err
+    c = Forecaster.load(out).config
+    assert c.train == forecast_train(20, eval_every=7, early_stop_patience=3)
+    assert main(_train_args(sales_csv, out, "--overwrite", "--season", "1", "--input-len",
+                            "10")) == 0
+    assert "input length 10 (given; --input-len to change)" in capsys.readouterr().err
+    assert main(_train_args(sales_csv, out, "--overwrite", "--season", "1")) == 0
+    assert "input length 12 (2 x the horizon 6; --input-len to change)" in \
+        capsys.readouterr().err
+
+
+def test_top_k_beyond_the_grid_counts_the_grid(sales_csv, tmp_path, capsys, no_training):
+    grid = ["--search", "baseline=last,seasonal", "input_len=24,36", "ar_window=0,12"]
+    for command in ("train", "backtest"):
+        argv = ["forecast", command, "--csv", str(sales_csv), "--time", "month", "--target",
+                "sales", "--horizon", "6", *grid, "--top-k", "12"]
+        assert main(argv) == 2
+        assert capsys.readouterr().err == (
+            "rnnkit forecast: error: --top-k 12 but the --search grid has 8 settings; give "
+            "--top-k 8 or less (--top-k 8 averages them all) or more values to --search\n")
+
+
+def test_backtest_says_each_window(sales_csv, tmp_path, capsys):
+    scores = tmp_path / "bt.csv"
+    for refit in ((), ("--refit",)):
+        assert main(["forecast", "backtest", "--csv", str(sales_csv), "--time", "month",
+                     "--target", "sales", "--horizon", "6", "--model", "snaive", "--windows",
+                     "3", "--levels", "--out", str(scores), *refit]) == 0
+        err = capsys.readouterr().err.splitlines()
+        bt = pd.read_csv(scores)
+        fits = [line for line in err if ": fitting on" in line]
+        assert fits[0] == "window 1/3: fitting on 78 steps ..."
+        assert len(fits) == (3 if refit else 1)
+        assert len([line for line in err if re.fullmatch(r"window \d/3: fitted \(\d+ s\)",
+                                                         line)]) == len(fits)
+        said = [float(re.match(r"window \d/3: MASE ([\d.]+) \(\d+ s in all\)", line)[1])
+                for line in err if ": MASE" in line]
+        np.testing.assert_allclose(said, bt["mase"], atol=5e-4)  # the scores it wrote
+
+
+def test_backtest_library_is_silent_unless_asked(capsys):
+    from rnnkit.forecast.backtest import backtest
+    from rnnkit.forecast.baselines import SeasonalNaive
+
+    y = rng.normal(size=60).cumsum()
+    lines = []
+    quiet = backtest(lambda: SeasonalNaive(horizon=4), y, horizon=4, n_windows=2, levels=())
+    assert capsys.readouterr() == ("", "")
+    said = backtest(lambda: SeasonalNaive(horizon=4), y, horizon=4, n_windows=2, levels=(),
+                    progress=lines.append)
+    pd.testing.assert_frame_equal(quiet.scores, said.scores)
+    assert [line.split(":")[0] for line in lines] == ["window 1/2"] * 3 + ["window 2/2"]
+    assert capsys.readouterr() == ("", "")

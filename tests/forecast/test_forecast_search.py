@@ -2,6 +2,7 @@
 score against a plain per-origin loop; choices it must get right on data built for them)."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -200,3 +201,22 @@ def test_search_grid_takes_the_training_keywords():
     s = ForecastSearch(ForecasterConfig(max_steps=40), {"lr": [1e-3, 3e-3], "max_steps": [20]})
     assert [(c.train.lr, c.train.max_steps, c.train.warmup_steps) for _, c in s.candidates] == [
         (1e-3, 20, 2), (3e-3, 20, 2)]
+
+
+def test_search_says_each_fit_only_when_asked(capsys):
+    y = 10 + np.sin(np.arange(120) * 2 * np.pi / 7) + rng.normal(0, 0.2, 120)
+    cfg = ForecasterConfig(horizon=4, input_len=14, season=7, **{**TINY, "max_steps": 5})
+    lines = []
+    s = ForecastSearch(cfg, {"baseline": ["last", "seasonal"], "input_len": [14, 200]},
+                       n_models=2, progress=lines.append).fit(y)
+    assert capsys.readouterr() == ("", "")
+    scores = iter(s.scores)
+    expected = []
+    for i, (over, _) in enumerate(s.candidates, 1):
+        if over["input_len"] == 200:
+            expected.append(f"setting {i}/4 {over}: skipped, its window does not fit the series")
+        else:
+            o, v = next(scores)
+            expected.append(f"setting {i}/4 {o}: validation score {v:.4f}")
+    expected.append(f"seed 2/2 of {s.chosen[0]}: fitted")
+    assert [re.sub(r" \(\d+ s\)$", "", line) for line in lines] == expected

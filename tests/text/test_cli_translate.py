@@ -153,12 +153,88 @@ def test_input_file_gives_one_line_per_input_line(tiny, tmp_path, capsys, monkey
     monkeypatch.setattr("sys.stdin", io.StringIO("\r\n".join(sentences)))
     assert main(["translate", "run", ckpt, "--input", "-", "--beam", "2"]) == 0
     assert capsys.readouterr().out == expected
-    src.write_text("one\n\nthree\n", encoding="utf-8")
-    assert main(["translate", ckpt, "--input", str(src)]) == 2
-    assert capsys.readouterr().err == (f"rnnkit translate: error: --input {src}:2 is blank; give "
-                                       f"one source sentence per line (remove blank lines)\n")
     assert main(["translate", ckpt, "one", "--input", str(src)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_input_blank_lines_stay_blank_and_order_is_kept_across_batches(tiny, tmp_path, capsys):
+    ckpt = str(tiny / "run" / "last.pt")
+    rng = random.Random()  # fresh inputs each run
+    lines = [" ".join(rng.sample(sorted(WORDS), rng.randint(1, 3))) if rng.random() < 0.7
+             else rng.choice(["", "  "]) for _ in range(23)]
+    lines[0], lines[-1] = "", "  "  # blank first and last lines too
+    lines[5] = "one two"
+    src = tmp_path / "src.txt"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    texts = [line.strip() for line in lines if line.strip()]
+    reference = Translator.from_checkpoint(ckpt).translate(texts, beam_size=2)
+    capsys.readouterr()
+    assert main(["translate", ckpt, "--input", str(src), "--beam", "2", "--batch-size",
+                 "4"]) == 0
+    out = capsys.readouterr().out.split("\n")
+    assert out.pop() == "" and len(out) == len(lines)  # one line per input line
+    got = iter(reference)
+    for line, printed in zip(lines, out):
+        if not line.strip():
+            assert printed == ""
+        else:
+            text, score = next(got)
+            assert printed.split("\t")[0] == text
+            assert float(printed.split()[-1]) == pytest.approx(score, abs=1e-4)
+
+
+def test_output_file_is_written_atomically_and_never_replaced_silently(tiny, tmp_path, capsys):
+    ckpt = str(tiny / "run" / "last.pt")
+    src = tmp_path / "src.txt"
+    src.write_text("one two\n\nthree\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["translate", ckpt, "--input", str(src), "--beam", "1"]) == 0
+    expected = capsys.readouterr().out
+    assert expected.split("\n")[1] == ""
+    out = tmp_path / "fr.txt"
+    assert main(["translate", ckpt, "--input", str(src), "--beam", "1", "--output",
+                 str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and out.read_text(encoding="utf-8") == expected
+    assert captured.err == f"wrote 3 lines (2 translations) to {out}\n"
+    out.write_text("earlier work\n", encoding="utf-8")
+    assert main(["translate", ckpt, "--input", str(src), "--output", str(out)]) == 2
+    assert capsys.readouterr().err == (f"rnnkit translate: error: --output {out} exists; pass "
+                                       f"--overwrite to replace it or choose another path\n")
+    assert out.read_text(encoding="utf-8") == "earlier work\n"
+    assert main(["translate", ckpt, "--input", str(src), "--beam", "1", "--output", str(out),
+                 "--overwrite"]) == 0
+    assert out.read_text(encoding="utf-8") == expected
+
+
+def test_input_file_errors_name_the_flag(tiny, tmp_path, capsys, monkeypatch):
+    ckpt = str(tiny / "run" / "last.pt")
+    capsys.readouterr()
+    missing = tmp_path / "nope.txt"
+    assert main(["translate", ckpt, "--input", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rnnkit translate: error: --input {missing}: no such file; check "
+                          f"the path")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("one\ncaf\u00e9 two\n".encode("latin-1"))
+    assert main(["translate", ckpt, "--input", str(latin)]) == 2
+    assert capsys.readouterr().err == (
+        f"rnnkit translate: error: --input {latin} is not UTF-8 text (byte 0xe9 on line 2); "
+        f"convert it first, e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8\n")
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n \n", encoding="utf-8")
+    assert main(["translate", ckpt, "--input", str(blank)]) == 2
+    assert "holds no sentences" in capsys.readouterr().err
+    assert main(["translate", ckpt, "--input", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+    class Bytes(io.StringIO):
+        buffer = io.BytesIO(b"one\n\xff\n")
+
+    monkeypatch.setattr("sys.stdin", Bytes())
+    assert main(["translate", ckpt, "--input", "-"]) == 2
+    assert "--input - (stdin) is not UTF-8 text (byte 0xff on line 2)" in \
+        capsys.readouterr().err
 
 
 def test_heatmap_path_is_checked_before_any_work_and_leaves_no_temp_file(tiny, tmp_path,
@@ -256,9 +332,9 @@ def test_pairs_out_is_never_replaced_silently(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--n", "0"], "--n must be between 1 and 999998 (the numbers a train split can hold), "
+    (["--n", "0"], "--n must be between 1 and 800000 (the numbers a train split can hold), "
                    "got 0"),
-    (["--n", "999999"], "--n must be between 1 and 999998"),   # was "asked for 1000001"
+    (["--n", "800001"], "--n must be between 1 and 800000"),   # was "asked for 1000001"
     (["--split", "valid", "--n", "100001"], "--n must be between 1 and 100000 (the numbers a "
                                             "valid split can hold), got 100001"),
     (["--src", "xx"], "argument --src: invalid choice: 'xx' (choose from 'en', 'fr'"),
@@ -281,6 +357,52 @@ def test_split_numbers_refuses_splits_it_cannot_fill():
     assert len(split_numbers(1, 100_000, 1)["valid"]) == 100_000
     with pytest.raises(ValueError, match="n_test=100001 is more than the 100000 numbers"):
         split_numbers(1, 1, 100_001)   # used to come back with 100000, silently
+    with pytest.raises(ValueError, match="n_train=800001 is more than the 800000 numbers"):
+        split_numbers(800_001, 1, 1)
+
+
+def test_splits_are_disjoint_whatever_the_sizes_asked_for():
+    from rnnkit.data.numbers import numbers_in_split, split_capacity, split_key, split_numbers
+
+    rng = random.Random()  # fresh sizes each run
+    seed = rng.randrange(1000)
+    sizes = {s: [rng.randint(1, split_capacity(s)) for _ in range(3)] + [1, 17]
+             for s in ("train", "valid", "test")}
+    seen = {s: set() for s in sizes}
+    for split, ns in sizes.items():
+        for n in ns:
+            got = numbers_in_split(split, n, seed=seed)
+            assert len(got) == len(set(got)) == n
+            seen[split] |= set(got)
+    assert not seen["train"] & seen["test"]
+    assert not seen["train"] & seen["valid"]
+    assert not seen["valid"] & seen["test"]
+    # the reference: a number's split is read off its own key, ranked within its digit count
+    for split in sizes:
+        for x in rng.sample(sorted(seen[split]), 20):
+            lo, hi = (0, 9) if x < 10 else (10 ** (len(str(x)) - 1), 10 ** len(str(x)) - 1)
+            keys = split_key(range(lo, hi + 1), seed)
+            rank = int((keys < split_key([x], seed)[0]).sum())
+            cap = max(1, (hi - lo + 1) // 10)
+            assert split == ("valid" if rank < cap else "test" if rank < 2 * cap else "train")
+    # every digit count is represented, and split_numbers is numbers_in_split of each
+    assert {len(str(x)) for x in numbers_in_split("test", 60, seed)} == {1, 2, 3, 4, 5, 6}
+    both = split_numbers(500, 40, 60, seed=seed)
+    assert both["test"] == numbers_in_split("test", 60, seed)
+
+
+def test_pairs_test_split_never_meets_a_larger_train_split(tmp_path, capsys):
+    """The issue's case: 580 of these 2,000 test sources used to be in the train file."""
+    pytest.importorskip("num2words")
+    train, test = tmp_path / "train.tsv", tmp_path / "test.tsv"
+    assert main(["translate", "pairs", "--n", "20000", "--split", "train", "--out",
+                 str(train)]) == 0
+    assert main(["translate", "pairs", "--n", "2000", "--split", "test", "--out",
+                 str(test)]) == 0
+    sources = [{line.split("\t")[0] for line in p.read_text(encoding="utf-8").splitlines()}
+               for p in (train, test)]
+    assert [len(s) for s in sources] == [20000, 2000]
+    assert not sources[0] & sources[1]
 
 
 @pytest.mark.parametrize("argv, message", [

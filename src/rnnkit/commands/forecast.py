@@ -7,7 +7,12 @@ The RNN's settings are the fields of :class:`~rnnkit.forecast.config.ForecasterC
 common ones keep their short flags (``--horizon``, ``--input-len``, ``--season``, ``--head``,
 ``--steps``, ``--seed``, ...). Later wins: the defaults below < TOML < flags. Defaults that
 differ from the dataclasses': ``input_len`` 2 x max(horizon, season), ``season`` the
-dataset's, ``baseline`` "seasonal" when season > 1, ``transform`` "auto", ``max_steps`` 800.
+dataset's, else that of the data's frequency (4 for quarterly, 12 for monthly, ...:
+:func:`~rnnkit.data.timeseries.season_for_freq`), ``baseline`` "seasonal" when season > 1,
+``transform`` "auto", ``max_steps`` 800. Both the season and the input length chosen are said
+on stderr; ``backtest`` also says each window's (and with ``--search`` each setting's) fit.
+Training's evaluation cadence and early stopping are ``--eval-every`` and ``--patience``
+(``--train.eval_every``, ``--train.early_stop_patience``).
 
 Data come from ``--csv FILE`` (with ``--time`` and ``--target`` columns, ``--series`` for
 several series) or ``--dataset NAME`` (a registered package-shipped series, see
@@ -34,6 +39,7 @@ set them (``--fill interpolate``, :func:`speaking_flags`).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -53,7 +59,8 @@ ALIASES = {
     "model.horizon": "--horizon", "model.input_len": "--input-len", "model.season": "--season",
     "model.head": "--head", "model.transform": "--transform", "model.ar_window": "--ar-window",
     "model.cell": "--cell", "model.hidden_size": "--hidden-size", "model.decoder": "--decoder",
-    "train.max_steps": "--steps", "train.seed": "--seed",
+    "train.max_steps": "--steps", "train.seed": "--seed", "train.eval_every": "--eval-every",
+    "train.early_stop_patience": "--patience",
 }
 # set in TOML only (lists), or not at all (the [train] table is the model's training)
 NOT_FLAGS = {"model.train", "model.quantiles", "model.calendar", "model.holidays"}
@@ -137,8 +144,10 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args, season: int | None = None) -> tuple:
-    """(DataFrame, column kwargs, season) from --csv or --dataset; ``season`` (the given one)
-    defaults to the dataset's, else 1."""
+    """(DataFrame, column kwargs, season, note) from --csv or --dataset; ``season`` (the given
+    one) defaults to the dataset's, else to that of the data's frequency
+    (:func:`~rnnkit.data.timeseries.season_for_freq`); ``note`` says where a season not given
+    came from (``None`` when it was given), for stderr once the settings are checked."""
 
     from ..data.timeseries import read_csv
 
@@ -148,6 +157,7 @@ def _load(args, season: int | None = None) -> tuple:
                          f"for none), got {season!r}")
     if bool(args.csv) == bool(args.dataset):
         raise ValueError("give exactly one of --csv FILE or --dataset NAME")
+    note = None
     if args.dataset:
         from ..data.datasets import dataset_info, load_dataset
 
@@ -155,7 +165,9 @@ def _load(args, season: int | None = None) -> tuple:
         df = load_dataset(args.dataset)
         cols = {"time": "time", "target": getattr(args, "target", None) or list(info.target),
                 "series": getattr(args, "series", None) or info.series}
-        season = season or info.season
+        if season is None:  # the data set's own season wins over its frequency's
+            season = info.season
+            note = f"season {season} (the {args.dataset} data set's own; --season to change)"
     else:
         if not args.time or not args.target:
             raise ValueError("--csv needs --time COL and --target COL")
@@ -163,7 +175,62 @@ def _load(args, season: int | None = None) -> tuple:
         cols = {"time": args.time, "target": args.target, "series": args.series}
     cols.update(past_covariates=args.past_covariates, future_covariates=args.future_covariates,
                 freq=args.freq, fill=args.fill)
-    return df, cols, season or 1
+    if season is None:
+        season, note = _season_of_freq(df, cols)
+    return df, cols, season, note
+
+
+def _season_of_freq(df, cols: dict) -> tuple[int, str]:
+    """The season of a CSV's frequency (:func:`~rnnkit.data.timeseries.season_for_freq`: 4
+    for quarterly, 12 for monthly, ...; 1 for integer steps) and a note saying so."""
+    from ..data.timeseries import as_series, freq_kind, season_for_freq
+
+    freq = as_series(df, **cols)[0].freq  # --freq, else inferred: the same for every series
+    season = season_for_freq(freq)
+    if freq is None:
+        return season, ("season 1 (the --time column holds integer steps, no frequency; "
+                        "--season to change)")
+    return season, (f"season {season} (from the {freq_kind(freq)} frequency {freq}; --season "
+                    f"to change)")
+
+
+class _Notes:
+    """Status lines held back until the work is under way: called with a progress line (or
+    with none, at the end), it prints the held notes first. A command refused by a check,
+    before any fitting, so prints its one error line only."""
+
+    def __init__(self) -> None:
+        self.held: list[str] = []
+
+    def add(self, text: str | None) -> None:
+        if text:
+            self.held.append(text)
+
+    def __call__(self, text: str | None = None) -> None:
+        for note in self.held:
+            _status(note)
+        self.held = []
+        if text is not None:
+            _status(text)
+
+
+def _choices(note: str | None, given: dict[str, dict[str, Any]], cfg, grid: dict) -> _Notes:
+    """Notes saying where the season came from (``note``) and how the input length was
+    chosen (searched, given, or 2 x max(horizon, season); ``cfg`` None: a baseline, none)."""
+    notes = _Notes()
+    notes.add(note)
+    if cfg is None:
+        return notes
+    H, m = cfg.horizon, cfg.season
+    if "input_len" in grid:
+        how = f"searched over {', '.join(map(str, grid['input_len']))} (--search input_len=...)"
+    elif "input_len" in given["model"]:
+        how = f"{cfg.input_len} (given; --input-len to change)"
+    else:
+        why = f"the season {m}" if m > H else f"the horizon {H}"
+        how = f"{cfg.input_len} (2 x {why}; --input-len to change)"
+    notes.add(f"input length {how}")
+    return notes
 
 
 def _grid(items) -> dict:
@@ -195,15 +262,17 @@ def _train(args) -> int:
     given = _given(args)
     _check_run_dir(given, overwrite=args.overwrite)
     _check_counts(args)
-    df, cols, season = _load(args, given["model"].get("season"))
+    df, cols, season, note = _load(args, given["model"].get("season"))
     cfg = _config(given, season)
+    notes = _choices(note, given, cfg, _grid(args.search))
     if args.search:
         from ..forecast.search import ForecastSearch
 
         search = ForecastSearch(cfg, _grid(args.search), n_models=args.ensemble,
-                                top_k=args.top_k).fit(df, **cols)
+                                top_k=args.top_k, progress=notes).fit(df, **cols)
         if not is_main_process():  # under torchrun only rank 0 reports and saves
             return 0
+        notes()
         print("validation scores: " + ", ".join(f"{o} {v:.4f}" for o, v in search.scores))
         print(f"averaging {len(search.members)} network(s) of the settings {search.chosen}")
         members = search.members
@@ -211,6 +280,7 @@ def _train(args) -> int:
         members = ForecastEnsemble(cfg, args.ensemble).fit(df, **cols).members
     if not is_main_process():  # under torchrun only rank 0 saves and reports
         return 0
+    notes()  # now that the fit passed its checks
     model = members[0] if len(members) == 1 else ForecastEnsemble.of(members)
     model.save(args.out)  # atomic, and only now: an interrupted run leaves --out untouched
     for m in members:
@@ -239,6 +309,12 @@ def _check_counts(args) -> None:
     if args.top_k > 1 and not args.search:
         raise ValueError("--top-k averages the best settings of a search; give the settings "
                          "with --search FIELD=V1,V2 (or leave --top-k out)")
+    if args.search:
+        n = math.prod(len(v) for v in _grid(args.search).values())
+        if args.top_k > n:
+            raise ValueError(f"--top-k {args.top_k} but the --search grid has {n} setting"
+                             f"{'s' if n != 1 else ''}; give --top-k {n} or less (--top-k {n} "
+                             f"averages them all) or more values to --search")
 
 
 def _members(model) -> list:
@@ -330,19 +406,21 @@ def _backtest(args) -> int:
     if args.model not in ("lstm", "gru") and rnn_only:
         raise ValueError(f"{', '.join(rnn_only)}: RNN options, for --model lstm or gru, not "
                          f"{args.model}; leave them out or pick an RNN model")
-    df, cols, season = _load(args, given["model"].get("season"))
+    df, cols, season, note = _load(args, given["model"].get("season"))
     H = _horizon(given)
     if args.model in ("lstm", "gru"):
         cfg = _config(given, season, cell=args.model)
         grid = _grid(args.search)
         if not {"head", "quantiles"} & set(grid):  # levels the head cannot give: before work
             cfg.interval_levels(args.levels)
+        notes = _choices(note, given, cfg, grid)
 
         def factory():
             if args.search:
                 from ..forecast.search import ForecastSearch
 
-                return ForecastSearch(cfg, grid, n_models=args.ensemble, top_k=args.top_k)
+                return ForecastSearch(cfg, grid, n_models=args.ensemble, top_k=args.top_k,
+                                      progress=lambda text: notes(f"  {text}"))
             if args.ensemble > 1:
                 from ..forecast.ensemble import ForecastEnsemble
 
@@ -351,11 +429,13 @@ def _backtest(args) -> int:
     else:
         check_levels(args.levels)
         cls = {"snaive": SeasonalNaive, "arima": ARIMA, "ets": ETS}[args.model]
+        notes = _choices(note, given, None, {})
 
         def factory():
             return cls(season=season, horizon=H)
     res = backtest(factory, df, horizon=H, n_windows=args.n_windows, refit=args.refit,
-                   season=season, levels=args.levels, **cols)
+                   season=season, levels=args.levels, progress=notes, **cols)
+    notes()
     print(res.scores.to_string(index=False))
     print("mean: " + ", ".join(f"{k} {v:.4g}" for k, v in res.summary().items()))
     if args.out:

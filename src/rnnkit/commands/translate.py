@@ -1,16 +1,20 @@
 """``rnnkit translate``: train an attention encoder-decoder and translate with beam search.
 
     rnnkit translate pairs --tgt fr --n 20000 --out pairs.tsv     # numbers in words (num2words)
+    rnnkit translate pairs --tgt fr --n 2000 --split test --out test.tsv  # never in any train
     rnnkit translate train --pairs pairs.tsv --out-dir runs/en-fr --max-time 600
     rnnkit translate train --config en-fr.toml --model.hidden_size 256
     rnnkit translate run runs/en-fr/best.pt "one thousand, nine hundred and eighty-seven"
     rnnkit translate runs/en-fr/best.pt "twenty-one" --beam 5 --heatmap att.png  # = run
     rnnkit translate runs/en-fr/best.pt --input numbers.txt > french.txt  # one per line
+    rnnkit translate runs/en-fr/best.pt --input - --output french.txt --batch-size 512 < en.txt
 
 Translations print as ``TRANSLATION<TAB>SCORE-NAME SCORE``, e.g. ``vingt et un<TAB>log-prob/token
 -0.0123``. ``train``'s ``--out-dir`` must be a new or empty folder: ``--resume`` continues the
 run there from its last.pt, ``--overwrite`` replaces it; ``pairs`` replaces an existing
-``--out`` file only with ``--overwrite``. ``run`` takes ``--beam`` up to 1000 and ``--max-len``
+``--out`` file only with ``--overwrite``, and ``run`` an existing ``--output`` file too. With
+``--input``, output line ``i`` is the translation of input line ``i``, and a blank input line
+gives a blank output line. ``run`` takes ``--beam`` up to 1000 and ``--max-len``
 up to 10 x the length the model decodes by default.
 
 Every option of ``translate train`` is a field of a config dataclass (``[model]``:
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 
 from .options import (
@@ -70,7 +75,7 @@ class TranslateDataConfig:
 
 
 def _sections() -> dict[str, type]:
-    from ..text.seq2seq import Seq2SeqConfig
+    from ..text.config import Seq2SeqConfig
     from ..train import TrainConfig
 
     return {"model": with_defaults(Seq2SeqConfig, src_vocab_size=5, tgt_vocab_size=5),
@@ -152,12 +157,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pa.add_argument("--tgt", default="fr", choices=LANGUAGES,
                     help="target language code (default: %(default)s)")
     pa.add_argument("--n", type=int, default=20000,
-                    help="numbers in the chosen split: at most 999998 for train, 100000 for "
+                    help="numbers in the chosen split: at most 800000 for train, 100000 for "
                     "valid or test (default: %(default)s)")
     pa.add_argument("--split", default="train", choices=["train", "valid", "test"],
-                    help="which disjoint split of the numbers (default: %(default)s)")
+                    help="which disjoint split of the numbers: a number's split depends on "
+                    "the number and --seed only, so splits never overlap whatever each --n "
+                    "(default: %(default)s)")
     pa.add_argument("--seed", type=int, default=0,
-                    help="seed of the split (default: %(default)s)")
+                    help="seed of the split: runs meant to be disjoint must share it "
+                    "(default: %(default)s)")
     pa.set_defaults(func=_pairs)
 
     run = sub.add_parser("run", aliases=["predict"],
@@ -169,8 +177,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("texts", nargs="*", metavar="TEXT",
                      help="one or more source texts (quote each), or none with --input")
     run.add_argument("--input", metavar="FILE", default=None,
-                     help="translate every line of FILE (one source sentence per line, - for "
-                     "stdin), printing one line per input line (default: none)")
+                     help="translate every line of FILE (UTF-8, one source sentence per line, "
+                     "- for stdin), printing one line per input line in order; a blank line "
+                     "gives a blank line (default: none)")
+    run.add_argument("--output", metavar="FILE", default=None,
+                     help="write the translations to FILE (atomically, when all are done) "
+                     "instead of stdout (default: stdout)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing --output file (default: off: it is refused)")
     run.add_argument("--beam", type=int, default=5,
                      help="beam size, 1 = greedy (default: %(default)s)")
     run.add_argument("--length-penalty", type=float, default=1.0,
@@ -208,24 +222,62 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _pairs(args: argparse.Namespace) -> int:
-    from ..data.numbers import number_pairs, split_capacity, split_numbers, write_pairs_tsv
+    from ..data.numbers import number_pairs, numbers_in_split, split_capacity, write_pairs_tsv
 
     check_output(args.out, args.overwrite, "--out")  # before any work
     most = split_capacity(args.split)
     if not 1 <= args.n <= most:
         raise ValueError(f"--n must be between 1 and {most} (the numbers a {args.split} split "
                          f"can hold), got {args.n}")
-    sizes = {"train": 1, "valid": 1, "test": 1, args.split: args.n}
-    split = split_numbers(sizes["train"], sizes["valid"], sizes["test"], seed=args.seed)
-    pairs = number_pairs(split[args.split], args.src, args.tgt)
+    # a number's split depends on the number and --seed only, never on --n: the splits of
+    # any two runs with the same --seed are disjoint
+    pairs = number_pairs(numbers_in_split(args.split, args.n, seed=args.seed), args.src,
+                         args.tgt)
     write_pairs_tsv(pairs, args.out)
     print(f"wrote {len(pairs)} {args.src}->{args.tgt} pairs to {args.out}")
     return 0
 
 
+def _read_input(path: str) -> list[str]:
+    """The lines of ``--input`` (``-``: stdin) as UTF-8 text, split at ``\n``, ``\r\n`` and
+    ``\r`` (the final newline ends the last line); a missing, binary or non-UTF-8 file is
+    refused, in the flag's words."""
+    if path == "-":
+        where = "- (stdin)"
+        buffer = getattr(sys.stdin, "buffer", None)
+        raw = buffer.read() if buffer is not None else sys.stdin.read().encode("utf-8")
+    else:
+        where = path
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"--input {path} is a folder; give a text file with one "
+                                    f"source sentence per line")
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"--input {path}: no such file; check the path (relative "
+                                    f"paths start at {os.getcwd()}), or give - for stdin") \
+                from None
+    if b"\x00" in raw[:65536]:
+        raise ValueError(f"--input {where} looks binary (it contains NUL bytes); give a plain "
+                         f"UTF-8 text file with one source sentence per line")
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark is no part of the first sentence
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ValueError(f"--input {where} is not UTF-8 text (byte 0x{raw[err.start]:02x} on "
+                         f"line {line}); convert it first, e.g. iconv -f latin1 -t utf-8 FILE "
+                         f"> FILE.utf8") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the final newline ends the last line
+    return lines
+
+
 def _source_texts(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """The texts to translate (TEXT arguments or the lines of ``--input``) and their names
-    for messages; an empty text or blank input line is an error."""
+    for messages. An empty TEXT is an error; a blank ``--input`` line is kept as ``""`` (its
+    output line is empty too)."""
     if args.input is not None and args.texts:
         raise ValueError("give the source texts as TEXT arguments or with --input FILE, not "
                          "both")
@@ -239,23 +291,12 @@ def _source_texts(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                 raise ValueError(f"{name} is empty; give a sentence to translate, e.g. rnnkit "
                                  f"translate CHECKPOINT \"twenty-one\"")
         return list(args.texts), names
-    if args.input == "-":
-        where, content = "stdin", sys.stdin.read()
-        lines = content.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    else:
-        from ..data.text import load_lines  # UTF-8 (Latin-1 fallback); empty / binary refused
-
-        where, lines = args.input, load_lines(args.input)
-    if lines and not lines[-1]:
-        lines.pop()  # the final newline ends the last line
-    names = [f"{where}:{n}" for n in range(1, len(lines) + 1)]
-    for name, line in zip(names, lines):
-        if not line.strip():
-            raise ValueError(f"--input {name} is blank; give one source sentence per line "
-                             f"(remove blank lines)")
-    if not lines:
+    lines = _read_input(args.input)
+    where = "stdin" if args.input == "-" else args.input
+    if not any(line.strip() for line in lines):
         raise ValueError(f"--input {where} holds no sentences; give one source sentence per "
                          f"line")
+    names = [f"{where}:{n}" for n in range(1, len(lines) + 1)]
     return [line.strip() for line in lines], names
 
 
@@ -287,6 +328,8 @@ def _translate(args: argparse.Namespace) -> int:
                          f"per-token mean), got {args.length_penalty}")
     if args.heatmap is not None:
         check_writable(args.heatmap, "--heatmap")
+    if args.output is not None:
+        check_output(args.output, args.overwrite, "--output")
     texts, names = _source_texts(args)
     tr = Translator.from_checkpoint(args.checkpoint)
     longest = MAX_LEN_FACTOR * tr.max_len if tr.max_len else MAX_LEN
@@ -294,20 +337,41 @@ def _translate(args: argparse.Namespace) -> int:
         own = (f"{MAX_LEN_FACTOR} x the {tr.max_len} tokens this model decodes by default"
                if tr.max_len else "the cap for a checkpoint without a default")
         raise ValueError(f"--max-len must be at most {longest} ({own}), got {args.max_len}")
-    print_warnings(unknown_warnings(tr.src_vocab, texts, names))
-    results = tr.translate(texts, beam_size=args.beam, max_len=args.max_len,
-                           length_penalty=args.length_penalty, batch_size=args.batch_size)
+    todo = [i for i, text in enumerate(texts) if text]  # blank input lines stay blank
+    print_warnings(unknown_warnings(tr.src_vocab, [texts[i] for i in todo],
+                                    [names[i] for i in todo]))
     score_name = _score_name(args.beam, args.length_penalty)
-    for text, score in results:
-        print(f"{text}\t{score_name} {score:.4f}")
+    lines: list[str] = [""] * len(texts)
+    results: list[tuple[str, float]] = []
+    done = 0  # lines printed so far (stdout: each batch as soon as it is translated)
+    for start in range(0, len(todo), args.batch_size):
+        batch = todo[start:start + args.batch_size]
+        out = tr.translate([texts[i] for i in batch], beam_size=args.beam,
+                           max_len=args.max_len, length_penalty=args.length_penalty,
+                           batch_size=args.batch_size)
+        results += out
+        for i, (text, score) in zip(batch, out):
+            lines[i] = f"{text}\t{score_name} {score:.4f}"
+        if args.output is None:
+            end = todo[start + args.batch_size] if start + args.batch_size < len(todo) \
+                else len(texts)
+            print("".join(line + "\n" for line in lines[done:end]), end="", flush=True)
+            done = end
+    if args.output is not None:
+        from ..saving import atomic_write_text
+
+        atomic_write_text("".join(line + "\n" for line in lines), args.output)  # all or none
+        print(f"wrote {len(lines)} lines ({len(todo)} translations) to {args.output}",
+              file=sys.stderr)
     if args.heatmap:
+        first = texts[todo[0]]
         out = results[0][0]
-        src = torch.tensor(tr.src_vocab.encode(texts[0]) or [tr.src_vocab.unk_id])
+        src = torch.tensor(tr.src_vocab.encode(first) or [tr.src_vocab.unk_id])
         tgt = torch.tensor(tr.tgt_vocab.encode(out, bos=True, eos=True))
         w = tr.model.attention_map(src, tgt)
         vocab = tr.src_vocab.tokenizer
         save_attention_heatmap(w, [vocab.id_to_token(i) for i in src.tolist()],
                                [tr.tgt_vocab.tokenizer.id_to_token(i) for i in tgt[1:].tolist()],
-                               args.heatmap, title=texts[0])
+                               args.heatmap, title=first)
         print(f"attention heatmap written to {args.heatmap}", file=sys.stderr)
     return 0

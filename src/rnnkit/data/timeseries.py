@@ -45,10 +45,12 @@ __all__ = [
     "check_length",
     "check_time_order",
     "from_array",
+    "freq_kind",
     "from_dataframe",
     "future_index",
     "read_csv",
     "resolve_calendar",
+    "season_for_freq",
 ]
 
 
@@ -455,6 +457,70 @@ def resolve_calendar(calendar: str | Sequence[str], freq: str | None) -> tuple[s
     if base in ("Q", "QS", "QE", "BQ", "BQS"):
         return ("quarter",)
     return ()
+
+
+#: per pandas frequency code (old and new spellings): (its word, the unit of a multiple,
+#: steps per natural cycle: a year for weekly and coarser, a week for (business) daily)
+_FREQ_SEASONS = {
+    **dict.fromkeys(("Y", "YS", "YE", "BY", "BYS", "BYE", "A", "AS", "BA", "BAS"),
+                    ("annual", "year", 1)),
+    **dict.fromkeys(("Q", "QS", "QE", "BQ", "BQS", "BQE"), ("quarterly", "quarter", 4)),
+    **dict.fromkeys(("M", "MS", "ME", "BM", "BMS", "BME", "CBMS", "CBME"),
+                    ("monthly", "month", 12)),
+    **dict.fromkeys(("SM", "SMS", "SME"), ("semi-monthly", "half-month", 24)),
+    "W": ("weekly", "week", 52), "D": ("daily", "day", 7),
+    **dict.fromkeys(("B", "C"), ("business-daily", "business day", 5)),
+}
+#: sub-daily codes: (unit, minutes per step); their cycle is a day
+_FREQ_TICKS = {"H": ("hour", 60), "MIN": ("minute", 1), "T": ("minute", 1),
+               "S": ("second", 1 / 60)}
+#: the finest sub-daily step given a daily season (15 minutes: 96 steps a day)
+_MAX_STEPS_PER_DAY = 96
+
+
+def _freq_season(freq: str) -> tuple[int, str]:
+    """``(season, word)`` of a pandas frequency (see :func:`season_for_freq`)."""
+    _check_freq(freq)
+    offset = _pd().tseries.frequencies.to_offset(freq)
+    base, n = offset.name.split("-")[0].upper(), offset.n
+    if base in _FREQ_SEASONS:
+        word, unit, m = _FREQ_SEASONS[base]
+        if n == 1:
+            return m, word
+        return (m // n if m % n == 0 else 1), f"every-{n}-{unit}s"
+    if base in _FREQ_TICKS:
+        unit, minutes = _FREQ_TICKS[base]
+        per_day = 24 * 60 / (n * minutes)
+        word = {("hour", 1): "hourly", ("minute", 30): "half-hourly"}.get((unit, n),
+                                                                          f"every-{n}-{unit}s")
+        if per_day.is_integer() and 2 <= per_day <= _MAX_STEPS_PER_DAY:
+            return int(per_day), word
+        return 1, word
+    return 1, f"{offset.name}"
+
+
+def season_for_freq(freq: str | None) -> int:
+    """The natural seasonal period, in steps, of data at the pandas frequency ``freq``: a year
+    of quarterly (4), monthly (12), semi-monthly (24) or weekly (52) steps; a week of daily (7)
+    or business-daily (5) steps; a day of hourly (24), half-hourly (48) or any sub-daily step
+    down to 15 minutes (96) that divides a day; a multiple of a step divides the cycle
+    (``"3MS"``: 4). Annual, ``None`` (integer steps) and anything else: 1 (no season).
+
+    >>> [season_for_freq(f) for f in ("QS-OCT", "MS", "W", "D", "h", "30min", "B", "YS")]
+    [4, 12, 52, 7, 24, 48, 5, 1]
+    >>> season_for_freq("3MS"), season_for_freq(None)
+    (4, 1)
+    """
+    return 1 if freq is None else _freq_season(freq)[0]
+
+
+def freq_kind(freq: str | None) -> str:
+    """A word for the pandas frequency ``freq``, as :func:`season_for_freq` reads it.
+
+    >>> freq_kind("QS-OCT"), freq_kind("30min"), freq_kind("2h"), freq_kind(None)
+    ('quarterly', 'half-hourly', 'every-2-hours', 'integer-step')
+    """
+    return "integer-step" if freq is None else _freq_season(freq)[1]
 
 
 def calendar_features(time, features: Sequence[str], holidays: Sequence[Any] = ()) -> np.ndarray:

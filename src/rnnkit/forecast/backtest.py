@@ -19,6 +19,7 @@ first origin and then only conditions on the newer history (a global RNN's usual
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,7 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
              stride: int | None = None, refit: bool = False, window: str = "expanding",
              train_size: int | None = None, season: int = 1,
              levels: Sequence[float] | None = None,
+             progress: Callable[[str], None] | None = None,
              **data_kw: Any) -> BacktestResult:
     """Rolling-origin evaluation (see the module docstring).
 
@@ -61,6 +63,9 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
         window: ``"expanding"`` (fit on all history) or ``"rolling"`` (the last ``train_size``).
         levels: interval levels scored (coverage and width), passed to ``predict``; ``None``:
             each model's default (an RNN's head's levels, 80 and 95 for the baselines).
+        progress: called with a line per step of work (``"window 2/4: fitting on 120 steps"``,
+            ``"window 2/4: fitted (12 s)"``, ``"window 2/4: MASE 0.912 (31 s in all)"``);
+            ``None`` (the default): silent.
     """
     import pandas as pd
 
@@ -89,12 +94,22 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
                        h.future[start:], h.freq, h.target_names, h.past_names, h.future_names)
         return h
 
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
     model = None
     rows, forecasts = [], []
+    start = time.perf_counter()
     for k in range(n_windows):
         hist = [cut(s, o) for s, o in zip(series, origins[k])]
+        name = f"window {k + 1}/{n_windows}"
         if refit or model is None:
             model = model_factory()
+            steps = sum(len(h) for h in hist)
+            say(f"{name}: fitting on {steps} steps"
+                + (f" of {len(hist)} series" if len(hist) > 1 else "") + " ...")
+            t = time.perf_counter()
             try:
                 model.fit(hist)
             except SeriesTooShortError as err:  # the history before this origin is too short
@@ -102,6 +117,7 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
                     f"{err}; in this backtest the model is fitted on the steps before the "
                     f"origin of window {k + 1} of {n_windows}: fewer windows (n_windows=) "
                     f"leave it more") from None
+            say(f"{name}: fitted ({time.perf_counter() - t:.0f} s)")
         future = [s.future[o:o + horizon] for s, o in zip(series, origins[k])]
         full_hist = [s.head(o) for s, o in zip(series, origins[k])]
         fc = model.predict(history=full_hist, future=future, levels=levels)
@@ -111,4 +127,6 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
             iv = {lv: (fc.lower[lv][i], fc.upper[lv][i]) for lv in fc.lower}
             m = forecast_metrics(truth, fc.mean[i], s.target[:o], season, iv)
             rows.append({"series": s.name, "window": k, "origin": s.time[o], **m})
+        mase = sum(r["mase"] for r in rows[-len(series):]) / len(series)
+        say(f"{name}: MASE {mase:.3f} ({time.perf_counter() - start:.0f} s in all)")
     return BacktestResult(pd.DataFrame(rows), forecasts, origins)
