@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "REPORT_SET",
     "DatasetInfo",
     "available_datasets",
     "dataset_info",
@@ -373,3 +374,156 @@ def _labelled(path):
     df = pd.read_csv(path)
     df.insert(0, "time", pd.RangeIndex(len(df)))
     return df
+
+
+# -- the report set ------------------------------------------------------------------------------
+# Series registered for the forecasting benchmark's untouched report set: no model choice,
+# setting or search may be made on them (see benchmarks/forecast.py). Each loader builds the
+# calendar from the start date the source states; the values are the package's own.
+
+REPORT_SET = ("ausbeer", "austres", "woolyrnq", "lynx", "seatbelts", "shampoo", "uschange",
+              "taylor", "goog", "heartrate")
+"""Names of the report-set series (registered below)."""
+
+
+def _pmd_frame(loader: str, start: str, freq: str, column: str):
+    pd = _pd()
+    import pmdarima.datasets as pmd_data
+
+    y = getattr(pmd_data, loader)().astype(float)
+    return pd.DataFrame({"time": pd.date_range(start, periods=len(y), freq=freq), column: y})
+
+
+@_register(name="ausbeer", package=_PMD, path="datasets/ausbeer.py", freq="QS", season=4,
+           description="Total quarterly beer production in Australia (megalitres), "
+           "1956 Q1 - 2008 Q3", source="Australian Bureau of Statistics via R fpp::ausbeer, "
+           "in pmdarima.datasets.load_ausbeer", licence=_PMD_LIC, target=["beer"],
+           kind="sales")
+def _ausbeer(path):
+    """Australian beer production, megalitres per quarter, 211 quarters from 1956 Q1 (the
+    package's array ends with a NaN placeholder for 2008 Q4, dropped here)."""
+    df = _pmd_frame("load_ausbeer", "1956-01-01", "QS", "beer")
+    return df[df["beer"].notna()].reset_index(drop=True)
+
+
+@_register(name="austres", package=_PMD, path="datasets/austres.py", freq="QS", season=4,
+           description="Number of Australian residents (thousands), quarterly, 1971 Q2 - "
+           "1993 Q2", source="Brockwell & Davis (1996), R datasets::austres, in "
+           "pmdarima.datasets.load_austres", licence=_PMD_LIC, target=["residents"],
+           kind="demography")
+def _austres(path):
+    """Australian residents in thousands, 89 quarters from 1971 Q2 (R's ``tsp(austres)`` is
+    1971.25 - 1993.25; pmdarima's docstring says "March 1971 to March 1994", which would be 93
+    quarters, not the 89 it ships)."""
+    return _pmd_frame("load_austres", "1971-04-01", "QS", "residents")
+
+
+@_register(name="woolyrnq", package=_PMD, path="datasets/woolyrnq.py", freq="QS", season=4,
+           description="Quarterly production of woollen yarn in Australia (tonnes), "
+           "1965 Q1 - 1994 Q3", source="Australian Bureau of Statistics via R "
+           "forecast::woolyrnq, in pmdarima.datasets.load_woolyrnq", licence=_PMD_LIC,
+           target=["tonnes"], kind="production")
+def _woolyrnq(path):
+    """Australian woollen yarn production, tonnes per quarter, 119 quarters from 1965 Q1."""
+    return _pmd_frame("load_woolyrnq", "1965-01-01", "QS", "tonnes")
+
+
+@_register(name="lynx", package=_PMD, path="datasets/lynx.py", freq="YS", season=1,
+           description="Annual number of lynx trapped in the Mackenzie River district of "
+           "Canada, 1821-1934 (count; a ~10-year cycle of varying length, so no fixed season)",
+           source="Hudson's Bay Company records via Campbell & Walker (1977), Brockwell & Davis "
+           "(1991), R datasets::lynx, in pmdarima.datasets.load_lynx", licence=_PMD_LIC,
+           target=["trappings"], kind="ecology")
+def _lynx(path):
+    """Canadian lynx trappings per year, 114 years from 1821."""
+    return _pmd_frame("load_lynx", "1821-01-01", "YS", "trappings")
+
+
+@_register(name="taylor", package=_PMD, path="datasets/taylor.py", freq="30min", season=48,
+           description="Half-hourly electricity demand in England and Wales (megawatts), "
+           "Monday 5 June - Sunday 27 August 2000 (12 weeks; daily period 48, weekly 336)",
+           source="Taylor (2003), J. Oper. Res. Soc.; R forecast::taylor, in "
+           "pmdarima.datasets.load_taylor", licence=_PMD_LIC, target=["demand"],
+           kind="energy")
+def _taylor(path):
+    """Electricity demand in MW every 30 minutes, 4032 steps from 2000-06-05 00:00."""
+    return _pmd_frame("load_taylor", "2000-06-05 00:00", "30min", "demand")
+
+
+@_register(name="heartrate", package=_PMD, path="datasets/heartrate.py", freq="500ms",
+           season=1, description="Heart rate of one subject (beats per minute) sampled every "
+           "0.5 s, 150 samples", source="MIT-BIH database sample (Goldberger & Rigney, "
+           "'Nonlinear dynamics at the bedside', 1991), in pmdarima.datasets.load_heartrate",
+           licence=_PMD_LIC, target=["bpm"], kind="health")
+def _heartrate(path):
+    """Heart rate in beats per minute every 0.5 s, 150 samples (clock starts at 0)."""
+    return _pmd_frame("load_heartrate", "2000-01-01 00:00:00", "500ms", "bpm")
+
+
+@_register(name="seatbelts", package=_SKT, path="datasets/data/seatbelts/seatbelts.csv",
+           freq="MS", season=12, description="Car drivers killed or seriously injured in Great "
+           "Britain per month (count), Jan 1969 - Dec 1984; `law` is 1 from Feb 1983, when "
+           "wearing front seat belts became compulsory", source="Harvey & Durbin (1986), R "
+           "datasets::UKDriverDeaths / Seatbelts, as shipped in sktime",
+           licence="R datasets (GPL) origin; redistributed by sktime (BSD-3)",
+           target=["ksi"], kind="safety")
+def _seatbelts(path):
+    """UK car drivers killed or seriously injured per month, 192 months from 1969-01."""
+    pd = _pd()
+    df = pd.read_csv(path)
+    return pd.DataFrame({"time": pd.to_datetime(df.iloc[:, 0]),
+                         "ksi": df["KSI"].astype(float),
+                         # sktime marks only the change month; R's Seatbelts$law stays 1 after
+                         "law": df["label"].astype(float).cummax()})
+
+
+@_register(name="shampoo", package=_SKT, path="datasets/data/ShampooSales/ShampooSales.csv",
+           freq="MS", season=12, description="Monthly sales of a shampoo over three years "
+           "(sales count; the book's 'years 1-3' dated 1991-1993 by sktime)",
+           source="Makridakis, Wheelwright & Hyndman (1998), Forecasting: methods and "
+           "applications, ch. 3; as shipped in sktime (load_shampoo_sales)",
+           licence="textbook example data; redistributed by sktime (BSD-3)",
+           target=["sales"], kind="sales")
+def _shampoo(path):
+    """Shampoo sales per month, 36 months from 1991-01."""
+    pd = _pd()
+    df = pd.read_csv(path)
+    return pd.DataFrame({"time": pd.to_datetime(df["Time"], format="%Y-%m"),
+                         "sales": df["Sales"].astype(float)})
+
+
+@_register(name="uschange", package=_SKT, path="datasets/data/Uschange/Uschange.csv",
+           freq="QS", season=4, description="Quarterly percentage changes of US personal "
+           "consumption expenditure (default target), disposable income, production, savings "
+           "and the unemployment rate (change in percentage points), 1970 Q1 - 2016 Q3",
+           source="Federal Reserve Bank of St Louis via R fpp2::uschange (Hyndman & "
+           "Athanasopoulos, FPP2), as shipped in sktime", licence="public US statistics; "
+           "redistributed by sktime (BSD-3)", target=["consumption"], kind="economics")
+def _uschange(path):
+    """US growth rates in percent per quarter, 187 quarters from 1970 Q1."""
+    pd = _pd()
+    df = pd.read_csv(path, index_col=0)
+    time = pd.PeriodIndex(df.pop("Quarter").str.replace(" ", ""), freq="Q").to_timestamp()
+    out = df.astype(float).rename(columns=str.lower)
+    out.insert(0, "time", time)
+    return out.reset_index(drop=True)
+
+
+@_register(name="goog", package="matplotlib", path="mpl-data/sample_data/goog.npz", freq="B",
+           season=1, description="Google daily stock prices (USD; open, high, low, close, "
+           "adjusted close, volume), 19 Aug 2004 - 14 Oct 2008; trading days, exchange "
+           "holidays forward-filled to business days", source="Yahoo Finance, in matplotlib's "
+           "sample data (mpl-data/sample_data/goog.npz)", licence="matplotlib sample data "
+           "(matplotlib licence, PSF-based); prices from Yahoo Finance", target=["close"],
+           kind="stock")
+def _goog(path):
+    """Google's daily prices in USD on business days, 1084 steps from 2004-08-19."""
+    import numpy as np
+
+    pd = _pd()
+    with np.load(path) as z:
+        a = z["price_data"]
+    df = pd.DataFrame({name: a[name] for name in a.dtype.names})
+    df["time"] = pd.to_datetime(df.pop("date"))
+    df = df.set_index("time").astype(float).asfreq("B").ffill()
+    return df.reset_index()
