@@ -558,3 +558,30 @@ def test_config_holds_the_model_and_one_train_config():
         ForecasterConfig(hiden_size=8)
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         ForecasterConfig(train={"steps": 7})
+
+
+def test_naive2_indices_match_statsmodels_classical_decomposition():
+    """Naive2 (the M4 benchmark): the seasonal indices equal statsmodels' multiplicative
+    ``seasonal_decompose`` (centred 2 x m moving average), and the forecast is the last
+    seasonally adjusted value re-seasonalised; an aseasonal series gets the plain naive."""
+    from statsmodels.tsa.seasonal import seasonal_decompose
+
+    from rnnkit.forecast.baselines import Naive2, seasonal_indices
+
+    rng = np.random.default_rng()
+    for m, T in ((12, 77), (4, 41), (7, 64)):
+        t = np.arange(T)
+        y = (20 + 0.1 * t) * (1 + 0.3 * np.sin(2 * np.pi * t / m + rng.uniform(0, 6))) \
+            * np.exp(rng.normal(0, 0.02, T))
+        idx = seasonal_indices(y, m)
+        ref = seasonal_decompose(y, model="multiplicative", period=m).seasonal[:m]
+        np.testing.assert_allclose(idx[np.arange(m) % m], ref, rtol=1e-10)
+        f = Naive2(season=m, horizon=2 * m).fit(y).predict(levels=(80,))
+        want = y[-1] / idx[(T - 1) % m] * idx[np.arange(T, T + 2 * m) % m]
+        np.testing.assert_allclose(f.mean[0][:, 0], want, rtol=1e-12)
+        assert (f.lower[80][0][:, 0] < f.mean[0][:, 0]).all()
+    # white noise (a fixed draw: one in ten would pass a 90 % test by chance): naive forecast
+    noise = np.random.default_rng(0).normal(10, 1, 60)
+    assert seasonal_indices(noise, 12) is None
+    f = Naive2(season=12, horizon=5).fit(noise).predict(levels=())
+    np.testing.assert_array_equal(f.mean[0][:, 0], np.full(5, noise[-1]))

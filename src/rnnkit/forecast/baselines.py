@@ -4,6 +4,10 @@ r"""Classical forecasting baselines in the same ``fit`` / ``predict`` API as
 * :class:`SeasonalNaive` — :math:`\hat y_{T+h} = y_{T+h-m\lceil h/m \rceil}` (``season=1``:
   the naive last-value forecast), with the textbook interval
   :math:`\hat\sigma\sqrt{\lfloor (h-1)/m \rfloor + 1}` from in-sample seasonal-naive residuals.
+* :class:`Naive2` — the M4 competition's benchmark behind OWA: the last value of the
+  seasonally adjusted series, re-seasonalised (classical multiplicative decomposition, used only
+  when the lag-``m`` autocorrelation passes the 90 % test
+  :math:`|r_m| > 1.645 \sqrt{(1 + 2\sum_{k<m} r_k^2)/T}`; else the plain naive forecast).
 * :class:`ARIMA` — automatic order search with ``pmdarima.auto_arima`` (seasonal for
   ``season <= 12``; longer seasons use Fourier terms as regressors, i.e. dynamic harmonic
   regression).
@@ -29,7 +33,7 @@ import numpy as np
 from ..data.timeseries import Series, as_series, check_length, future_index
 from .result import Forecast, check_levels, normal_quantile
 
-__all__ = ["ARIMA", "ETS", "SeasonalNaive"]
+__all__ = ["ARIMA", "ETS", "Naive2", "SeasonalNaive", "seasonal_indices"]
 
 
 class _Local:
@@ -95,6 +99,59 @@ class SeasonalNaive(_Local):
         resid = y[m:] - y[:-m]
         sigma = np.sqrt(np.mean(resid ** 2)) if len(resid) else 0.0
         sd = sigma * np.sqrt((h - 1) // m + 1)
+        iv = {lv: (mean - normal_quantile(0.5 + lv / 200) * sd,
+                   mean + normal_quantile(0.5 + lv / 200) * sd) for lv in levels}
+        return mean, iv
+
+
+def seasonal_indices(y: np.ndarray, m: int) -> np.ndarray | None:
+    """The M4 rule for Naive2: multiplicative seasonal indices ``[m]`` (phase ``k`` is step
+    ``t`` with ``t % m == k``; mean 1) of ``y`` from a classical decomposition (centred
+    ``2 x m`` moving average), or ``None`` when ``m == 1``, the series is shorter than
+    ``3 m``, has a value ``<= 0`` or fails the 90 % autocorrelation test at lag ``m``.
+
+    >>> t = np.arange(48)
+    >>> idx = seasonal_indices(10 + np.sin(2 * np.pi * t / 12), 12)
+    >>> idx.shape, bool(abs(idx.mean() - 1) < 1e-9), seasonal_indices(np.arange(1.0, 49), 1)
+    ((12,), True, None)
+    """
+    y = np.asarray(y, dtype=float)
+    T = len(y)
+    if m <= 1 or T < 3 * m or (y <= 0).any():
+        return None
+    d = y - y.mean()
+    den = float(d @ d)
+    if den == 0.0:
+        return None
+    r = np.array([float(d[k:] @ d[:T - k]) / den for k in range(1, m + 1)])
+    if abs(r[-1]) <= 1.645 * np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / T):
+        return None
+    w = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
+    trend = np.convolve(y, w, mode="valid")             # centred: trend[j] is step j + k
+    k = (len(w) - 1) // 2
+    ratio = y[k:k + len(trend)] / trend
+    phase = np.arange(k, k + len(trend)) % m
+    idx = np.array([ratio[phase == p].mean() for p in range(m)])
+    return idx / idx.mean()
+
+
+class Naive2(_Local):
+    r"""The M4 benchmark Naive2 (see the module docstring): naive on the seasonally adjusted
+    series; intervals from the adjusted series' one-step naive residuals,
+    :math:`\hat\sigma\sqrt{h}`, re-seasonalised."""
+
+    name = "naive2"
+
+    def _forecast_1d(self, y, key, levels):
+        m, H, T = self.season, self.horizon, len(y)
+        idx = seasonal_indices(y, m)
+        s_in = np.ones(T) if idx is None else idx[np.arange(T) % m]
+        s_out = np.ones(H) if idx is None else idx[np.arange(T, T + H) % m]
+        adj = y / s_in
+        mean = adj[-1] * s_out
+        resid = np.diff(adj)
+        sigma = np.sqrt(np.mean(resid ** 2)) if len(resid) else 0.0
+        sd = sigma * np.sqrt(np.arange(1, H + 1)) * s_out
         iv = {lv: (mean - normal_quantile(0.5 + lv / 200) * sd,
                    mean + normal_quantile(0.5 + lv / 200) * sd) for lv in levels}
         return mean, iv
