@@ -66,6 +66,8 @@ FORMAT_KEY = "format"
 KINDS: dict[str, Any] = {
     "rnnkit.forecaster": "rnnkit.forecast.forecaster:Forecaster",
     "rnnkit.forecast_ensemble": "rnnkit.forecast.ensemble:ForecastEnsemble",
+    "rnnkit.forecast_combination": "rnnkit.forecast.combine:ForecastCombination",
+    "rnnkit.esrnn": "rnnkit.forecast.esrnn:ESRNN",
     "rnnkit.anomaly": "rnnkit.anomaly.detector:AnomalyDetector",
     "rnnkit.anomaly_union": "rnnkit.anomaly.union:AnomalyUnion",
     "rnnkit.tokenizer": "rnnkit.data.text:Tokenizer",
@@ -74,6 +76,7 @@ KINDS: dict[str, Any] = {
     "rnnkit.music_frames": "rnnkit.music.frames:FrameModel",
     "rnnkit.music_events": "rnnkit.music.events:EventModel",
     "rnnkit.music_harmonizer": "rnnkit.music.harmonizer:Harmonizer",
+    "rnnkit.series_classifier": "rnnkit.series.classifier:SeriesClassifier",
 }
 #: a trainer checkpoint's ``extra_state["task"]`` -> the class whose ``from_state`` rebuilds
 #: the application from the whole checkpoint dict
@@ -90,6 +93,8 @@ TRAIN_KIND = "rnnkit.train"
 MAKERS: dict[str, str] = {
     "rnnkit.forecaster": "rnnkit forecast train",
     "rnnkit.forecast_ensemble": "rnnkit forecast train --ensemble N",
+    "rnnkit.forecast_combination": "ForecastCombination(members).fit(data).save(path)",
+    "rnnkit.esrnn": "ESRNN(config).fit(data).save(path)",
     "rnnkit.anomaly": "AnomalyDetector(...).fit(data).save(path)",
     "rnnkit.anomaly_union": "AnomalyUnion([...]).fit(data).save(path)",
     "rnnkit.tokenizer": "tokenizer.save(path)",
@@ -98,6 +103,7 @@ MAKERS: dict[str, str] = {
     "rnnkit.music_frames": "rnnkit music train --model frames",
     "rnnkit.music_events": "rnnkit music train --model events",
     "rnnkit.music_harmonizer": "rnnkit music train --model harmonizer",
+    "rnnkit.series_classifier": "rnnkit classify train --data SERIES_FILE",
     TRAIN_KIND: "rnnkit train text / classify train / translate train",
 }
 
@@ -106,6 +112,7 @@ USERS: dict[str, str] = {
     "rnnkit.forecaster": "rnnkit forecast predict",
     "rnnkit.forecast_ensemble": "rnnkit forecast predict",
     "rnnkit.speech": "rnnkit speech transcribe",
+    "rnnkit.series_classifier": "rnnkit classify predict --data SERIES_FILE",
 }
 
 def atomic_write_figure(fig: Any, path: str | os.PathLike, dpi: int = 100,

@@ -241,3 +241,31 @@ def test_save_load_round_trip(tmp_path):
         unsavable.save(tmp_path / "no.pt")
     with pytest.raises(RuntimeError, match="not fitted"):
         ForecastCombination({"x": Shift()}).save(tmp_path / "no.pt")
+
+
+def test_refit_false_fits_each_member_once_before_the_validation_origins():
+    """``refit=False`` (a global RNN's usual use): one fit before the first validation origin
+    plus the final one, instead of one per origin; a member that forecasts from the history
+    it is given scores the same either way."""
+    fits = []
+
+    class Counted(Shift):
+        def fit(self, data, **kw):
+            fits.append(len(as_series(data)[0]))
+            return super().fit(data, **kw)
+
+    rng = np.random.default_rng()
+    series = two_series(rng)
+    H, V = 4, 3
+    errs = {}
+    for refit in (True, False):
+        fits.clear()
+        comb = ForecastCombination({"a": lambda: Counted(0.0, horizon=H),
+                                    "b": lambda: Counted(1.0, horizon=H)},
+                                   validation_windows=V, horizon=H, refit=refit).fit(series)
+        errs[refit] = comb.errors_.to_numpy()
+        # per member the validation fits (V or 1), each on the data before an origin; then
+        # each member's final fit on all 40 steps of the first series
+        per = V if refit else 1
+        assert fits == [40 - H * V + H * k for k in range(per)] * 2 + [40, 40]
+    np.testing.assert_allclose(errs[True], errs[False], rtol=1e-12)

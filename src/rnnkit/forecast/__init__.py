@@ -1,16 +1,23 @@
 """The forecasting wing: multi-step RNN forecasters with intervals, statistical baselines,
 settings search and ensembles, backtests and metrics.
 
-The public names are importable from here, e.g. ``from rnnkit.forecast import Forecaster``;
+The public names are importable from here, e.g. ``from rnnkit.forecast import Forecaster``,
+and load on first use (``import rnnkit.forecast`` imports no torch);
 each module names its own.
 """
 
-from .config import ForecasterConfig
-from .ensemble import ForecastEnsemble, load_forecaster
-from .forecaster import Forecaster
-from .network import ForecastNet
-from .plots import plot_forecast
-from .result import Forecast
+from __future__ import annotations
 
-__all__ = ["Forecast", "ForecastEnsemble", "ForecastNet", "Forecaster", "ForecasterConfig",
-           "load_forecaster", "plot_forecast"]
+from .._lazy import lazy_names
+
+_NAMES = {
+    "ForecasterConfig": "config", "ForecastEnsemble": "ensemble",
+    "load_forecaster": "ensemble", "Forecaster": "forecaster", "ForecastNet": "network",
+    "plot_forecast": "plots", "Forecast": "result",
+    "ForecastCombination": "combine",
+    "ESRNN": "esrnn", "ESRNNConfig": "esrnn",
+}
+
+__all__ = sorted(_NAMES)
+
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

@@ -8,7 +8,8 @@ mean of SES, Holt and damped-trend exponential smoothing, and FFORMA (Montero-Ma
 1. **Validation.** On each series' training data, the last ``validation_windows`` origins
    ``o_1 < ... < o_V`` (spaced ``stride`` steps, the last one ``horizon`` steps before the
    end) are scored with :func:`~rnnkit.forecast.backtest.backtest` (``refit=True``: member
-   ``j`` is fitted on the data before each origin). Its error on series ``i`` is the mean
+   ``j`` is fitted on the data before each origin; ``refit=False``: once, before the first).
+   Its error on series ``i`` is the mean
    scaled error over the windows,
 
    .. math::
@@ -126,6 +127,10 @@ class ForecastCombination:
         horizon: steps forecast; also the validation windows' length.
         top_k: with ``"inverse_error"``, keep only the ``k`` best members per series.
         stride: steps between validation origins (default ``horizon``).
+        refit: refit each member at every validation origin (default); ``False`` fits it once
+            on the data before the first origin and lets it condition on the newer history (a
+            global RNN's usual use; local models such as ARIMA and ETS re-estimate their
+            parameters on each history anyway), which costs one fit instead of ``V``.
 
     Attributes after :meth:`fit`: ``weights_`` and ``errors_`` (pandas DataFrames, series x
     member), ``validation_`` (``{member: BacktestResult}``), ``models_`` (``{member: fitted
@@ -134,7 +139,8 @@ class ForecastCombination:
 
     def __init__(self, members: Mapping[str, Any], method: str = "inverse_error",
                  validation_windows: int = 3, season: int = 1, horizon: int = 12,
-                 top_k: int | None = None, stride: int | None = None) -> None:
+                 top_k: int | None = None, stride: int | None = None,
+                 refit: bool = True) -> None:
         if not isinstance(members, Mapping) or not members:
             raise ValueError("members must be a non-empty dict {name: model or factory}, e.g. "
                              "{'ets': ETS(season=12, horizon=12), 'arima': lambda: ARIMA(...)}"
@@ -160,6 +166,7 @@ class ForecastCombination:
                                  f"method={method!r}); 'best' already keeps one member")
         self.stride = None if stride is None else _check_int(stride, "stride", 1)
         self.members, self.method, self.top_k = dict(members), method, top_k
+        self.refit = bool(refit)
         self.weights_ = self.errors_ = None
         self.validation_: dict = {}
         self.models_: dict = {}
@@ -191,7 +198,7 @@ class ForecastCombination:
                 try:
                     res = backtest(lambda name=name: self._fresh(name), series, self.horizon,
                                    n_windows=self.validation_windows, stride=self.stride,
-                                   refit=True, season=self.season, levels=())
+                                   refit=self.refit, season=self.season, levels=())
                 except Exception as err:
                     raise type(err)(f"validating combination member {name!r}: {err}") from err
                 self.validation_[name] = res
@@ -274,7 +281,7 @@ class ForecastCombination:
 
         return {"method": self.method, "validation_windows": self.validation_windows,
                 "season": self.season, "horizon": self.horizon, "top_k": self.top_k,
-                "stride": self.stride, "weights": frame(self.weights_),
+                "stride": self.stride, "refit": self.refit, "weights": frame(self.weights_),
                 "errors": frame(self.errors_), "fit_seconds": dict(self.fit_seconds_),
                 "series": [_series_state(x) for x in self.series],
                 "members": {n: _member_state(n, m) for n, m in self.models_.items()}}
@@ -291,7 +298,7 @@ class ForecastCombination:
 
         models = {n: _member_from_state(d) for n, d in blob["members"].items()}
         obj = cls(models, blob["method"], blob["validation_windows"], blob["season"],
-                  blob["horizon"], blob["top_k"], blob["stride"])
+                  blob["horizon"], blob["top_k"], blob["stride"], blob.get("refit", True))
         obj.models_, obj.fit_seconds_ = models, dict(blob["fit_seconds"])
         obj.weights_, obj.errors_ = frame(blob["weights"]), frame(blob["errors"])
         obj.series = [_series_from_state(d) for d in blob["series"]]
