@@ -603,6 +603,16 @@ CASES = [
         ("--levels 150", T("--levels")),
         ("--model snaive --season 0", T("--season", "--model.season")),
         ("--steps 0", T("--steps", "--train.max_steps")),
+        ("--model esrnn --hidden-size 0", T("--hidden-size")),
+        ("--model esrnn --ar-window 5", T("--ar-window")),
+        ("--model comb --validation-windows -1", T("--validation-windows")),
+        ("--model comb --combine best --validation-windows 0", T("--validation-windows")),
+        ("--model naive2 --season 0", T("--season", "--model.season")),
+    ]),
+    *flag_cases("forecast-train", TRAIN_FC, [
+        ("--model esrnn --model.val_fraction 0.5", T("--model.val_fraction")),
+        ("--model comb --search baseline=last", T("--search")),
+        ("--model comb --combine mean --validation-windows -2", T("--validation-windows")),
     ]),
     *out_cases("forecast-backtest", "forecast " + BACKTEST.replace("--steps 5", "--steps 100000")
                + " --out @", "--out", ".csv", exists_ok=True),

@@ -93,8 +93,8 @@ TRAIN_KIND = "rnnkit.train"
 MAKERS: dict[str, str] = {
     "rnnkit.forecaster": "rnnkit forecast train",
     "rnnkit.forecast_ensemble": "rnnkit forecast train --ensemble N",
-    "rnnkit.forecast_combination": "ForecastCombination(members).fit(data).save(path)",
-    "rnnkit.esrnn": "ESRNN(config).fit(data).save(path)",
+    "rnnkit.forecast_combination": "rnnkit forecast train --model comb",
+    "rnnkit.esrnn": "rnnkit forecast train --model esrnn",
     "rnnkit.anomaly": "AnomalyDetector(...).fit(data).save(path)",
     "rnnkit.anomaly_union": "AnomalyUnion([...]).fit(data).save(path)",
     "rnnkit.tokenizer": "tokenizer.save(path)",
@@ -111,6 +111,8 @@ MAKERS: dict[str, str] = {
 USERS: dict[str, str] = {
     "rnnkit.forecaster": "rnnkit forecast predict",
     "rnnkit.forecast_ensemble": "rnnkit forecast predict",
+    "rnnkit.esrnn": "rnnkit forecast predict",
+    "rnnkit.forecast_combination": "rnnkit forecast predict",
     "rnnkit.speech": "rnnkit speech transcribe",
     "rnnkit.series_classifier": "rnnkit classify predict --data SERIES_FILE",
 }

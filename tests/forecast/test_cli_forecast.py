@@ -497,3 +497,209 @@ def test_backtest_library_is_silent_unless_asked(capsys):
     pd.testing.assert_frame_equal(quiet.scores, said.scores)
     assert [line.split(":")[0] for line in lines] == ["window 1/2"] * 3 + ["window 2/2"]
     assert capsys.readouterr() == ("", "")
+
+
+# -- ES-RNN, Naive2 and the combination (--model esrnn | naive2 | comb) -------------------------
+
+@pytest.fixture
+def shops_csv(tmp_path):
+    """Two quarterly series (one global ES-RNN across them), 40 steps each."""
+    r = np.random.default_rng(5)
+    t = np.arange(40)
+    frames = [pd.DataFrame({"q": pd.date_range("2010-01-01", periods=40, freq="QS"),
+                            "shop": f"shop{k}",
+                            "sales": 50 + 10 * k + 0.5 * t + np.tile([6.0, -2.0, 3.0, -7.0], 10)
+                            + r.normal(0, 1, 40)})
+              for k in range(2)]
+    path = tmp_path / "shops.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def _shops(csv, *extra):
+    return ["--csv", str(csv), "--time", "q", "--target", "sales", "--series", "shop",
+            "--horizon", "4", *extra]
+
+
+TINY_ES = ["--steps", "20", "--hidden-size", "8", "--eval-every", "10"]
+
+
+@pytest.fixture
+def one_blas_thread():
+    """ARIMA and ETS on one BLAS thread: on a busy machine, threads fighting over the cores
+    make each statsmodels fit ~20x slower (the results are the same)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1):
+        yield
+
+
+@pytest.fixture
+def esrnn_configs(monkeypatch):
+    """The configs of the ESRNNs the command builds (the real class, only watched)."""
+    from rnnkit.forecast.esrnn import ESRNN
+
+    seen, init = [], ESRNN.__init__
+
+    def watched(self, config=None, **kw):
+        init(self, config, **kw)
+        seen.append(self.config)
+
+    monkeypatch.setattr(ESRNN, "__init__", watched)
+    return seen
+
+
+def _weights(out: str) -> pd.DataFrame:
+    """The per-series weights table printed after "combination weights ...:"."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("combination weights"))
+    head = lines[start + 1].split()
+    rows = [line.split() for line in lines[start + 2:] if line.strip()]
+    rows = [r for r in rows if len(r) == len(head)]
+    return pd.DataFrame([[r[0], *map(float, r[1:])] for r in rows], columns=head)
+
+
+def test_backtest_esrnn_maps_the_flags_and_scores(shops_csv, tmp_path, capsys, esrnn_configs):
+    out = tmp_path / "bt.csv"
+    assert main(["forecast", "backtest", *_shops(shops_csv), "--model", "esrnn", *TINY_ES,
+                 "--model.num_layers", "1", "--train.lr", "0.01", "--seed", "3",
+                 "--patience", "2", "--windows", "2", "--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    bt = pd.read_csv(out)
+    assert len(bt) == 4 and sorted(bt["series"].unique()) == ["shop0", "shop1"]
+    assert np.isfinite(bt["mase"]).all() and {"coverage_80", "coverage_95"} <= set(bt.columns)
+    assert "mean: mae" in cap.out
+    assert "season 4 (from the quarterly frequency" in cap.err
+    assert "input length 4 (max(horizon, season, 4), ES-RNN's default" in cap.err
+    c = esrnn_configs[-1]
+    assert (c.horizon, c.season, c.input_len, c.hidden_size, c.num_layers) == (4, 4, 4, 8, 1)
+    assert (c.max_steps, c.eval_every, c.lr, c.seed, c.patience) == (20, 10, 0.01, 3, 2)
+
+
+def test_backtest_naive2_is_the_m4_benchmark(shops_csv, tmp_path, capsys):
+    from rnnkit.forecast.backtest import backtest
+    from rnnkit.forecast.baselines import Naive2
+
+    out = tmp_path / "bt.csv"
+    assert main(["forecast", "backtest", *_shops(shops_csv), "--model", "naive2", "--windows",
+                 "2", "--levels", "80", "--out", str(out)]) == 0
+    assert "mean: mae" in capsys.readouterr().out
+    ref = backtest(lambda: Naive2(season=4, horizon=4), pd.read_csv(shops_csv), horizon=4,
+                   n_windows=2, season=4, levels=(80,), time="q", target="sales",
+                   series="shop")
+    got = pd.read_csv(out)
+    np.testing.assert_allclose(got["mase"], ref.scores["mase"])
+    np.testing.assert_allclose(got["coverage_80"], ref.scores["coverage_80"])
+
+
+def test_backtest_comb_prints_weights_that_sum_to_one(shops_csv, tmp_path, capsys,
+                                                      one_blas_thread):
+    assert main(["forecast", "backtest", *_shops(shops_csv), "--model", "comb", *TINY_ES,
+                 "--windows", "1", "--validation-windows", "1", "--levels", "80"]) == 0
+    out = capsys.readouterr().out
+    assert "mean: mae" in out
+    assert "combination weights (--combine inverse_error, 1 validation windows" in out
+    w = _weights(out)
+    assert list(w.columns) == ["series", "esrnn", "ets", "arima"]
+    assert sorted(w["series"]) == ["shop0", "shop1"]
+    np.testing.assert_allclose(w[["esrnn", "ets", "arima"]].sum(axis=1), 1.0, atol=2e-4)
+    assert (w[["esrnn", "ets", "arima"]] > 0).all().all()  # inverse errors: all members count
+
+
+def test_train_esrnn_saves_it_and_predict_reads_it(shops_csv, tmp_path, capsys):
+    import rnnkit
+    from rnnkit.forecast.esrnn import ESRNN
+
+    ckpt, fc = tmp_path / "es.pt", tmp_path / "f.csv"
+    assert main(["forecast", "train", *_shops(shops_csv), "--model", "esrnn", *TINY_ES,
+                 "--cell", "gru", "--out", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert "trained gru ES-RNN (seed 0) on 2 series for" in out and f"saved {ckpt}" in out
+    model = rnnkit.load(ckpt)
+    assert isinstance(model, ESRNN) and model.config.cell == "gru"
+    assert (model.config.horizon, model.config.season, model.config.max_steps) == (4, 4, 20)
+    before = ckpt.read_bytes()
+    assert main(["forecast", "train", *_shops(shops_csv), "--model", "esrnn", *TINY_ES,
+                 "--out", str(ckpt)]) == 2  # never replaced without --overwrite
+    assert "--overwrite" in capsys.readouterr().err and ckpt.read_bytes() == before
+    assert main(["forecast", "predict", str(ckpt), "--out", str(fc), "--levels", "80"]) == 0
+    f = pd.read_csv(fc)
+    assert len(f) == 8 and sorted(f["series"].unique()) == ["shop0", "shop1"]
+    assert f["time"].iloc[0] == "2020-01-01" and np.isfinite(f["mean"]).all()
+    assert (f["lower_80"] < f["mean"]).all() and (f["mean"] < f["upper_80"]).all()
+    # from a history CSV (its last 36 steps): the same columns as in training
+    hist = tmp_path / "h.csv"
+    pd.read_csv(shops_csv).groupby("shop").tail(36).to_csv(hist, index=False)
+    assert main(["forecast", "predict", str(ckpt), "--csv", str(hist), "--out", str(fc)]) == 0
+    g = pd.read_csv(fc)
+    assert len(g) == 8 and np.isfinite(g["mean"]).all()
+    assert main(["forecast", "predict", str(ckpt), "--levels", "50"]) == 2  # not learned
+    assert "50" in capsys.readouterr().err
+
+
+def test_train_comb_of_esrnn_seeds_then_predict(shops_csv, tmp_path, capsys, one_blas_thread):
+    import rnnkit
+    from rnnkit.forecast.combine import ForecastCombination
+
+    ckpt, fc = tmp_path / "comb.pt", tmp_path / "f.csv"
+    assert main(["forecast", "train", *_shops(shops_csv), "--model", "comb", *TINY_ES,
+                 "--ensemble", "2", "--combine", "best", "--validation-windows", "1",
+                 "--out", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("trained lstm ES-RNN") == 2  # the seeds 0 and 1, averaged
+    assert "(seed 0)" in out and "(seed 1)" in out
+    w = _weights(out)
+    vals = w[["esrnn", "ets", "arima"]].to_numpy()
+    assert ((vals == 0) | (vals == 1)).all() and (vals.sum(axis=1) == 1).all()  # best: one
+    comb = rnnkit.load(ckpt)
+    assert isinstance(comb, ForecastCombination) and comb.method == "best"
+    assert list(comb.models_) == ["esrnn", "ets", "arima"]
+    assert isinstance(comb.models_["esrnn"], ForecastCombination)  # the mean of the seeds
+    assert comb.models_["esrnn"].method == "mean" and len(comb.models_["esrnn"].models_) == 2
+    assert main(["forecast", "predict", str(ckpt), "--csv", str(shops_csv), "--out", str(fc),
+                 "--levels", "80"]) == 0
+    f = pd.read_csv(fc)
+    assert len(f) == 8 and np.isfinite(f[["mean", "lower_80", "upper_80"]]).all().all()
+    # the combined forecast is the chosen member's own (weights 1 / 0)
+    direct = comb.predict(levels=(80,))
+    for i, name in enumerate(direct.names):
+        np.testing.assert_allclose(f.loc[f["series"] == name, "mean"], direct.mean[i][:, 0],
+                                   rtol=1e-6)
+
+
+@pytest.fixture
+def no_esrnn_training(monkeypatch):
+    from rnnkit.forecast.esrnn import ESRNN
+
+    def fit(self, *a, **k):
+        raise AssertionError("trained before refusing the flags")
+
+    monkeypatch.setattr(ESRNN, "fit", fit)
+
+
+@pytest.mark.parametrize("action, extra, named", [
+    ("backtest", ["--model", "esrnn", "--ar-window", "8"], ["--ar-window"]),
+    ("backtest", ["--model", "comb", "--search", "baseline=last,seasonal"], ["--search"]),
+    ("backtest", ["--model", "esrnn", "--head", "gaussian", "--model.baseline", "last"],
+     ["--head", "--model.baseline"]),
+    ("backtest", ["--model", "comb", "--past-covariates", "sales"], ["--past-covariates"]),
+    ("train", ["--model", "esrnn", "--model.val_fraction", "0.2", "--train.optimizer", "sgd"],
+     ["--model.val_fraction", "--train.optimizer"]),
+    ("train", ["--model", "comb", "--top-k", "2"], ["--top-k"]),
+    ("backtest", ["--model", "lstm", "--combine", "mean"], ["--combine"]),
+    ("train", ["--validation-windows", "3"], ["--validation-windows", "--model comb"]),
+    ("backtest", ["--model", "esrnn", "--levels", "50"], ["--levels 50", "80, 95"]),
+    ("backtest", ["--model", "comb", "--combine", "best", "--validation-windows", "0"],
+     ["--combine best", "--validation-windows"]),
+    ("backtest", ["--model", "esrnn", "--hidden-size", "0"], ["--hidden-size"]),
+])
+def test_esrnn_and_comb_refuse_flags_in_one_line(shops_csv, tmp_path, capsys, action, extra,
+                                                 named, no_esrnn_training):
+    argv = ["forecast", action, *_shops(shops_csv), "--steps", "5", *extra]
+    if action == "train":
+        argv += ["--out", str(tmp_path / "m.pt")]
+    assert main(argv) == 2
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnnkit forecast: error:"), cap.err
+    assert all(n in lines[0] for n in named), lines[0]
+    assert cap.out == "" and not (tmp_path / "m.pt").exists()

@@ -214,14 +214,15 @@ def test_bad_arguments():
 def test_save_load_round_trip(tmp_path):
     from rnnkit import saving
     from rnnkit.forecast import Forecaster, ForecasterConfig
-    from rnnkit.forecast.baselines import ETS
+    from rnnkit.forecast.baselines import ETS, Naive2
 
     rng = np.random.default_rng()
     y = seasonal(rng, T=60, m=4)
     tiny = Forecaster(ForecasterConfig(horizon=4, input_len=8, hidden_size=4, max_steps=5,
                                        head="gaussian"))
     comb = ForecastCombination({"snaive": SeasonalNaive(season=4, horizon=4),
-                                "ets": lambda: ETS(season=4, horizon=4), "rnn": tiny},
+                                "ets": lambda: ETS(season=4, horizon=4), "rnn": tiny,
+                                "naive2": Naive2(season=4, horizon=4)},
                                season=4, horizon=4, validation_windows=2)
     comb.fit(from_array(y, freq="MS", start="2000-01-01"))
     path = tmp_path / "comb.pt"

@@ -14,6 +14,17 @@ on stderr; ``backtest`` also says each window's (and with ``--search`` each sett
 Training's evaluation cadence and early stopping are ``--eval-every`` and ``--patience``
 (``--train.eval_every``, ``--train.early_stop_patience``).
 
+``--model esrnn`` (``train`` and ``backtest``) is :class:`~rnnkit.forecast.esrnn.ESRNN`, one
+global network across all the series (``--ensemble N``: the mean of N seeds); ``--model comb``
+its :class:`~rnnkit.forecast.combine.ForecastCombination` with ETS and ARIMA, weighted per
+series by ``--combine`` (inverse_error, best, mean, median) over ``--validation-windows``
+rolling origins inside the training data (each member fitted once for them); its weights are
+printed. Both take the flags of :data:`ESRNN_FIELDS` (``--horizon``, ``--input-len``,
+``--season``, ``--cell``, ``--hidden-size``, ``--model.num_layers``, ``--steps``, ``--train.lr``,
+``--seed``, ``--eval-every``, ``--patience``, ...) and refuse the Forecaster's others;
+``input_len`` defaults to ES-RNN's own ``max(horizon, season, 4)``. ``backtest --model naive2``
+is the M4 benchmark. ``predict`` reads every forecast kind (:func:`load_forecaster`).
+
 Data come from ``--csv FILE`` (with ``--time`` and ``--target`` columns, ``--series`` for
 several series) or ``--dataset NAME`` (a registered package-shipped series, see
 ``rnnkit.data.datasets``).
@@ -29,6 +40,9 @@ set them (``--fill interpolate``, :func:`speaking_flags`).
         --search baseline=last,seasonal_mean --top-k 2 --ensemble 2 --out ens.pt  # 4 networks
     rnnkit forecast predict m.pt --csv sales.csv --out forecast.csv --plot forecast.png
     rnnkit forecast backtest --dataset airpassengers --horizon 12 --windows 4 --model lstm
+    rnnkit forecast backtest --csv shops.csv --time week --target sales --series shop \
+        --horizon 8 --model comb --ensemble 3 --combine inverse_error   # prints the weights
+    rnnkit forecast train --csv shops.csv ... --horizon 8 --model esrnn --out es.pt
     rnnkit forecast backtest --dataset wineind --horizon 12 --model lstm --ensemble 2 \
         --search baseline=last,seasonal,seasonal_mean      # choose by validation, see
                                                            # rnnkit.forecast.search
@@ -64,9 +78,21 @@ ALIASES = {
 }
 # set in TOML only (lists), or not at all (the [train] table is the model's training)
 NOT_FLAGS = {"model.train", "model.quantiles", "model.calendar", "model.holidays"}
+# the settings that mean the same for ES-RNN: "section.field" -> ESRNNConfig field; any other
+# [model] / [train] setting given with --model esrnn or comb is refused (_check_esrnn_flags)
+ESRNN_FIELDS = {
+    "model.horizon": "horizon", "model.season": "season", "model.input_len": "input_len",
+    "model.cell": "cell", "model.hidden_size": "hidden_size", "model.num_layers": "num_layers",
+    "model.dropout": "dropout", "model.batch_size": "batch_size",
+    "train.max_steps": "max_steps", "train.lr": "lr", "train.seed": "seed",
+    "train.eval_every": "eval_every", "train.early_stop_patience": "patience",
+}
+ESRNN_IGNORED = {"train.progress"}  # ES-RNN draws no progress bar: harmless, accepted
+GLOBAL_MODELS = ("esrnn", "comb")   # ES-RNN alone, or combined with ETS and ARIMA
 
-DESCRIPTION = ("Train, predict and backtest RNN forecasters (and the seasonal-naive, ARIMA and "
-               "ETS baselines) on a CSV file or a registered data set.")
+DESCRIPTION = ("Train, predict and backtest RNN forecasters, the ES-RNN hybrid and its "
+               "combination with ETS and ARIMA (and the seasonal-naive, Naive2, ARIMA and ETS "
+               "baselines) on a CSV file or a registered data set.")
 
 
 # -- errors in the user's words: the library's keywords as the flags that set them -------------
@@ -226,11 +252,115 @@ def _choices(note: str | None, given: dict[str, dict[str, Any]], cfg, grid: dict
         how = f"searched over {', '.join(map(str, grid['input_len']))} (--search input_len=...)"
     elif "input_len" in given["model"]:
         how = f"{cfg.input_len} (given; --input-len to change)"
+    elif hasattr(cfg, "val_windows"):  # an ESRNNConfig: the library's own default
+        how = f"{cfg.input_len} (max(horizon, season, 4), ES-RNN's default; --input-len to change)"
     else:
         why = f"the season {m}" if m > H else f"the horizon {H}"
         how = f"{cfg.input_len} (2 x {why}; --input-len to change)"
     notes.add(f"input length {how}")
     return notes
+
+
+# -- ES-RNN and the combination (--model esrnn | comb) --------------------------------------------
+def _flag_of(key: str) -> str:
+    """The flag a user types for ``"section.field"``: its short alias, else ``--section.field``."""
+    return ALIASES.get(key, f"--{key}")
+
+
+def _check_new_model_flags(args, given: dict[str, dict[str, Any]]) -> None:
+    """Before any work: the flags given fit ``args.model``. ES-RNN and the combination take the
+    settings of :data:`ESRNN_FIELDS` only (the rest are Forecaster's); ``--combine`` and
+    ``--validation-windows`` are the combination's only."""
+    comb_only = [f for f, v in (("--combine", args.method),
+                                ("--validation-windows", args.validation_windows))
+                 if v is not None]
+    if args.model != "comb" and comb_only:
+        raise ValueError(f"{', '.join(comb_only)}: options of the combination, not of --model "
+                         f"{args.model}; leave them out or use --model comb")
+    if args.validation_windows is not None and args.validation_windows < 0:
+        raise ValueError(f"--validation-windows takes a number of origins >= 0, got "
+                         f"{args.validation_windows}")
+    if args.validation_windows == 0 and args.method in (None, "inverse_error", "best"):
+        raise ValueError(f"--combine {args.method or 'inverse_error'} weights the members by "
+                         f"their validation errors: give --validation-windows 1 or more, or "
+                         f"--combine mean or median")
+    if args.model not in GLOBAL_MODELS:
+        return
+    unused = [f for f, used in (("--search", args.search), ("--top-k", args.top_k > 1),
+                                ("--past-covariates", args.past_covariates),
+                                ("--future-covariates", args.future_covariates)) if used]
+    unused += [_flag_of(f"{sec}.{k}") for sec in ("model", "train") for k in given[sec]
+               if f"{sec}.{k}" not in ESRNN_FIELDS.keys() | ESRNN_IGNORED]
+    if unused:
+        takes = ", ".join(dict.fromkeys(_flag_of(k) for k in ESRNN_FIELDS
+                                        if k != "model.cell" or not hasattr(args, "n_windows")))
+        raise ValueError(f"{', '.join(unused)}: not "
+                         f"{'an option' if len(unused) == 1 else 'options'} of --model "
+                         f"{args.model} (ES-RNN uses "
+                         f"no covariates, search or Forecaster settings); leave them out (it "
+                         f"takes {takes}, --ensemble) or use an RNN forecaster")
+
+
+def _esrnn_config(given: dict[str, dict[str, Any]], season: int):
+    """The :class:`~rnnkit.forecast.esrnn.ESRNNConfig` of the flags of :data:`ESRNN_FIELDS`
+    (the library's defaults for the rest; ``season`` the given or inferred one)."""
+    from ..forecast.esrnn import ESRNNConfig
+
+    kw = {ESRNN_FIELDS[f"{sec}.{k}"]: v for sec in ("model", "train")
+          for k, v in given[sec].items() if f"{sec}.{k}" in ESRNN_FIELDS and v is not None}
+    return ESRNNConfig(**{**kw, "horizon": _horizon(given), "season": season})
+
+
+def _esrnn(cfg, n_models: int):
+    """An unfitted ES-RNN of ``cfg``, or (``n_models`` > 1) the mean of ``n_models`` of them
+    with the seeds ``seed, seed + 1, ...`` (a mean :class:`ForecastCombination`)."""
+    from ..forecast.esrnn import ESRNN
+
+    if n_models == 1:
+        return ESRNN(cfg)
+    from ..forecast.combine import ForecastCombination
+
+    return ForecastCombination({f"esrnn_seed{cfg.seed + k}": ESRNN(cfg, seed=cfg.seed + k)
+                                for k in range(n_models)}, method="mean", validation_windows=0,
+                               season=cfg.season, horizon=cfg.horizon)
+
+
+def _new_model(args, cfg):
+    """The unfitted model of ``--model esrnn`` or ``comb``: ES-RNN (``--ensemble`` seeds), or
+    its :class:`ForecastCombination` with ETS and ARIMA, weighted by ``--combine`` over
+    ``--validation-windows`` origins (each member fitted once for them: ``refit=False``)."""
+    rnn = _esrnn(cfg, args.ensemble)
+    if args.model == "esrnn":
+        return rnn
+    from ..forecast.baselines import ARIMA, ETS
+    from ..forecast.combine import ForecastCombination
+
+    m, H = cfg.season, cfg.horizon
+    return ForecastCombination(
+        {"esrnn": rnn, "ets": ETS(season=m, horizon=H), "arima": ARIMA(season=m, horizon=H)},
+        method=args.method or "inverse_error",
+        validation_windows=2 if args.validation_windows is None else args.validation_windows,
+        season=m, horizon=H, refit=False)
+
+
+def _weights_table(comb) -> str:
+    """The combination's per-series weights (rows sum to 1), as a table for stdout."""
+    w = comb.weights_.rename_axis("series").reset_index()
+    return w.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+def _esrnn_lines(model) -> list[str]:
+    """One "trained ..." line per fitted ES-RNN in ``model`` (an ES-RNN or a combination)."""
+    lines = []
+    for m in _members(model):
+        h = getattr(m, "history", None)
+        if not hasattr(m, "net") or not isinstance(h, dict):
+            continue
+        val = (f"best validation MASE {h['best_val_mase']:.4f}"
+               if h.get("best_val_mase") is not None else "no validation")
+        lines.append(f"trained {m.config.cell} ES-RNN (seed {m.config.seed}) on {len(m.names)} "
+                     f"series for {h.get('best_step')} steps ({val})")
+    return lines
 
 
 def _grid(items) -> dict:
@@ -262,6 +392,9 @@ def _train(args) -> int:
     given = _given(args)
     _check_run_dir(given, overwrite=args.overwrite)
     _check_counts(args)
+    _check_new_model_flags(args, given)
+    if args.model in GLOBAL_MODELS:
+        return _train_global(args, given)
     df, cols, season, note = _load(args, given["model"].get("season"))
     cfg = _config(given, season)
     notes = _choices(note, given, cfg, _grid(args.search))
@@ -293,6 +426,34 @@ def _train(args) -> int:
     return 0
 
 
+def _train_global(args, given: dict[str, dict[str, Any]]) -> int:
+    """``train --model esrnn | comb``: fit the ES-RNN (or its combination) on every series
+    and save it with its own ``.save`` (atomic; ``--out`` already checked)."""
+    from ..train.distributed import is_main_process
+
+    df, cols, season, note = _load(args, given["model"].get("season"))
+    cfg = _esrnn_config(given, season)
+    model = _new_model(args, cfg)
+    notes = _choices(note, given, cfg, {})
+    model.fit(df, **cols)
+    if not is_main_process():  # under torchrun only rank 0 saves and reports
+        return 0
+    notes()  # now that the fit passed its checks
+    for m in _members(model):  # a combination fits its members on Series, not on the columns:
+        if hasattr(m, "columns") and not any(m.columns.values()):  # keep them for predict --csv
+            m.columns = {k: cols[k] for k in ("time", "target", "series")}
+    model.save(args.out)  # atomic, and only now: an interrupted run leaves --out untouched
+    for line in _esrnn_lines(model):
+        print(line)
+    if args.model == "comb":
+        print(f"combination weights (--combine {model.method}, "
+              f"{model.validation_windows} validation windows):")
+        print(_weights_table(model))
+    print(f"saved {args.out}")
+    _card(args.out)
+    return 0
+
+
 def _card(path: str) -> None:
     from ..train.trainer import write_card
 
@@ -318,7 +479,11 @@ def _check_counts(args) -> None:
 
 
 def _members(model) -> list:
-    """The forecasters of a loaded model (an ensemble's members, or the model itself)."""
+    """The forecasters of a loaded model (an ensemble's members, a combination's fitted
+    members in turn, or the model itself)."""
+    fitted = getattr(model, "models_", None)
+    if isinstance(fitted, dict):  # a ForecastCombination (its .members are templates)
+        return [leaf for m in fitted.values() for leaf in _members(m)]
     return list(getattr(model, "members", [model]))
 
 
@@ -330,7 +495,8 @@ def _predict(args) -> int:
 
     _check_writable(args, "--out", "--plot")
     model = load_forecaster(args.checkpoint)
-    first = _members(model)[0]
+    # the first rnnkit member (a combination's statistical baselines keep no columns)
+    first = next(m for m in _members(model) if hasattr(m, "columns"))
     known = list(first.series[0].future_names)
     if known and not args.future_csv:
         raise ValueError(f"{args.checkpoint} uses known-future covariates {known}: give their "
@@ -346,6 +512,14 @@ def _predict(args) -> int:
         wanted = _trained_columns(first, "future_covariates")
         future = read_csv(args.future_csv, "--future-csv", needs=f"the columns {wanted}")
         _check_columns(future, wanted, "--future-csv")
+    if history is not None and hasattr(model, "models_"):
+        # a combination hands the history to every member, and the baselines know no
+        # columns: read it as the rnnkit member was trained
+        from ..data.timeseries import as_series
+
+        col = first.columns
+        history = as_series(history, col.get("time"), col.get("target"), col.get("series"),
+                            freq=getattr(first, "freq", None))
     with metered(args, "forecasts", 1) as meter:
         fc = model.predict(history=history, future=future, levels=args.levels)
         frame = fc.to_frame()
@@ -356,7 +530,8 @@ def _predict(args) -> int:
     else:
         print(frame.to_string(index=False))
     if args.plot:
-        _status(f"wrote {plot_forecast(model._history(history), fc, args.plot)}")
+        owner = model if hasattr(model, "_history") else first
+        _status(f"wrote {plot_forecast(owner._history(history), fc, args.plot)}")
     return 0
 
 
@@ -385,7 +560,7 @@ def _check_columns(df, wanted: list[str], flag: str) -> None:
 
 def _backtest(args) -> int:
     from ..forecast.backtest import backtest
-    from ..forecast.baselines import ARIMA, ETS, SeasonalNaive
+    from ..forecast.baselines import ARIMA, ETS, Naive2, SeasonalNaive
     from ..forecast.forecaster import Forecaster
     from ..forecast.plots import plot_forecast
     from ..forecast.result import check_levels
@@ -398,12 +573,13 @@ def _backtest(args) -> int:
     if args.n_windows < 1:
         raise ValueError(f"--windows takes the number of forecast origins to score, >= 1, got "
                          f"{args.n_windows}")
+    _check_new_model_flags(args, given)
     rnn_only = [flag for flag, used in (("--search", args.search),
                                         ("--ensemble", args.ensemble > 1),
                                         ("--top-k", args.top_k > 1),
                                         ("--ar-window", given["model"].get("ar_window")))
                 if used]
-    if args.model not in ("lstm", "gru") and rnn_only:
+    if args.model not in ("lstm", "gru", *GLOBAL_MODELS) and rnn_only:
         raise ValueError(f"{', '.join(rnn_only)}: RNN options, for --model lstm or gru, not "
                          f"{args.model}; leave them out or pick an RNN model")
     df, cols, season, note = _load(args, given["model"].get("season"))
@@ -426,9 +602,27 @@ def _backtest(args) -> int:
 
                 return ForecastEnsemble(cfg, n_models=args.ensemble)
             return Forecaster(cfg)
+    elif args.model in GLOBAL_MODELS:
+        cfg = _esrnn_config(given, season)
+        _new_model(args, cfg)  # its settings checked before any work
+        unlearned = [lv for lv in check_levels(args.levels, cfg.levels)
+                     if float(lv) not in map(float, cfg.levels)]
+        if unlearned:
+            asked = " ".join(f"{lv:g}" for lv in unlearned)
+            learned = ", ".join(f"{lv:g}" for lv in cfg.levels)
+            raise ValueError(f"--levels {asked}: ES-RNN learns the intervals of the levels "
+                             f"{learned} only; pick --levels from them (or --levels with no "
+                             f"value: none)")
+        notes = _choices(note, given, cfg, {})
+        fitted: list = []  # the combinations fitted, for their weights
+
+        def factory():
+            fitted.append(_new_model(args, cfg))
+            return fitted[-1]
     else:
         check_levels(args.levels)
-        cls = {"snaive": SeasonalNaive, "arima": ARIMA, "ets": ETS}[args.model]
+        cls = {"snaive": SeasonalNaive, "naive2": Naive2, "arima": ARIMA,
+               "ets": ETS}[args.model]
         notes = _choices(note, given, None, {})
 
         def factory():
@@ -438,6 +632,12 @@ def _backtest(args) -> int:
     notes()
     print(res.scores.to_string(index=False))
     print("mean: " + ", ".join(f"{k} {v:.4g}" for k, v in res.summary().items()))
+    if args.model == "comb":
+        comb = fitted[-1]
+        when = ("its last fit" if args.refit else "its fit before the first window")
+        print(f"combination weights (--combine {comb.method}, {comb.validation_windows} "
+              f"validation windows inside the data of {when}):")
+        print(_weights_table(comb))
     if args.out:
         atomic_write_text(res.scores.to_csv(index=False), args.out)
         _status(f"wrote {args.out}")
@@ -475,6 +675,15 @@ def register(subparsers) -> None:
         q.add_argument("--ensemble", type=int, default=1,
                        help="RNN seeds averaged (per setting with --search)")
         add_config_arguments(q, sections, ALIASES, NOT_FLAGS | set(not_flags))
+        g = q.add_argument_group("--model comb (ES-RNN + ETS + ARIMA, weighted per series)")
+        g.add_argument("--combine", dest="method", default=None,
+                       choices=["inverse_error", "best", "mean", "median"],
+                       help="how the members are weighted per series: by inverse validation "
+                       "MASE, all on the best one, equally, or the median (default: "
+                       "inverse_error)")
+        g.add_argument("--validation-windows", type=int, default=None, metavar="V",
+                       help="rolling origins inside the training data that score the members "
+                       "(each fitted once, before the first; default: 2)")
 
     t = sub.add_parser("train", help="train a forecaster and save it",
                        description="Train an RNN forecaster. Its options come from the "
@@ -483,6 +692,12 @@ def register(subparsers) -> None:
                        "one horizon) is held out to pick the best step.")
     _add_data_args(t)
     model_args(t)
+    t.add_argument("--model", default="forecaster", choices=["forecaster", *GLOBAL_MODELS],
+                   help="forecaster: the RNN Forecaster of the [model] settings; esrnn: the "
+                   "ES-RNN hybrid, one network across all series (--horizon, --input-len, "
+                   "--season, --cell, --hidden-size, --model.num_layers, --steps, --train.lr, "
+                   "--seed, --eval-every, --patience); comb: ES-RNN, ETS and ARIMA combined per "
+                   "series (--combine, --validation-windows) (default: %(default)s)")
     t.add_argument("--progress", dest="train.progress", action="store_const", const=True,
                    default=argparse.SUPPRESS, help="show a progress bar")
     t.add_argument("--out", default="forecaster.pt",
@@ -513,8 +728,11 @@ def register(subparsers) -> None:
                        "origins (fitted once before the first, or at each with --refit).")
     _add_data_args(b)
     model_args(b, not_flags={"model.cell"})  # --model names the cell
-    b.add_argument("--model", default="lstm", choices=["lstm", "gru", "snaive", "arima", "ets"],
-                   help="the RNN cell, or a baseline (default: %(default)s)")
+    b.add_argument("--model", default="lstm",
+                   choices=["lstm", "gru", *GLOBAL_MODELS, "snaive", "naive2", "arima", "ets"],
+                   help="the RNN cell; esrnn (the ES-RNN hybrid, one LSTM network across all "
+                   "series); comb (ES-RNN, ETS and ARIMA weighted per series: --combine, "
+                   "--validation-windows); or a baseline (default: %(default)s)")
     b.add_argument("--windows", dest="n_windows", type=int, default=4,  # backtest()'s name:
                    help="forecast origins (default: 4)")            # its hints say --windows
     b.add_argument("--refit", action="store_true", help="refit at every origin")

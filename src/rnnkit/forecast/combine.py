@@ -322,7 +322,7 @@ class ForecastCombination:
 
 # -- member and series states --------------------------------------------------------------------
 
-_BASELINES = ("SeasonalNaive", "ARIMA", "ETS")
+_BASELINES = ("SeasonalNaive", "Naive2", "ARIMA", "ETS")
 
 
 def _series_state(s: Series) -> dict:

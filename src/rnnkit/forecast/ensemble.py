@@ -106,12 +106,23 @@ class ForecastEnsemble(Savable):
                         {lv: avg(lambda f, lv=lv: f.upper[lv]) for lv in shared})
 
 
-def load_forecaster(path: str | os.PathLike) -> Forecaster | ForecastEnsemble:
-    """A saved :class:`Forecaster` or :class:`ForecastEnsemble` (also what
-    :meth:`~rnnkit.forecast.search.ForecastSearch.save` writes), whichever the file
-    holds."""
-    blob = read_state(path, (Forecaster.KIND, ForecastEnsemble.KIND),
-                      version=max(Forecaster.VERSION, ForecastEnsemble.VERSION))
-    if parse_tag(blob)[0] == ForecastEnsemble.KIND:
-        return rebuild(ForecastEnsemble, blob, path)
-    return rebuild(Forecaster, blob, path)
+def load_forecaster(path: str | os.PathLike) -> Any:
+    """The forecast model a file holds: a saved :class:`Forecaster`, :class:`ForecastEnsemble`
+    (also what :meth:`~rnnkit.forecast.search.ForecastSearch.save` writes),
+    :class:`~rnnkit.forecast.esrnn.ESRNN` or
+    :class:`~rnnkit.forecast.combine.ForecastCombination`, whichever it is. Another file
+    (another rnnkit kind, a corrupt or foreign one, one of a newer rnnkit) raises an error
+    saying what it is and which command makes a forecast model."""
+    from ..saving import KINDS, _check_version, _resolve
+
+    classes = {Forecaster.KIND: Forecaster, ForecastEnsemble.KIND: ForecastEnsemble,
+               FORECAST_KINDS[0]: None, FORECAST_KINDS[1]: None}
+    blob = read_state(path, tuple(classes), version=10**9)  # each kind's version: below
+    kind, version = parse_tag(blob)
+    cls = classes[kind] or _resolve(KINDS[kind])
+    _check_version(os.fspath(path), (kind, version), cls.VERSION)
+    return rebuild(cls, blob, path)
+
+
+#: the kinds besides Forecaster's and ForecastEnsemble's that :func:`load_forecaster` reads
+FORECAST_KINDS = ("rnnkit.esrnn", "rnnkit.forecast_combination")
