@@ -388,7 +388,8 @@ def test_ensemble_of_different_settings_saves_and_loads(tmp_path):
     assert isinstance(load_forecaster(tmp_path / "one.pt"), Forecaster)
     torch.save({"kind": "something else"}, tmp_path / "other.pt")
     with pytest.raises(ValueError,
-                       match="not a rnnkit.forecaster or rnnkit.forecast_ensemble file"):
+                       match="not a rnnkit.forecaster or rnnkit.forecast_ensemble or "
+                       "rnnkit.esrnn or rnnkit.forecast_combination file"):
         load_forecaster(tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a rnnkit.forecast_ensemble file"):
         ForecastEnsemble.load(tmp_path / "one.pt")
