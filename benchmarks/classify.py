@@ -11,10 +11,11 @@ Prints test accuracy, configuration and runtime for
   embeddings start from PPMI-SVD vectors of the training sentences. 5 models (different
   seeds) are averaged; single-model accuracies are printed too. Anchors: Kim (2014)
   CNN-rand 76.1%, CNN-non-static (word2vec) 81.5%.
-* UCR/UEA archives bundled with sktime, official train/test splits (JapaneseVowels, GunPoint,
-  BasicMotions, ArrowHead). One training recipe; the cell (LSTM/GRU), pooling (max/mean) and
-  hidden size (64/128) are picked by 3-fold cross-validation on the training split, then the
-  model is retrained on the whole training split and tested once.
+* every classification archive sktime bundles (UCR/UEA, official train/test splits; regression
+  archives such as Tecator are skipped): :class:`rnnkit.series.SeriesClassifier`, whose model
+  (FCN, LSTM-FCN, GRU-FCN; dimension shuffle on/off) and epoch are chosen by 3-fold
+  cross-validation on the training split, then refit on the whole training split and tested
+  once, printed next to sktime's 1-NN DTW (full window) run in the same process.
 
 Run from the project root::
 
@@ -37,8 +38,9 @@ from rnnkit.data.batching import sequence_loader
 from rnnkit.data.embeddings import ppmi_svd_vectors
 from rnnkit.data.pretrained import find_model_dir, load_wordpiece_embeddings
 from rnnkit.data.sentiment import load_rt_polarity, stratified_folds, stratified_split
-from rnnkit.data.ucr import downsample, load_ucr, standardize
+from rnnkit.data.ucr import bundled_ucr_names, load_ucr
 from rnnkit.data.vocab import Vocab
+from rnnkit.series.classifier import SeriesClassifier, SeriesClassifierConfig
 from rnnkit.text.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.train import Callback, TrainConfig, Trainer
 
@@ -174,79 +176,114 @@ def run_sentiment(args) -> None:
           f"batch={args.batch_size} | {time.perf_counter() - t0:.0f} s")
 
 
-# -- UCR ----------------------------------------------------------------------------------------
-# One recipe for every archive; the cell and pooling are chosen per archive by k-fold
-# cross-validation on the official training split (the test split is used once, at the end).
-UCR_GRID = [(cell, pooling, hidden) for hidden in (64, 128) for cell in ("lstm", "gru")
-            for pooling in ("max", "mean")]
+# -- UCR/UEA series ------------------------------------------------------------------------------
+def dtw_1nn(train, test) -> tuple[float, float]:
+    """Test accuracy and seconds of sktime's 1-NN DTW (full window), the classic anchor."""
+    import numpy as np
+    import pandas as pd
+    from sktime.classification.distance_based import KNeighborsTimeSeriesClassifier
 
+    def nested(data):  # sktime's nested_univ frame: one pd.Series per cell (unequal lengths)
+        return pd.DataFrame({f"dim_{c}": [pd.Series(s[:, c].numpy().astype(np.float64))
+                                          for s in data.series]
+                             for c in range(data.num_channels)})
 
-def with_diff(series):
-    """Append the first difference x_t - x_{t-1} (0 at t = 1) as extra channels."""
-    return [torch.cat([s, torch.diff(s, dim=0, prepend=s[:1])], 1) for s in series]
-
-
-def ucr_features(train, test):
-    """Standardise with training statistics; average windows of 3 steps for long series
-    (T > 100); add first differences to univariate series."""
-    xs, stats = standardize(train.series)
-    xt, _ = standardize(test.series, stats)
-    factor = 3 if max(s.shape[0] for s in xs) > 100 else 1
-    xs, xt = downsample(xs, factor), downsample(xt, factor)
-    if train.num_channels == 1:
-        xs, xt = with_diff(xs), with_diff(xt)
-    return xs, xt, factor
-
-
-def ucr_fit(xs, y, cell, pooling, hidden, args, seed=0) -> SequenceClassifier:
-    torch.manual_seed(seed)
-    cfg = ClassifierConfig(num_classes=max(y) + 1, input_size=xs[0].shape[1],
-                           hidden_size=hidden, cell=cell, pooling=pooling,
-                           dropout=0.3)
-    model = SequenceClassifier(cfg)
-    batch = max(4, min(16, len(xs) // 5))
-    tcfg = TrainConfig(epochs=args.ucr_epochs, lr=3e-3, weight_decay=0.05, scheduler="cosine",
-                       seed=seed, progress=False, clip_norm=5.0)
-    Trainer(model, tcfg, sequence_loader(xs, y, batch_size=batch, seed=seed)).fit()
-    return model
-
-
-def run_ucr(name: str, args) -> None:
     t0 = time.perf_counter()
+    if len({s.shape[0] for s in train.series + test.series}) > 1:
+        return dtw_1nn_unequal(train, test), time.perf_counter() - t0
+    knn = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw")
+    knn.fit(nested(train), train.labels.numpy())
+    pred = knn.predict(nested(test))
+    return float((np.asarray(pred) == test.labels.numpy()).mean()), time.perf_counter() - t0
+
+
+def _dtw_numba():
+    import numba
+    import numpy as np
+
+    @numba.njit(cache=False)
+    def dtw(a, b):  # a [n, C], b [m, C]: full-window DTW, squared Euclidean step cost
+        n, m = a.shape[0], b.shape[0]
+        D = np.full((n + 1, m + 1), np.inf)
+        D[0, 0] = 0.0
+        for i in range(1, n + 1):
+            for j in range(1, m + 1):
+                c = 0.0
+                for k in range(a.shape[1]):
+                    c += (a[i - 1, k] - b[j - 1, k]) ** 2
+                D[i, j] = c + min(D[i - 1, j], D[i, j - 1], D[i - 1, j - 1])
+        return D[n, m]
+
+    return dtw
+
+
+def dtw_1nn_unequal(train, test) -> float:
+    """1-NN DTW for unequal-length series, which sktime 1.2's KNeighborsTimeSeriesClassifier
+    refuses: the same distance as sktime's "dtw" (full window, squared Euclidean cost),
+    checked against sktime on equal-length series first."""
+    import numpy as np
+
+    dtw = _dtw_numba()
+    a, b = np.random.default_rng(0).normal(size=(2, 30, 2))
+    from sktime.dists_kernels._numba_distances._distance import dtw_distance
+
+    assert abs(dtw(a, b) - dtw_distance(a.T, b.T)) < 1e-6 * dtw(a, b)
+    xs = [s.numpy().astype(np.float64) for s in train.series]
+    hits = 0
+    for s, y in zip(test.series, test.labels.tolist()):
+        q = s.numpy().astype(np.float64)
+        best = min(range(len(xs)), key=lambda i: dtw(q, xs[i]))
+        hits += int(train.labels[best]) == y
+    return hits / len(test.series)
+
+
+def run_ucr(name: str, args) -> dict:
+    """SeriesClassifier (recipe and epoch chosen by CV on the training split, refit on all of
+    it, tested once) next to 1-NN DTW on the official split of a bundled archive."""
     train = load_ucr(name, "train")
     test = load_ucr(name, "test", classes=train.classes)
-    xs, xt, factor = ucr_features(train, test)
-    y, yt = train.labels.tolist(), test.labels.tolist()
-    folds = stratified_folds(y, args.cv_folds, seed=0)
-    cv = {}
-    for cell, pooling, hidden in UCR_GRID:
-        hits = 0
-        for k, fold in enumerate(folds):
-            rest = [i for j, f in enumerate(folds) if j != k for i in f]
-            model = ucr_fit([xs[i] for i in rest], [y[i] for i in rest], cell, pooling, hidden,
-                            args)
-            loader = sequence_loader([xs[i] for i in fold], [y[i] for i in fold], 64,
-                                     shuffle=False)
-            hits += accuracy(model, loader) * len(fold)
-        cv[(cell, pooling, hidden)] = hits / len(y)
-        if args.verbose:
-            print(f"    {name} {cell}/{pooling}/{hidden}: {args.cv_folds}-fold CV accuracy "
-                  f"{cv[(cell, pooling, hidden)]:.4f}", flush=True)
-    cell, pooling, hidden = best = max(UCR_GRID, key=lambda c: cv[c])  # first best on ties
-    model = ucr_fit(xs, y, cell, pooling, hidden, args)
-    acc = accuracy(model, sequence_loader(xt, yt, 64, shuffle=False))
-    print(f"ucr {name}: test accuracy {acc:.4f} ({len(yt)} test series, official split) | "
-          f"chosen by {args.cv_folds}-fold CV on train: bidirectional {cell} pooling={pooling} "
-          f"hidden={hidden} (CV acc {cv[best]:.3f}); epochs="
-          f"{args.ucr_epochs} lr=3e-3 wd=0.05 cosine, downsample x{factor}, diff-features="
-          f"{train.num_channels == 1} | {time.perf_counter() - t0:.0f} s", flush=True)
+    cfg = SeriesClassifierConfig(epochs=args.ucr_epochs, cv_folds=args.cv_folds,
+                                 models=args.ucr_models, width=args.ucr_width,
+                                 max_steps=args.ucr_max_steps, min_steps=args.ucr_min_steps)
+    clf = SeriesClassifier(cfg).fit(train.series, [train.classes[k] for k in
+                                                    train.labels.tolist()],
+                                    verbose=args.verbose)
+    pred = clf.predict(test.series)
+    acc = sum(p == test.classes[k] for p, k in zip(pred, test.labels.tolist())) / len(pred)
+    dtw, dtw_s = float("nan"), 0.0
+    if not args.no_dtw:
+        try:
+            dtw, dtw_s = dtw_1nn(train, test)
+        except Exception as err:  # e.g. a sktime version without unequal-length DTW
+            print(f"    {name}: 1-NN DTW failed ({type(err).__name__}: {err})", flush=True)
+    r = clf.recipe
+    row = {"name": name, "acc": acc, "dtw": dtw, "train_s": clf.fit_seconds, "dtw_s": dtw_s,
+           "recipe": f"{r['model']}{' shuffle' if r['shuffle'] and r['model'] != 'fcn' else ''}"
+                     f" {r['epochs']} ep (CV {r['cv_accuracy'] or float('nan'):.3f})",
+           "n": f"{len(train.series)}/{len(test.series)}", "factor": clf.factor}
+    print(f"ucr {name}: test accuracy {acc:.4f} vs 1-NN DTW {dtw:.4f} | {row['recipe']}, "
+          f"downsample x{clf.factor} | train {clf.fit_seconds:.0f} s, DTW {dtw_s:.0f} s",
+          flush=True)
+    return row
+
+
+def ucr_table(rows: list[dict], args) -> None:
+    print(f"\nUCR/UEA (official splits; recipe and epoch by {args.cv_folds}-fold CV on train, "
+          f">= {args.ucr_epochs} epochs and {args.ucr_min_steps} steps, width {args.ucr_width}, "
+          f"max steps {args.ucr_max_steps}, "
+          f"candidates {args.ucr_models})")
+    print(f"{'data set':18} {'train/test':>10} {'rnnkit':>7} {'1NN-DTW':>8} {'diff':>7} "
+          f"{'train s':>8}  recipe")
+    for r in rows:
+        print(f"{r['name']:18} {r['n']:>10} {r['acc']:7.4f} {r['dtw']:8.4f} "
+              f"{r['acc'] - r['dtw']:+7.4f} {r['train_s']:8.0f}  {r['recipe']}")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--only", choices=["sentiment", "ucr"], default=None)
-    p.add_argument("--datasets", nargs="*", default=["JapaneseVowels", "GunPoint",
-                                                       "BasicMotions", "ArrowHead"])
+    p.add_argument("--datasets", nargs="*", default=None,
+                   help="UCR/UEA archives (default: every classification set sktime bundles)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--verbose", action="store_true", help="print every evaluation")
     p.add_argument("--folds", type=int, default=1, help="1 = fixed 90/10 split")
@@ -258,6 +295,13 @@ def main(argv=None) -> int:
     p.add_argument("--init-std", type=float, default=1.0)
     p.add_argument("--cell", default="gru")
     p.add_argument("--ucr-epochs", type=int, default=60)
+    p.add_argument("--ucr-models", default="fcn,lstm-fcn,gru-fcn")
+    p.add_argument("--ucr-width", type=float, default=1.0)
+    p.add_argument("--ucr-min-steps", type=int, default=1000,
+                   help="optimizer steps at least (small sets get more epochs)")
+    p.add_argument("--ucr-max-steps", type=int, default=256,
+                   help="longer series are averaged over windows to at most this many steps")
+    p.add_argument("--no-dtw", action="store_true", help="skip the 1-NN DTW anchor")
     p.add_argument("--cv-folds", type=int, default=3)
     p.add_argument("--pooling", default="max")
     p.add_argument("--embed", type=int, default=128)
@@ -282,8 +326,8 @@ def main(argv=None) -> int:
     if args.only in (None, "sentiment"):
         run_sentiment(args)
     if args.only in (None, "ucr"):
-        for name in args.datasets:
-            run_ucr(name, args)
+        rows = [run_ucr(name, args) for name in (args.datasets or bundled_ucr_names())]
+        ucr_table(rows, args)
     return 0
 
 

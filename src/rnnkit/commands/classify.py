@@ -1,10 +1,19 @@
-"""``rnnkit classify``: train a text classifier and predict class probabilities.
+"""``rnnkit classify``: train a text or time-series classifier and predict class probabilities.
 
     rnnkit classify train --data ../shared/data --out-dir runs/sentiment --epochs 6
     rnnkit classify train --data labelled.tsv --out-dir runs/topics   # label<TAB>text lines
     rnnkit classify train --data labelled.tsv --out-dir runs/topics --resume --epochs 12
     rnnkit classify train --config sentiment.toml --lr 1e-3
     rnnkit classify predict runs/sentiment/best.pt "a gorgeous , witty film"
+
+Time series (UCR/UEA ``.ts`` or ``.arff`` files, or ``.tsv``/``.csv`` with one series per row,
+the label first) train a :class:`~rnnkit.series.classifier.SeriesClassifier` (FCN, LSTM-FCN or
+GRU-FCN, chosen with its epoch by cross-validation on the training file, then refit on all of
+it; ``[series]`` options, ``--series.FIELD``); ``--epochs``, ``--lr``, ``--seed`` and
+``--batch-size`` apply to it when given::
+
+    rnnkit classify train --data GunPoint_TRAIN.ts --out-dir runs/gunpoint
+    rnnkit classify predict runs/gunpoint/best.pt --data GunPoint_TEST.ts  # + accuracy
 
 ``--out-dir`` must be a new or empty folder: ``--resume`` continues the run there from its
 last.pt, ``--overwrite`` replaces it. Every option of ``classify train`` is a field of a config
@@ -30,17 +39,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import warnings
 
 from .options import (
     add_command_options,
     add_compute_flag,
+    add_config_arguments,
     build_configs,
+    given_settings,
     metered,
     print_warnings,
     with_defaults,
 )
-from .runs import add_run_dir_flags, best_note, open_run
+from .runs import add_run_dir_flags, best_note, flag_name, open_run
 
 __all__ = ["ClassifyDataConfig", "register"]
 
@@ -51,8 +63,9 @@ class ClassifyDataConfig:
 
     Attributes:
         path: a text file (UTF-8, or Latin-1) of label<TAB>text lines (the label first; a
-            header line such as label<TAB>text is skipped), or a folder with
-            rt-polarity.pos/.neg (e.g. ../shared/data).
+            header line such as label<TAB>text is skipped), a folder with
+            rt-polarity.pos/.neg (e.g. ../shared/data), or a series file (.ts, .arff, or
+            .tsv/.csv with one series per row, the label first) for a series classifier.
         val_fraction: stratified share of the texts held out for validation (and best.pt).
         min_freq: words seen fewer times in the training texts become <unk>.
         batch_size: texts per batch.
@@ -79,7 +92,7 @@ class ClassifyDataConfig:
 
 
 def _sections() -> dict[str, type]:
-    from ..text.classifier import ClassifierConfig
+    from ..text.config import ClassifierConfig
     from ..train import TrainConfig
 
     return {"model": with_defaults(ClassifierConfig, vocab_size=2, dropout=0.5,
@@ -99,31 +112,112 @@ ALIASES = {
     "train.seed": "--seed", "train.device": "--device", "train.out_dir": "--out-dir",
 }
 NOT_FLAGS = {"model.num_classes", "model.vocab_size", "model.input_size"}  # from the data
+SERIES_ALIASES = {"series.models": "--models", "series.shuffle": "--shuffle",
+                  "series.cv_folds": "--cv-folds"}
+#: text settings that also set a series classifier when given: section.field -> series field
+SHARED = {"train.epochs": "epochs", "train.lr": "lr", "train.seed": "seed",
+          "train.weight_decay": "weight_decay", "data.batch_size": "batch_size"}
+
+
+def _series_sections() -> dict[str, type]:
+    from ..series.config import SeriesClassifierConfig
+
+    return {"series": SeriesClassifierConfig}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("classify", help="sequence classification of text",
+    parser = subparsers.add_parser("classify", help="classification of texts and time series",
                                    description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    tr = sub.add_parser("train", help="train on label<TAB>text lines or the rt-polarity folder",
-                        description="Train a text classifier. Options come from the defaults, "
-                        "then --config FILE.toml ([model], [data], [train] tables), then flags.")
+    tr = sub.add_parser("train", help="train on label<TAB>text lines, the rt-polarity folder, or "
+                        "a series file (.ts, .arff, .tsv/.csv with the label first)",
+                        description="Train a text classifier, or a series classifier when "
+                        "--data is a series file. Options come from the defaults, then "
+                        "--config FILE.toml ([model], [data], [train], [series] tables), then "
+                        "flags.")
     add_command_options(tr, _sections(), ALIASES, NOT_FLAGS)
+    add_config_arguments(tr, _series_sections(), SERIES_ALIASES)
     add_run_dir_flags(tr)
     tr.set_defaults(func=_train)
-    pr = sub.add_parser("predict", help="class probabilities of texts",
-                        description="Print one JSON line per text: its most probable label and "
-                        "the probability of every class.")
+    pr = sub.add_parser("predict", help="class probabilities of texts or series",
+                        description="Print one JSON line per text (or series of --data): its "
+                        "most probable label and the probability of every class; for a "
+                        "labelled series file, a last line with the accuracy.")
     pr.add_argument("checkpoint", help="best.pt or last.pt from `rnnkit classify train`")
-    pr.add_argument("texts", nargs="+", metavar="TEXT",
+    pr.add_argument("texts", nargs="*", metavar="TEXT",
                     help="one or more texts (quote each); empty ones are refused")
+    pr.add_argument("--data", metavar="FILE",
+                    help="a series file (.ts, .arff, .tsv/.csv) for a series classifier "
+                    "(default: none: classify the TEXTs)")
     add_compute_flag(pr, "text")
     pr.set_defaults(func=_predict)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
+def _series_data(args: argparse.Namespace) -> str | None:
+    """The --data path when it is a series file (by extension and content), else None."""
+    from ..series.files import is_series_file
+
+    path = getattr(args, "data.path", None)
+    if path is None and args.config:  # --data may come from the [data] table
+        path = build_configs(args, {**_sections(), **_series_sections()}, NOT_FLAGS,
+                             {})["data"].path
+    return path if path and is_series_file(path) else None
+
+
 def _train(args: argparse.Namespace) -> int:
+    if _series_data(args):
+        return _train_series(args)
+    series_given = sorted(k for k in vars(args) if k.startswith("series."))
+    if series_given:
+        print_warnings([f"{', '.join('--' + k for k in series_given)}: [series] options "
+                        f"apply to series files only; ignored for text data"])
+    return _train_text(args)
+
+
+def _train_series(args: argparse.Namespace) -> int:
+    from ..series.classifier import SeriesClassifier
+    from ..series.files import read_series_file
+    from .runs import check_run_dir
+
+    sections = {**_sections(), **_series_sections()}
+    cfg = build_configs(args, sections, NOT_FLAGS,
+                        {"data.path": "--data", "train.out_dir": "--out-dir"})
+    given = given_settings(args, sections, NOT_FLAGS)
+    series_cfg = dataclasses.replace(cfg["series"], **{
+        field: given[key.split(".")[0]][key.split(".")[1]] for key, field in SHARED.items()
+        if key.split(".")[1] in given[key.split(".")[0]]})
+    ignored = [flag_name(f"model.{k}", ALIASES) for k in given["model"]]
+    ignored += [flag_name(f"{sec}.{k}", ALIASES) for sec in ("data", "train")
+                for k in given[sec] if f"{sec}.{k}" not in SHARED
+                and f"{sec}.{k}" not in ("data.path", "train.out_dir", "train.progress")]
+    if ignored:
+        print_warnings([f"{', '.join(ignored)}: text-model options; ignored for a series "
+                        f"file (its options are --series.FIELD, see --help)"])
+    if args.resume:
+        raise ValueError("--resume: a series classifier is trained in one go (cross-validation "
+                         "then a refit); drop --resume, or pass --overwrite to train again")
+    out_dir, path = cfg["train"].out_dir, cfg["data"].path
+    check_run_dir(out_dir, resume=False, overwrite=args.overwrite)
+    data = read_series_file(path, where=f"--data {path}: ")
+    if data.labels is None:
+        raise ValueError(f"--data {path}: the series have no class labels (@classLabel "
+                         f"false); training needs a labelled file")
+    clf = SeriesClassifier(series_cfg).fit(data.series, data.labels)
+    os.makedirs(out_dir, exist_ok=True)
+    best = os.path.join(out_dir, "best.pt")
+    clf.save(best)
+    r = clf.recipe
+    cv = f"{r['cv_accuracy']:.4f}" if r["cv_accuracy"] is not None else "n/a"
+    print(f"trained on {len(data.series)} series ({data.num_channels} channel(s)), classes "
+          f"{clf.classes}; chosen by {series_cfg.cv_folds}-fold cross-validation: "
+          f"{r['model']}{' (dimension shuffle)' if r['shuffle'] else ''}, {r['epochs']} epochs "
+          f"(CV accuracy {cv}); {clf.fit_seconds:.0f} s; model in {best}")
+    return 0
+
+
+def _train_text(args: argparse.Namespace) -> int:
     from ..data.sentiment import load_labelled_text
     from ..text.classifier import train_text_classifier
     from ..train.distributed import is_main_process
@@ -152,6 +246,56 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    if args.data is not None:
+        if args.texts:
+            raise ValueError("give texts or --data FILE (series), not both")
+        return _predict_series(args)
+    if not args.texts:
+        raise ValueError("give one or more TEXT arguments to classify (quoted), or --data FILE "
+                         "for a series classifier, e.g. rnnkit classify predict CHECKPOINT "
+                         "\"a witty film\"")
+    from ..saving import file_kind
+    from ..series.classifier import SeriesClassifier
+
+    try:  # a broken file is reported by the text path, as before series existed
+        kind = (file_kind(args.checkpoint) or ("",))[0]
+    except Exception:
+        kind = ""
+    if kind == SeriesClassifier.KIND:
+        raise ValueError(f"{args.checkpoint} is a series classifier; give the series with "
+                         f"--data FILE (.ts, .arff, .tsv/.csv), not texts")
+    return _predict_text(args)
+
+
+def _predict_series(args: argparse.Namespace) -> int:
+    from ..series.classifier import SeriesClassifier
+    from ..series.files import read_series_file
+
+    clf = SeriesClassifier.load(args.checkpoint)
+    data = read_series_file(args.data, where=f"--data {args.data}: ")
+    with metered(args, "series", 1) as meter:
+        probs = clf.predict_proba(data.series)
+        meter.add(len(data.series))
+    hits = 0
+    for i, row in enumerate(probs.tolist()):
+        best = clf.classes[max(range(len(row)), key=row.__getitem__)]
+        line = {"series": i + 1, "label": best,
+                "probabilities": {c: round(p, 4) for c, p in zip(clf.classes, row)}}
+        if data.labels is not None:
+            line["true"] = data.labels[i]
+            hits += best == data.labels[i]
+        print(json.dumps(line))
+    if data.labels is not None:
+        unknown = sorted(set(data.labels) - set(clf.classes))
+        if unknown:
+            print_warnings([f"--data {args.data}: classes {unknown} were not in the training "
+                            f"data; their series count as errors"])
+        print(json.dumps({"accuracy": round(hits / len(data.labels), 6), "correct": hits,
+                          "series": len(data.labels)}))
+    return 0
+
+
+def _predict_text(args: argparse.Namespace) -> int:
     from ..data.vocab import unknown_warnings
     from ..text.classifier import TextClassifier
 

@@ -3,7 +3,9 @@
 sktime ships a few archives in ``sktime/datasets/data/<Name>/<Name>_{TRAIN,TEST}.ts``, with the
 official train/test splits: ``JapaneseVowels`` (12 channels, lengths 7-29, 9 speakers),
 ``GunPoint`` (1 channel, length 150, 2 classes), ``BasicMotions`` (6 channels, 100 steps,
-4 classes), ``ArrowHead`` (1 channel, 251 steps, 3 classes), ``ItalyPowerDemand``, ``OSULeaf``.
+4 classes), ``ArrowHead`` (1 channel, 251 steps, 3 classes), ``ItalyPowerDemand``, ``OSULeaf``,
+``ACSF1``, ``PLAID`` (unequal lengths), ``UnitTest``. Regression archives it also ships
+(``Tecator``, ``Covid3Month``: ``@targetLabel true``) are not listed and are refused.
 Series may differ in length; each is returned as a float tensor ``[T_i, C]``.
 
 >>> train = load_ucr("GunPoint", "train")
@@ -16,7 +18,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -46,44 +47,58 @@ def _data_dir() -> str:
     return os.path.join(os.path.dirname(sktime.__file__), "datasets", "data")
 
 
+def _is_classification(path: str) -> bool:
+    """Whether a .ts file's header says it holds class labels (not a regression target)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            low = line.strip().lower()
+            if low.startswith("@targetlabel"):
+                return low.split()[1:2] != ["true"]
+            if low.startswith("@data"):
+                return True
+    return True
+
+
 def bundled_ucr_names() -> list[str]:
-    """Names of the classification archives sktime bundles (those with a _TRAIN.ts file)."""
+    """Names of the classification archives sktime bundles (those with a _TRAIN.ts file whose
+    header does not say ``@targetLabel true``: regression archives such as Tecator are left
+    out)."""
     root = _data_dir()
-    return sorted(n for n in os.listdir(root)
-                  if os.path.isfile(os.path.join(root, n, f"{n}_TRAIN.ts")))
+    out = []
+    for n in os.listdir(root):
+        path = os.path.join(root, n, f"{n}_TRAIN.ts")
+        if os.path.isfile(path) and _is_classification(path):
+            out.append(n)
+    return sorted(out)
 
 
 def load_ucr(name: str, split: str = "train", classes: list[str] | None = None) -> UCRData:
-    """Load ``split`` ("train" or "test") of the bundled archive ``name``.
+    """Load ``split`` ("train" or "test") of the bundled archive ``name`` with
+    :func:`rnnkit.series.files.read_ts`; a regression archive (Tecator, ...) is refused.
 
     Pass the training split's ``classes`` when loading the test split so labels agree (by
-    default the sorted class names of the split are used).
+    default the class names of the file's ``@classLabel`` header, in natural order).
     """
+    from ..series.files import natural_key, read_ts
+
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     path = os.path.join(_data_dir(), name, f"{name}_{split.upper()}.ts")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"sktime bundles no data set {name!r}; available: "
                                 f"{', '.join(bundled_ucr_names())}")
-    from sktime.datasets import load_from_tsfile
-
-    X, y = load_from_tsfile(path, return_data_type="nested_univ")
-    series = []
-    for i in range(len(X)):
-        cols = [np.asarray(X.iloc[i, c], dtype=np.float32) for c in range(X.shape[1])]
-        series.append(torch.from_numpy(np.stack(cols, axis=1)))  # [T_i, C]
-    names = sorted(set(y.tolist()), key=_natural) if classes is None else list(classes)
+    data = read_ts(path, f"{name} {split}: ")
+    if data.labels is None:
+        raise ValueError(f"{name} {split} has no class labels (@classLabel false)")
+    series = [torch.from_numpy(s) for s in data.series]  # [T_i, C]
+    names = sorted(set(data.labels), key=natural_key) if classes is None else list(classes)
     index = {c: k for k, c in enumerate(names)}
-    unknown = sorted(set(y.tolist()) - set(index))
+    unknown = sorted(set(data.labels) - set(index))
     if unknown:
         raise ValueError(f"{name} {split} has classes {unknown} not in the given classes "
                          f"{names}; pass the training split's classes")
-    labels = torch.tensor([index[v] for v in y.tolist()], dtype=torch.long)
+    labels = torch.tensor([index[v] for v in data.labels], dtype=torch.long)
     return UCRData(series, labels, names)
-
-
-def _natural(s: str):
-    return (0, float(s), s) if s.replace(".", "", 1).lstrip("-").isdigit() else (1, 0.0, s)
 
 
 def standardize(series: list[Tensor], stats: tuple[Tensor, Tensor] | None = None,
