@@ -237,10 +237,19 @@ def test_bad_inputs_name_the_fix():
         ESRNN(cfg).fit([nan_series])
     with pytest.raises(SeriesTooShortError, match="input_len"):
         ESRNN(cfg).fit(y[:cfg.input_len + cfg.horizon - 1])
-    with pytest.raises(ValueError, match="no training windows.*val_windows"):
-        ESRNN(cfg).fit(y[:cfg.input_len + cfg.horizon + 2])
-    ok = ESRNN(cfg, val_windows=0).fit(y[:cfg.input_len + cfg.horizon + 2])
-    assert ok.history["best_step"] == cfg.max_steps and np.isfinite(ok.predict().mean[0]).all()
+    # too short for any validation window before which a training window fits: a warning
+    # saying so and all max_steps, exactly as asked for with val_windows=0
+    short = y[:cfg.input_len + cfg.horizon + 2]
+    with pytest.warns(UserWarning, match="room for 0 of the .* validation windows.*without "
+                      "early stopping"):
+        warned = ESRNN(cfg).fit(short)
+    ok = ESRNN(cfg, val_windows=0).fit(short)
+    assert ok.history["best_step"] == warned.history["best_step"] == cfg.max_steps
+    np.testing.assert_allclose(warned.predict().mean[0], ok.predict().mean[0], rtol=1e-6)
+    # room for one of the three: early stopping on that one
+    one = y[:cfg.input_len + 2 * cfg.horizon + cfg.val_stride - 1]
+    with pytest.warns(UserWarning, match="room for 1 of the 3 validation windows"):
+        assert ESRNN(cfg).fit(one).history["val_windows"] == 1
     df = pd.DataFrame({"t": pd.date_range("2000-01-01", periods=60, freq="MS"), "y": y,
                        "x": np.arange(60.0)})
     with pytest.raises(ValueError, match="no covariates.*leave them out"):

@@ -84,6 +84,7 @@ import copy
 import dataclasses
 import math
 import time as _time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -506,7 +507,18 @@ class ESRNN(Savable):
         T = groups[0][0].z.shape[1]
         # the origins (last observed column) of training and validation windows, per group row
         L, H = c.input_len, c.horizon
-        val_o = [T - 1 - H - j * c.val_stride for j in range(c.val_windows)]
+        # as many validation origins as leave the longest series a training window before them
+        fit = (T - L - 2 * H) // c.val_stride + 1 if T >= L + 2 * H else 0
+        n_val = min(c.val_windows, fit)
+        if n_val < c.val_windows:
+            warnings.warn(f"ESRNN: the longest series ({T} steps) leaves room for {n_val} of "
+                          f"the {c.val_windows} validation windows (input_len={L}, horizon={H},"
+                          f" val_stride={c.val_stride}); "
+                          + ("early stopping uses those" if n_val else
+                             f"training runs all max_steps={c.max_steps} steps without early "
+                             "stopping") + "; lower val_windows, input_len or horizon to "
+                          "choose yourself", stacklevel=2)
+        val_o = [T - 1 - H - j * c.val_stride for j in range(n_val)]
         first_val = min(val_o) if val_o else T - 1
         tr, va, tr_all = [], [], []
         row0 = 0
@@ -517,13 +529,10 @@ class ESRNN(Savable):
                 tr_all += [(row0 + r, t) for t in range(lo, T - H)]
                 va += [(row0 + r, o) for o in val_o if o >= lo]
             row0 += b.z.shape[0]
-        if not tr:
-            need = L + 2 * H + (c.val_windows - 1) * c.val_stride
-            raise ValueError(f"no training windows before the validation origins: the longest "
-                             f"series needs at least {need} steps (input_len={L}, "
-                             f"horizon={H}, val_windows={c.val_windows}, val_stride="
-                             f"{c.val_stride}); lower val_windows (0: no validation), "
-                             f"input_len or horizon, or give longer series")
+        if not tr:  # pragma: no cover - min_length() guarantees L + H steps
+            raise ValueError(f"no training windows: the longest series needs at least {L + H} "
+                             f"steps (input_len={L}, horizon={H}); lower input_len or horizon, "
+                             "or give longer series")
         zcat = torch.cat([b.z for b, _, _ in groups])
         real = torch.arange(T)[None, :] >= torch.cat([b.start for b, _, _ in groups])[:, None]
         scale_val = self._naive_scale(zcat, real, first_val)
