@@ -103,3 +103,31 @@ def test_bad_input_names_the_fix():
     clf = SeriesClassifier(_cfg(epochs=1)).fit(xs, ys)
     with pytest.raises(ValueError, match="have 1 channels but the model was trained on 2"):
         clf.predict([x[:, :1] for x in xs])
+
+
+def test_long_series_are_pooled_alone_and_short_ones_kept_whole():
+    from rnnkit.series.classifier import _reduce
+
+    short, long = torch.randn(5, 2), torch.randn(23, 2)
+    out = _reduce([short, long], 8, "mean")
+    assert torch.equal(out[0], short)  # at most max_steps: never shrunk
+    assert out[1].shape == (8, 2)  # ceil(23 / 3) windows of 3 (the last of 2)
+    torch.testing.assert_close(out[1][-1], long[21:].mean(0))
+    spiky = torch.zeros(24, 1)
+    spiky[7] = 5.0
+    assert _reduce([spiky], 8, "max")[0].max() == 5.0  # a spike survives max pooling
+    both = _reduce([long, short], 8, "mean+max")
+    assert both[0].shape == (8, 4) and torch.equal(both[1], torch.cat([short, short], 1))
+
+
+def test_auto_norm_keeps_shapes_of_series_whose_magnitudes_differ_by_orders():
+    xs, ys = _waves(16, seed=1)
+    scaled = [x * 10.0 ** (i % 4 - 2) for i, x in enumerate(xs)]  # 0.01x ... 10x
+    clf = SeriesClassifier(_cfg(epochs=1)).fit(scaled, ys)
+    assert clf.norm == "series+log" and clf.channels() == 4
+    assert SeriesClassifier(_cfg(epochs=1)).fit(xs, ys).norm == "global"
+    feats = clf._features([torch.as_tensor(x) for x in scaled[:4]])
+    for f, x in zip(feats, xs[:4]):  # the per-series z-normalised channel ignores the scale
+        x = torch.as_tensor(x[:, 0])
+        torch.testing.assert_close(f[:, 0], (x - x.mean()) / x.std(unbiased=False),
+                                   atol=1e-3, rtol=0)

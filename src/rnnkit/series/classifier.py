@@ -3,9 +3,17 @@ r"""SeriesClassifier: FCN / LSTM-FCN / GRU-FCN with the recipe chosen by cross-v
 :meth:`SeriesClassifier.fit` takes ``N`` series (arrays or tensors ``[T_i, C]``) and their
 labels, and
 
-1. standardises every channel with the mean and standard deviation over all training steps,
-   :math:`\tilde x_{tc} = (x_{tc} - \mu_c) / \sigma_c` (stored with the model), and averages
-   windows of ``f = ceil(max_i T_i / max_steps)`` steps when the series are long;
+1. (``norm`` "auto": "series+log" when the per-series standard deviations spread by more
+   than 10 times between their 10th and 90th percentiles, else "global"; "log": maps every
+   value to :math:`\operatorname{asinh}(x_{tc} / s_c)`, ``s_c``
+   the median absolute deviation of channel ``c`` over all training steps, so that series
+   whose magnitudes differ by orders keep their shapes; "series+log": also the series
+   z-normalised on its own, as extra channels), standardises every channel with the mean and
+   standard deviation over all training steps,
+   :math:`\tilde x_{tc} = (x_{tc} - \mu_c) / \sigma_c` (stored with the model), and pools
+   each series longer than ``max_steps`` over windows of ``f_i = ceil(T_i / max_steps)``
+   steps (``pool``: mean, max, or both as two channels per channel); a series of at most
+   ``max_steps`` steps is never shrunk;
 2. trains every candidate recipe (``models`` x dimension shuffle, :mod:`rnnkit.series.fcn`)
    on ``cv_folds`` stratified folds of the training data for ``E = max(epochs, ceil(min_steps /
    ceil(N / batch_size)))`` epochs, recording the held-out accuracy after every epoch;
@@ -74,6 +82,39 @@ def _pad(series: list[Tensor], T: int = 0) -> tuple[Tensor, Tensor]:
     return x, lengths
 
 
+def _reduce(series: list[Tensor], max_steps: int, pool: str) -> list[Tensor]:
+    """Pool each series longer than ``max_steps`` over windows of ``ceil(T / max_steps)``
+    steps (the last window may be shorter); shorter series are kept whole. ``pool`` "mean",
+    "max" or "mean+max" (``[T', 2C]``: the means, then the maxima; a kept series repeats).
+
+    >>> [s.flatten().tolist() for s in _reduce([torch.arange(5.0)[:, None],
+    ...                                         torch.ones(2, 1)], 2, "max")]
+    [[2.0, 4.0], [1.0, 1.0]]
+    >>> _reduce([torch.arange(5.0)[:, None]], 2, "mean+max")[0].tolist()
+    [[1.0, 2.0], [3.5, 4.0]]
+    """
+    out = []
+    for s in series:
+        T, C = s.shape
+        f = max(1, math.ceil(T / max_steps))
+        if f == 1:
+            out.append(torch.cat([s, s], 1) if pool == "mean+max" else s)
+            continue
+        pad = (-T) % f
+        n = T + pad
+        parts = []
+        if pool in ("mean", "mean+max"):
+            sums = F.pad(s.T, (0, pad)).reshape(C, n // f, f).sum(-1)  # [C, T']
+            counts = torch.full((n // f,), float(f))
+            counts[-1] = f - pad
+            parts.append((sums / counts).T)
+        if pool in ("max", "mean+max"):
+            parts.append(F.pad(s.T, (0, pad), value=-math.inf).reshape(C, n // f, f)
+                         .amax(-1).T)
+        out.append(torch.cat(parts, 1))
+    return out
+
+
 def _folds(labels: list[int], k: int, seed: int) -> list[list[int]]:
     """``k`` stratified folds: each class's indices shuffled and dealt round-robin."""
     rng = random.Random(seed)
@@ -114,18 +155,39 @@ class SeriesClassifier(Savable):
         self.classes: list[str] = []
         self.recipe: dict[str, Any] = {}
         self.cv: list[dict[str, Any]] = []
-        self.mean = self.std = torch.zeros(0)
+        self.mean = self.std = self.scale = torch.zeros(0)
         self.factor, self.max_len, self.input_size = 1, 0, 0
         self.fit_seconds = 0.0
+        self.norm = self.config.norm  # "auto" resolved by fit
+        self.legacy = False  # loaded from a model saved before per-series pooling
 
     # -- features -------------------------------------------------------------------------------
-    def _features(self, series: list[Tensor]) -> list[Tensor]:
-        from ..data.ucr import downsample
+    def _transform(self, s: Tensor) -> Tensor:
+        """``[T, C]`` -> the ``norm`` features before standardisation (``[T, 2C]`` for
+        "series+log": the series z-normalised on its own, then the signed log)."""
+        if self.norm == "global":
+            return s
+        log = torch.asinh(s / self.scale)  # ~ x / scale near 0, ~ sign(x) log(2|x| / scale)
+        if self.norm == "log":
+            return log
+        z = (s - s.mean(0)) / s.std(0, unbiased=False).clamp_min(1e-8)
+        return torch.cat([z, log], 1)
 
+    def channels(self) -> int:
+        """Input channels of the networks."""
+        c = self.input_size * (2 if self.norm == "series+log" else 1)
+        return c * (2 if self.config.pool == "mean+max" and not self.legacy else 1)
+
+    def _features(self, series: list[Tensor]) -> list[Tensor]:
         if series[0].shape[1] != self.input_size:
             raise ValueError(f"the series have {series[0].shape[1]} channels but the model was "
                              f"trained on {self.input_size}; give series of the same channels")
-        return downsample([(s - self.mean) / self.std for s in series], self.factor)
+        xs = [(self._transform(s) - self.mean) / self.std for s in series]
+        if self.legacy:  # one averaging factor for every series, as such models were trained
+            from ..data.ucr import downsample
+
+            return downsample(xs, self.factor)
+        return _reduce(xs, self.config.max_steps, self.config.pool)
 
     # -- training -------------------------------------------------------------------------------
     def candidates(self, steps: int) -> list[tuple[str, bool]]:
@@ -161,9 +223,15 @@ class SeriesClassifier(Savable):
         ys = [index[n] for n in names]
         allv = torch.cat(xs, 0)
         self.input_size = xs[0].shape[1]
+        self.scale = (allv - allv.median(0).values).abs().median(0).values.clamp_min(1e-8)
+        self.norm = cfg.norm
+        if cfg.norm == "auto":
+            sd = torch.stack([x.std(0, unbiased=False) for x in xs]).clamp_min(1e-8)  # [N, C]
+            spread = (sd.quantile(0.9, 0) / sd.quantile(0.1, 0)).max()
+            self.norm = "series+log" if spread > 10 else "global"
+        allv = torch.cat([self._transform(x) for x in xs], 0)
         self.mean, self.std = allv.mean(0), allv.std(0, unbiased=False).clamp_min(1e-8)
-        longest = max(x.shape[0] for x in xs)
-        self.factor = max(1, math.ceil(longest / cfg.max_steps))
+        self.factor = max(1, math.ceil(max(x.shape[0] for x in xs) / cfg.max_steps))
         feats = self._features(xs)
         self.max_len = max(x.shape[0] for x in feats)
         cands = self.candidates(self.max_len)
@@ -205,7 +273,7 @@ class SeriesClassifier(Savable):
 
     def _build(self, model: str, shuffle: bool) -> FCN:
         cfg = self.config
-        return FCN(self.input_size, len(self.classes), MODELS[model], cfg.hidden_size, shuffle,
+        return FCN(self.channels(), len(self.classes), MODELS[model], cfg.hidden_size, shuffle,
                    self.max_len, cfg.dropout, cfg.width)
 
     def _train(self, model: str, shuffle: bool, xs: list[Tensor], ys: list[int], epochs: int,
@@ -276,12 +344,18 @@ class SeriesClassifier(Savable):
         self._check_fitted()
         return {"config": asdict(self.config), "recipe": dict(self.recipe),
                 "classes": list(self.classes), "mean": self.mean, "std": self.std,
+                "scale": self.scale, "norm": self.norm,
                 "factor": self.factor, "max_len": self.max_len, "input_size": self.input_size,
                 "cv": self.cv, "state_dicts": [net.state_dict() for net in self.nets]}
 
     @classmethod
     def from_state(cls, blob: dict[str, Any]) -> SeriesClassifier:
-        self = cls(SeriesClassifierConfig(**blob["config"]))
+        legacy = "pool" not in blob["config"]  # saved before per-series pooling and norm
+        self = cls(SeriesClassifierConfig(**{"pool": "mean", "norm": "global",
+                                             **blob["config"]}))
+        self.legacy = legacy
+        self.scale = blob.get("scale", torch.ones(int(blob["input_size"])))
+        self.norm = blob.get("norm", "global")
         self.classes, self.recipe, self.cv = list(blob["classes"]), blob["recipe"], blob["cv"]
         self.mean, self.std = blob["mean"], blob["std"]
         self.factor, self.max_len = int(blob["factor"]), int(blob["max_len"])

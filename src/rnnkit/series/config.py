@@ -33,7 +33,16 @@ class SeriesClassifierConfig:
         batch_size: series per batch.
         cv_folds: stratified folds of the training data for the choice of recipe and epoch
             (1: no choice, the first recipe trained for all epochs).
-        max_steps: longer series are averaged over windows to at most this many steps.
+        max_steps: a longer series of ``T`` steps is pooled over windows of
+            ``ceil(T / max_steps)`` steps (to at most this many); shorter ones are kept whole.
+        norm: the input features: "global" (every channel standardised over all training
+            steps), "log" (first mapped by ``asinh(x / s)``, ``s`` the channel's median
+            absolute deviation: magnitudes that differ by orders) or "series+log" (the log
+            channels and each series z-normalised on its own), or "auto": "series+log" when the
+            training series' standard deviations spread over more than 10 times (10th to 90th
+            percentile), else "global".
+        pool: how those windows are pooled: "mean", "max" (keeps spikes) or "mean+max"
+            (both, as two channels per channel).
         rnn_max_steps: with shuffle "auto", the longest series (after averaging) whose steps
             the recurrent branch also reads one by one.
         ensemble: models refit on all the training data with the chosen recipe (seeds seed,
@@ -52,7 +61,9 @@ class SeriesClassifierConfig:
     weight_decay: float = 0.0
     batch_size: int = 16
     cv_folds: int = 3
-    max_steps: int = 256
+    max_steps: int = 512
+    norm: str = "auto"
+    pool: str = "mean"
     rnn_max_steps: int = 64
     ensemble: int = 3
     seed: int = 0
@@ -65,6 +76,8 @@ class SeriesClassifierConfig:
                       max_steps=self.max_steps, rnn_max_steps=self.rnn_max_steps,
                       ensemble=self.ensemble)
         choice("shuffle", self.shuffle, ("auto", "on", "off", "both"))
+        choice("norm", self.norm, ("auto", "global", "log", "series+log"))
+        choice("pool", self.pool, ("mean", "max", "mean+max"))
         for m in self.model_list():
             choice("models", m, tuple(MODELS))
         if not 0 <= self.dropout < 1:
