@@ -200,8 +200,11 @@ def test_bad_arguments():
     comb = ForecastCombination({"x": Shift()}, horizon=4)
     with pytest.raises(RuntimeError, match="not fitted"):
         comb.predict()
-    with pytest.raises(SeriesTooShortError, match="member 'x'"):
-        comb.fit(np.arange(10.0))
+    # a member that cannot fit the data before a validation origin is named
+    short = ForecastCombination({"x": SeasonalNaive(season=12, horizon=4)}, horizon=4)
+    with pytest.warns(UserWarning, match="room for 1 of the 3"), \
+            pytest.raises(SeriesTooShortError, match="member 'x'"):
+        short.fit(np.arange(10.0))
     with pytest.raises(TypeError, match="returned a int"):
         ForecastCombination({"x": lambda: 3}, horizon=4).fit(np.arange(40.0))
     # members forecasting different horizons cannot be combined
@@ -270,3 +273,22 @@ def test_refit_false_fits_each_member_once_before_the_validation_origins():
         per = V if refit else 1
         assert fits == [40 - H * V + H * k for k in range(per)] * 2 + [40, 40]
     np.testing.assert_allclose(errs[True], errs[False], rtol=1e-12)
+
+
+def test_short_series_use_the_validation_windows_that_fit_or_equal_weights():
+    """A series too short for every validation window (backtest needs H + (V-1) H + m + 2
+    steps): the windows that fit weight the members; with none, equal weights; a warning
+    says which."""
+    rng = np.random.default_rng()
+    H = 4
+    members = {"zero": Shift(0.0, horizon=H), "up": Shift(1.0, horizon=H)}
+    y = np.cumsum(rng.normal(size=H + H + 1 + 2)) + 10  # room for 2 of 3 windows, m = 1
+    with pytest.warns(UserWarning, match="room for 2 of the 3 validation windows"):
+        two = ForecastCombination(members, validation_windows=3, horizon=H).fit(y)
+    ref = ForecastCombination(members, validation_windows=2, horizon=H).fit(y)
+    np.testing.assert_allclose(two.weights_.to_numpy(), ref.weights_.to_numpy(), rtol=1e-12)
+    with pytest.warns(UserWarning, match="room for 0 of the 3.*equal weights"):
+        none = ForecastCombination(members, validation_windows=3, horizon=H).fit(y[:H + 2])
+    np.testing.assert_array_equal(none.weights_.to_numpy(), [[0.5, 0.5]])
+    f = none.predict(levels=())
+    np.testing.assert_allclose(f.mean[0][:, 0], y[H + 1] + 0.5)

@@ -192,12 +192,27 @@ class ForecastCombination:
 
         series = as_series(data, **kw)
         names = list(self.members)
-        if self.validation_windows:
+        # as many validation windows as the shortest series has room for (backtest needs
+        # H + (V - 1) * stride + season + 2 steps); none: equal weights
+        stride = self.stride or self.horizon
+        room = min(len(s) for s in series) - self.horizon - max(self.season, 1) - 2
+        n_val = min(self.validation_windows, room // stride + 1 if room >= 0 else 0)
+        if n_val < self.validation_windows:
+            import warnings
+
+            warnings.warn(f"ForecastCombination: the shortest series ({min(map(len, series))} "
+                          f"steps) has room for {n_val} of the {self.validation_windows} "
+                          f"validation windows of horizon {self.horizon}; " +
+                          ("the weights use those" if n_val else
+                           "the members get equal weights (a mean combination)") +
+                          "; lower validation_windows or horizon to choose yourself",
+                          stacklevel=2)
+        if n_val:
             errors = np.zeros((len(series), len(names)))
             for j, name in enumerate(names):
                 try:
                     res = backtest(lambda name=name: self._fresh(name), series, self.horizon,
-                                   n_windows=self.validation_windows, stride=self.stride,
+                                   n_windows=n_val, stride=self.stride,
                                    refit=self.refit, season=self.season, levels=())
                 except Exception as err:
                     raise type(err)(f"validating combination member {name!r}: {err}") from err
