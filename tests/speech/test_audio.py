@@ -237,7 +237,9 @@ def test_telephone_band_limits():
 
         assert ratio(4100, 8000) < 1e-3          # gone with the 8 kHz resampling
         assert ratio(3400, 8000) < 0.05          # above the 3.4 kHz band edge
-        assert ratio(0, 200) < 0.02              # below the 300 Hz band edge
+        # below the 300 Hz band edge (no high-pass: ~1); over 60 noise draws the filter's
+        # skirt left at most 0.0204 of the 0-200 Hz energy, so 0.02 failed now and then
+        assert ratio(0, 200) < 0.04
         assert ratio(500, 3000) > (0.7 if mu else 0.9)
     with pytest.raises(ValueError, match="8 kHz or more"):
         telephone(x, 6000)
