@@ -109,10 +109,11 @@ def ewm(e: np.ndarray, span: int) -> np.ndarray:
 
 
 def estimate_period(values, max_period: int | None = None) -> int:
-    r"""The dominant period of ``values`` (``[T]`` or ``[T, C]``, columns averaged): the lag of
-    the highest autocorrelation :math:`r_k = \sum_t \tilde y_t \tilde y_{t+k} /
-    \sum_t \tilde y_t^2` (:math:`\tilde y`: the demeaned series) after :math:`r` first
-    turns negative, searched up to ``max_period`` (default ``T // 2``). A window length for
+    r"""The dominant period of ``values`` (``[T]`` or ``[T, C]``, columns averaged): the first
+    local peak, within 10 % of the highest, of the autocorrelation :math:`r_k = \sum_t
+    \tilde y_t \tilde y_{t+k} / \sum_t \tilde y_t^2` (:math:`\tilde y`: the demeaned series)
+    after :math:`r` first turns negative (so a multiple of the cycle never wins by a hair),
+    searched up to ``max_period`` (default ``T // 2``). A window length for
     ``method="window"`` that spans one cycle.
 
     >>> t = np.arange(1000)                                 # a noisy pulse every 37 steps
@@ -136,7 +137,16 @@ def estimate_period(values, max_period: int | None = None) -> int:
         raise ValueError(f"no periodicity found within lags 1..{top} (the autocorrelation "
                          "never turns negative); give the window length (input_len) explicitly")
     lo = int(neg[0]) + 1
-    return lo + int(np.argmax(r[lo:top + 1]))
+    seg = r[lo:top + 1]
+    best = float(seg.max())
+    # the first local peak within 10 % of the highest: with jittered cycles the peak at two
+    # periods can edge out the one at one period (a harmonic, not the cycle)
+    for k in range(len(seg)):
+        left = seg[k - 1] if k else -np.inf
+        right = seg[k + 1] if k + 1 < len(seg) else -np.inf
+        if seg[k] >= left and seg[k] >= right and seg[k] >= 0.9 * best:
+            return lo + k
+    return lo + int(np.argmax(seg))  # pragma: no cover - the maximum is always a peak
 
 
 def beat_window(values, model_steps: int = 50) -> tuple[int, int]:
