@@ -51,6 +51,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from ..data.batching import pad_sequences
 from ..saving import Savable
 from .config import MODELS, SeriesClassifierConfig
 from .fcn import FCN
@@ -73,13 +74,9 @@ def _as_tensors(series: Sequence[Any], where: str = "series") -> list[Tensor]:
 
 
 def _pad(series: list[Tensor], T: int = 0) -> tuple[Tensor, Tensor]:
-    """``[B, max(T, T_max), C]`` zero-padded batch and ``lengths [B]``. Training pads every
-    batch to one length: each new input shape costs oneDNN a setup far above a step's time."""
-    lengths = torch.tensor([s.shape[0] for s in series])
-    x = torch.zeros(len(series), max(T, int(lengths.max())), series[0].shape[1])
-    for i, s in enumerate(series):
-        x[i, : s.shape[0]] = s
-    return x, lengths
+    """``[B, max(T, T_max), C]`` zero-padded batch and ``lengths [B]``; training pads every
+    batch to one length ``T`` (see :func:`~rnnkit.data.batching.pad_sequences`)."""
+    return pad_sequences(series, min_length=T)
 
 
 def _reduce(series: list[Tensor], max_steps: int, pool: str) -> list[Tensor]:
