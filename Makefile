@@ -31,7 +31,7 @@ CI_SLOW := tests/train/test_train_resume.py tests/train/test_train_ddp.py tests/
 	tests/music/test_music_corpus.py tests/music/test_music_training.py tests/music/test_cli_music.py \
 	tests/forecast/test_esrnn.py
 
-test: install speech-data browser music-data
+test: install speech-data browser music-data vision-data
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/pytest -q -m "not slow"
 	$(BIN)/pytest -q -m slow $(CI_SLOW)
@@ -60,6 +60,18 @@ browser:
 # missing; it pulls in a General MIDI soundfont (timgm6mb-soundfont, /usr/share/sounds/sf2).
 music-data:
 	@$(MAKE) --no-print-directory debs DEBS="fluidsynth" WHAT="music rendering"
+
+# Fonts for rnnkit.vision, installed only when missing: Noto Color Emoji (the real pictograms the
+# captioning scenes are made of), print fonts (Liberation, DejaVu, FreeFont, Lato, Cantarell,
+# Linux Libertine, EB Garamond, Inconsolata, Comic Neue) and handwriting-style fonts (dkg
+# handwriting, Humor Sans, Kristi, Dancing Script, Femke Klaver, Breip) for text-line rendering.
+VISION_DEBS := fonts-noto-color-emoji fonts-liberation2 fonts-dejavu-core fonts-freefont-ttf \
+	fonts-lato fonts-cantarell fonts-linuxlibertine fonts-ebgaramond fonts-inconsolata \
+	fonts-comic-neue fonts-dkg-handwriting fonts-humor-sans fonts-kristi fonts-dancingscript \
+	fonts-femkeklaver fonts-breip
+
+vision-data:
+	@$(MAKE) --no-print-directory debs DEBS="$(VISION_DEBS)" WHAT="fonts for vision"
 
 # installs the Debian packages in DEBS that are missing (sudo when not root)
 debs:

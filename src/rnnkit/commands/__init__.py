@@ -4,4 +4,4 @@ taking the parsed ``argparse.Namespace`` and returning an exit code. The CLI imp
 listed in :data:`COMMAND_MODULES` that exist."""
 
 COMMAND_MODULES = ["text", "classify", "translate", "forecast", "anomaly", "speech", "audit",
-                   "export", "serve", "music"]
+                   "export", "serve", "music", "vision"]
