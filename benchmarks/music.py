@@ -25,14 +25,23 @@ Printed (and written to ``--out``):
    test set's own spread; :func:`rnnkit.music.metrics.statistics_distance`), with held-out
    Bach (the train split) as the reference point.
 4. **Harmonisation**: the harmonizer given each test chorale's soprano: per-voice accuracy
-   and NLL per token (teacher-forced), and voice-leading counts per 100 chord changes in its
-   greedy harmonisations against Bach's own test chorales.
-5. Training time of every model.
+   and NLL per token (teacher-forced); then its decoded harmonies, greedy and with the
+   voice-leading penalty (the default 3 nats of ``rnnkit music harmonize``, chosen on 20 valid
+   chorales; greedy and beam 4): voice-leading counts per 100 chord changes against Bach's
+   own test chorales, chord changes per Bach's, and the share of frames whose alto, tenor and
+   bass token equals Bach's.
+5. **Folk melodies** (``--part folk``): the event LSTM trained on the Essen folk songs (split
+   by tune name, as the chorales), NLL per event and per second on the held-out tunes against
+   an n-gram over events (order by valid), and the musical statistics of ``--samples``
+   generated melodies of 8 bars, from the LSTM and from the n-gram, as distances to the test
+   tunes' (train-split tunes as the reference point). Written to ``--folk-out``.
+6. Training time of every model.
 
 Three generated MIDI / WAV / PNG triples go to ``--examples`` (WAV when fluidsynth is there).
 
-Run: ``python benchmarks/music.py`` (about 30 minutes on 2 CPU cores with ``--minutes 4``
-per model, the default); ``--minutes 1`` for a quick look.
+Run: ``python benchmarks/music.py`` (about 35 minutes on 2 CPU cores with ``--minutes 4``
+per model, the default); ``--minutes 1`` for a quick look; ``--part chorales|harmony|folk``
+for one part (``harmony``: the harmonizer alone; results are merged into the JSON files).
 """
 
 from __future__ import annotations
@@ -58,6 +67,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/music_chorales.json")
     parser.add_argument("--examples", default="examples/music")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--part", choices=("all", "chorales", "harmony", "folk"),
+                        default="all", help="what to run (default: all)")
+    parser.add_argument("--folk-out", default="benchmarks/results/music_folk.json")
     args = parser.parse_args()
     import torch
 
@@ -65,6 +77,10 @@ def main() -> None:
 
     torch.set_num_threads(1)  # steadier than 2 on a shared machine (OpenMP spin-waits)
     warnings.filterwarnings("ignore", message="left out")
+    if args.part in ("all", "folk"):
+        _merge_json(args.folk_out, folk_table(args.minutes, args.samples, args.seed))
+        if args.part == "folk":
+            return
     pieces = chorales()
     parts = split(pieces)
     train, valid, test = parts["train"], parts["valid"], parts["test"]
@@ -73,12 +89,19 @@ def main() -> None:
     results: dict = {"split": {k: len(v) for k, v in parts.items()}, "minutes": args.minutes}
     work = tempfile.mkdtemp(prefix="music_bench_")
     ckpts = {}
-    for name, model, cell in (("LSTM", "frames", "lstm"), ("GRU", "frames", "gru"),
-                              ("tanh RNN", "frames", "elman"), ("GRU + NADE", "frames", "gru"),
-                              ("events", "events", "lstm"), ("harmonizer", "harmonizer", "gru")):
+    runs = (("LSTM", "frames", "lstm"), ("GRU", "frames", "gru"),
+            ("tanh RNN", "frames", "elman"), ("GRU + NADE", "frames", "gru"),
+            ("events", "events", "lstm"), ("harmonizer", "harmonizer", "gru"))
+    if args.part == "harmony":
+        runs = runs[-1:]
+    for name, model, cell in runs:
         ckpts[name], results.setdefault("train_seconds", {})[name] = train_one(
             model, cell, train, valid, os.path.join(work, name.replace(" ", "_")),
             args.minutes, args.seed, nade=name.endswith("NADE"))
+    if args.part == "harmony":
+        results["harmonization"] = harmony_table(ckpts["harmonizer"], test)
+        _merge_json(args.out, results)
+        return
     results["frames"] = frames_table(ckpts, train, valid, test)
     results["events"] = events_table(ckpts["events"], train, valid, test)
     results["generation"] = generation_table(ckpts["GRU + NADE"], train, valid, test,
@@ -86,10 +109,20 @@ def main() -> None:
     results["harmonization"] = harmony_table(ckpts["harmonizer"], test)
     print("\ntraining time (s):", {k: round(v) for k, v in results["train_seconds"].items()})
     write_examples(ckpts, test, args.examples, args.seed)
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=1, default=float)
-    print(f"wrote {args.out}")
+    _merge_json(args.out, results)
+
+
+def _merge_json(path: str, results: dict) -> None:
+    """Write ``results`` into the JSON file at ``path``, keeping the keys it does not set."""
+    old = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+    old.update(results)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(old, f, indent=1, default=float)
+    print(f"wrote {path}")
 
 
 def train_one(model: str, cell: str, train, valid, out_dir: str, minutes: float, seed: int,
@@ -217,36 +250,136 @@ def generation_table(ckpt, train, valid, test, n: int, seed: int) -> dict:
 
 
 def harmony_table(ckpt, test) -> dict:
+    from rnnkit.music.encoding import VoiceFrames, quantize
     from rnnkit.music.metrics import voice_leading
     from rnnkit.music.training import evaluate_music, harmonize_melody, melody_of
 
     scores = evaluate_music(ckpt, test)
-    counts = {"bach": {}, "generated": {}}
-    changes = {"bach": 0, "generated": 0}
-    for piece in test:
-        if piece.num_voices() != 4:
-            continue
-        try:
-            ours, _ = harmonize_melody(ckpt, melody_of(piece))
-        except ValueError:
-            continue
-        for who, p in (("bach", piece), ("generated", ours)):
-            v = voice_leading(p)
-            changes[who] += v["transitions"]
-            for k in ("parallel_fifths", "parallel_octaves", "voice_crossings", "out_of_range"):
-                counts[who][k] = counts[who].get(k, 0) + v[k]
     print(f"\nHarmonisation of the {scores['pieces']} test sopranos: teacher-forced NLL "
           f"{scores['nll_per_token']:.3f} nats per voice token; accuracy alto "
           f"{scores['alto_accuracy']:.3f}, tenor {scores['tenor_accuracy']:.3f}, bass "
           f"{scores['bass_accuracy']:.3f}")
-    print("| per 100 chord changes | parallel fifths | parallel octaves | crossings | "
-          "out of range |")
-    print("|---|---|---|---|---|")
-    for who in ("bach", "generated"):
-        c = {k: 100 * v / max(changes[who], 1) for k, v in counts[who].items()}
-        print(f"| {who} | {c['parallel_fifths']:.2f} | {c['parallel_octaves']:.2f} | "
-              f"{c['voice_crossings']:.2f} | {c['out_of_range']:.2f} |")
-    return {"scores": scores, "voice_leading": counts, "changes": changes}
+    kinds = ("parallel_fifths", "parallel_octaves", "voice_crossings", "out_of_range")
+    decoders = {"greedy": {"voice_leading_penalty": 0.0},
+                "greedy, penalty 3": {"voice_leading_penalty": 3.0},
+                "beam 4, penalty 3": {"beam_size": 4, "voice_leading_penalty": 3.0}}
+    enc = ckpt.encoding
+    frames = VoiceFrames(enc.grid, 4, 0, 127)
+    rows: dict = {"bach": {k: 0 for k in (*kinds, "transitions")}}
+    rows.update({name: {k: 0 for k in (*kinds, "transitions")} for name in decoders})
+    agree: dict = {name: [] for name in decoders}
+    pieces = [p for p in test if p.num_voices() == 4]
+    for piece in pieces:
+        v = voice_leading(piece)
+        for k in rows["bach"]:
+            rows["bach"][k] += v[k]
+        try:
+            bach = frames.encode(quantize(piece, enc.grid))
+        except ValueError:  # a voice with overlapping notes: no frame-by-frame agreement
+            bach = None
+        for name, kw in decoders.items():
+            ours, _ = harmonize_melody(ckpt, melody_of(piece), **kw)
+            v = voice_leading(ours)
+            for k in rows[name]:
+                rows[name][k] += v[k]
+            if bach is not None:
+                mine = frames.encode(ours)
+                n = min(len(mine), len(bach))
+                agree[name].append((mine[:n, 1:] == bach[:n, 1:]).sum(0) / n)
+    print(f"\nVoice leading of the decoded harmonies ({len(pieces)} test chorales), per 100 "
+          f"chord changes; agreement = share of frames whose alto/tenor/bass token is Bach's")
+    print("| harmony | parallel fifths | parallel octaves | crossings | out of range | "
+          "chord changes (Bach = 1) | agreement A/T/B |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        c = {k: 100 * r[k] / max(r["transitions"], 1) for k in kinds}
+        r["per_100_changes"] = c
+        r["changes_vs_bach"] = r["transitions"] / max(rows["bach"]["transitions"], 1)
+        a = np.mean(agree[name], 0) if name in agree else np.ones(3)
+        r["agreement"] = [float(x) for x in a]
+        print(f"| {name} | {c['parallel_fifths']:.2f} | {c['parallel_octaves']:.2f} | "
+              f"{c['voice_crossings']:.2f} | {c['out_of_range']:.2f} | "
+              f"{r['changes_vs_bach']:.2f} | " + "/".join(f"{x:.3f}" for x in a) + " |")
+    return {"scores": scores, "decoded": rows}
+
+
+def folk_table(minutes: float, samples: int, seed: int) -> dict:
+    """The event LSTM on Essen folk songs against an n-gram over events (see the module
+    docstring, part 5)."""
+    from rnnkit.music.baselines import NGramEvents
+    from rnnkit.music.corpus import folk_melodies, split
+    from rnnkit.music.data import encode_pieces
+    from rnnkit.music.encoding import quantize
+    from rnnkit.music.events import BOS, EOS
+    from rnnkit.music.metrics import musical_statistics, statistics_distance
+    from rnnkit.music.training import _finish, evaluate_music, generate_music
+
+    tunes = folk_melodies()
+    parts = split(tunes)
+    train, valid, test = parts["train"], parts["valid"], parts["test"]
+    print(f"\n{len(tunes)} Essen folk songs: train {len(train)}, valid {len(valid)}, test "
+          f"{len(test)} (split by tune name)")
+    work = tempfile.mkdtemp(prefix="music_folk_")
+    ckpt, seconds = train_one("events", "lstm", train, valid, os.path.join(work, "events"),
+                              minutes, seed)
+    rnn = evaluate_music(ckpt, test)
+    enc = ckpt.encoding
+    tr, va, te = ([v[0].data.tolist() for v in encode_pieces(p, enc, warn=False)[0]]
+                  for p in (train, valid, test))
+    V = len(enc.encoder)
+    orders = {n: NGramEvents(V, order=n).fit(tr).evaluate(va)["nll_per_event"]
+              for n in (2, 3, 4, 5, 6, 8)}
+    best = min(orders, key=orders.get)
+    ngram = NGramEvents(V, order=best).fit(tr)
+    ng = ngram.evaluate(te)
+    per_second = ng["nll_per_event"] * rnn["events"] / rnn["seconds"]
+    scores = {"event LSTM": {"nll_per_event": rnn["nll_per_event"],
+                             "nll_per_second": rnn["nll_per_second"]},
+              f"{best}-gram over events (order by valid)": {
+                  "nll_per_event": ng["nll_per_event"], "nll_per_second": per_second}}
+    print(f"Events on the held-out tunes ({rnn['events']} events, {rnn['seconds']:.0f} s)")
+    print("| model | NLL/event | NLL/second |")
+    print("|---|---|---|")
+    for name, r in scores.items():
+        print(f"| {name} | {r['nll_per_event']:.3f} | {r['nll_per_second']:.2f} |")
+
+    length = 32.0  # quarter notes: 8 bars of 4/4
+    vocab = enc.encoder
+
+    def ngram_piece(i: int):
+        ids = [BOS]
+        for k in range(50):  # EOS drawn early: keep going (the LSTM never draws EOS either)
+            new = ngram.sample(512, prime=ids, seed=seed + 1000 * i + k)
+            ids += [t for t in new if t != EOS]
+            piece = vocab.decode(ids + [EOS])
+            if piece.end() >= length:
+                break
+        return _finish(piece, length, name=f"ngram{i}")
+
+    def cut(piece):  # every set through the same grid, at most 8 bars
+        return _finish(quantize(piece, enc.grid), length, name=piece.name)
+
+    sets = {"folk, train split (reference point)": [cut(p) for p in train[:samples]],
+            "event LSTM": [generate_music(ckpt, length, seed=seed + i, temperature=1.0)
+                           for i in range(samples)],
+            f"{best}-gram over events": [ngram_piece(i) for i in range(samples)]}
+    reference = musical_statistics([cut(p) for p in test])
+    rows = {}
+    for name, pieces in sets.items():
+        d = statistics_distance(musical_statistics(pieces), reference)
+        rows[name] = {k: float(v) for k, v in d.items()
+                      if isinstance(v, (int, float, np.floating))}
+    keys = [k for k in rows["event LSTM"] if k != "overall"]
+    print(f"Generation: {samples} melodies of 8 bars; distance of their statistics to the test "
+          f"tunes' (units of the test set's spread; lower = closer)")
+    print("| melodies | overall | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 2) + "|")
+    for name, d in rows.items():
+        print(f"| {name} | {d['overall']:.2f} | " + " | ".join(f"{d[k]:.2f}" for k in keys)
+              + " |")
+    return {"split": {k: len(v) for k, v in parts.items()}, "minutes": minutes,
+            "train_seconds": seconds, "events": scores, "ngram_orders_valid": orders,
+            "generation": rows}
 
 
 def write_examples(ckpts, test, folder: str, seed: int) -> None:

@@ -163,7 +163,8 @@ def test_harmonize_keeps_the_melody_in_the_soprano(runs, tmp_path, capsys):
     chorale = corpus.chorale("bach/bwv281")
     melody = melody_file(tmp_path, chorale)
     given = [(n.pitch, n.start, n.duration) for n in read_score(melody).notes]
-    for extra in ([], ["--beam", "3"], ["--temperature", "0.8", "--seed", "2"]):
+    for extra in ([], ["--beam", "3"], ["--temperature", "0.8", "--seed", "2"],
+                  ["--voice-leading-penalty", "0"]):
         out = tmp_path / "satb.mid"
         rc, text, err = run_cli(capsys, "harmonize", runs["harmonizer"] / "best.pt", melody,
                                 "--out", out, "--overwrite", *extra)
@@ -275,6 +276,8 @@ def test_bad_inputs_exit_2_naming_the_fix(runs, folder, bad_files, tmp_path, cap
          ["--beam must be from 1"]),
         (["harmonize", harm, bad_files / "drums.mid", "--beam", 2, "--temperature", 1,
           "--out", out], ["drop --temperature"]),
+        (["harmonize", harm, bad_files / "drums.mid", "--voice-leading-penalty", -1,
+          "--out", out], ["--voice-leading-penalty must be from 0"]),
         # outputs
         (["generate", frames, "--out", existing], ["exists", "--overwrite"]),
         (["generate", frames, "--out", tmp_path / "song.wav"], ["--out", ".mid"]),
