@@ -22,14 +22,17 @@ demo: install
 # held-out numbers, the window detector finds MIT-BIH's abnormal beat, a speech recogniser
 # learns words from voices it never heard, every chorale round-trips through the music
 # encodings, a music model overfits one chorale, ES-RNN beats seasonal naive on held-out windows
-# of 20 seasonal series, and the main job itself. The rest (auto-ARIMA
+# of 20 seasonal series, the pretrained CNN's features beat random init on a linear probe, a
+# tiny text-line reader and a tiny captioner learn their lines and scenes, and the main job
+# itself. The rest (auto-ARIMA
 # baselines, the gradient-flow example, the sentiment run): make test-slow.
 CI_SLOW := tests/train/test_train_resume.py tests/train/test_train_ddp.py tests/test_native.py \
 	tests/text/test_cli_text.py tests/test_cells_learning.py tests/text/test_seq2seq.py \
 	tests/text/test_seq2seq_numbers.py tests/anomaly/test_anomaly_window.py \
 	tests/speech/test_recognizer.py tests/train/test_ddp_tasks.py \
 	tests/music/test_music_corpus.py tests/music/test_music_training.py tests/music/test_cli_music.py \
-	tests/forecast/test_esrnn.py
+	tests/forecast/test_esrnn.py tests/vision/test_vision_cnn.py tests/vision/test_vision_crnn.py \
+	tests/vision/test_cli_vision_read.py tests/vision/test_vision_captioner.py
 
 test: install speech-data browser music-data vision-data
 	$(BIN)/ruff check src tests benchmarks examples

@@ -43,7 +43,7 @@ def _check_cell_options(cell_cls: type[Cell], options: dict[str, Any]) -> None:
         return
     hints = []
     for name in unknown:
-        takers = [c for c in available_cells()
+        takers = [c for c in available_cells(None)
                   if name in inspect.signature(get_cell(c)).parameters]
         hints.append(f"{name!r} is taken by: {', '.join(takers)}" if takers else
                      f"no registered cell takes {name!r}")
@@ -89,6 +89,11 @@ class Recurrent(nn.Module):
         * output: ``[B, T, D * O]`` where ``O`` is the cell's output size (``H``, or
           ``proj_size``); a ``PackedSequence`` for packed input.
 
+    Spatial cells (``feature_dims = 3``, e.g. ``"convlstm"``) take batched feature maps:
+    input ``[B, T, C, H, W]`` with ``C = input_size``, state ``[L * D, B, H_c, H, W]`` per
+    tensor, output ``[B, T, D * H_c, H, W]`` (directions concatenated on the channel axis);
+    they run on the ``loop`` backend.
+
     >>> rnn = Recurrent("lstm", 8, 16, num_layers=2, bidirectional=True)
     >>> out, (h, c) = rnn(torch.randn(4, 10, 8), lengths=[10, 7, 3, 1])
     >>> tuple(out.shape), tuple(h.shape)
@@ -125,6 +130,7 @@ class Recurrent(nn.Module):
         self.dropout = float(dropout)
         self.batch_first = batch_first
         self.check_finite = check_finite
+        self.feature_dims = cell_cls.feature_dims  # rank of one step's features (cells.base)
         cells = []
         layer_input = input_size
         for _ in range(num_layers):
@@ -174,11 +180,11 @@ class Recurrent(nn.Module):
             return self._forward_packed(x, state)
         x = self._from_autocast(x)
         self._check_input(x)
-        unbatched = x.dim() == 2
+        unbatched = x.dim() == 1 + self.feature_dims
         if unbatched:
             xb = x.unsqueeze(0)  # [1, T, I]
         else:
-            xb = x if self.batch_first else x.transpose(0, 1)  # [B, T, I]
+            xb = x if self.batch_first else x.transpose(0, 1)  # [B, T, I] (or [B, T, C, H, W])
         B, T = xb.shape[:2]
         lengths = self._check_lengths(lengths, B, T, unbatched)
         state = self._check_state(state, xb, unbatched)
@@ -206,11 +212,11 @@ class Recurrent(nn.Module):
         ``x [B, T, I]``, ``state`` ``[L * D, B, H]`` per tensor, ``lengths [B]`` or ``None``
         -> ``(out [B, T, D * O], final state [L * D, B, H] per tensor)``.
         """
-        T = x.shape[1]
+        B, T = x.shape[:2]
         mask = None
         if lengths is not None:
             mask = (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)).to(x.device)
-            mask = mask.unsqueeze(-1)  # [B, T, 1]
+            mask = mask.view(B, T, *[1] * self.feature_dims)  # [B, T, 1] (or [B, T, 1, 1, 1])
         D = self.num_directions
         finals = []
         inp = x
@@ -223,7 +229,8 @@ class Recurrent(nn.Module):
                 out, s = direction(self.cells[k], seq, s0, mask)
                 outs.append(out if d == 0 else reverse_padded(out, lengths))
                 finals.append(s)
-            inp = outs[0] if D == 1 else torch.cat(outs, dim=-1)  # [B, T, D * O]
+            # [B, T, D * O] (spatial cells: [B, T, D * O, H, W], on the channel axis)
+            inp = outs[0] if D == 1 else torch.cat(outs, dim=2)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 inp = F.dropout(inp, self.dropout, training=True)
         final = state_map(lambda *s: torch.stack(s, dim=0), *finals)
@@ -245,13 +252,21 @@ class Recurrent(nn.Module):
     def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """One time step through all layers, for streaming inference.
 
-        ``x_t [B, I]`` (or ``[I]``), state as in :meth:`forward` -> ``(out_t [B, O], state)``.
+        ``x_t [B, I]`` (or ``[I]``), state as in :meth:`forward` -> ``(out_t [B, O], state)``;
+        spatial cells take ``x_t [B, C, H, W]`` -> ``out_t [B, O, H, W]``.
         Calling it for t = 1..T equals one :meth:`forward` over the whole sequence.
         Unidirectional layers only: a reverse direction needs the future.
         """
         if self.bidirectional:
             raise ValueError("step() needs a unidirectional layer: the reverse direction reads "
                              "the whole sequence; use forward() instead")
+        fd = self.feature_dims
+        if fd > 1:
+            if not isinstance(x_t, Tensor) or x_t.dim() != 1 + fd:
+                raise ValueError(f"step() expects x_t of shape [B, {self.input_size}, H, W], "
+                                 f"got {_shape(x_t)}")
+            out, state = self.forward(x_t.unsqueeze(1), state)  # T = 1
+            return out.squeeze(1), state
         if not isinstance(x_t, Tensor) or x_t.dim() not in (1, 2):
             raise ValueError(f"step() expects x_t of shape [B, {self.input_size}] or "
                              f"[{self.input_size}], got {_shape(x_t)}")
@@ -276,19 +291,22 @@ class Recurrent(nn.Module):
     def _check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor):
             raise TypeError(f"input must be a Tensor or PackedSequence, got {type(x).__name__}")
-        layout = "[B, T, I]" if self.batch_first else "[T, B, I]"
-        if x.dim() not in (2, 3):
-            raise ValueError(f"expected input of shape {layout} or [T, I] with "
-                             f"I = {self.input_size}, got shape {list(x.shape)}")
-        if x.shape[-1] != self.input_size:
-            want = layout.replace("I", str(self.input_size))
-            raise ValueError(
-                f"expected input of shape {want}, got {list(x.shape)}: the input has "
-                f"{x.shape[-1]} features but the layer was built for {self.input_size}"
-            )
-        time_dim = 0 if x.dim() == 2 else (1 if self.batch_first else 0)
-        if x.shape[time_dim] == 0:
-            raise ValueError("the input sequence is empty (T = 0); give at least one step")
+        if self.feature_dims > 1:
+            self._check_spatial_shape(x)
+        else:
+            layout = "[B, T, I]" if self.batch_first else "[T, B, I]"
+            if x.dim() not in (2, 3):
+                raise ValueError(f"expected input of shape {layout} or [T, I] with "
+                                 f"I = {self.input_size}, got shape {list(x.shape)}")
+            if x.shape[-1] != self.input_size:
+                want = layout.replace("I", str(self.input_size))
+                raise ValueError(
+                    f"expected input of shape {want}, got {list(x.shape)}: the input has "
+                    f"{x.shape[-1]} features but the layer was built for {self.input_size}"
+                )
+            time_dim = 0 if x.dim() == 2 else (1 if self.batch_first else 0)
+            if x.shape[time_dim] == 0:
+                raise ValueError("the input sequence is empty (T = 0); give at least one step")
         param = self.cells[0].weight_ih
         if not x.is_floating_point():
             raise TypeError(f"input must be a floating-point tensor, got {x.dtype}; "
@@ -303,6 +321,26 @@ class Recurrent(nn.Module):
                              f"move one of them with .to(device)")
         if self.check_finite and not all_finite(x):
             raise ValueError("input contains NaN or infinite values; clean or impute them first")
+
+    def _check_spatial_shape(self, x: Tensor) -> None:
+        """Shape of a spatial cell's input: batched ``[B, T, C, H, W]`` (or ``[T, B, ...]``)
+        only, ``C = input_size``, no empty axis."""
+        fd, C = self.feature_dims, self.input_size
+        maps = "C, H, W" if fd == 3 else ", ".join(f"F{i}" for i in range(fd))
+        layout = f"[B, T, {maps}]" if self.batch_first else f"[T, B, {maps}]"
+        name = type(self.cells[0]).__name__
+        if x.dim() != 2 + fd:
+            raise ValueError(
+                f"{name} runs on sequences of feature maps: expected input of shape {layout} "
+                f"with C = {C}, got shape {list(x.shape)}; a single sequence needs a batch "
+                f"axis (x.unsqueeze(0)), a batch of single frames a time axis")
+        if x.shape[-fd] != C:
+            raise ValueError(f"expected input of shape {layout} with C = {C}, got "
+                             f"{list(x.shape)}: the input has {x.shape[-fd]} channels but the "
+                             f"layer was built for {C} (input_size)")
+        if 0 in x.shape:
+            raise ValueError(f"the input {list(x.shape)} ({layout}) has an empty axis; give "
+                             f"at least one sequence, one step and one pixel")
 
     def _check_lengths(self, lengths, B: int, T: int, unbatched: bool) -> Tensor | None:
         if lengths is None:
@@ -323,13 +361,19 @@ class Recurrent(nn.Module):
     def _check_state(self, state: State | None, x: Tensor, unbatched: bool) -> State:
         B = x.shape[0]
         LD = self.num_layers * self.num_directions
+        # spatial cells size their state from the input's feature maps ([B, T, C, H, W])
+        spatial = {} if self.feature_dims == 1 else \
+            {"spatial_size": tuple(x.shape[3:])}
         if state is None:
-            template = self.cells[0].initial_state(B, device=x.device, dtype=x.dtype)
+            template = self.cells[0].initial_state(B, device=x.device, dtype=x.dtype, **spatial)
             return state_map(lambda s: s.unsqueeze(0).expand(LD, *s.shape).contiguous(),
                              template)
-        if "_state_template" not in self.__dict__:  # sizes and type only, computed once
-            self._state_template = self.cells[0].initial_state(1, device="meta")
-        template = self._state_template
+        if spatial:
+            template = self.cells[0].initial_state(1, device="meta", **spatial)
+        else:
+            if "_state_template" not in self.__dict__:  # sizes and type only, computed once
+                self._state_template = self.cells[0].initial_state(1, device="meta")
+            template = self._state_template
         want = [t.shape for t in state_tensors(template)]
         if isinstance(template, Tensor) != isinstance(state, Tensor) or \
                 len(state_tensors(state)) != len(want):
@@ -338,10 +382,11 @@ class Recurrent(nn.Module):
                              f"got {type(state).__name__}")
         parts = []
         for i, (s, w) in enumerate(zip(state_tensors(state), want)):
-            shape = [LD, w[1]] if unbatched else [LD, B, w[1]]
+            shape = [LD, *w[1:]] if unbatched else [LD, B, *w[1:]]
             if not isinstance(s, Tensor) or list(s.shape) != shape:
+                layout = "B, H" if not spatial else "B, H, height, width"
                 raise ValueError(f"expected state tensor {i} of shape {shape} "
-                                 f"([num_layers * num_directions, B, H]), got {_shape(s)}")
+                                 f"([num_layers * num_directions, {layout}]), got {_shape(s)}")
             if s.dtype != x.dtype and s.device == x.device and s.is_floating_point() \
                     and torch.is_autocast_enabled(x.device.type):
                 s = s.to(x.dtype)  # a state returned under autocast is in the autocast dtype

@@ -77,6 +77,9 @@ KINDS: dict[str, Any] = {
     "rnnkit.music_events": "rnnkit.music.events:EventModel",
     "rnnkit.music_harmonizer": "rnnkit.music.harmonizer:Harmonizer",
     "rnnkit.series_classifier": "rnnkit.series.classifier:SeriesClassifier",
+    "rnnkit.video_predictor": "rnnkit.vision.video:NextFramePredictor",
+    "rnnkit.text_line_reader": "rnnkit.vision.reader:TextLineReader",
+    "rnnkit.image_captioner": "rnnkit.vision.captioner:ImageCaptioner",
 }
 #: a trainer checkpoint's ``extra_state["task"]`` -> the class whose ``from_state`` rebuilds
 #: the application from the whole checkpoint dict
@@ -87,6 +90,9 @@ TASKS: dict[str, Any] = {
     "music_frames": "rnnkit.music.frames:FrameModel",
     "music_events": "rnnkit.music.events:EventModel",
     "music_harmonizer": "rnnkit.music.harmonizer:Harmonizer",
+    "video_predictor": "rnnkit.vision.video:NextFramePredictor",
+    "text_line_reader": "rnnkit.vision.reader:TextLineReader.from_checkpoint",
+    "image_captioner": "rnnkit.vision.captioner:ImageCaptioner",
 }
 TRAIN_KIND = "rnnkit.train"
 #: the command that makes each kind, named when a file of another kind is given
@@ -104,6 +110,9 @@ MAKERS: dict[str, str] = {
     "rnnkit.music_events": "rnnkit music train --model events",
     "rnnkit.music_harmonizer": "rnnkit music train --model harmonizer",
     "rnnkit.series_classifier": "rnnkit classify train --data SERIES_FILE",
+    "rnnkit.video_predictor": "rnnkit vision video train",
+    "rnnkit.text_line_reader": "rnnkit vision read train",
+    "rnnkit.image_captioner": "rnnkit vision caption train --out-dir DIR",
     TRAIN_KIND: "rnnkit train text / classify train / translate train",
 }
 
@@ -115,6 +124,8 @@ USERS: dict[str, str] = {
     "rnnkit.forecast_combination": "rnnkit forecast predict",
     "rnnkit.speech": "rnnkit speech transcribe",
     "rnnkit.series_classifier": "rnnkit classify predict --data SERIES_FILE",
+    "rnnkit.video_predictor": "rnnkit vision video predict",
+    "rnnkit.text_line_reader": "rnnkit vision read text",
 }
 
 def atomic_write_figure(fig: Any, path: str | os.PathLike, dpi: int = 100,

@@ -7,6 +7,10 @@
 * ``auto``: the fastest backend that can serve the layer, the first of :data:`AUTO_ORDER`
   (compiled, fused, scan, loop) whose ``auto_unsupported`` has no objection.
 
+A backend serves only cells whose per-step feature rank (``Cell.feature_dims``) it lists in
+its ``feature_dims`` (vector cells, ``(1,)``, by default); ``loop`` runs every rank, so the
+spatial ConvLSTM (``[B, T, C, H, W]``) runs there.
+
 The runner (:class:`~rnnkit.Recurrent`) runs the layers and directions; a backend implements
 :class:`Backend` (:mod:`rnnkit.backends.base`): ``direction`` for one direction of one layer,
 or ``run_stack`` for a kernel that runs the whole stack (``fused``). Later backends register
@@ -70,14 +74,28 @@ def resolve_backend(name: str, rnn) -> Backend:
     if name == "auto":
         for candidate in AUTO_ORDER:
             backend = _REGISTRY.get(candidate)
-            if backend is not None and backend.auto_unsupported(rnn) is None:
+            if backend is not None and _rank_refusal(backend, rnn) is None and \
+                    backend.auto_unsupported(rnn) is None:
                 return backend
         raise RuntimeError("no registered backend can run this layer")  # loop runs everything
     backend = get_backend(name)
-    reason = backend.unsupported(rnn)
+    reason = _rank_refusal(backend, rnn) or backend.unsupported(rnn)
     if reason is not None:
         raise ValueError(f"backend {name!r} cannot run this layer: {reason}; use backend='auto'")
     return backend
+
+
+def _rank_refusal(backend: Backend, rnn) -> str | None:
+    """Why ``backend`` cannot run ``rnn``'s cells for the rank of their step features, if so
+    (a spatial cell on a backend written for ``[B, T, I]``)."""
+    rank = getattr(rnn, "feature_dims", 1)
+    if rank in backend.feature_dims:
+        return None
+    cell = type(rnn.cells[0]).__name__
+    takers = [n for n, b in _REGISTRY.items() if rank in b.feature_dims]
+    return (f"{cell} steps on {rank}-D feature maps ([B, T, C, H, W] input) and backend "
+            f"{backend.name!r} runs only sequence cells ([B, T, I]); backends for {cell}: "
+            f"{', '.join(takers)}")
 
 
 register_backend(LoopBackend())

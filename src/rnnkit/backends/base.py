@@ -10,7 +10,7 @@ and direction in one call.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from torch import Tensor
 
@@ -30,6 +30,9 @@ class Backend:
     """
 
     name: str = ""
+    #: ranks of per-step features (:attr:`~rnnkit.cells.Cell.feature_dims`) that
+    #: :meth:`direction` handles: ``(1,)``, vector cells ``[B, T, I]``, unless declared
+    feature_dims: ClassVar[tuple[int, ...]] = (1,)
 
     def unsupported(self, rnn: Recurrent) -> str | None:
         """``None`` if this backend can run ``rnn``, else the reason it cannot."""

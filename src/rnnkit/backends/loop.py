@@ -15,7 +15,8 @@ __all__ = ["LoopBackend", "reverse_padded", "run_direction"]
 
 
 def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """Reverse each sequence of ``x [B, T, F]`` within its own length; padding stays put.
+    """Reverse each sequence of ``x [B, T, ...]`` (``[B, T, F]``, or feature maps
+    ``[B, T, C, H, W]``) within its own length; padding stays put.
 
     It is its own inverse, so the same call maps reversed outputs back.
 
@@ -29,13 +30,15 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
     t = torch.arange(T, device=x.device).expand(B, T)
     n = lengths.to(x.device).unsqueeze(1)  # [B, 1]
     index = torch.where(t < n, n - 1 - t, t)  # [B, T]
-    return x.gather(1, index.unsqueeze(-1).expand_as(x))
+    return x.gather(1, index.view(B, T, *[1] * (x.dim() - 2)).expand_as(x))
 
 
 def run_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None) -> tuple[Tensor, State]:
     """One direction of one layer: ``x [B, T, I]`` -> ``(out [B, T, O], final state)``.
 
     ``mask [B, T, 1]`` (bool) freezes the state and zeroes the output at padded steps.
+    Spatial cells (``feature_dims = 3``) run the same loop on ``x [B, T, C, H, W]`` with
+    ``mask [B, T, 1, 1, 1]``, giving ``out [B, T, O, H, W]``.
     """
     cell.begin_sequence()  # per-sequence setup, e.g. one variational recurrent-dropout mask
     xp = cell.project_input(x)  # [B, T, G]: the time-parallel GEMM, hoisted out of the loop
@@ -43,7 +46,7 @@ def run_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None) -> t
     for t in range(x.shape[1]):
         out, new = cell.step(xp[:, t], state)
         if mask is not None:
-            m = mask[:, t]  # [B, 1]
+            m = mask[:, t]  # [B, 1] (spatial cells: [B, 1, 1, 1])
             new = state_map(lambda n, s, m=m: torch.where(m, n, s), new, state)
             out = out.masked_fill(~m, 0.0)
         state = new
@@ -56,3 +59,4 @@ class LoopBackend(Backend):
 
     name = "loop"
     direction = staticmethod(run_direction)
+    feature_dims = (1, 2, 3)  # only the mask's rank depends on the cell's features

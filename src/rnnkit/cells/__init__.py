@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .base import Cell, LSTMState, State, state_map, state_tensors
+from .convlstm import ConvLSTMCell
 from .elman import ElmanCell
 from .gru import GRUCell
 from .indrnn import IndRNNCell
@@ -19,6 +20,7 @@ from .peephole import PeepholeLSTMCell
 
 __all__ = [
     "Cell",
+    "ConvLSTMCell",
     "ElmanCell",
     "GRUCell",
     "IndRNNCell",
@@ -61,9 +63,17 @@ def get_cell(name: str) -> type[Cell]:
                          f"unknown cell {name!r}") from None
 
 
-def available_cells() -> list[str]:
-    """Names of all registered cells."""
-    return sorted(_REGISTRY)
+def available_cells(feature_dims: int | None = 1) -> list[str]:
+    """Names of the registered cells whose steps take features of rank ``feature_dims``
+    (:attr:`Cell.feature_dims`): ``1``, the default, lists the sequence cells (``[B, T, I]``
+    input) that every task model can use; ``3`` the spatial ones (``[B, T, C, H, W]``, e.g.
+    ``"convlstm"``); ``None`` all of them.
+
+    >>> "lstm" in available_cells(), available_cells(3)
+    (True, ['convlstm'])
+    """
+    return sorted(name for name, cls in _REGISTRY.items()
+                  if feature_dims is None or cls.feature_dims == feature_dims)
 
 
 register_cell("elman")(ElmanCell)
@@ -76,3 +86,4 @@ register_cell("peephole_lstm")(PeepholeLSTMCell)
 register_cell("indrnn")(IndRNNCell)
 register_cell("mingru")(MinGRUCell)
 register_cell("minlstm")(MinLSTMCell)
+register_cell("convlstm")(ConvLSTMCell)

@@ -98,6 +98,10 @@ class Cell(nn.Module):
         recurrent_dropout: variational dropout probability of ``h_{t-1}`` (``0``: off).
         has_scan: whether the cell implements :meth:`scan`; a subclass that defines ``scan``
             gets ``True`` without declaring it.
+        feature_dims: rank of one step's features: ``1`` for vector cells (``x_t [B, I]``),
+            ``3`` for spatial cells (``x_t [B, C, H, W]``, e.g. ConvLSTM), whose ``I``, ``H``
+            and ``O`` count channels and whose :meth:`initial_state` takes the trailing sizes
+            as ``spatial_size=(H, W)`` (the runner passes them; vector cells never get it).
 
     >>> from rnnkit.cells import get_cell
     >>> get_cell("mingru").has_scan, get_cell("lstm").has_scan, get_cell("gru")(2, 3).zoneout
@@ -112,6 +116,7 @@ class Cell(nn.Module):
     zoneout: float = 0.0
     recurrent_dropout: float = 0.0
     has_scan: ClassVar[bool] = False
+    feature_dims: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

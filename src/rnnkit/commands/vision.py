@@ -3,9 +3,9 @@
     rnnkit vision caption train --out-dir runs/cap          # captioning on pictogram scenes
     rnnkit vision caption runs/cap/best.pt image.png        # caption any image
     rnnkit vision read train --out-dir runs/ocr             # text-line recognition (CRNN + CTC)
-    rnnkit vision read runs/ocr/best.pt line.png
+    rnnkit vision read runs/ocr/best.pt line.png            # (= read text CKPT IMAGE...)
     rnnkit vision video train --out-dir runs/video          # ConvLSTM next-frame prediction
-    rnnkit vision video runs/video/best.pt --out pred.png
+    rnnkit vision video predict runs/video/best.pt --out pred.png
 
 Each action lives in its own module (``vision_caption``, ``vision_read``, ``vision_video``),
 registered here under one ``vision`` parser. Needs the ``vision`` extra and ``make

