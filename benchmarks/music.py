@@ -113,12 +113,17 @@ def main() -> None:
 
 
 def _merge_json(path: str, results: dict) -> None:
-    """Write ``results`` into the JSON file at ``path``, keeping the keys it does not set."""
+    """Write ``results`` into the JSON file at ``path``, keeping the keys it does not set
+    (one level down too: a part's ``train_seconds`` joins the other models')."""
     old = {}
     if os.path.exists(path):
         with open(path) as f:
             old = json.load(f)
-    old.update(results)
+    for key, value in results.items():
+        if isinstance(value, dict) and isinstance(old.get(key), dict) and key == "train_seconds":
+            old[key].update(value)
+        else:
+            old[key] = value
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
         json.dump(old, f, indent=1, default=float)
