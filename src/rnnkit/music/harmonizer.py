@@ -87,8 +87,8 @@ def sounding_after(before: Tensor, tokens: Tensor) -> Tensor:
     and the frame's tokens ``[..., 4]`` (``REST`` -> ``-1``, ``HOLD`` -> unchanged, onset
     ``2 + k`` -> ``k``), broadcast -> ``[..., 4]`` (int64).
 
-    >>> sounding_after(torch.tensor([5, 3, -1, 0]), torch.tensor([HOLD, 9, REST, HOLD]))
-    tensor([5, 7, -1, 0])
+    >>> sounding_after(torch.tensor([5, 3, -1, 0]), torch.tensor([HOLD, 9, REST, HOLD])).tolist()
+    [5, 7, -1, 0]
     """
     before, tokens = torch.broadcast_tensors(before, tokens)
     now = torch.where(tokens == HOLD, before, tokens - 2)
@@ -109,9 +109,9 @@ def frame_faults(before: Tensor, now: Tensor, struck: Tensor) -> Tensor:
       strictly above the upper one: a crossing, counted once when it is made.
 
     >>> before = torch.tensor([12, 7, 0, -1])  # C, G below it, C an octave down; bass silent
-    >>> now = torch.tensor([14, 9, 2, -1])  # all up a tone: a fifth, an octave, a fifth
+    >>> now = torch.tensor([14, 9, 2, -1])  # all up a tone: parallel octave S-T, fifth A-T
     >>> int(frame_faults(before, now, torch.tensor([True, True, True, False])))
-    3
+    2
     """
     faults = torch.zeros(now.shape[:-1], dtype=torch.long, device=now.device)
     before = before.expand_as(now)
