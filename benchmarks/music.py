@@ -221,7 +221,7 @@ def events_table(ckpt, train, valid, test) -> dict:
 def generation_table(ckpt, train, valid, test, n: int, seed: int) -> dict:
     from rnnkit.music.baselines import NGramFrames
     from rnnkit.music.encoding import PianoRoll
-    from rnnkit.music.metrics import musical_statistics, statistics_distance
+    from rnnkit.music.metrics import musical_statistics
     from rnnkit.music.training import generate_music
 
     enc = ckpt.encoding
@@ -237,16 +237,25 @@ def generation_table(ckpt, train, valid, test, n: int, seed: int) -> dict:
     ngram = NGramFrames(order=min(orders, key=orders.get)).fit(_rolls(ckpt, train))
     base = [roll.decode(ngram.sample(bars, seed=seed + i)) for i in range(n)]
     reference = musical_statistics(test_set)
+    return distance_table(
+        {"Bach, train split (reference point)": held_out, "GRU + NADE frame model": rnn,
+         "n-gram over frames": base}, reference,
+        f"\nGeneration: {n} pieces of 16 bars each; distance of their statistics to the test "
+        f"chorales' (units of the test set's spread; lower = closer to Bach)", "pieces")
+
+
+def distance_table(sets: dict, reference: dict, title: str, what: str) -> dict:
+    """Print and return each set's statistics distance to ``reference`` (one row a set)."""
+    from rnnkit.music.metrics import musical_statistics, statistics_distance
+
     rows = {}
-    for name, pieces in (("Bach, train split (reference point)", held_out),
-                         ("GRU + NADE frame model", rnn), ("n-gram over frames", base)):
+    for name, pieces in sets.items():
         d = statistics_distance(musical_statistics(pieces), reference)
         rows[name] = {k: float(v) for k, v in d.items()
                       if isinstance(v, (int, float, np.floating))}
-    keys = [k for k in rows["GRU + NADE frame model"] if k != "overall"]
-    print(f"\nGeneration: {n} pieces of 16 bars each; distance of their statistics to the test "
-          f"chorales' (units of the test set's spread; lower = closer to Bach)")
-    print("| pieces | overall | " + " | ".join(keys) + " |")
+    keys = [k for k in next(iter(rows.values())) if k != "overall"]
+    print(title)
+    print(f"| {what} | overall | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 2) + "|")
     for name, d in rows.items():
         print(f"| {name} | {d['overall']:.2f} | " + " | ".join(f"{d[k]:.2f}" for k in keys)
@@ -316,7 +325,7 @@ def folk_table(minutes: float, samples: int, seed: int) -> dict:
     from rnnkit.music.data import encode_pieces
     from rnnkit.music.encoding import quantize
     from rnnkit.music.events import BOS, EOS
-    from rnnkit.music.metrics import musical_statistics, statistics_distance
+    from rnnkit.music.metrics import musical_statistics
     from rnnkit.music.training import _finish, evaluate_music, generate_music
 
     tunes = folk_melodies()
@@ -369,19 +378,10 @@ def folk_table(minutes: float, samples: int, seed: int) -> dict:
                            for i in range(samples)],
             f"{best}-gram over events": [ngram_piece(i) for i in range(samples)]}
     reference = musical_statistics([cut(p) for p in test])
-    rows = {}
-    for name, pieces in sets.items():
-        d = statistics_distance(musical_statistics(pieces), reference)
-        rows[name] = {k: float(v) for k, v in d.items()
-                      if isinstance(v, (int, float, np.floating))}
-    keys = [k for k in rows["event LSTM"] if k != "overall"]
-    print(f"Generation: {samples} melodies of 8 bars; distance of their statistics to the test "
-          f"tunes' (units of the test set's spread; lower = closer)")
-    print("| melodies | overall | " + " | ".join(keys) + " |")
-    print("|---" * (len(keys) + 2) + "|")
-    for name, d in rows.items():
-        print(f"| {name} | {d['overall']:.2f} | " + " | ".join(f"{d[k]:.2f}" for k in keys)
-              + " |")
+    rows = distance_table(
+        sets, reference, f"Generation: {samples} melodies of 8 bars; distance of their "
+        f"statistics to the test tunes' (units of the test set's spread; lower = closer)",
+        "melodies")
     return {"split": {k: len(v) for k, v in parts.items()}, "minutes": minutes,
             "train_seconds": seconds, "events": scores, "ngram_orders_valid": orders,
             "generation": rows}
