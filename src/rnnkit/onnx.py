@@ -268,7 +268,7 @@ def beam_search(step_fn: Callable[[np.ndarray, Any], tuple[np.ndarray, Any]], st
         beam_i, tok = top_i // V, top_i % V
         is_eos = tok == eos
         last_step = t == max_len - 1
-        ending = np.ones_like(is_eos) if last_step else is_eos
+        ending = np.ones_like(is_eos) if last_step else is_eos & (np.arange(n_cand) < K)[None]
         norm = top_s / float(t + 1) ** length_penalty
         hist = np.take_along_axis(seqs, np.repeat(beam_i[:, :, None], t, 2), 1)
         new_tok = np.where(is_eos, eos, tok)

@@ -111,16 +111,19 @@ def _greedy_scores(net, f, caps):
 
 
 @pytest.mark.parametrize("attention", [True, False])
-def test_beam_one_is_greedy_when_no_caption_ends_early(attention):
-    # without EOS every hypothesis runs to max_len and a beam of 1 is exactly greedy
+def test_beam_one_is_greedy(attention):
+    # the shared beam search ends a hypothesis with EOS only from among the K best, so a beam
+    # of 1 follows greedy token for token: captions that end early and ones that run to max_len
     net = _net(attention, V=9)
     with torch.no_grad():
-        net.L_o.bias[2] = -1e9  # EOS never wins
-    f = torch.randn(5, 6, 3, 3) * 3
+        net.L_o.bias[2] = 0.25  # EOS is likely: some captions end early
+    f = torch.randn(12, 6, 3, 3) * 3
     res = _beam(net, f, 1)
-    via_beam = [res.tokens[b, 0, : int(res.lengths[b, 0])].tolist() for b in range(5)]
-    assert net.decode(f, beam_size=1, max_len=12) == via_beam
-    assert all(len(c) == 12 for c in via_beam)
+    via_beam = [res.tokens[b, 0, : int(res.lengths[b, 0])].tolist() for b in range(12)]
+    greedy = net.decode(f, beam_size=1, max_len=12)
+    assert greedy == via_beam
+    assert 0 < sum(len(c) < 12 for c in greedy) < 12
+    assert torch.allclose(_greedy_scores(net, f, greedy), res.scores[:, 0], atol=1e-5)
 
 
 @pytest.mark.parametrize("attention", [True, False])
@@ -268,7 +271,7 @@ def test_tiny_captioner_learns_a_handful_of_scenes():
     exact = sum(c == s.captions[0] for c, s in zip(caps, splits.train))
     assert exact >= 7, list(zip(caps, [s.captions[0] for s in splits.train]))
     assert sum(fact_report(c, s)["correct"] for c, s in zip(caps, splits.train)) >= 7
-    # a confident model: a beam of 1 is exactly greedy
+    # the trained model too: a beam of 1 is exactly greedy
     feats = cap.features(render_batch(splits.train, 64))
     res = _beam(cap.model, feats, 1, 30)
     beam1 = [res.tokens[b, 0, : int(res.lengths[b, 0])].tolist() for b in range(8)]

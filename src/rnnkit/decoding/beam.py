@@ -11,8 +11,9 @@ dict; ``functools.partial(index_state, dim={"dec": 1})`` for a state whose ``"de
 batch-second, like a recurrent ``[L, N, D]`` state).
 
 Beam search keeps the ``K`` best unfinished hypotheses of every sequence. At each step it scores
-all ``K * V`` extensions by their summed log-probability, moves the extensions that end in EOS to
-a pool of finished hypotheses, ranked by the length-normalised score
+all ``K * V`` extensions by their summed log-probability, moves the extensions that end in EOS
+and rank among the ``K`` best extensions (fairseq's and Hugging Face's rule, so that a beam of 1
+is greedy search) to a pool of finished hypotheses, ranked by the length-normalised score
 
 .. math::
     \mathrm{score}(y) = \frac{\sum_{t=1}^{|y|} \log p(y_t \mid y_{<t}, x)}{|y|^{\alpha}}
@@ -164,8 +165,8 @@ def greedy_search(step_fn: StepFn, state: Any, batch_size: int, *, bos: int, eos
     """Take the most probable token at every step until EOS or ``max_len``.
 
     Returns a :class:`BeamResult` with ``tokens [B, L]``, summed log-prob ``scores [B]``,
-    ``lengths [B]`` and ``finished [B]``. (:func:`beam_search` with ``beam_size=1`` can do
-    better: when the best token is EOS it keeps that hypothesis and also follows the runner-up.)
+    ``lengths [B]`` and ``finished [B]``. (:func:`beam_search` with ``beam_size=1`` and
+    ``length_penalty=0`` returns the same hypotheses and scores.)
     """
     _check(batch_size, 1, max_len, bos, eos, no_repeat_ngram_size)
     return _sequential_search(step_fn, state, batch_size, lambda logp: logp.max(-1), bos, eos,
@@ -294,7 +295,10 @@ def beam_search(step_fn: StepFn, state: Any, batch_size: int, *, bos: int, eos: 
         beam_i, tok = top_i // V, top_i % V
         is_eos = tok == eos
         last_step = t == max_len - 1
-        ending = torch.ones_like(is_eos) if last_step else is_eos
+        rank = torch.arange(n_cand, device=top_s.device).expand(B, n_cand)
+        # an EOS extension ends a hypothesis only from among the K best (fairseq's and Hugging
+        # Face's rule: a beam of 1 is greedy search); every EOS extension leaves the live set
+        ending = torch.ones_like(is_eos) if last_step else is_eos & (rank < K)
         # -- finished: merge the ending candidates into the pool, keep the K best ----------
         norm = top_s / (float(t + 1) ** length_penalty)  # t tokens + EOS, or t + 1 at the end
         hist = seqs.gather(1, beam_i[:, :, None].expand(B, n_cand, t))  # [B, 2K, t]
@@ -310,8 +314,7 @@ def beam_search(step_fn: StepFn, state: Any, batch_size: int, *, bos: int, eos: 
         fin_len, fin_eos = pool_l.gather(1, keep), pool_e.gather(1, keep)
         if last_step:
             break
-        # -- live: the K best candidates that did not end ----------------------------------
-        rank = torch.arange(n_cand, device=top_s.device).expand(B, n_cand)
+        # -- live: the K best candidates that are not EOS ----------------------------------
         sel = (rank + is_eos.long() * n_cand).topk(K, dim=-1, largest=False).indices  # [B, K]
         scores = top_s.gather(1, sel)
         src_beam = beam_i.gather(1, sel)
