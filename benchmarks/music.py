@@ -408,10 +408,26 @@ def write_examples(ckpts, test, folder: str, seed: int) -> None:
         write_midi(piece, base + ".mid")
         piano_roll_png(piece, base + ".png")
         try:
-            render_wav(piece, base + ".wav")
+            _mono(render_wav(piece, base + ".wav", rate=16000))
         except (FileNotFoundError, RuntimeError, OSError) as err:
             print(f"no WAV for {name}: {err}")
     print(f"examples: {sorted(os.listdir(folder))}")
+
+
+def _mono(path: str) -> None:
+    """Rewrite the stereo WAV at ``path`` as mono (the mean of the channels): the examples
+    stay small in the repository (16 kHz mono, as their README says)."""
+    import wave
+
+    with wave.open(path) as w:
+        rate, channels = w.getframerate(), w.getnchannels()
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    mono = data.reshape(-1, channels).mean(axis=1).round().astype("<i2")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(mono.tobytes())
 
 
 if __name__ == "__main__":

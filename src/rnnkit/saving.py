@@ -33,6 +33,7 @@ loading imports only the wing the file belongs to; :func:`register_kind` adds ne
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 import json
@@ -46,10 +47,12 @@ from .atomic import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "KINDS",
+    "ConfigModel",
     "Savable",
     "TASKS",
     "atomic_write_bytes",
     "atomic_write_text",
+    "dataclass_from_dict",
     "file_kind",
     "load",
     "read_state",
@@ -321,6 +324,60 @@ class Savable:
         """Rebuild an object of this class from ``path`` (``weights_only=True``); a file of
         another kind or of a newer version raises an error saying what it is."""
         return rebuild(cls, read_state(path, cls.KIND, version=cls.VERSION), path)
+
+
+class ConfigModel(Savable):
+    """Mixin for a module built from one config dataclass (its only constructor argument):
+    the file holds ``{"config": {...}, "state_dict": {...}}``, a trainer checkpoint written
+    with ``Trainer(extra_state=model.extra_state())`` names the task and the config, and
+    :meth:`from_state` rebuilds the model from either.
+
+    A subclass sets ``KIND`` (the file kind), ``TASK`` (its name in a trainer checkpoint),
+    ``CONFIG`` (the dataclass; its ``from_dict`` when it has one, else
+    :func:`dataclass_from_dict`) and ``MAKE`` (how to make such a model, for the error a
+    checkpoint of another task gets).
+    """
+
+    TASK: str = ""
+    CONFIG: type = object
+    MAKE: str = "train it with Trainer(..., extra_state=model.extra_state())"
+
+    def extra_state(self) -> dict[str, Any]:
+        """``{"task": TASK, "config": {...}}`` for ``Trainer(extra_state=...)``."""
+        return {"task": self.TASK, "config": dataclasses.asdict(self.config)}
+
+    def state(self) -> dict[str, Any]:
+        """What :func:`save` writes: the config and the weights (on the CPU)."""
+        return {"config": dataclasses.asdict(self.config),
+                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+
+    @classmethod
+    def from_state(cls, blob: dict[str, Any]) -> Any:
+        """The model (in eval mode) of a :meth:`state` dict, or of a trainer checkpoint dict
+        (``{"extra_state": {"task": ..., "config": ...}, "model": weights}``)."""
+        if "state_dict" in blob:
+            config, weights = blob["config"], blob["state_dict"]
+        else:
+            extra = blob.get("extra_state") or {}
+            if extra.get("task") != cls.TASK:
+                raise ValueError(f"the checkpoint was written for task {extra.get('task')!r}, "
+                                 f"not {cls.TASK!r}; {cls.MAKE}")
+            config, weights = extra["config"], blob["model"]
+        from_dict = getattr(cls.CONFIG, "from_dict", None)
+        config = from_dict(config) if from_dict else dataclass_from_dict(cls.CONFIG, config,
+                                                                         cls.__name__)
+        model = cls(config)
+        model.load_state_dict(weights)
+        return model.eval()
+
+
+def dataclass_from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
+    """Build the dataclass ``cls`` from ``data``, refusing unknown keys by name."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown {what} option(s) {sorted(unknown)}; valid: {sorted(names)}")
+    return cls(**data)
 
 
 def register_kind(kind: str, target: Any, *, task: bool = False) -> None:

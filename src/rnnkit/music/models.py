@@ -27,13 +27,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Iterator
-from dataclasses import asdict, fields
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from ..saving import Savable
+from ..saving import ConfigModel
 
 #: where each model lives (imported on first use, so one model does not import the others)
 _LAZY = {"FrameModel": "frames", "FrameModelConfig": "frames", "EventModel": "events",
@@ -49,19 +48,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def config_from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
-    """Build the config dataclass ``cls`` from ``data``, refusing unknown keys by name."""
-    names = {f.name for f in fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"unknown {what} option(s) {sorted(unknown)}; valid: {sorted(names)}")
-    return cls(**data)
-
-
-class MusicModel(Savable, nn.Module):
-    """Base of the music models: save/load and small helpers. A subclass sets ``KIND`` (the
-    file kind), ``TASK`` (its name in a trainer checkpoint's ``extra_state``), ``CONFIG`` (its
-    config dataclass) and takes the config as its only constructor argument."""
+class MusicModel(ConfigModel, nn.Module):
+    """Base of the music models: save/load (:class:`~rnnkit.saving.ConfigModel`) and small
+    helpers. A subclass sets ``KIND`` (the file kind), ``TASK`` (its name in a trainer
+    checkpoint's ``extra_state``), ``CONFIG`` (its config dataclass) and takes the config as
+    its only constructor argument."""
 
     KIND: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
@@ -69,35 +60,6 @@ class MusicModel(Savable, nn.Module):
     CONFIG: ClassVar[type] = object
 
     config: Any
-
-    # -- persistence -------------------------------------------------------------------------
-    def extra_state(self) -> dict[str, Any]:
-        """JSON-able description for a trainer checkpoint (``Trainer(extra_state=...)``):
-        ``{"task": TASK, "config": {...}}``; :meth:`from_state` rebuilds the model from it and
-        the checkpoint's weights."""
-        return {"task": self.TASK, "config": asdict(self.config)}
-
-    def state(self) -> dict[str, Any]:
-        """What :func:`rnnkit.save` writes: the config and the weights (on the CPU)."""
-        return {"config": asdict(self.config),
-                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
-
-    @classmethod
-    def from_state(cls, blob: dict[str, Any]) -> MusicModel:
-        """The model (in eval mode) of a :meth:`state` dict, or of a trainer checkpoint dict
-        (``{"extra_state": {"task": ..., "config": ...}, "model": weights}``)."""
-        if "state_dict" in blob:
-            config, weights = blob["config"], blob["state_dict"]
-        else:
-            extra = blob.get("extra_state") or {}
-            if extra.get("task") != cls.TASK:
-                raise ValueError(f"the checkpoint was written for task {extra.get('task')!r}, "
-                                 f"not {cls.TASK!r}; train it with Trainer(..., extra_state="
-                                 f"model.extra_state())")
-            config, weights = extra["config"], blob["model"]
-        model = cls(config_from_dict(cls.CONFIG, config, cls.__name__))
-        model.load_state_dict(weights)
-        return model.eval()
 
     # -- helpers -----------------------------------------------------------------------------
     @property
