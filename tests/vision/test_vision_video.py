@@ -14,6 +14,7 @@ from rnnkit.vision.moving_digits import MovingDigitsBatches, digit_split, moving
 from rnnkit.vision.video import (
     NextFramePredictor,
     VideoConfig,
+    blank_frame,
     copy_last,
     frame_metrics,
     ssim,
@@ -120,6 +121,14 @@ def test_frame_metrics_per_frame():
     m = frame_metrics(pred, truth)
     assert m["mse"][0] == 0 and m["mse"][2] > 0.1
     assert math.isclose(m["ssim"][0], 1.0) and m["ssim"][2] < 0.5
+
+
+def test_ssim_gradient_float64_gradcheck():
+    # the loss's SSIM term back-propagates through the Gaussian-window statistics
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(2, 12, 13, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(2, 12, 13, generator=g, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda a: ssim(a, y), (x,))
 
 
 # -- the predictor ---------------------------------------------------------------------------
@@ -277,3 +286,40 @@ def test_cli_train_predict_and_refusals(tmp_path, capsys):
     assert os.path.getmtime(png) == before  # never overwritten
     with pytest.raises(ValueError, match="not a video predictor|not a rnnkit.video_predictor"):
         _run_cli(["video", "predict", str(run / "log.jsonl"), "--out", str(tmp_path / "x.png")])
+
+
+def test_ssim_weight_adds_the_ssim_term_to_the_loss():
+    torch.manual_seed(3)
+    batch = torch.rand(2, 5, 1, 32, 32)
+    plain = _small()
+    cfg = VideoConfig(**{**plain.config.__dict__, "ssim_weight": 0.7})
+    net = NextFramePredictor(cfg)
+    net.load_state_dict(plain.state_dict())
+    net.eval(), plain.eval()
+    out = net.loss(batch)
+    logits = net(batch[:, :3])
+    y = batch[:, 3:5]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+    want = bce + 0.7 * (1 - ssim(torch.sigmoid(logits), y).mean())
+    torch.testing.assert_close(out.loss, want)
+    torch.testing.assert_close(plain.loss(batch).loss, bce)
+    assert "ssim" in out.metrics and "ssim" not in plain.loss(batch).metrics
+    out.loss.backward()
+    assert all(p.grad is not None for p in net.parameters())
+    for bad in (-0.1, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="ssim_weight must be a number >= 0"):
+            VideoConfig(ssim_weight=bad)
+
+
+def test_blank_frame_baseline_scores_the_background():
+    # on digits over black, the blank guess's MSE is the truth's mean square and its SSIM is
+    # high (every empty window is perfect): the floor the benchmark prints beside copy-last
+    seqs = moving_digits(8, split="test", seed=4, frames=6, size=64)
+    x, y = seqs[:, :3], seqs[:, 3:]
+    blank = blank_frame(x, 3)
+    assert blank.shape == y.shape and not blank.any()
+    m = frame_metrics(blank, y)
+    want = y.double().pow(2).mean(dim=(0, 2, 3, 4))
+    assert m["mse"] == pytest.approx(want.tolist(), rel=1e-9)
+    copy = frame_metrics(copy_last(x, 3), y)
+    assert m["ssim"][2] > copy["ssim"][2]  # three frames on, erasing beats copying

@@ -31,7 +31,7 @@ __all__ = ["register"]
 ALIASES = {"model.cell": "--cell", "model.hidden_size": "--hidden", "model.num_layers":
            "--layers", "model.kernel_size": "--kernel-size", "data.batch_size": "--batch-size",
            "train.max_steps": "--steps", "train.max_time": "--max-time", "train.lr": "--lr",
-           "train.seed": "--seed"}
+           "train.seed": "--seed", "model.ssim_weight": "--ssim-weight"}
 NOT_FLAGS: set[str] = {"train.out_dir"}
 
 
@@ -53,7 +53,7 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from ..vision.moving_digits import moving_digits
-    from ..vision.video import NextFramePredictor, copy_last, evaluate, fit_predictor
+    from ..vision.video import NextFramePredictor, blank_frame, copy_last, evaluate, fit_predictor
 
     torch.manual_seed(train.seed)
     net = NextFramePredictor(model_cfg)
@@ -72,7 +72,8 @@ def _train(args: argparse.Namespace) -> int:
     test = moving_digits(data.test_sequences, split="test", seed=train.seed, frames=frames,
                          size=model_cfg.size)
     scores = evaluate({"model": net.predict,
-                       "copy_last": lambda x: copy_last(x, model_cfg.output_frames)},
+                       "copy_last": lambda x: copy_last(x, model_cfg.output_frames),
+                       "blank": lambda x: blank_frame(x, model_cfg.output_frames)},
                       test.split(32), model_cfg.input_frames, model_cfg.output_frames)
     _print_scores(scores, f"{data.test_sequences} sequences of held-out digits")
     print(f"wrote {args.out_dir}/best.pt and last.pt")
@@ -133,7 +134,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     from ..saving import atomic_write_bytes
     from ..vision.moving_digits import moving_digits
-    from ..vision.video import copy_last, evaluate
+    from ..vision.video import blank_frame, copy_last, evaluate
 
     net = _load(args.checkpoint)
     cfg = net.config
@@ -149,7 +150,8 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {args.sequences} held-out sequences, rows = {cfg.input_frames} "
           f"input frames / {cfg.output_frames} true next frames / predicted frames")
     scores = evaluate({"model": net.predict,
-                       "copy_last": lambda v: copy_last(v, cfg.output_frames)},
+                       "copy_last": lambda v: copy_last(v, cfg.output_frames),
+                       "blank": lambda v: blank_frame(v, cfg.output_frames)},
                       seqs.split(32), cfg.input_frames, cfg.output_frames)
     _print_scores(scores, f"{len(seqs)} sequences of held-out digits (--seed {args.seed})")
     return 0

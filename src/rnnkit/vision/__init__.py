@@ -18,7 +18,7 @@ _NAMES = {
     "EfficientNetLite0": "cnn", "ImageEncoder": "cnn", "pretrained_weights_path": "cnn",
     "load_image": "images", "to_batch": "images", "resize_keep_aspect": "images",
     "ImageError": "images",
-    "NextFramePredictor": "video", "copy_last": "video", "ssim": "video",
+    "NextFramePredictor": "video", "blank_frame": "video", "copy_last": "video", "ssim": "video",
     "frame_metrics": "video", "VideoConfig": "video_config", "moving_digits": "moving_digits",
     "MovingDigitsBatches": "moving_digits",
     "TextLineReader": "reader", "ReaderConfig": "reader", "CRNN": "crnn",
