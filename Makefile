@@ -91,7 +91,8 @@ debs:
 
 # Offline text corpora for benchmarks/text_lm.py (Debian), installed only when missing:
 # Jane Austen's six novels (r-cran-janeaustenr, public-domain texts; pulls in r-base-core).
-BENCH_DEBS := r-cran-janeaustenr
+# Tesseract 5 with its English model: the OCR peer column of benchmarks/vision_read.py.
+BENCH_DEBS := r-cran-janeaustenr tesseract-ocr tesseract-ocr-eng
 
 bench-data:
 	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)" WHAT="benchmark data"

@@ -12,9 +12,20 @@ in a font of the group drawn by a fixed seed) and scored with ``jiwer``.
 
 Columns: CER and WER of greedy decoding (the baseline), of beam search (width 8) and of beam
 search with the character 6-gram LM of the training lines, and the ratio of each beam CER to
-the greedy CER. Target: CER <= 5% on the held-out print fonts. Run from the project root::
+the greedy CER. Target: CER <= 5% on the held-out print fonts.
 
-    python benchmarks/vision_read.py            # 10-minute budget (~14 min in all)
+The peer a user would pick instead is **Tesseract** 5 (LSTM engine, its English model, page
+segmentation 7: one text line), through ``pytesseract`` (``make bench-data`` installs the
+engine, ``pip install -e ".[bench]"`` the wrapper; without them the column is left out, saying
+so). It reads the very images the reader reads (same lines, fonts and rendering seeds),
+enlarged by a factor chosen on the validation lines (1-4, bicubic, on a white border: its
+documentation asks for text over ~20 px high), and its output goes through the same
+:func:`~rnnkit.vision.textlines.normalize_text` as the references (typographic quotes and
+dashes to ASCII). Its time per line is printed beside ours (beam + LM), and their ratio.
+
+Run from the project root::
+
+    python benchmarks/vision_read.py            # 10-minute budget (~22 min in all, Tesseract too)
     python benchmarks/vision_read.py --quick    # a smoke run (1-minute budget, 60 lines)
 
 Writes ``benchmarks/results/vision_read.json`` (``--quick``: ``vision_read_quick.json``).
@@ -35,11 +46,63 @@ import torch
 from rnnkit.atomic import atomic_write_text
 from rnnkit.train import TrainConfig
 from rnnkit.vision.reader import ReaderConfig, TextLineReader
-from rnnkit.vision.textlines import FONT_GROUPS, find_fonts, split_lines, text_lines
+from rnnkit.vision.textlines import (
+    FONT_GROUPS,
+    TextLineDataset,
+    find_fonts,
+    normalize_text,
+    split_lines,
+    text_lines,
+)
 
 GROUP_NAMES = {"train": "training fonts (seen)", "print": "held-out print",
                "handwriting": "held-out handwriting"}
 TARGET_PRINT_CER = 0.05
+
+
+class Tesseract:
+    """The Tesseract 5 peer: one line image in, its text out (``--psm 7``, LSTM engine)."""
+
+    why = ""
+
+    def __init__(self, pytesseract, version: str) -> None:
+        self.pt, self.version, self.scale = pytesseract, version, 3
+
+    @classmethod
+    def open(cls) -> Tesseract | None:
+        try:
+            import pytesseract
+
+            version = str(pytesseract.get_tesseract_version())
+        except (ImportError, OSError, RuntimeError) as err:  # no wrapper, or no engine
+            cls.why = (f"{type(err).__name__}: {err}; install the engine with `make bench-data` "
+                       f"and the wrapper with `pip install -e \".[bench]\"`")
+            return None
+        return cls(pytesseract, version)
+
+    def read(self, image, scale: int | None = None) -> str:
+        from PIL import Image, ImageOps
+
+        img = Image.fromarray(image)
+        k = scale or self.scale
+        if k != 1:
+            img = img.resize((img.width * k, img.height * k), Image.BICUBIC)
+        img = ImageOps.expand(img, border=10 * k, fill=255)
+        text = self.pt.image_to_string(img, lang="eng", config="--psm 7 --oem 1")
+        return normalize_text(text)
+
+    def score(self, data: TextLineDataset, scale: int | None = None) -> tuple[float, float]:
+        import jiwer
+
+        items = [data[i] for i in range(len(data))]
+        hyps = [self.read(img, scale) for img, _, _ in items]
+        refs = [text for _, text, _ in items]
+        return float(jiwer.cer(refs, hyps)), float(jiwer.wer(refs, hyps))
+
+    def choose_scale(self, data: TextLineDataset, scales=(1, 2, 3, 4)) -> dict[int, float]:
+        cers = {k: self.score(data, k)[0] for k in scales}
+        self.scale = min(cers, key=lambda k: (cers[k], k))
+        return cers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +149,16 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{w:g}: {c:.2%}" for w, c in weights.items()) + ")", flush=True)
 
     test = parts["test"][:n_test]
+    peer = Tesseract.open()
+    if peer is None:
+        print(f"Tesseract column left out: {Tesseract.why}", flush=True)
+    else:
+        t0 = time.perf_counter()
+        scales = peer.choose_scale(TextLineDataset(parts["valid"][:100], fonts, seed=args.seed,
+                                                   height=config.height))
+        print(f"Tesseract {peer.version}: scale {peer.scale} chosen on 100 validation lines "
+              f"(CER by scale: " + ", ".join(f"{k}: {v:.2%}" for k, v in scales.items())
+              + f"; {time.perf_counter() - t0:.0f} s)", flush=True)
     rows = []
     for group in FONT_GROUPS:
         gf = find_fonts(group)
@@ -104,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
                                                                 r["hypothesis"]))
         row["beam_lm_cer_median_font"] = statistics.median(
             statistics.mean(v) for v in per_font.values())
+        if peer is not None:  # the same images: same lines, fonts and seeds as evaluate()
+            data = TextLineDataset(test, gf, seed=args.seed + 7, height=config.height)
+            t0 = time.perf_counter()
+            cer, wer = peer.score(data)
+            row["tesseract_cer"], row["tesseract_wer"] = cer, wer
+            row["tesseract_seconds"] = time.perf_counter() - t0
         rows.append(row)
 
     print()
@@ -115,6 +194,21 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['beam_cer'] / g if g else float('nan'):>7.2f}{r['beam_lm_cer']:>13.2%}"
               f"{r['beam_lm_cer'] / g if g else float('nan'):>7.2f}{r['greedy_wer']:>12.2%}"
               f"{r['beam_lm_wer']:>13.2%}")
+    if peer is not None:
+        print(f"\n{'test lines, fonts':<26}{'rnnkit beam+LM CER':>20}{'Tesseract CER':>15}"
+              f"{'ratio':>7}{'rnnkit WER':>12}{'Tesseract WER':>15}{'s/line rnnkit':>15}"
+              f"{'s/line Tess.':>14}{'speed-up':>10}")
+        for r in rows:
+            ours_s = r["beam_lm_seconds"] / r["lines"]
+            theirs_s = r["tesseract_seconds"] / r["lines"]
+            t = r["tesseract_cer"]
+            print(f"{GROUP_NAMES[r['fonts']]:<26}{r['beam_lm_cer']:>20.2%}{t:>15.2%}"
+                  f"{r['beam_lm_cer'] / t if t else float('nan'):>7.2f}"
+                  f"{r['beam_lm_wer']:>12.2%}{r['tesseract_wer']:>15.2%}{ours_s:>15.4f}"
+                  f"{theirs_s:>14.4f}{theirs_s / ours_s:>10.1f}")
+        print("(ratio < 1: rnnkit reads better; speed-up: Tesseract's time per line over "
+              "rnnkit's beam+LM one, both on this machine; pytesseract starts the engine "
+              "once per line)")
     best_print = min(rows[1][k] for k in ("greedy_cer", "beam_cer", "beam_lm_cer"))
     print(f"\nheld-out print CER (best decoding) {best_print:.2%}: target <= "
           f"{TARGET_PRINT_CER:.0%} {'met' if best_print <= TARGET_PRINT_CER else 'NOT met'}; "
@@ -125,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
               "config": {**vars(config), "channels": list(config.channels)},
               "lm_weight": lm_weight, "lm_weight_valid_cer": weights, "beam": args.beam,
               "target_print_cer": TARGET_PRINT_CER, "target_met": best_print <= TARGET_PRINT_CER,
+              "tesseract": None if peer is None else {"version": peer.version,
+                                                      "scale": peer.scale,
+                                                      "valid_cer_by_scale": scales},
               "rows": rows, "machine": platform.platform(), "torch": torch.__version__}
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     atomic_write_text(json.dumps(result, indent=2, default=str), out)
