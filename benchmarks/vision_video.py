@@ -9,9 +9,9 @@ Protocol: Moving-MNIST-style sequences (:mod:`rnnkit.vision.moving_digits`): 64 
 bouncing digits, 10 frames in, 10 to predict. The models train on fresh sequences of the
 *training* digits for the same wall-clock budget; the weights kept are the last ones. The
 second ConvLSTM adds ``0.3 * (1 - SSIM)`` to its loss; that weight is the only choice, made on
-sequences of the training digits (see ``MODELS``). They are scored on sequences of the *held-out* digits (no
-training sequence shows them): per-frame MSE (per pixel) and SSIM (Gaussian window 11,
-sigma 1.5), frames 1..10. Run from the project root::
+sequences of the training digits (see ``MODELS``). They are scored on sequences of the
+*held-out* digits (no training sequence shows them): per-frame MSE (per pixel) and SSIM
+(Gaussian window 11, sigma 1.5), frames 1..10. Run from the project root::
 
     python benchmarks/vision_video.py            # 8 minutes per model, 2 threads (~27 min)
     python benchmarks/vision_video.py --quick    # 1 minute per model, a smoke run
