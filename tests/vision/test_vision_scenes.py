@@ -55,7 +55,7 @@ def test_every_caption_parses_back_to_its_facts(splits):
 
 
 def test_stored_reference_captions_are_true_and_complete(splits):
-    for scene in splits.train + splits.valid + splits.test:
+    for scene in splits.train + splits.valid + splits.test + splits.dev:
         assert len(scene.captions) == 5
         for c in scene.captions:
             assert fact_report(c, scene)["correct"], c
@@ -72,6 +72,27 @@ def test_compositional_split(splits):
     assert train_classes == set(CLASSES)  # every class is seen, only the pairs are new
     # and the held-out pairs really do occur in test
     assert len(set().union(*(s.pairs() & held for s in splits.test))) > len(held) // 2
+
+
+def test_dev_split_is_compositional_with_its_own_pairs(splits):
+    held, dev = splits.heldout_pairs, splits.dev_pairs
+    assert len(dev) == 12 and not held & dev
+    assert len(splits.dev) == 300
+    for scene in splits.train + splits.valid:
+        assert not scene.pairs() & dev
+    for scene in splits.dev:
+        assert scene.pairs() & dev and not scene.pairs() & held
+    assert len(set().union(*(s.pairs() & dev for s in splits.dev))) == len(dev)
+    # each class is in at most three held-out pairs of the two kinds together
+    uses = {}
+    for p in held | dev:
+        for c in p:
+            uses[c] = uses.get(c, 0) + 1
+    assert max(uses.values()) <= 3
+    # the test split does not depend on whether there is a dev split
+    no_dev = make_splits(SceneConfig(n_train=600, n_valid=50, n_test=150, n_dev=0, seed=3))
+    assert no_dev.dev == [] and no_dev.heldout_pairs == held
+    assert [s.to_dict() for s in no_dev.test] == [s.to_dict() for s in splits.test]
 
 
 def test_deterministic_from_seed():
@@ -147,7 +168,17 @@ def test_render_places_pictograms():
 
 @pytest.mark.parametrize("kw", [dict(n_train=0), dict(max_objects=5), dict(max_objects=1),
                                 dict(heldout_pairs=0), dict(heldout_pairs=10_000),
+                                dict(dev_pairs=0), dict(heldout_pairs=60, dev_pairs=10),
+                                dict(n_dev=-1),
                                 dict(image_size=8), dict(captions_per_image=0)])
 def test_bad_config(kw):
     with pytest.raises(ValueError):
         SceneConfig(**kw)
+
+
+def test_more_held_out_pairs_than_the_classes_allow_is_refused():
+    # each class may be in at most two test pairs: 24 classes hold 24 pairs, not 40
+    with pytest.raises(ValueError, match="could not hold out 40 class pairs"):
+        make_splits(SceneConfig(n_train=2, n_valid=1, n_test=1, n_dev=0, heldout_pairs=40))
+    with pytest.raises(ValueError, match="set n_dev=0"):
+        SceneConfig(heldout_pairs=40)
