@@ -85,13 +85,21 @@ def test_owner_shares_features():
     assert torch.allclose(shared, direct, atol=1e-6)
 
 
-def _beam(net, f, K, max_len=12):
+def _beam(net, f, K, max_len=12, constraint=None, counts=None):
     from functools import partial
 
     from rnnkit.decoding import beam_search, index_state
 
-    state = net.initial_state(net.annotations(f))
-    return beam_search(net.step_log_probs, state, len(f), bos=BOS, eos=2, beam_size=K,
+    state = net.initial_state(net.annotations(f), counts)
+    step = net.step_log_probs
+    if constraint is not None:
+        state = {**state, **constraint.init_state(counts)}
+
+        def step(tokens, state):
+            state = constraint.update(tokens, state)
+            lp, state = net.step_log_probs(tokens, state)
+            return constraint.mask(lp, state), state
+    return beam_search(step, state, len(f), bos=BOS, eos=2, beam_size=K,
                        max_len=max_len, length_penalty=0.0, pad=0,
                        reorder_state=partial(index_state, dim={"h": 1, "c": 1}))
 
@@ -115,9 +123,12 @@ def test_beam_one_is_greedy(attention):
     # the shared beam search ends a hypothesis with EOS only from among the K best, so a beam
     # of 1 follows greedy token for token: captions that end early and ones that run to max_len
     net = _net(attention, V=9)
-    with torch.no_grad():
-        net.L_o.bias[2] = 0.25  # EOS is likely: some captions end early
     f = torch.randn(12, 6, 3, 3) * 3
+    for bias in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0):  # EOS likely: some captions end early
+        with torch.no_grad():
+            net.L_o.bias[2] = bias
+        if 0 < sum(len(c) < 12 for c in net.decode(f, beam_size=1, max_len=12)) < 12:
+            break
     res = _beam(net, f, 1)
     via_beam = [res.tokens[b, 0, : int(res.lengths[b, 0])].tolist() for b in range(12)]
     greedy = net.decode(f, beam_size=1, max_len=12)
@@ -166,6 +177,20 @@ def test_save_load_round_trip(tiny, tmp_path):
     again = rnnkit.load(path)
     assert isinstance(again, ImageCaptioner) and again.words == cap.words
     assert again.caption(imgs, beam_size=2) == before
+    feats = cap.features(imgs)  # the counter travels with the weights
+    assert torch.equal(again.counter.predict(feats), cap.counter.predict(feats))
+    # a file of the first layout (no counter, no checklist) still loads, as what it was
+    from rnnkit.train import TrainConfig
+
+    free = ImageCaptioner(_tiny_config(count_objects=False)).fit(
+        splits.train, None, TrainConfig(max_steps=2, progress=False, plot=False,
+                                        compute=False, card=False))
+    blob = free.state()
+    for key in ("count_objects", "counter_epochs"):
+        del blob["config"][key]
+    old = ImageCaptioner.from_state(blob)
+    assert old.counter is None and not old.config.count_objects
+    assert old.caption(imgs, beam_size=2) == free.caption(imgs, beam_size=2)
     res = again.describe(imgs[:1])[0]
     assert res.alphas.shape == (len(res.words), 2, 2)
     png = tmp_path / "att.png"
@@ -264,15 +289,41 @@ def test_tiny_captioner_learns_a_handful_of_scenes():
     torch.manual_seed(0)
     cap = ImageCaptioner(CaptionerConfig(embed_size=32, hidden_size=64, annotation_size=32,
                                          attn_size=32, pretrained=False, image_size=64,
-                                         dropout=0.0, batch_size=8))
+                                         dropout=0.0, batch_size=8, counter_epochs=300))
     cap.fit(splits.train, None, TrainConfig(max_steps=250, lr=1e-2, progress=False,
                                             plot=False, compute=False, card=False))
     caps = cap.caption(render_batch(splits.train, 64))
     exact = sum(c == s.captions[0] for c, s in zip(caps, splits.train))
     assert exact >= 7, list(zip(caps, [s.captions[0] for s in splits.train]))
     assert sum(fact_report(c, s)["correct"] for c, s in zip(caps, splits.train)) >= 7
-    # the trained model too: a beam of 1 is exactly greedy
+    # the trained model too, under its count constraint: a beam of 1 is exactly greedy
     feats = cap.features(render_batch(splits.train, 64))
-    res = _beam(cap.model, feats, 1, 30)
+    res = _beam(cap.model, feats, 1, 30, cap.constraint, cap.counter.predict(feats))
     beam1 = [res.tokens[b, 0, : int(res.lengths[b, 0])].tolist() for b in range(8)]
-    assert cap.model.decode(feats, beam_size=1) == beam1
+    assert cap.model.decode(feats, beam_size=1, constraint=cap.constraint,
+                            counts=cap.counter.predict(feats)) == beam1
+
+
+def test_resume_keeps_the_counter_and_old_runs_have_no_dev_split(tmp_path):
+    import dataclasses
+
+    from rnnkit.train import TrainConfig
+
+    splits = make_splits(SceneConfig(n_train=12, n_valid=4, n_test=4, n_dev=4, seed=5,
+                                     image_size=64))
+    tc = TrainConfig(max_steps=2, out_dir=str(tmp_path / "run"), progress=False, plot=False,
+                     compute=False, card=False)
+    data = dataclasses.asdict(splits.config)
+    for key in ("n_dev", "dev_pairs"):  # a run from before the dev split
+        del data[key]
+    cap = ImageCaptioner(_tiny_config()).fit(splits.train, splits.valid, tc,
+                                             run={"data_config": data})
+    # a new process resumes: the optimizer state holds the decoder only, the counter is kept
+    again = ImageCaptioner(_tiny_config()).fit(splits.train, splits.valid,
+                                               dataclasses.replace(tc, max_steps=4),
+                                               resume=True)
+    assert again.history["steps"] == 4
+    for a, b in zip(cap.counter.state_dict().values(), again.counter.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="--split test or valid"):
+        _cli("evaluate", tmp_path / "run" / "best.pt", "--split", "dev")

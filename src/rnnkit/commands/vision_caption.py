@@ -106,7 +106,8 @@ def _train(argv: list[str]) -> int:
     torch.manual_seed(train.seed)
     splits = make_splits(data)
     print(f"scenes: train {len(splits.train)}, valid {len(splits.valid)}, test "
-          f"{len(splits.test)} ({len(splits.heldout_pairs)} class pairs held out of training)",
+          f"{len(splits.test)}, dev {len(splits.dev)} ({len(splits.heldout_pairs)} test and "
+          f"{len(splits.dev_pairs)} dev class pairs held out of training)",
           file=sys.stderr, flush=True)
     cap = ImageCaptioner(model)
     cap.fit(splits.train, splits.valid, train, resume=args.resume,
@@ -129,8 +130,9 @@ def _evaluate(argv: list[str]) -> int:
                                 description="BLEU-4, CIDEr-D and scene-fact accuracy of a "
                                 "captioner on its own scene data set (its saved settings).")
     p.add_argument("checkpoint", help=f"best.pt of `{PROG} train`")
-    p.add_argument("--split", choices=("test", "valid"), default="test",
-                   help="test: the compositional split; valid: i.i.d. (default: test)")
+    p.add_argument("--split", choices=("test", "dev", "valid"), default="test",
+                   help="test: the compositional split; dev: the compositional split for "
+                   "choices (other held-out pairs); valid: i.i.d. (default: test)")
     p.add_argument("--beam", type=int, default=1, help="beam size; 1 = greedy (default: 1)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N scenes")
     p.add_argument("--show", type=int, default=0, help="print N captions with a reference")
@@ -142,7 +144,13 @@ def _evaluate(argv: list[str]) -> int:
     from ..vision.scenes import SceneConfig, make_splits
 
     data = _data_config(args.checkpoint)
-    splits = make_splits(SceneConfig(**data) if data else SceneConfig())
+    if data is not None and "n_dev" not in data:
+        data = {**data, "n_dev": 0}  # trained before the dev split: its train set had none
+    config = SceneConfig(**data) if data else SceneConfig()
+    if args.split == "dev" and not config.n_dev:
+        raise ValueError(f"{args.checkpoint} was trained without a dev split (its scenes "
+                         f"hold the dev pairs in training): use --split test or valid")
+    splits = make_splits(config)
     scenes = getattr(splits, args.split)[: args.limit]
     scores = cap.evaluate(scenes, beam_size=args.beam)
     for c, s in list(zip(scores["captions"], scenes))[: max(0, args.show)]:

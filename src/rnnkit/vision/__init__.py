@@ -26,6 +26,7 @@ _NAMES = {
     "find_fonts": "textlines", "TextLineDataset": "textlines", "FONT_GROUPS": "textlines",
     "ImageCaptioner": "captioner", "CaptionerConfig": "captioner",
     "ShowAttendTell": "captioner", "save_attention_png": "captioner",
+    "ObjectCounter": "counter", "CountConstraint": "counter",
     "make_splits": "scenes", "SceneConfig": "scenes", "parse_caption": "scenes",
     "caption_scores": "caption_metrics", "cider_d": "caption_metrics", "bleu4": "caption_metrics",
 }

@@ -28,6 +28,15 @@ image); the LSTM is :class:`rnnkit.Recurrent` stepped with ``Recurrent.step``. W
 ``attention=False`` (the mean-pooled baseline) :math:`\hat z_t = \bar a` at every step, no
 :math:`\beta`, and :math:`\alpha` is uniform.
 
+**Checklist** (``word_class`` given; a neural checklist, Kiddon et al. 2016): the LSTM also
+reads :math:`r_t \in \mathbb{R}^K`, the object counts of the classes not named yet, over 4:
+:math:`r_0 = n / 4` and a word of class :math:`k` sets :math:`r_{t,k} = 0` from the next step
+on, so the input is :math:`[E y_{t-1}; \hat z_t; r_t]`. In training :math:`n` are the scene's
+true counts; when captioning, an :class:`~rnnkit.vision.counter.ObjectCounter`'s, and
+:class:`~rnnkit.vision.counter.CountConstraint` keeps the words to them. Which objects a
+caption names then comes from counts that add up cell by cell, not from which classes the
+training captions named together: that is what carries to pairs never seen together.
+
 **Loss.** Cross-entropy of the next word (teacher forcing; with ``scheduled_sampling = p``
 each input word is, with probability ``p``, the model's own previous argmax instead, Bengio
 et al. 2015) plus the doubly stochastic regularisation (eq. 14)
@@ -37,8 +46,10 @@ batch, per token like the cross-entropy).
 **Decoding** goes through :mod:`rnnkit.decoding` with ``step_fn(tokens, state)``: greedy
 (:func:`~rnnkit.decoding.greedy_search`) or batched beam search
 (:func:`~rnnkit.decoding.beam_search`); the state ``{"h", "c", "ann", "keys"}`` carries the
-LSTM state (``[1, N, H]``: reordered along dim 1) and each hypothesis' image annotations.
-The attention weights of a decoded caption come from re-reading it with teacher forcing.
+LSTM state (``[1, N, H]``: reordered along dim 1) and each hypothesis' image annotations (with
+a checklist also ``"checklist" [N, K]``; under a constraint its ``"remaining"``,
+``"pending"``). The attention weights of a decoded caption come from re-reading it with
+teacher forcing.
 
 Shapes: ``features [B, C, h, w]``, ``tokens [B, T]`` (``<bos>`` first), ``logits
 [B, T, V]``, ``alphas [B, T, L]``.
@@ -97,6 +108,10 @@ class ShowAttendTell(nn.Module):
         dsr_lambda: :math:`\\lambda` of the doubly stochastic regularisation.
         scheduled_sampling: probability of feeding the model's own previous word in training.
         cell: the registered cell of the decoder (an LSTM-state cell: ``"lstm"``).
+        word_class: each word's class (``-1``: not a class noun) turns the checklist on;
+            ``n_classes``: ``K``, the number of classes. (:class:`ImageCaptioner` also
+            attaches its :class:`~rnnkit.vision.counter.ObjectCounter` as ``counter``, so
+            the counter's weights travel in this module's state dict.)
 
     Parameters (besides the attention's and the LSTM's): ``project [D, C]``, ``embed [V, E]``,
     ``init_h, init_c [H, D]``, ``f_beta [1, H]``, ``L_h [E, H]``, ``L_z [E, D]``,
@@ -108,7 +123,8 @@ class ShowAttendTell(nn.Module):
     def __init__(self, feature_size: int, vocab_size: int, *, embed_size: int = 128,
                  hidden_size: int = 384, annotation_size: int = 256, attn_size: int = 256,
                  attention: bool = True, dropout: float = 0.3, dsr_lambda: float = 1.0,
-                 scheduled_sampling: float = 0.0, cell: str = "lstm") -> None:
+                 scheduled_sampling: float = 0.0, cell: str = "lstm",
+                 word_class: Sequence[int] | None = None, n_classes: int = 0) -> None:
         super().__init__()
         for name, v in (("feature_size", feature_size), ("vocab_size", vocab_size),
                         ("embed_size", embed_size), ("hidden_size", hidden_size),
@@ -131,7 +147,17 @@ class ShowAttendTell(nn.Module):
         self.project = nn.Linear(C, D)
         self.embed = nn.Embedding(V, E, padding_idx=PAD)
         self.init_h, self.init_c = nn.Linear(D, H), nn.Linear(D, H)
-        self.rnn = Recurrent(cell, E + D, H, check_finite=False)
+        self.checklist = word_class is not None
+        if self.checklist:
+            wc = torch.as_tensor(list(word_class), dtype=torch.long)
+            if wc.shape != (V,) or not isinstance(n_classes, int) or n_classes < 1 or \
+                    int(wc.max()) >= n_classes or int(wc.min()) < -1:
+                raise ValueError(f"word_class must give each of the {V} words a class in "
+                                 f"0 .. n_classes - 1 or -1 (not a class noun), with "
+                                 f"n_classes >= 1")
+            self.register_buffer("word_class", wc)
+        self.n_classes = n_classes if self.checklist else 0
+        self.rnn = Recurrent(cell, E + D + self.n_classes, H, check_finite=False)
         if self.attention:
             self.attend = AdditiveAttention(H, D, attn_size)
             self.f_beta = nn.Linear(H, 1)
@@ -152,11 +178,18 @@ class ShowAttendTell(nn.Module):
         x = features.float().flatten(2).transpose(1, 2)  # [B, L, C]
         return self.project((x - self.feat_mean) / self.feat_std)  # [B, L, D]
 
-    def initial_state(self, ann: Tensor) -> dict[str, Tensor]:
-        """Annotations ``[B, L, D]`` -> the decoder state at ``t = 0``."""
+    def initial_state(self, ann: Tensor, counts: Tensor | None = None) -> dict[str, Tensor]:
+        """Annotations ``[B, L, D]`` (and, with a checklist, object ``counts [B, K]``) -> the
+        decoder state at ``t = 0``."""
         mean = ann.mean(1)  # [B, D]
         state = {"h": torch.tanh(self.init_h(mean))[None], "c": torch.tanh(self.init_c(mean))[None],
                  "ann": ann}
+        if self.checklist:
+            if counts is None or counts.shape != (ann.shape[0], self.n_classes):
+                raise ValueError(f"this decoder reads a checklist: give counts [B, K] = "
+                                 f"[{ann.shape[0]}, {self.n_classes}] (the scenes' object "
+                                 f"counts in training, the counter's when captioning)")
+            state["checklist"] = counts.to(ann.dtype) / 4.0
         if self.attention:
             state["keys"] = self.attend.key_proj(ann)  # [B, L, A], once per image
         return state
@@ -175,13 +208,19 @@ class ShowAttendTell(nn.Module):
             alpha = ann.new_full(ann.shape[:2], 1.0 / ann.shape[1])
             z = ann.mean(1)
         e = self.embed(prev)  # [N, E]
-        out, (h2, c2) = self.rnn.step(torch.cat([e, z], -1), (state["h"], state["c"]))
+        inp = [e, z]
+        if self.checklist:  # the classes not named yet: the word just read crosses one off
+            cls = self.word_class[prev]
+            named = F.one_hot(cls.clamp_min(0), self.n_classes) * (cls >= 0)[:, None]
+            state = {**state, "checklist": state["checklist"] * (1 - named.to(z.dtype))}
+            inp.append(state["checklist"])
+        out, (h2, c2) = self.rnn.step(torch.cat(inp, -1), (state["h"], state["c"]))
         logits = self.L_o(self.drop(e + self.L_h(self.drop(out)) + self.L_z(z)))  # [N, V]
         return logits, {**state, "h": h2, "c": c2}, alpha
 
     # -- teacher forcing -----------------------------------------------------------------------
-    def forward(self, features: Tensor, tokens: Tensor, owner: Tensor | None = None
-                ) -> tuple[Tensor, Tensor]:
+    def forward(self, features: Tensor, tokens: Tensor, owner: Tensor | None = None,
+                counts: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``features [M, C, h, w]``, input words ``tokens [B, T]`` (``<bos>`` first) and
         ``owner [B]``, the image of each caption (``None``: ``M = B``, caption ``b`` of image
         ``b``) -> ``(logits [B, T, V], alphas [B, T, L])``; in training mode with
@@ -191,7 +230,10 @@ class ShowAttendTell(nn.Module):
             raise ValueError(f"expected tokens [B, T] with B = {B} and T >= 1, "
                              f"got {list(tokens.shape)}")
         ann = self.annotations(features)  # [M, L, D]
-        state = self.initial_state(ann if owner is None else ann[owner])
+        if owner is not None:
+            ann = ann[owner]
+            counts = None if counts is None else counts[owner]
+        state = self.initial_state(ann, counts)
         logits, alphas = [], []
         prev = tokens[:, 0]
         for t in range(tokens.shape[1]):
@@ -209,10 +251,11 @@ class ShowAttendTell(nn.Module):
     def loss(self, batch: Any, state: Any = None) -> LossOutput:
         """Trainer protocol: ``batch = (features [M, C, h, w], tokens [B, T + 1], owner [B])``
         with ``tokens = <bos> w_1 .. w_n <eos> <pad>..`` and ``owner[b]`` the image of caption
-        ``b`` (several captions of one image share its features, projected once)."""
-        features, tokens, owner = batch
+        ``b`` (several captions of one image share its features, projected once); a decoder
+        with a checklist takes ``counts [M, K]`` as a fourth item."""
+        features, tokens, owner = batch[:3]
         inp, tgt = tokens[:, :-1], tokens[:, 1:]
-        logits, alphas = self(features, inp, owner)
+        logits, alphas = self(features, inp, owner, batch[3] if len(batch) > 3 else None)
         mask = tgt != PAD  # [B, T]
         n = int(mask.sum())
         xent = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
@@ -237,13 +280,27 @@ class ShowAttendTell(nn.Module):
 
     @torch.no_grad()
     def decode(self, features: Tensor, *, beam_size: int = 1, max_len: int = 30,
-               length_penalty: float = 0.0) -> list[list[int]]:
+               length_penalty: float = 0.0, constraint: Any = None,
+               counts: Tensor | None = None) -> list[list[int]]:
         """Word ids of the best caption of each image (no ``<bos>``/``<eos>``): greedy for
         ``beam_size=1`` through :func:`~rnnkit.decoding.greedy_search`, else batched beam
-        search (with ``length_penalty=0`` a beam of 1 is exactly greedy)."""
-        state = self.initial_state(self.annotations(features))
+        search (with ``length_penalty=0`` a beam of 1 is exactly greedy). With a
+        :class:`~rnnkit.vision.counter.CountConstraint` and predicted ``counts [B, K]``,
+        refused words get probability 0 at every step (greedy and beam alike)."""
         B = features.shape[0]
+        if constraint is not None and (counts is None or counts.shape[0] != B):
+            raise ValueError(f"a constraint needs counts [B, K] with B = {B}")
+        state = self.initial_state(self.annotations(features), counts)
         step_fn = self.step_log_probs
+        if constraint is not None:
+            state = {**state, **constraint.init_state(counts)}
+
+            def step_fn(tokens: Tensor, state: dict[str, Tensor]
+                        ) -> tuple[Tensor, dict[str, Tensor]]:
+                state = constraint.update(tokens, state)
+                lp, state = self.step_log_probs(tokens, state)
+                return constraint.mask(lp, state), state
+
         dev = features.device
         if beam_size == 1:
             out = greedy_search(step_fn, state, B, bos=BOS, eos=EOS, max_len=max_len, pad=PAD,
@@ -272,9 +329,20 @@ class CaptionerConfig:
         dropout: dropout of the decoder.
         dsr_lambda: weight of the doubly stochastic attention regularisation.
         scheduled_sampling: probability of feeding the model's own previous word in training.
+        count_objects: train an :class:`~rnnkit.vision.counter.ObjectCounter` on the scenes'
+            object counts (before the decoder); the decoder reads the counts as a checklist
+            and decodes under a :class:`~rnnkit.vision.counter.CountConstraint`: a caption
+            that ends names every counted class once and no other, and a number word before
+            a noun must be that class' count (a noun without one is not checked). The
+            counter judges each grid cell on its own, so its counts hold for objects never
+            seen together; the decoder alone writes what its training captions made likely.
+        counter_epochs: training epochs of the counter (the best on valid is kept); it trains
+            for at most a quarter of the train config's ``max_time`` (which the decoder's
+            time then excludes) and ignores ``max_steps``.
         pretrained: the ImageNet-trained encoder (true) or the same net randomly initialised.
         encoder_seed: seed of the random initialisation when ``pretrained`` is false.
-        image_size: images are letterboxed to this square side before the encoder.
+        image_size: images are letterboxed to this square side before the encoder (256: an
+            8 x 8 feature grid; pictograms of 26 to 40 pixels are lost at 128).
         batch_size: captions per training batch.
         beam_size: default beam of :meth:`ImageCaptioner.caption` (1 = greedy).
         max_len: most words of a generated caption.
@@ -289,9 +357,11 @@ class CaptionerConfig:
     dropout: float = 0.3
     dsr_lambda: float = 1.0
     scheduled_sampling: float = 0.0
+    count_objects: bool = True
+    counter_epochs: int = 40
     pretrained: bool = True
     encoder_seed: int = 0
-    image_size: int = 128
+    image_size: int = 256
     batch_size: int = 64
     beam_size: int = 1
     max_len: int = 30
@@ -299,7 +369,7 @@ class CaptionerConfig:
 
     def __post_init__(self) -> None:
         for name in ("embed_size", "hidden_size", "annotation_size", "attn_size",
-                     "batch_size", "beam_size", "max_len"):
+                     "batch_size", "beam_size", "max_len", "counter_epochs"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -356,7 +426,7 @@ class ImageCaptioner(Savable):
             built from the config); a custom encoder is not saved.
     """
 
-    KIND, VERSION, TASK = "rnnkit.image_captioner", 1, "image_captioner"
+    KIND, VERSION, TASK = "rnnkit.image_captioner", 2, "image_captioner"
 
     def __init__(self, config: CaptionerConfig | None = None, words: Sequence[str] | None = None,
                  encoder: nn.Module | None = None) -> None:
@@ -364,6 +434,7 @@ class ImageCaptioner(Savable):
         self._encoder = encoder
         self.words: list[str] | None = None
         self.model: ShowAttendTell | None = None
+        self.constraint: Any = None  # the CountConstraint over the words (count_objects)
         self.history: dict[str, Any] | None = None
         if words is not None:
             self._build(words)
@@ -381,11 +452,31 @@ class ImageCaptioner(Savable):
         self.words = words
         self.index = {w: i for i, w in enumerate(words)}
         c = self.config
+        lexicon = _word_lexicon(words) if c.count_objects else None
+        from .scenes import CLASSES
+
         self.model = ShowAttendTell(
             getattr(self.encoder, "out_channels", 1280), len(words), embed_size=c.embed_size,
             hidden_size=c.hidden_size, annotation_size=c.annotation_size,
             attn_size=c.attn_size, attention=c.attention, dropout=c.dropout,
-            dsr_lambda=c.dsr_lambda, scheduled_sampling=c.scheduled_sampling).eval()
+            dsr_lambda=c.dsr_lambda, scheduled_sampling=c.scheduled_sampling,
+            word_class=lexicon[0] if lexicon else None,
+            n_classes=len(CLASSES) if lexicon else 0).eval()
+        if lexicon:
+            from .counter import CountConstraint, ObjectCounter
+
+            # a submodule, so its weights travel in the model's state dict and checkpoints
+            # (frozen but while _fit_counter trains it: the decoder's optimizer, and a resumed
+            # run's saved optimizer state, never hold its parameters)
+            self.model.counter = ObjectCounter(getattr(self.encoder, "out_channels", 1280),
+                                               len(CLASSES)).requires_grad_(False).eval()
+            self.constraint = CountConstraint(*lexicon, eos=EOS)
+
+    @property
+    def counter(self) -> Any:
+        """The :class:`~rnnkit.vision.counter.ObjectCounter` (``None`` without
+        ``count_objects``)."""
+        return getattr(self.model, "counter", None)
 
     def _need_model(self) -> ShowAttendTell:
         if self.model is None:
@@ -421,17 +512,20 @@ class ImageCaptioner(Savable):
 
     def _loader(self, scenes: Sequence[Any], feats: Tensor, shuffle: bool, seed: int) -> Any:
         """Batches ``(features [M, C, h, w], tokens [B, T + 1], owner [B])`` of whole images
-        with all their captions, about ``batch_size`` captions each."""
+        with all their captions, about ``batch_size`` captions each (and the images' object
+        ``counts [M, K]`` for a decoder with a checklist)."""
         from torch.utils.data import DataLoader
 
         encoded = [[torch.tensor(self.encode_text(c)) for c in s.captions] for s in scenes]
         per = max(1, round(self.config.batch_size / max(1, len(scenes[0].captions))))
+        counts = _scene_counts(scenes) if self._need_model().checklist else None
 
-        def collate(idx: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+        def collate(idx: list[int]) -> tuple[Tensor, ...]:
             toks = [t for i in idx for t in encoded[i]]
             owner = torch.tensor([j for j, i in enumerate(idx) for _ in encoded[i]])
-            return (feats[torch.tensor(idx)],
-                    nn.utils.rnn.pad_sequence(toks, batch_first=True, padding_value=PAD), owner)
+            batch = (feats[torch.tensor(idx)],
+                     nn.utils.rnn.pad_sequence(toks, batch_first=True, padding_value=PAD), owner)
+            return batch if counts is None else (*batch, counts[torch.tensor(idx)])
 
         gen = torch.Generator().manual_seed(seed) if shuffle else None
         return DataLoader(range(len(scenes)), batch_size=per, shuffle=shuffle, generator=gen,
@@ -473,6 +567,12 @@ class ImageCaptioner(Savable):
         if not resume:
             flat = tf.float().transpose(0, 1).flatten(1)  # [C, N h w]
             model.set_stats(flat.mean(1), flat.std(1))
+            del flat
+        counter_s = 0.0
+        if self.counter is not None and not resume:
+            counter_s = self._fit_counter(train, tf, valid, vf, tc)
+            if tc.max_time:
+                tc = dataclasses.replace(tc, max_time=max(1.0, tc.max_time - counter_s))
         torch.manual_seed(tc.seed)
         train_dl = self._loader(train, tf, True, tc.seed)
         valid_dl = self._loader(valid, vf, False, 0) if valid else None
@@ -492,8 +592,41 @@ class ImageCaptioner(Savable):
             model.cpu().eval()
         self.history = {"steps": trainer.step, "best_valid_loss": keep.best
                         if keep.state is not None else trainer.best_metric,
-                        "seconds": trainer.elapsed}
+                        "seconds": trainer.elapsed + counter_s, "counter_seconds": counter_s}
         return self
+
+    def _fit_counter(self, train: Sequence[Any], tf: Tensor, valid: Sequence[Any] | None,
+                     vf: Tensor | None, tc: Any) -> float:
+        """Train the object counter on the scenes' counts (the best epoch on ``valid``);
+        at most a quarter of ``tc.max_time``. Returns its seconds."""
+        import time
+
+        from torch.utils.data import DataLoader, TensorDataset
+
+        from ..train import Trainer
+        from ..train.callbacks import KeepBest
+
+        t0 = time.perf_counter()
+        counter = self.counter
+        counter.set_stats(self._need_model().feat_mean, self._need_model().feat_std)
+        gen = torch.Generator().manual_seed(tc.seed)
+        train_dl = DataLoader(TensorDataset(tf, _scene_counts(train)), batch_size=64,
+                              shuffle=True, generator=gen)
+        valid_dl = DataLoader(TensorDataset(vf, _scene_counts(valid)), batch_size=256) \
+            if valid else None
+        ctc = dataclasses.replace(
+            tc, epochs=self.config.counter_epochs, max_steps=None, lr=1e-3, eval_every=0,
+            early_stop_patience=None, out_dir=None,
+            max_time=tc.max_time / 4 if tc.max_time else None)
+        keep = KeepBest()
+        counter.requires_grad_(True).train()
+        try:
+            Trainer(counter, ctc, train_dl, valid_dl, callbacks=[keep] if valid else []).fit()
+        finally:
+            if keep.state is not None:
+                counter.load_state_dict(keep.state)
+            counter.requires_grad_(False).eval()  # fixed while the decoder trains
+        return time.perf_counter() - t0
 
     # -- inference -------------------------------------------------------------------------------
     def images(self, images: Any) -> Tensor:
@@ -522,11 +655,14 @@ class ImageCaptioner(Savable):
         h, w = feats.shape[-2:]
         for i in range(0, len(feats), 256):
             f = feats[i:i + 256].float()
+            counts = None if self.counter is None else \
+                self.constraint.nameable(self.counter.predict(f))
             ids = model.decode(f, beam_size=beam, max_len=c.max_len,
-                               length_penalty=c.length_penalty)
+                               length_penalty=c.length_penalty, constraint=self.constraint,
+                               counts=counts)
             toks = nn.utils.rnn.pad_sequence([torch.tensor([BOS, *t], dtype=torch.long)
                                               for t in ids], batch_first=True, padding_value=PAD)
-            _, alphas = model(f, toks)  # [b, T, L]: the weights that chose each word
+            _, alphas = model(f, toks, counts=counts)  # [b, T, L]: the weights of each word
             for j, t in enumerate(ids):
                 words = [self.words[k] for k in t]
                 out.append(CaptionResult(" ".join(words), words,
@@ -570,10 +706,45 @@ class ImageCaptioner(Savable):
         else:
             config, words, weights = blob["config"], blob["words"], blob["state_dict"]
             history = blob.get("history")
+        if "count_objects" not in config:  # version 1: no counter, no checklist
+            config = {**config, "count_objects": False}
         self = cls(CaptionerConfig(**config), words)
         self._need_model().load_state_dict(weights)
         self.history = history
         return self
+
+
+def _scene_counts(scenes: Sequence[Any]) -> Tensor:
+    """Scenes -> their object counts ``[N, K]`` in :data:`~rnnkit.vision.scenes.CLASSES`
+    order."""
+    from .scenes import CLASSES
+
+    order = {n: i for i, n in enumerate(CLASSES)}
+    out = torch.zeros(len(scenes), len(CLASSES))
+    for i, s in enumerate(scenes):
+        counts = s.counts() if hasattr(s, "counts") else None
+        if not isinstance(counts, dict) or not set(counts) <= set(order):
+            raise ValueError(f"count_objects trains on scenes with object counts of "
+                             f"rnnkit.vision.scenes.CLASSES (Scene objects); item {i} is "
+                             f"{type(s).__name__}: give scenes or set count_objects=False")
+        for noun, n in counts.items():
+            out[i, order[noun]] = n
+    return out
+
+
+def _word_lexicon(words: Sequence[str]) -> tuple[list[int], list[int], list[int]]:
+    """Each word's class in :data:`~rnnkit.vision.scenes.CLASSES` (-1: not a class noun),
+    its number value (0: not a number word) and the ids of the articles "a" / "an"."""
+    from .scenes import _NUMBER_WORDS, CLASSES, noun_words
+
+    nouns, order = noun_words(), {n: i for i, n in enumerate(CLASSES)}
+    classes = [order[nouns[w]] if w in nouns else -1 for w in words]
+    if max(classes) < 0:
+        raise ValueError("count_objects needs captions that name the scene classes "
+                         "(rnnkit.vision.scenes.CLASSES); none of these words is one: set "
+                         "count_objects=False")
+    return (classes, [_NUMBER_WORDS.get(w, 0) for w in words],
+            [i for i, w in enumerate(words) if w in ("a", "an")])
 
 
 def _vocabulary(captions: Any) -> list[str]:
