@@ -73,8 +73,10 @@ def test_moving_digits_bad_arguments():
 
 
 # -- SSIM ------------------------------------------------------------------------------------
-def _ssim_brute(x: np.ndarray, y: np.ndarray, win: int = 11, sigma: float = 1.5) -> float:
-    """Wang et al.'s formula window by window, float64, no convolution."""
+def _ssim_brute(x: np.ndarray, y: np.ndarray, win: int = 11, sigma: float = 1.5,
+                fg: float | None = None) -> float:
+    """Wang et al.'s formula window by window, float64, no convolution (``fg``: only the
+    windows where either local mean is at least ``fg``; 1 if there are none)."""
     r = np.arange(win) - (win - 1) / 2
     g = np.exp(-r ** 2 / (2 * sigma ** 2))
     w = np.outer(g, g) / np.outer(g, g).sum()
@@ -87,9 +89,11 @@ def _ssim_brute(x: np.ndarray, y: np.ndarray, win: int = 11, sigma: float = 1.5)
             va = (w * (a - ma) ** 2).sum()
             vb = (w * (b - mb) ** 2).sum()
             cov = (w * (a - ma) * (b - mb)).sum()
+            if fg is not None and ma < fg and mb < fg:
+                continue
             vals.append((2 * ma * mb + c1) * (2 * cov + c2)
                         / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2)))
-    return float(np.mean(vals))
+    return float(np.mean(vals)) if vals else 1.0
 
 
 def test_ssim_equals_brute_force_float64():
@@ -102,6 +106,27 @@ def test_ssim_equals_brute_force_float64():
                                atol=1e-12)
     torch.testing.assert_close(ssim(x, x), torch.ones(3, dtype=torch.float64))
     assert float(ssim(x, 1 - x).max()) < 0.5  # inverted images are not similar
+
+
+def test_foreground_ssim_equals_brute_force_and_sees_through_blank_frames():
+    g = torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
+    # a blob of "ink" on black, as a moving digit: most windows are empty
+    x = torch.zeros(4, 40, 44, dtype=torch.float64)
+    for i in range(4):
+        r, c = (int(v) for v in torch.randint(0, 34, (2,), generator=g))
+        x[i, r:r + 6, c:c + 5] = torch.rand(6, 5, generator=g, dtype=torch.float64) * 0.5 + 0.5
+    y = (x.roll(2, -1) + 0.1 * torch.rand(4, 40, 44, generator=g, dtype=torch.float64))
+    y = y.clamp(0, 1) * (torch.rand(4, 1, 1, generator=g, dtype=torch.float64) > 0.2)
+    x[0] = 0.0
+    y[0] = 0.0  # nothing to predict, nothing predicted: 1
+    got = ssim(x, y, foreground=0.05)
+    want = [_ssim_brute(a.numpy(), b.numpy(), fg=0.05) for a, b in zip(x, y)]
+    torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64), rtol=1e-10,
+                               atol=1e-12)
+    assert float(got[0]) == 1.0
+    blank = torch.zeros_like(x[1:])
+    assert (ssim(blank, x[1:]) > 0.5).all()  # plain SSIM rewards the empty background
+    assert (ssim(blank, x[1:], foreground=0.05) < 0.05).all()  # over the ink it does not
 
 
 def test_ssim_and_metrics_bad_inputs():

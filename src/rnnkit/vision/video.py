@@ -229,7 +229,7 @@ def _gaussian_window(size: int, sigma: float, dtype: torch.dtype) -> Tensor:
 
 
 def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
-         sigma: float = 1.5) -> Tensor:
+         sigma: float = 1.5, foreground: float | None = None) -> Tensor:
     r"""Structural similarity (Wang et al. 2004) of each image pair, averaged over the map:
 
     .. math::
@@ -241,11 +241,20 @@ def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
     1.5`), :math:`C_1 = (0.01 L)^2`, :math:`C_2 = (0.03 L)^2`, :math:`L` = ``data_range``, over
     the windows that fit inside the image ('valid', as Wang's reference code).
 
+    ``foreground=t`` averages only over the windows where either image has ink, a local mean
+    :math:`\mu_x \ge t` or :math:`\mu_y \ge t` (1 where neither image has any): on digits
+    over black, plain SSIM is mostly empty background, which a blank prediction scores as
+    perfect; over the foreground, a blank prediction scores near 0.
+
     ``x, y [..., H, W]`` (same shape, ``H, W >= window``) -> ``[...]``.
 
     >>> img = torch.rand(2, 16, 16)
     >>> ssim(img, img)
     tensor([1., 1.])
+    >>> digit = torch.zeros(1, 32, 32); digit[0, 10:20, 12:16] = 1.0
+    >>> round(float(ssim(torch.zeros(1, 32, 32), digit)), 2), \
+    ...     round(float(ssim(torch.zeros(1, 32, 32), digit, foreground=0.05)), 2)
+    (0.55, 0.0)
     """
     if x.shape != y.shape:
         raise ValueError(f"ssim needs images of the same shape, got {list(x.shape)} and "
@@ -265,18 +274,29 @@ def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     smap = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / \
         ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return smap.mean(dim=(1, 2, 3)).reshape(lead)
+    if foreground is None:
+        return smap.mean(dim=(1, 2, 3)).reshape(lead)
+    ink = ((mu_a >= foreground) | (mu_b >= foreground)).to(dtype)
+    n = ink.sum(dim=(1, 2, 3))
+    out = (smap * ink).sum(dim=(1, 2, 3)) / n.clamp_min(1)
+    return torch.where(n > 0, out, torch.ones_like(out)).reshape(lead)
+
+
+#: local mean above which a window counts as ink for ``"fg_ssim"``
+FOREGROUND = 0.05
 
 
 def frame_metrics(pred: Tensor, truth: Tensor) -> dict[str, list[float]]:
-    """Per predicted frame ``k = 1..T``, averaged over sequences: ``"mse"`` (per pixel) and
-    ``"ssim"``. ``pred, truth [B, T, 1, S, S]`` in ``[0, 1]``."""
+    """Per predicted frame ``k = 1..T``, averaged over sequences: ``"mse"`` (per pixel),
+    ``"ssim"`` and ``"fg_ssim"`` (SSIM over the windows with ink in the truth or the
+    prediction, :data:`FOREGROUND`). ``pred, truth [B, T, 1, S, S]`` in ``[0, 1]``."""
     if pred.shape != truth.shape:
         raise ValueError(f"prediction {list(pred.shape)} and truth {list(truth.shape)} differ "
                          f"in shape")
     mse = (pred.double() - truth.double()).pow(2).mean(dim=(2, 3, 4)).mean(0)  # [T]
     sim = ssim(pred.double(), truth.double()).mean(dim=(0, 2))  # [B, T, 1] -> [T]
-    return {"mse": mse.tolist(), "ssim": sim.tolist()}
+    fg = ssim(pred.double(), truth.double(), foreground=FOREGROUND).mean(dim=(0, 2))
+    return {"mse": mse.tolist(), "ssim": sim.tolist(), "fg_ssim": fg.tolist()}
 
 
 def evaluate(predictors: dict[str, Callable[[Tensor], Tensor]], sequences: Iterable[Tensor],
@@ -299,8 +319,7 @@ def evaluate(predictors: dict[str, Callable[[Tensor], Tensor]], sequences: Itera
     if not count:
         raise ValueError("no sequences to evaluate on")
     return {name: {k: (v / count).tolist() for k, v in acc.items()}
-            | {"mean_mse": float(acc["mse"].sum() / count / output_frames),
-               "mean_ssim": float(acc["ssim"].sum() / count / output_frames)}
+            | {f"mean_{k}": float(v.sum() / count / output_frames) for k, v in acc.items()}
             for name, acc in sums.items()}
 
 
