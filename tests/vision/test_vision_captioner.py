@@ -321,7 +321,7 @@ def test_resume_keeps_the_counter_and_old_runs_have_no_dev_split(tmp_path):
     # a new process resumes: the optimizer state holds the decoder only, the counter is kept
     again = ImageCaptioner(_tiny_config()).fit(splits.train, splits.valid,
                                                dataclasses.replace(tc, max_steps=4),
-                                               resume=True)
+                                               resume=True, run={"data_config": data})
     assert again.history["steps"] == 4
     for a, b in zip(cap.counter.state_dict().values(), again.counter.state_dict().values()):
         assert torch.equal(a, b)
