@@ -94,11 +94,7 @@ def _beam(net, f, K, max_len=12, constraint=None, counts=None):
     step = net.step_log_probs
     if constraint is not None:
         state = {**state, **constraint.init_state(counts)}
-
-        def step(tokens, state):
-            state = constraint.update(tokens, state)
-            lp, state = net.step_log_probs(tokens, state)
-            return constraint.mask(lp, state), state
+        step = constraint.wrap(step)
     return beam_search(step, state, len(f), bos=BOS, eos=2, beam_size=K,
                        max_len=max_len, length_penalty=0.0, pad=0,
                        reorder_state=partial(index_state, dim={"h": 1, "c": 1}))

@@ -294,12 +294,7 @@ class ShowAttendTell(nn.Module):
         step_fn = self.step_log_probs
         if constraint is not None:
             state = {**state, **constraint.init_state(counts)}
-
-            def step_fn(tokens: Tensor, state: dict[str, Tensor]
-                        ) -> tuple[Tensor, dict[str, Tensor]]:
-                state = constraint.update(tokens, state)
-                lp, state = self.step_log_probs(tokens, state)
-                return constraint.mask(lp, state), state
+            step_fn = constraint.wrap(step_fn)
 
         dev = features.device
         if beam_size == 1:
@@ -735,7 +730,7 @@ def _scene_counts(scenes: Sequence[Any]) -> Tensor:
 def _word_lexicon(words: Sequence[str]) -> tuple[list[int], list[int], list[int]]:
     """Each word's class in :data:`~rnnkit.vision.scenes.CLASSES` (-1: not a class noun),
     its number value (0: not a number word) and the ids of the articles "a" / "an"."""
-    from .scenes import _NUMBER_WORDS, CLASSES, noun_words
+    from .scenes import CLASSES, noun_words, number_words
 
     nouns, order = noun_words(), {n: i for i, n in enumerate(CLASSES)}
     classes = [order[nouns[w]] if w in nouns else -1 for w in words]
@@ -743,7 +738,8 @@ def _word_lexicon(words: Sequence[str]) -> tuple[list[int], list[int], list[int]
         raise ValueError("count_objects needs captions that name the scene classes "
                          "(rnnkit.vision.scenes.CLASSES); none of these words is one: set "
                          "count_objects=False")
-    return (classes, [_NUMBER_WORDS.get(w, 0) for w in words],
+    numbers = number_words()
+    return (classes, [numbers.get(w, 0) for w in words],
             [i for i, w in enumerate(words) if w in ("a", "an")])
 
 

@@ -158,6 +158,19 @@ class CountConstraint:
                               torch.where(num > 0, num, state["pending"]))
         return {**state, "remaining": remaining, "pending": pending}
 
+    def wrap(self, step_fn: Any) -> Any:
+        """A decoding ``step_fn(tokens, state) -> (log_probs, state)`` under this constraint
+        (the state must hold :meth:`init_state`'s entries): what :mod:`rnnkit.decoding`'s
+        greedy and beam search take."""
+
+        def constrained(tokens: Tensor, state: dict[str, Tensor]
+                        ) -> tuple[Tensor, dict[str, Tensor]]:
+            state = self.update(tokens, state)
+            log_probs, state = step_fn(tokens, state)
+            return self.mask(log_probs, state), state
+
+        return constrained
+
     def mask(self, log_probs: Tensor, state: dict[str, Tensor]) -> Tensor:
         """Set the refused words of ``log_probs [N, V]`` to ``-inf``."""
         remaining, pending = state["remaining"], state["pending"]  # [N, K], [N]

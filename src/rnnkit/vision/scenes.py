@@ -50,7 +50,8 @@ import numpy as np
 
 __all__ = ["BACKGROUNDS", "CLASSES", "CaptionParseError", "Scene", "SceneConfig",
            "SceneObject", "SceneSplits", "caption_scene", "fact_report", "facts_true",
-           "make_splits", "noun_words", "parse_caption", "render", "render_batch", "scene_facts"]
+           "make_splits", "noun_words", "number_words", "parse_caption", "render",
+           "render_batch", "scene_facts"]
 
 #: canonical noun -> (emoji Unicode name, plural, synonyms as (singular, plural) pairs)
 CLASSES: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
@@ -358,6 +359,12 @@ def noun_words() -> dict[str, str]:
                 if " " not in word:
                     out[word] = noun
     return out
+
+
+def number_words() -> dict[str, int]:
+    """Every word the grammar writes for a count, with its value (the articles "a" / "an"
+    are 1): ``{"a": 1, "an": 1, "one": 1, "two": 2, ...}``."""
+    return dict(_NUMBER_WORDS)
 
 
 def _noun_phrase(rng: np.random.Generator, noun: str, n: int, size: str | None,
