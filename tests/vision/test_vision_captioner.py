@@ -85,7 +85,7 @@ def test_owner_shares_features():
     assert torch.allclose(shared, direct, atol=1e-6)
 
 
-def _beam(net, f, K, max_len=12, constraint=None, counts=None):
+def _beam(net, f, K, max_len=12, constraint=None, counts=None, reading=None):
     from functools import partial
 
     from rnnkit.decoding import beam_search, index_state
@@ -93,7 +93,7 @@ def _beam(net, f, K, max_len=12, constraint=None, counts=None):
     state = net.initial_state(net.annotations(f), counts)
     step = net.step_log_probs
     if constraint is not None:
-        state = {**state, **constraint.init_state(counts)}
+        state = {**state, **constraint.init_state(counts if reading is None else reading)}
         step = constraint.wrap(step)
     return beam_search(step, state, len(f), bos=BOS, eos=2, beam_size=K,
                        max_len=max_len, length_penalty=0.0, pad=0,
@@ -173,20 +173,27 @@ def test_save_load_round_trip(tiny, tmp_path):
     again = rnnkit.load(path)
     assert isinstance(again, ImageCaptioner) and again.words == cap.words
     assert again.caption(imgs, beam_size=2) == before
-    feats = cap.features(imgs)  # the counter travels with the weights
-    assert torch.equal(again.counter.predict(feats), cap.counter.predict(feats))
-    # a file of the first layout (no counter, no checklist) still loads, as what it was
+    feats = cap.features(imgs)  # the layout reader travels with the weights
+    assert cap.counter is None and cap.reader is cap.model.layout
+    for a, b in zip(again.read(feats), cap.read(feats)):
+        assert torch.equal(a if torch.is_tensor(a) else a["cells"],
+                           b if torch.is_tensor(b) else b["cells"])
+    # files of the first layout (no counter, no checklist) and of the second (the object
+    # counter) still load, as what they were
     from rnnkit.train import TrainConfig
 
-    free = ImageCaptioner(_tiny_config(count_objects=False)).fit(
-        splits.train, None, TrainConfig(max_steps=2, progress=False, plot=False,
-                                        compute=False, card=False))
-    blob = free.state()
-    for key in ("count_objects", "counter_epochs"):
-        del blob["config"][key]
-    old = ImageCaptioner.from_state(blob)
-    assert old.counter is None and not old.config.count_objects
-    assert old.caption(imgs, beam_size=2) == free.caption(imgs, beam_size=2)
+    tc = TrainConfig(max_steps=2, progress=False, plot=False, compute=False, card=False)
+    free = ImageCaptioner(_tiny_config(count_objects=False)).fit(splits.train, None, tc)
+    counting = ImageCaptioner(_tiny_config(read_layout=False)).fit(splits.train, None, tc)
+    for model, keys in ((free, ("count_objects", "read_layout", "counter_epochs")),
+                        (counting, ("read_layout",))):
+        blob = model.state()
+        for key in keys:
+            del blob["config"][key]
+        old = ImageCaptioner.from_state(blob)
+        assert old.caption(imgs, beam_size=2) == model.caption(imgs, beam_size=2)
+        assert not old.config.read_layout and getattr(old.model, "layout", None) is None
+    assert old.reader is old.counter is not None and old.config.count_objects
     res = again.describe(imgs[:1])[0]
     assert res.alphas.shape == (len(res.words), 2, 2)
     png = tmp_path / "att.png"
@@ -280,27 +287,29 @@ def test_cli_refuses_foreign_and_corrupt_checkpoints(tiny, tmp_path):
 def test_tiny_captioner_learns_a_handful_of_scenes():
     from rnnkit.train import TrainConfig
 
-    splits = make_splits(SceneConfig(n_train=8, n_valid=2, n_test=2, seed=2, image_size=64,
+    # 96 pixels: a 3 x 3 feature grid, one cell per layout cell for the layout reader
+    splits = make_splits(SceneConfig(n_train=8, n_valid=2, n_test=2, seed=2, image_size=96,
                                      captions_per_image=1))
     torch.manual_seed(0)
     cap = ImageCaptioner(CaptionerConfig(embed_size=32, hidden_size=64, annotation_size=32,
-                                         attn_size=32, pretrained=False, image_size=64,
+                                         attn_size=32, pretrained=False, image_size=96,
                                          dropout=0.0, batch_size=8, counter_epochs=300))
     cap.fit(splits.train, None, TrainConfig(max_steps=250, lr=1e-2, progress=False,
                                             plot=False, compute=False, card=False))
-    caps = cap.caption(render_batch(splits.train, 64))
+    caps = cap.caption(render_batch(splits.train, 96))
     exact = sum(c == s.captions[0] for c, s in zip(caps, splits.train))
     assert exact >= 7, list(zip(caps, [s.captions[0] for s in splits.train]))
     assert sum(fact_report(c, s)["correct"] for c, s in zip(caps, splits.train)) >= 7
     # the trained model too, under its count constraint: a beam of 1 is exactly greedy
-    feats = cap.features(render_batch(splits.train, 64))
-    res = _beam(cap.model, feats, 1, 30, cap.constraint, cap.counter.predict(feats))
+    feats = cap.features(render_batch(splits.train, 96))
+    counts, reading = cap.read(feats)
+    res = _beam(cap.model, feats, 1, 30, cap.constraint, counts, reading)
     beam1 = [res.tokens[b, 0, : int(res.lengths[b, 0])].tolist() for b in range(8)]
-    assert cap.model.decode(feats, beam_size=1, constraint=cap.constraint,
-                            counts=cap.counter.predict(feats)) == beam1
+    assert cap.model.decode(feats, beam_size=1, constraint=cap.constraint, counts=counts,
+                            reading=reading) == beam1
 
 
-def test_resume_keeps_the_counter_and_old_runs_have_no_dev_split(tmp_path):
+def test_resume_keeps_the_reader_and_old_runs_have_no_dev_split(tmp_path):
     import dataclasses
 
     from rnnkit.train import TrainConfig
@@ -319,7 +328,7 @@ def test_resume_keeps_the_counter_and_old_runs_have_no_dev_split(tmp_path):
                                                dataclasses.replace(tc, max_steps=4),
                                                resume=True, run={"data_config": data})
     assert again.history["steps"] == 4
-    for a, b in zip(cap.counter.state_dict().values(), again.counter.state_dict().values()):
+    for a, b in zip(cap.reader.state_dict().values(), again.reader.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="--split test or valid"):
         _cli("evaluate", tmp_path / "run" / "best.pt", "--split", "dev")

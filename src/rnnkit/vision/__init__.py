@@ -27,6 +27,7 @@ _NAMES = {
     "ImageCaptioner": "captioner", "CaptionerConfig": "captioner",
     "ShowAttendTell": "captioner", "save_attention_png": "captioner",
     "ObjectCounter": "counter", "CountConstraint": "counter",
+    "LayoutReader": "layout", "SceneConstraint": "layout",
     "make_splits": "scenes", "SceneConfig": "scenes", "parse_caption": "scenes",
     "caption_scores": "caption_metrics", "cider_d": "caption_metrics", "bleu4": "caption_metrics",
 }

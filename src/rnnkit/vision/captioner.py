@@ -32,10 +32,14 @@ image); the LSTM is :class:`rnnkit.Recurrent` stepped with ``Recurrent.step``. W
 reads :math:`r_t \in \mathbb{R}^K`, the object counts of the classes not named yet, over 4:
 :math:`r_0 = n / 4` and a word of class :math:`k` sets :math:`r_{t,k} = 0` from the next step
 on, so the input is :math:`[E y_{t-1}; \hat z_t; r_t]`. In training :math:`n` are the scene's
-true counts; when captioning, an :class:`~rnnkit.vision.counter.ObjectCounter`'s, and
-:class:`~rnnkit.vision.counter.CountConstraint` keeps the words to them. Which objects a
-caption names then comes from counts that add up cell by cell, not from which classes the
-training captions named together: that is what carries to pairs never seen together.
+true counts; when captioning, those of a :class:`~rnnkit.vision.layout.LayoutReader` (each
+layout cell's class and size, and the background; the default) or an
+:class:`~rnnkit.vision.counter.ObjectCounter`, and a
+:class:`~rnnkit.vision.layout.SceneConstraint` (or
+:class:`~rnnkit.vision.counter.CountConstraint`) keeps the words to the reading: counts,
+relations, sizes and background. What a caption states then comes from a reading made cell by
+cell, not from which classes the training captions named together: that is what carries to
+pairs never seen together. The decoder chooses which facts to state, in which order and words.
 
 **Loss.** Cross-entropy of the next word (teacher forcing; with ``scheduled_sampling = p``
 each input word is, with probability ``p``, the model's own previous argmax instead, Bengio
@@ -47,8 +51,8 @@ batch, per token like the cross-entropy).
 (:func:`~rnnkit.decoding.greedy_search`) or batched beam search
 (:func:`~rnnkit.decoding.beam_search`); the state ``{"h", "c", "ann", "keys"}`` carries the
 LSTM state (``[1, N, H]``: reordered along dim 1) and each hypothesis' image annotations (with
-a checklist also ``"checklist" [N, K]``; under a constraint its ``"remaining"``,
-``"pending"``). The attention weights of a decoded caption come from re-reading it with
+a checklist also ``"checklist" [N, K]``; under a constraint its own entries, ``"remaining"``,
+``"pending"``, ...). The attention weights of a decoded caption come from re-reading it with
 teacher forcing.
 
 Shapes: ``features [B, C, h, w]``, ``tokens [B, T]`` (``<bos>`` first), ``logits
@@ -281,19 +285,21 @@ class ShowAttendTell(nn.Module):
     @torch.no_grad()
     def decode(self, features: Tensor, *, beam_size: int = 1, max_len: int = 30,
                length_penalty: float = 0.0, constraint: Any = None,
-               counts: Tensor | None = None) -> list[list[int]]:
+               counts: Tensor | None = None, reading: Any = None) -> list[list[int]]:
         """Word ids of the best caption of each image (no ``<bos>``/``<eos>``): greedy for
         ``beam_size=1`` through :func:`~rnnkit.decoding.greedy_search`, else batched beam
         search (with ``length_penalty=0`` a beam of 1 is exactly greedy). With a
         :class:`~rnnkit.vision.counter.CountConstraint` and predicted ``counts [B, K]``,
-        refused words get probability 0 at every step (greedy and beam alike)."""
+        refused words get probability 0 at every step (greedy and beam alike); a
+        :class:`~rnnkit.vision.layout.SceneConstraint` starts from ``reading`` (a
+        :meth:`~rnnkit.vision.layout.LayoutReader.predict` dict; ``None``: ``counts``)."""
         B = features.shape[0]
         if constraint is not None and (counts is None or counts.shape[0] != B):
             raise ValueError(f"a constraint needs counts [B, K] with B = {B}")
         state = self.initial_state(self.annotations(features), counts)
         step_fn = self.step_log_probs
         if constraint is not None:
-            state = {**state, **constraint.init_state(counts)}
+            state = {**state, **constraint.init_state(counts if reading is None else reading)}
             step_fn = constraint.wrap(step_fn)
 
         dev = features.device
@@ -331,7 +337,13 @@ class CaptionerConfig:
             a noun must be that class' count (a noun without one is not checked). The
             counter judges each grid cell on its own, so its counts hold for objects never
             seen together; the decoder alone writes what its training captions made likely.
-        counter_epochs: training epochs of the counter (the best on valid is kept); it trains
+        read_layout: with ``count_objects``, read the whole layout instead of counts alone:
+            a :class:`~rnnkit.vision.layout.LayoutReader` (each layout cell's class and size,
+            and the background) replaces the counter, and the decoder decodes under a
+            :class:`~rnnkit.vision.layout.SceneConstraint`: besides the counts, every
+            relation, size and background a caption states must hold in the reading.
+        counter_epochs: training epochs of the counter or layout reader (the best on valid
+            is kept); it trains
             for at most a quarter of the train config's ``max_time`` (which the decoder's
             time then excludes) and ignores ``max_steps``.
         pretrained: the ImageNet-trained encoder (true) or the same net randomly initialised.
@@ -353,6 +365,7 @@ class CaptionerConfig:
     dsr_lambda: float = 1.0
     scheduled_sampling: float = 0.0
     count_objects: bool = True
+    read_layout: bool = True
     counter_epochs: int = 40
     pretrained: bool = True
     encoder_seed: int = 0
@@ -421,7 +434,7 @@ class ImageCaptioner(Savable):
             built from the config); a custom encoder is not saved.
     """
 
-    KIND, VERSION, TASK = "rnnkit.image_captioner", 2, "image_captioner"
+    KIND, VERSION, TASK = "rnnkit.image_captioner", 3, "image_captioner"
 
     def __init__(self, config: CaptionerConfig | None = None, words: Sequence[str] | None = None,
                  encoder: nn.Module | None = None) -> None:
@@ -429,7 +442,8 @@ class ImageCaptioner(Savable):
         self._encoder = encoder
         self.words: list[str] | None = None
         self.model: ShowAttendTell | None = None
-        self.constraint: Any = None  # the CountConstraint over the words (count_objects)
+        # the CountConstraint / SceneConstraint over the words (count_objects)
+        self.constraint: Any = None
         self.history: dict[str, Any] | None = None
         if words is not None:
             self._build(words)
@@ -459,13 +473,44 @@ class ImageCaptioner(Savable):
             n_classes=len(CLASSES) if lexicon else 0).eval()
         if lexicon:
             from .counter import CountConstraint, ObjectCounter
+            from .layout import LayoutReader, SceneConstraint, scene_word_tables
+            from .scenes import BACKGROUNDS, GRID
 
             # a submodule, so its weights travel in the model's state dict and checkpoints
-            # (frozen but while _fit_counter trains it: the decoder's optimizer, and a resumed
+            # (frozen but while _fit_reader trains it: the decoder's optimizer, and a resumed
             # run's saved optimizer state, never hold its parameters)
-            self.model.counter = ObjectCounter(getattr(self.encoder, "out_channels", 1280),
-                                               len(CLASSES)).requires_grad_(False).eval()
-            self.constraint = CountConstraint(*lexicon, eos=EOS)
+            C = getattr(self.encoder, "out_channels", 1280)
+            if c.read_layout:
+                self.model.layout = LayoutReader(C, len(CLASSES), len(BACKGROUNDS), GRID
+                                                 ).requires_grad_(False).eval()
+                self.constraint = SceneConstraint(*lexicon, eos=EOS,
+                                                  **scene_word_tables(words))
+            else:
+                self.model.counter = ObjectCounter(C, len(CLASSES)
+                                                   ).requires_grad_(False).eval()
+                self.constraint = CountConstraint(*lexicon, eos=EOS)
+
+    @property
+    def reader(self) -> Any:
+        """What reads the scene before the decoder writes: the :class:`~rnnkit.vision.
+        layout.LayoutReader` (``read_layout``) or :class:`~rnnkit.vision.counter.
+        ObjectCounter`; ``None`` without ``count_objects``."""
+        layout = getattr(self.model, "layout", None)
+        return layout if layout is not None else getattr(self.model, "counter", None)
+
+    def read(self, features: Tensor) -> tuple[Tensor, Any]:
+        """Features ``[B, C, h, w]`` -> the reader's ``counts [B, K]`` (classes no word
+        names set to 0) and what the constraint starts from (the counts, or the
+        :meth:`~rnnkit.vision.layout.LayoutReader.predict` dict)."""
+        reader = self.reader
+        if reader is None:
+            raise ValueError("this captioner reads no counts (count_objects=False)")
+        if reader is getattr(self.model, "layout", None):
+            reading = reader.predict(features)
+            reading["counts"] = self.constraint.nameable(reading["counts"])
+            return reading["counts"], reading
+        counts = self.constraint.nameable(reader.predict(features))
+        return counts, counts
 
     @property
     def counter(self) -> Any:
@@ -564,8 +609,8 @@ class ImageCaptioner(Savable):
             model.set_stats(flat.mean(1), flat.std(1))
             del flat
         counter_s = 0.0
-        if self.counter is not None and not resume:
-            counter_s = self._fit_counter(train, tf, valid, vf, tc)
+        if self.reader is not None and not resume:
+            counter_s = self._fit_reader(train, tf, valid, vf, tc)
             if tc.max_time:
                 tc = dataclasses.replace(tc, max_time=max(1.0, tc.max_time - counter_s))
         torch.manual_seed(tc.seed)
@@ -590,24 +635,27 @@ class ImageCaptioner(Savable):
                         "seconds": trainer.elapsed + counter_s, "counter_seconds": counter_s}
         return self
 
-    def _fit_counter(self, train: Sequence[Any], tf: Tensor, valid: Sequence[Any] | None,
-                     vf: Tensor | None, tc: Any) -> float:
-        """Train the object counter on the scenes' counts (the best epoch on ``valid``);
-        at most a quarter of ``tc.max_time``. Returns its seconds."""
+    def _fit_reader(self, train: Sequence[Any], tf: Tensor, valid: Sequence[Any] | None,
+                    vf: Tensor | None, tc: Any) -> float:
+        """Train the layout reader on the scenes' layouts (or the object counter on their
+        counts), keeping the best epoch on ``valid``; at most a quarter of ``tc.max_time``.
+        Returns its seconds."""
         import time
 
         from torch.utils.data import DataLoader, TensorDataset
 
         from ..train import Trainer
         from ..train.callbacks import KeepBest
+        from .layout import scene_layouts
 
         t0 = time.perf_counter()
-        counter = self.counter
+        counter = self.reader
         counter.set_stats(self._need_model().feat_mean, self._need_model().feat_std)
+        targets = (lambda s: (_scene_counts(s),)) if self.counter is not None else scene_layouts
         gen = torch.Generator().manual_seed(tc.seed)
-        train_dl = DataLoader(TensorDataset(tf, _scene_counts(train)), batch_size=64,
+        train_dl = DataLoader(TensorDataset(tf, *targets(train)), batch_size=64,
                               shuffle=True, generator=gen)
-        valid_dl = DataLoader(TensorDataset(vf, _scene_counts(valid)), batch_size=256) \
+        valid_dl = DataLoader(TensorDataset(vf, *targets(valid)), batch_size=256) \
             if valid else None
         ctc = dataclasses.replace(
             tc, epochs=self.config.counter_epochs, max_steps=None, lr=1e-3, eval_every=0,
@@ -650,11 +698,10 @@ class ImageCaptioner(Savable):
         h, w = feats.shape[-2:]
         for i in range(0, len(feats), 256):
             f = feats[i:i + 256].float()
-            counts = None if self.counter is None else \
-                self.constraint.nameable(self.counter.predict(f))
+            counts, reading = (None, None) if self.reader is None else self.read(f)
             ids = model.decode(f, beam_size=beam, max_len=c.max_len,
                                length_penalty=c.length_penalty, constraint=self.constraint,
-                               counts=counts)
+                               counts=counts, reading=reading)
             toks = nn.utils.rnn.pad_sequence([torch.tensor([BOS, *t], dtype=torch.long)
                                               for t in ids], batch_first=True, padding_value=PAD)
             _, alphas = model(f, toks, counts=counts)  # [b, T, L]: the weights of each word
@@ -703,6 +750,8 @@ class ImageCaptioner(Savable):
             history = blob.get("history")
         if "count_objects" not in config:  # version 1: no counter, no checklist
             config = {**config, "count_objects": False}
+        if "read_layout" not in config:  # version 2: the object counter
+            config = {**config, "read_layout": False}
         self = cls(CaptionerConfig(**config), words)
         self._need_model().load_state_dict(weights)
         self.history = history

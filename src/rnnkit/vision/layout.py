@@ -1,0 +1,470 @@
+r"""Reading a scene's layout from an encoder's feature grid, and the caption constraints it gives.
+
+**LayoutReader.** A scene (:mod:`rnnkit.vision.scenes`) places each object in its own cell of
+a ``G x G`` layout. The reader judges every layout cell ``j`` on the features under it:
+
+.. math::
+    u_i = \mathrm{ReLU}(W_1 \hat f_i + b_1), \qquad
+    \bar u_j = \mathrm{avgpool}_{G \times G}(u)_j, \qquad
+    (c_j, s_j) = W_2 \bar u_j + b_2, \qquad g = W_g \tfrac1{hw} \textstyle\sum_i u_i + b_g,
+
+with :math:`\hat f_i` the standardised features of grid cell ``i`` (1 x 1 convolutions, as the
+:class:`~rnnkit.vision.counter.ObjectCounter`: a cell is judged on its own features, so the
+reading holds for objects never seen together), ``c_j`` the logits of the cell's class
+(``K`` classes, or ``K`` = empty), ``s_j`` of its size (small / large) and ``g`` of the
+background colour; cross-entropy on each (sizes only at occupied cells). From a layout follow
+the counts (cells per class), each class' uniform size, and the four relations the captions
+state, decided exactly as :func:`rnnkit.vision.scenes.scene_facts` decides them: class ``a``
+is *left of* class ``b`` when every ``a`` lies in a column left of every ``b`` (likewise
+right of, above, below).
+
+**SceneConstraint** extends :class:`~rnnkit.vision.counter.CountConstraint` (counts) with
+what the layout tells. Besides ``remaining`` / ``pending`` it tracks the class last named
+(``last``), a pending relation (its keyword: "left", "right", "above" / "over" / "top",
+"below" / "under" / "beneath") and a pending size adjective. Then
+
+* a relation keyword ``r`` only if some class ``b`` still to be named has ``last r b``;
+* a size adjective ``s`` only if some class still to be named (with the pending count, and
+  in the pending relation) is all ``s``;
+* a class noun only if, besides the count checks, the pending relation holds from ``last``
+  to it and the pending size is its size ("red" of "red apple" only if "apple" would pass);
+  a number word only for a class that passes the relation check;
+* "a" / "an" is the number one (some class the relation allows has one object left) but
+  first in the caption ("a picture of") and after "on" ("on a blue background");
+* a background colour only if it is the predicted one.
+
+With a word-pair grammar (``follows``, :func:`scene_grammar`) a word must also follow the
+previous one as in the scene grammar's captions, and a word that opens a phrase only if the
+phrase can end: "to" / "the" only if some class left is left or right of the last one, "on"
+only for such a relation, "on top of", or the background once every object is named; "and",
+"there" only while objects are left; "is" / "are" after a noun only if a relation can follow.
+Where the grammar leaves no word, the fact checks alone decide; where they leave none
+either, ``<eos>``. So a caption the decoder finishes states only what the reading says and
+names every object: its facts are true whenever the reading is.
+
+Shapes: ``features [B, C, h, w]``; layout ``cells [B, G*G]`` (class id, ``K`` = empty),
+``sizes [B, G*G]`` (0 small, 1 large), ``background [B]``; ``relations [B, 4, K, K]`` (order
+:data:`RELATION_ORDER`), ``uniform [B, K]`` (0: absent or mixed, 1 small, 2 large).
+
+>>> torch.manual_seed(0) and None
+>>> reader = LayoutReader(feature_size=8, n_classes=3, n_backgrounds=2, hidden_size=5)
+>>> cells, sizes, bg = reader(torch.randn(2, 8, 8, 8))
+>>> tuple(cells.shape), tuple(sizes.shape), tuple(bg.shape)
+((2, 9, 4), (2, 9, 2), (2, 2))
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..train.protocol import LossOutput
+from .counter import CountConstraint
+
+__all__ = ["LayoutReader", "RELATION_ORDER", "SceneConstraint", "layout_facts",
+           "layout_scene", "scene_layouts"]
+
+#: the generated relations, in the order of ``relations[:, r]``
+RELATION_ORDER = ("left of", "right of", "above", "below")
+
+
+class LayoutReader(nn.Module):
+    """Each layout cell's class and size, and the background, from a feature grid (see the
+    module docstring).
+
+    Args:
+        feature_size: encoder channels ``C``.
+        n_classes: ``K`` (the empty cell is class ``K``).
+        n_backgrounds: background colours.
+        grid: the layout side ``G``.
+        hidden_size: width of the per-cell layer.
+        dropout: on the standardised features in training.
+    """
+
+    def __init__(self, feature_size: int, n_classes: int, n_backgrounds: int, grid: int = 3,
+                 hidden_size: int = 256, dropout: float = 0.2) -> None:
+        super().__init__()
+        for name, v in (("feature_size", feature_size), ("n_classes", n_classes),
+                        ("n_backgrounds", n_backgrounds), ("grid", grid),
+                        ("hidden_size", hidden_size)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self.n_classes, self.grid = n_classes, grid
+        self.register_buffer("feat_mean", torch.zeros(feature_size))
+        self.register_buffer("feat_std", torch.ones(feature_size))
+        self.body = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(feature_size, hidden_size, 1),
+                                  nn.ReLU())
+        self.cell_head = nn.Conv2d(hidden_size, n_classes + 1 + 2, 1)
+        self.background_head = nn.Linear(hidden_size, n_backgrounds)
+
+    def set_stats(self, mean: Tensor, std: Tensor) -> None:
+        self.feat_mean.copy_(mean)
+        self.feat_std.copy_(std.clamp_min(1e-6))
+
+    def forward(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``[B, C, h, w]`` -> logits ``(cells [B, G*G, K + 1], sizes [B, G*G, 2],
+        background [B, n_backgrounds])``."""
+        if features.dim() != 4 or features.shape[1] != self.feat_mean.shape[0]:
+            raise ValueError(f"expected features [B, {self.feat_mean.shape[0]}, h, w], got "
+                             f"{list(features.shape)}")
+        x = (features.float() - self.feat_mean[:, None, None]) / self.feat_std[:, None, None]
+        u = self.body(x)  # [B, H, h, w]
+        out = self.cell_head(F.adaptive_avg_pool2d(u, self.grid)).flatten(2).transpose(1, 2)
+        K = self.n_classes
+        return out[..., :K + 1], out[..., K + 1:], self.background_head(u.mean((2, 3)))
+
+    @torch.no_grad()
+    def predict(self, features: Tensor) -> dict[str, Tensor]:
+        """``[B, C, h, w]`` -> ``{"cells", "sizes", "background"}`` (long; see the module
+        docstring) plus what follows from them: ``"counts" [B, K]``, ``"relations"
+        [B, 4, K, K]`` (bool), ``"uniform" [B, K]``."""
+        was = self.training
+        self.eval()
+        cells, sizes, bg = (t.argmax(-1) for t in self(features))
+        self.train(was)
+        return layout_facts(cells, sizes, bg, self.n_classes, self.grid)
+
+    def loss(self, batch: Any, state: Any = None) -> LossOutput:
+        """Trainer protocol: ``batch = (features, cells [B, G*G], sizes [B, G*G],
+        background [B])``."""
+        features, cells, sizes, bg = batch
+        c, s, g = self(features)
+        occupied = cells < self.n_classes
+        loss = F.cross_entropy(c.reshape(-1, c.shape[-1]), cells.reshape(-1)) \
+            + F.cross_entropy(g, bg)
+        if occupied.any():
+            loss = loss + F.cross_entropy(s[occupied], sizes[occupied])
+        exact = ((c.detach().argmax(-1) == cells)
+                 & ((s.detach().argmax(-1) == sizes) | ~occupied)).all(1).float().mean()
+        return LossOutput(loss, None, {"exact": exact}, len(features))
+
+
+def layout_facts(cells: Tensor, sizes: Tensor, background: Tensor, n_classes: int,
+                 grid: int) -> dict[str, Tensor]:
+    """A layout -> itself with its ``counts [B, K]``, ``relations [B, 4, K, K]`` (``[b, r,
+    a, c]``: every ``a`` is :data:`RELATION_ORDER` ``[r]`` of every ``c``; ``a != c``, both
+    present) and ``uniform [B, K]`` sizes (0 absent or mixed, 1 small, 2 large)."""
+    K = n_classes
+    onehot = F.one_hot(cells.clamp_max(K), K + 1)[..., :K].bool()  # [B, G*G, K]
+    counts = onehot.sum(1)  # [B, K]
+    j = torch.arange(grid * grid, device=cells.device)
+    row, col = (j // grid)[None, :, None], (j % grid)[None, :, None]
+    big = grid + 1
+
+    def lo(v: Tensor) -> Tensor:  # [B, K]: smallest row / column of each class
+        return torch.where(onehot, v, big).amin(1)
+
+    def hi(v: Tensor) -> Tensor:
+        return torch.where(onehot, v, -big).amax(1)
+
+    present = counts > 0
+    both = present[:, :, None] & present[:, None, :] & ~torch.eye(K, dtype=torch.bool,
+                                                                  device=cells.device)
+    left = hi(col)[:, :, None] < lo(col)[:, None, :]
+    right = lo(col)[:, :, None] > hi(col)[:, None, :]
+    above = hi(row)[:, :, None] < lo(row)[:, None, :]
+    below = lo(row)[:, :, None] > hi(row)[:, None, :]
+    relations = torch.stack([left, right, above, below], 1) & both[:, None]
+    large = (onehot & (sizes == 1)[..., None]).sum(1)  # [B, K]
+    uniform = torch.where(~present, 0, torch.where(large == 0, 1,
+                                                   torch.where(large == counts, 2, 0)))
+    return {"cells": cells, "sizes": sizes, "background": background, "counts": counts,
+            "relations": relations, "uniform": uniform.long()}
+
+
+def scene_layouts(scenes: Sequence[Any]) -> tuple[Tensor, Tensor, Tensor]:
+    """Scenes -> their true layouts ``(cells [N, G*G], sizes [N, G*G], background [N])``
+    in :data:`~rnnkit.vision.scenes.CLASSES` / ``BACKGROUNDS`` order."""
+    from .scenes import BACKGROUNDS, CLASSES, GRID
+
+    order, bgs = {n: i for i, n in enumerate(CLASSES)}, {b: i for i, b in enumerate(BACKGROUNDS)}
+    cells = torch.full((len(scenes), GRID * GRID), len(CLASSES), dtype=torch.long)
+    sizes = torch.zeros(len(scenes), GRID * GRID, dtype=torch.long)
+    bg = torch.zeros(len(scenes), dtype=torch.long)
+    for i, s in enumerate(scenes):
+        objects = getattr(s, "objects", None)
+        if objects is None or getattr(s, "background", None) not in bgs or \
+                any(o.noun not in order for o in objects):
+            raise ValueError(f"a layout reader trains on rnnkit.vision.scenes Scene objects; "
+                             f"item {i} is {type(s).__name__}: give scenes or set "
+                             f"count_objects=False")
+        bg[i] = bgs[s.background]
+        for o in objects:
+            cells[i, o.row * GRID + o.col] = order[o.noun]
+            sizes[i, o.row * GRID + o.col] = int(o.size == "large")
+    return cells, sizes, bg
+
+
+def layout_scene(cells: Tensor, sizes: Tensor, background: Tensor | int) -> Any:
+    """One layout (``cells [G*G]``, ``sizes [G*G]``, a background id) -> a
+    :class:`~rnnkit.vision.scenes.Scene` (no captions, no jitter): what the reader saw."""
+    from .scenes import BACKGROUNDS, CLASSES, GRID, Scene, SceneObject
+
+    nouns, K = list(CLASSES), len(CLASSES)
+    objs = tuple(SceneObject(nouns[int(c)], j // GRID, j % GRID,
+                             ("small", "large")[int(sizes[j])])
+                 for j, c in enumerate(cells.tolist()) if c < K)
+    return Scene(objs, list(BACKGROUNDS)[int(background)])
+
+
+class SceneConstraint(CountConstraint):
+    """Decoding constraints from a predicted layout (see the module docstring).
+
+    Args:
+        word_class, word_number, article, eos: as :class:`~rnnkit.vision.counter.
+            CountConstraint`.
+        word_relation: each word's relation (index into :data:`RELATION_ORDER`; ``-1``: not
+            a relation keyword).
+        word_size: 1 "small" / "little", 2 "large" / "big", 0 otherwise.
+        word_background: each word's background colour id (``-1``: not a colour).
+    """
+
+    def __init__(self, word_class: Sequence[int], word_number: Sequence[int],
+                 article: Sequence[int] = (), eos: int = 2, *,
+                 word_relation: Sequence[int], word_size: Sequence[int],
+                 word_background: Sequence[int], word_modifies: Sequence[int] | None = None,
+                 follows: Tensor | None = None, glue: dict[str, int] | None = None) -> None:
+        super().__init__(word_class, word_number, article, eos)
+        V = len(self.word_class)
+        self.word_relation = torch.as_tensor(list(word_relation), dtype=torch.long)
+        self.word_size = torch.as_tensor(list(word_size), dtype=torch.long)
+        self.word_background = torch.as_tensor(list(word_background), dtype=torch.long)
+        self.word_modifies = torch.as_tensor(
+            [-1] * V if word_modifies is None else list(word_modifies), dtype=torch.long)
+        if any(len(t) != V for t in (self.word_relation, self.word_size,
+                                     self.word_background, self.word_modifies)):
+            raise ValueError("word_relation, word_size, word_background and word_modifies "
+                             "must have one entry per word")
+        self.modifiers = (self.word_modifies >= 0).nonzero().squeeze(1)
+        if follows is not None and tuple(follows.shape) != (V, V):
+            raise ValueError(f"follows must be [V, V] = [{V}, {V}], got {list(follows.shape)}")
+        self.follows = None if follows is None else follows.bool()
+        self.glue = dict(glue or {})
+        self.rel_words = (self.word_relation >= 0).nonzero().squeeze(1)
+        #: words after which an article was not a number ("picture", "image", colours)
+        self._not_np = torch.tensor([self.glue[w] for w in ("picture", "image")
+                                     if w in self.glue] + (self.word_background >= 0)
+                                    .nonzero().squeeze(1).tolist(), dtype=torch.long)
+        self.size_words = (self.word_size > 0).nonzero().squeeze(1)
+        self.bg_words = (self.word_background >= 0).nonzero().squeeze(1)
+
+    def init_state(self, reading: Any) -> dict[str, Tensor]:
+        """A :meth:`LayoutReader.predict` dict (``counts`` with unnameable classes set to
+        0 by :meth:`nameable`) -> the constraint's state entries."""
+        if not isinstance(reading, dict) or not {"counts", "relations", "uniform",
+                                                  "background"} <= set(reading):
+            raise ValueError("SceneConstraint needs a LayoutReader.predict(...) reading "
+                             "(counts, relations, uniform, background)")
+        counts = reading["counts"]
+        B = counts.shape[0]
+        neg = counts.new_full((B,), -1, dtype=torch.long)
+        return {**super().init_state(counts), "last": neg, "rel": neg.clone(),
+                "prev": torch.zeros_like(neg),
+                "rel_from": neg.clone(), "size": torch.zeros_like(neg),
+                "relations": reading["relations"], "uniform": reading["uniform"],
+                "background": reading["background"].long()}
+
+    def update(self, tokens: Tensor, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        out = super().update(tokens, state)
+        dev = tokens.device
+        cls = self.word_class.to(dev)[tokens]
+        rel = self.word_relation.to(dev)[tokens]
+        size = self.word_size.to(dev)[tokens]
+        named = cls >= 0
+        is_rel = rel >= 0
+        # "a" / "an" is one object unless "picture" / "image" / a colour follows ("a picture
+        # of", "on a blue background"): pending as one until then
+        reset = torch.isin(tokens, self._not_np.to(dev))
+        pending = torch.where(self.article.to(dev)[tokens], 1,
+                              torch.where(reset, 0, out["pending"]))
+        return {**out, "prev": tokens, "pending": pending,
+                "last": torch.where(named, cls, state["last"]),
+                "rel": torch.where(named, -1, torch.where(is_rel, rel, state["rel"])),
+                "rel_from": torch.where(is_rel, state["last"], state["rel_from"]),
+                "size": torch.where(named, 0, torch.where(size > 0, size, state["size"]))}
+
+    def _related(self, state: dict[str, Tensor]) -> Tensor:
+        """``[N, K]``: classes the pending relation allows (all when none is pending)."""
+        rel, frm, R = state["rel"], state["rel_from"], state["relations"]
+        N = rel.shape[0]
+        rows = torch.arange(N, device=rel.device)
+        ok = R[rows, rel.clamp_min(0), frm.clamp_min(0)]  # [N, K]
+        return torch.where(((rel >= 0) & (frm >= 0))[:, None], ok, torch.ones_like(ok))
+
+    def mask(self, log_probs: Tensor, state: dict[str, Tensor]) -> Tensor:
+        out = super().mask(log_probs, state)
+        dev = log_probs.device
+        remaining, pending, uniform = state["remaining"], state["pending"], state["uniform"]
+        related = self._related(state)  # [N, K]
+        sized = (state["size"][:, None] == 0) | (uniform == state["size"][:, None])
+        # nouns: the pending relation and size must hold for the noun's class; a word that
+        # only starts a noun ("red" of "red apple") needs that noun to pass every check
+        nouns = self.nouns.to(dev)
+        ok = (related & sized)[:, self.word_class.to(dev)[nouns]]
+        out[:, nouns] = out[:, nouns].masked_fill(~ok, float("-inf"))
+        mods = self.modifiers.to(dev)
+        named = (remaining > 0) & ((pending[:, None] == 0) | (pending[:, None] == remaining))
+        ok = (named & related & sized)[:, self.word_modifies.to(dev)[mods]]
+        out[:, mods] = out[:, mods].masked_fill(~ok, float("-inf"))
+        # number words: only for a class the pending relation allows
+        numbers = self.numbers.to(dev)
+        values = self.word_number.to(dev)[numbers]
+        has = ((remaining[:, :, None] == values[None, None]) & related[:, :, None]).any(1)
+        out[:, numbers] = out[:, numbers].masked_fill(~has, float("-inf"))
+        # the articles "a" / "an" count as one object (some class the relation allows has
+        # one left) but first in the caption ("a picture of") and after "on" ("on a blue
+        # background")
+        art = self.article.nonzero().squeeze(1).to(dev)
+        if len(art):
+            prev = state["prev"]
+            free = (prev == self.glue.get("<bos>", -1)) | (prev == self.glue.get("on", -1))
+            one = ((remaining == 1) & related).any(1) | free
+            out[:, art] = out[:, art].masked_fill(~one[:, None], float("-inf"))
+        # size adjectives: some class to name (with the pending count, in the pending
+        # relation) is all of that size
+        cand = (remaining > 0) & related & ((pending[:, None] == 0)
+                                            | (pending[:, None] == remaining))
+        sw = self.size_words.to(dev)
+        has = ((uniform[:, :, None] == self.word_size.to(dev)[sw][None, None])
+               & cand[:, :, None]).any(1)
+        out[:, sw] = out[:, sw].masked_fill(~has, float("-inf"))
+        # relation keywords: from the class last named to some class still to name
+        rw = self.rel_words.to(dev)
+        last = state["last"]
+        rows = torch.arange(len(last), device=dev)
+        R = state["relations"][rows, :, last.clamp_min(0)]  # [N, 4, K]
+        has = (R & (remaining > 0)[:, None]).any(2)[:, self.word_relation.to(dev)[rw]]
+        has &= (last >= 0)[:, None]
+        out[:, rw] = out[:, rw].masked_fill(~has, float("-inf"))
+        # background colours: the predicted one only
+        bw = self.bg_words.to(dev)
+        ok = self.word_background.to(dev)[bw][None] == state["background"][:, None]
+        out[:, bw] = out[:, bw].masked_fill(~ok, float("-inf"))
+        if self.follows is not None:  # where the grammar leaves no word, the facts alone
+            g = self._grammar(out, state, R, remaining)
+            stuck = torch.isinf(g).all(1, keepdim=True)
+            out = torch.where(stuck, out, g)
+        stuck = torch.isinf(out).all(1)  # no word fits: end the caption rather than loop
+        out[stuck, self.eos] = 0.0
+        return out
+
+    def _grammar(self, out: Tensor, state: dict[str, Tensor], R: Tensor, remaining: Tensor
+                 ) -> Tensor:
+        """The word-pair grammar (``follows``) and its one-word look-ahead: a word that
+        opens a phrase only if the phrase can be finished (see :func:`scene_grammar`)."""
+        dev, prev, g = out.device, state["prev"], self.glue
+        out = out.masked_fill(~self.follows.to(dev)[prev], float("-inf"))
+        done = (remaining == 0).all(1)
+        # [N, 4]: relation keyword r can be written now (from the class last named)
+        can = (R & (remaining > 0)[:, None]).any(2) & (state["last"] >= 0)[:, None]
+        sideways = can[:, 0] | can[:, 1]  # "to the left / right of", "on the ... of"
+        noun_before = self.word_class.to(dev)[prev] >= 0
+        need = {"to": sideways, "the": sideways, "on": sideways | can[:, 2] | done,
+                "and": ~done, "there": ~done, "background": done,
+                "is": torch.where(noun_before, can.any(1), ~done)}
+        need["are"] = need["is"]
+        for a in ("a", "an"):  # "on a <colour> background" ends the caption
+            need[a] = ~(prev == g.get("on", -1)) | done
+        for word, ok in need.items():
+            if word in g:
+                out[:, g[word]] = out[:, g[word]].masked_fill(~ok, float("-inf"))
+        colours = self.bg_words.to(dev)
+        out[:, colours] = out[:, colours].masked_fill(~done[:, None], float("-inf"))
+        return out
+
+
+def _category(word: str) -> str:
+    """A word's slot in the caption grammar: class nouns by number (the words of
+    multi-word nouns, "red apple", "pizza slices", keep their identity), number words above
+    one, size adjectives and colours by kind, "is" / "are" as one; every other word is its own
+    slot."""
+    from .scenes import ADJECTIVES, BACKGROUNDS, CLASSES, noun_words
+
+    multi = {w for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn) for form in f
+             if " " in form for w in form.split()}
+    plural = {f[1] for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn)}
+    if word in multi:
+        return word
+    if word in noun_words():
+        return "NOUNS" if word in plural else "NOUN"
+    if word in ("two", "three", "four"):
+        return "MANY"
+    if word in ("is", "are"):  # the parser reads "there are a dog": agreement is not a fact
+        return "BE"
+    if any(word in ws for ws in ADJECTIVES.values()):
+        return "ADJ"
+    return "COLOUR" if word in BACKGROUNDS else word
+
+
+@functools.lru_cache(maxsize=1)
+def _slot_pairs() -> frozenset[tuple[str, str]]:
+    """Every pair of adjacent slots in 8,000 captions of random scenes (a fixed seed; the
+    set stops growing after ~4,000)."""
+    import numpy as np
+
+    from .scenes import SceneConfig, _sample_scene, caption_scene
+
+    rng = np.random.default_rng(20261205)
+    cfg = SceneConfig(n_train=1, n_valid=1, n_test=1, captions_per_image=1)
+    pairs: set[tuple[str, str]] = set()
+    for _ in range(8000):
+        slots = [_category(w) for w in caption_scene(_sample_scene(rng, cfg, set(), False),
+                                                     rng)[0].split()]
+        pairs.update(zip(["<bos>", *slots], [*slots, "<eos>"]))
+    return frozenset(pairs)
+
+
+def scene_grammar(words: Sequence[str]) -> Tensor:
+    """``follows [V, V]`` (bool): word ``j`` may follow word ``i`` in the scene grammar's
+    captions (``<bos>`` / ``<eos>`` included): the pairs of *slots* (:func:`_category`:
+    "two" -> any plural noun or an adjective, ...) seen in captions of random scenes.
+    :class:`SceneConstraint` adds a one-word look-ahead, since a pair alone can walk into a
+    phrase that cannot end ("to the" when no class is left or right of the last one; "on
+    a" before every object is named: the background comes last).
+
+    >>> f = scene_grammar(["<pad>", "<bos>", "<eos>", "<unk>", "two", "dogs", "dog", "and"])
+    >>> bool(f[4, 5]), bool(f[4, 6]), bool(f[5, 7]), bool(f[1, 5])
+    (True, False, True, False)
+    """
+    pairs = _slot_pairs()
+    slots = [_category(w) for w in words]
+    return torch.tensor([[(a, b) in pairs for b in slots] for a in slots], dtype=torch.bool)
+
+
+def scene_word_tables(words: Sequence[str]) -> dict[str, list[int]]:
+    """Each word's relation, size and background entries for :class:`SceneConstraint`
+    (from :mod:`rnnkit.vision.scenes`' grammar), the word-pair grammar ``follows``
+    (:func:`scene_grammar`) and the ids of the ``glue`` words its look-ahead checks.
+
+    >>> t = scene_word_tables(["<pad>", "left", "beneath", "big", "blue", "red", "dog"])
+    >>> t["word_relation"], t["word_size"]
+    ([-1, 0, 3, -1, -1, -1, -1], [0, 0, 0, 2, 0, 0, 0])
+    >>> t["word_background"], t["word_modifies"]  # "red" starts "red apple" (class 2)
+    ([-1, -1, -1, -1, 2, -1, -1], [-1, -1, -1, -1, -1, 2, -1])
+    """
+    from .scenes import ADJECTIVES, BACKGROUNDS, CLASSES, RELATIONS, noun_words
+
+    glue = {"to", "the", "of", "on"}
+    keyword: dict[str, int] = {}
+    for r, (_, _, phrases) in RELATIONS.items():
+        for p in phrases:
+            (kw,) = [w for w in p.split() if w not in glue]
+            keyword[kw] = RELATION_ORDER.index(r)
+    size = {w: i + 1 for i, s in enumerate(("small", "large")) for w in ADJECTIVES[s]}
+    bgs = {b: i for i, b in enumerate(BACKGROUNDS)}
+    nouns, order = noun_words(), {n: i for i, n in enumerate(CLASSES)}
+    modifies = {w: order[n] for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn)
+                for form in f for w in form.split()[:-1] if w not in nouns}
+    glue_words = ("to", "the", "on", "and", "there", "is", "are", "a", "an", "background",
+                  "picture", "image", "<bos>")
+    return {"word_relation": [keyword.get(w, -1) for w in words],
+            "word_size": [size.get(w, 0) for w in words],
+            "word_background": [bgs.get(w, -1) for w in words],
+            "word_modifies": [modifies.get(w, -1) for w in words],
+            "follows": scene_grammar(words),
+            "glue": {w: i for i, w in enumerate(words) if w in glue_words}}
