@@ -236,6 +236,10 @@ def test_bad_inputs(tiny, tmp_path):
         ImageCaptioner(_tiny_config()).caption(torch.rand(1, 3, 40, 40))
     with pytest.raises(ValueError):
         ImageCaptioner(_tiny_config()).fit([])
+    from rnnkit.vision.captioner import SPECIALS
+
+    with pytest.warns(UserWarning, match="image_size >= 65"):  # a 2 x 2 grid, 3 x 3 layout
+        ImageCaptioner(_tiny_config(), words=[*SPECIALS, "a", "dog"])
     for kw in (dict(hidden_size=0), dict(image_size=16), dict(dropout=1.0),
                dict(scheduled_sampling=2.0), dict(length_penalty=-1.0)):
         with pytest.raises(ValueError):
@@ -332,3 +336,26 @@ def test_resume_keeps_the_reader_and_old_runs_have_no_dev_split(tmp_path):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="--split test or valid"):
         _cli("evaluate", tmp_path / "run" / "best.pt", "--split", "dev")
+
+
+def test_cli_resumes_a_run_of_the_counter_version(tmp_path, capsys):
+    # a run trained before the layout reader (version 2: its config has no read_layout)
+    # resumes as what it was, not as today's default model (whose weights would not load)
+    from rnnkit.train import load_checkpoint
+    from rnnkit.train.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"
+    tiny = ["--n-train", "12", "--data.n_valid", "4", "--data.n_test", "4", "--data.n_dev",
+            "4", "--data.image_size", "64", "--random-encoder", "--hidden", "16",
+            "--model.embed_size", "8", "--model.annotation_size", "8", "--model.attn_size",
+            "8", "--model.counter_epochs", "1"]
+    assert _cli("train", "--out-dir", run, "--max-steps", "2", "--model.read_layout",
+                "false", *tiny) == 0
+    for name in ("last.pt", "best.pt"):
+        ckpt = load_checkpoint(run / name)
+        del ckpt["extra_state"]["config"]["read_layout"]
+        save_checkpoint(ckpt, run / name)
+    assert _cli("train", "--out-dir", run, "--max-steps", "4", "--resume") == 0
+    again = load_checkpoint(run / "last.pt")
+    assert again["step"] == 4 and any(k.startswith("counter.") for k in again["model"])
+    assert "trained 4 steps" in capsys.readouterr().out

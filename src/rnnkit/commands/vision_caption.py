@@ -15,7 +15,9 @@ on the test split. ``--out-dir`` must be a new or empty folder: ``--resume`` con
 there from its last.pt, ``--overwrite`` replaces it. Every field of the configs is a flag
 (``[model]``: CaptionerConfig, ``[data]``: SceneConfig, ``[train]``: TrainConfig), settable in
 a TOML file given with ``--config``; short flags: ``--hidden``, ``--max-time``,
-``--max-steps``, ``--lr``, ``--seed``, ``--n-train``, ``--no-attention``, ``--random-encoder``.
+``--max-steps``, ``--lr``, ``--seed``, ``--n-train``, ``--no-attention``, ``--random-encoder``
+(``--model.read_layout false``: the object counter instead of the layout reader, as in
+version-2 files).
 """
 
 from __future__ import annotations
@@ -101,6 +103,12 @@ def _train(argv: list[str]) -> int:
     from ..vision.scenes import make_splits
 
     data, train, model = cfg["data"], cfg["train"], cfg["model"]
+    if args.resume and extra.get("config"):  # a run of an older version: its own model
+        from ..vision.captioner import upgrade_config
+
+        saved = extra["config"]
+        model = dataclasses.replace(model, **{k: v for k, v in upgrade_config(saved).items()
+                                              if k not in saved})
     if model.image_size != data.image_size:
         model = dataclasses.replace(model, image_size=data.image_size)
     torch.manual_seed(train.seed)

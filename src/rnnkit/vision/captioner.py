@@ -114,8 +114,9 @@ class ShowAttendTell(nn.Module):
         cell: the registered cell of the decoder (an LSTM-state cell: ``"lstm"``).
         word_class: each word's class (``-1``: not a class noun) turns the checklist on;
             ``n_classes``: ``K``, the number of classes. (:class:`ImageCaptioner` also
-            attaches its :class:`~rnnkit.vision.counter.ObjectCounter` as ``counter``, so
-            the counter's weights travel in this module's state dict.)
+            attaches its :class:`~rnnkit.vision.layout.LayoutReader` as ``layout``, or its
+            :class:`~rnnkit.vision.counter.ObjectCounter` as ``counter``, so the reader's
+            weights travel in this module's state dict.)
 
     Parameters (besides the attention's and the LSTM's): ``project [D, C]``, ``embed [V, E]``,
     ``init_h, init_c [H, D]``, ``f_beta [1, H]``, ``L_h [E, H]``, ``L_z [E, D]``,
@@ -480,6 +481,14 @@ class ImageCaptioner(Savable):
             # (frozen but while _fit_reader trains it: the decoder's optimizer, and a resumed
             # run's saved optimizer state, never hold its parameters)
             C = getattr(self.encoder, "out_channels", 1280)
+            if c.read_layout and math.ceil(c.image_size / 32) < GRID:
+                import warnings
+
+                warnings.warn(f"image_size={c.image_size} gives the layout reader a "
+                              f"{math.ceil(c.image_size / 32)} x {math.ceil(c.image_size / 32)}"
+                              f" feature grid, coarser than the {GRID} x {GRID} layout: "
+                              f"neighbouring cells blur together; use image_size >= "
+                              f"{32 * (GRID - 1) + 1} (default 256)", stacklevel=3)
             if c.read_layout:
                 self.model.layout = LayoutReader(C, len(CLASSES), len(BACKGROUNDS), GRID
                                                  ).requires_grad_(False).eval()
@@ -514,8 +523,8 @@ class ImageCaptioner(Savable):
 
     @property
     def counter(self) -> Any:
-        """The :class:`~rnnkit.vision.counter.ObjectCounter` (``None`` without
-        ``count_objects``)."""
+        """The :class:`~rnnkit.vision.counter.ObjectCounter` of a ``read_layout=False`` model
+        (``None`` otherwise: see :attr:`reader`)."""
         return getattr(self.model, "counter", None)
 
     def _need_model(self) -> ShowAttendTell:
@@ -748,14 +757,21 @@ class ImageCaptioner(Savable):
         else:
             config, words, weights = blob["config"], blob["words"], blob["state_dict"]
             history = blob.get("history")
-        if "count_objects" not in config:  # version 1: no counter, no checklist
-            config = {**config, "count_objects": False}
-        if "read_layout" not in config:  # version 2: the object counter
-            config = {**config, "read_layout": False}
-        self = cls(CaptionerConfig(**config), words)
+        self = cls(CaptionerConfig(**upgrade_config(config)), words)
         self._need_model().load_state_dict(weights)
         self.history = history
         return self
+
+
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved :class:`CaptionerConfig` dict -> today's fields: the fields added since get
+    the value that rebuilds the saved model (version 1 had no counter, version 2 the object
+    counter, not the layout reader). For loading and for resuming a run.
+
+    >>> upgrade_config({"hidden_size": 8})["read_layout"], upgrade_config({})["count_objects"]
+    (False, False)
+    """
+    return {"count_objects": False, "read_layout": False, **config}
 
 
 def _scene_counts(scenes: Sequence[Any]) -> Tensor:

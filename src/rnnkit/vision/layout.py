@@ -378,19 +378,28 @@ class SceneConstraint(CountConstraint):
         return out
 
 
+@functools.lru_cache(maxsize=1)
+def _word_sets() -> tuple[frozenset[str], frozenset[str], dict[str, str]]:
+    """The words of multi-word class nouns, the plural noun forms, and every one-word noun."""
+    from .scenes import CLASSES, noun_words
+
+    multi = frozenset(w for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn)
+                      for form in f if " " in form for w in form.split())
+    plural = frozenset(f[1] for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn))
+    return multi, plural, noun_words()
+
+
 def _category(word: str) -> str:
     """A word's slot in the caption grammar: class nouns by number (the words of
     multi-word nouns, "red apple", "pizza slices", keep their identity), number words above
     one, size adjectives and colours by kind, "is" / "are" as one; every other word is its own
     slot."""
-    from .scenes import ADJECTIVES, BACKGROUNDS, CLASSES, noun_words
+    from .scenes import ADJECTIVES, BACKGROUNDS
 
-    multi = {w for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn) for form in f
-             if " " in form for w in form.split()}
-    plural = {f[1] for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn)}
+    multi, plural, nouns = _word_sets()
     if word in multi:
         return word
-    if word in noun_words():
+    if word in nouns:
         return "NOUNS" if word in plural else "NOUN"
     if word in ("two", "three", "four"):
         return "MANY"
