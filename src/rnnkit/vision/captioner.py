@@ -84,6 +84,7 @@ from ..decoding.beam import beam_search, greedy_search, index_state
 from ..recurrent import Recurrent
 from ..saving import Savable
 from ..train.protocol import LossOutput
+from .cnn import StandardisedFeatures
 
 __all__ = ["CaptionResult", "CaptionerConfig", "ImageCaptioner", "PAD", "ShowAttendTell",
            "SPECIALS", "doubly_stochastic_penalty", "save_attention_png"]
@@ -100,7 +101,7 @@ def doubly_stochastic_penalty(alphas: Tensor, mask: Tensor | None = None) -> Ten
     return ((1.0 - alphas.sum(1)) ** 2).sum(-1)
 
 
-class ShowAttendTell(nn.Module):
+class ShowAttendTell(StandardisedFeatures):
     """The captioning network; see the module docstring for the equations.
 
     Args:
@@ -147,8 +148,7 @@ class ShowAttendTell(nn.Module):
         C, V, E, H, D = feature_size, vocab_size, embed_size, hidden_size, annotation_size
         self.feature_size, self.vocab_size, self.attention = C, V, bool(attention)
         self.dsr_lambda, self.scheduled_sampling = float(dsr_lambda), float(scheduled_sampling)
-        self.register_buffer("feat_mean", torch.zeros(C))
-        self.register_buffer("feat_std", torch.ones(C))
+        self._init_stats(C)
         self.project = nn.Linear(C, D)
         self.embed = nn.Embedding(V, E, padding_idx=PAD)
         self.init_h, self.init_c = nn.Linear(D, H), nn.Linear(D, H)
@@ -170,18 +170,10 @@ class ShowAttendTell(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     # -- pieces ------------------------------------------------------------------------------
-    def set_stats(self, mean: Tensor, std: Tensor) -> None:
-        """Per-channel standardisation of the encoder features (from the training set)."""
-        self.feat_mean.copy_(mean)
-        self.feat_std.copy_(std.clamp_min(1e-6))
-
     def annotations(self, features: Tensor) -> Tensor:
         """``features [B, C, h, w]`` -> annotations ``a [B, L, D]`` (``L = h w``)."""
-        if features.dim() != 4 or features.shape[1] != self.feature_size:
-            raise ValueError(f"expected encoder features [B, {self.feature_size}, h, w], got "
-                             f"{list(features.shape)}")
-        x = features.float().flatten(2).transpose(1, 2)  # [B, L, C]
-        return self.project((x - self.feat_mean) / self.feat_std)  # [B, L, D]
+        x = self.standardise(features).flatten(2).transpose(1, 2)  # [B, L, C]
+        return self.project(x)  # [B, L, D]
 
     def initial_state(self, ann: Tensor, counts: Tensor | None = None) -> dict[str, Tensor]:
         """Annotations ``[B, L, D]`` (and, with a checklist, object ``counts [B, K]``) -> the
@@ -511,6 +503,7 @@ class ImageCaptioner(Savable):
         """Features ``[B, C, h, w]`` -> the reader's ``counts [B, K]`` (classes no word
         names set to 0) and what the constraint starts from (the counts, or the
         :meth:`~rnnkit.vision.layout.LayoutReader.predict` dict)."""
+        self._need_model()
         reader = self.reader
         if reader is None:
             raise ValueError("this captioner reads no counts (count_objects=False)")
@@ -658,8 +651,8 @@ class ImageCaptioner(Savable):
         from .layout import scene_layouts
 
         t0 = time.perf_counter()
-        counter = self.reader
-        counter.set_stats(self._need_model().feat_mean, self._need_model().feat_std)
+        reader = self.reader
+        reader.set_stats(self._need_model().feat_mean, self._need_model().feat_std)
         targets = (lambda s: (_scene_counts(s),)) if self.counter is not None else scene_layouts
         gen = torch.Generator().manual_seed(tc.seed)
         train_dl = DataLoader(TensorDataset(tf, *targets(train)), batch_size=64,
@@ -671,13 +664,13 @@ class ImageCaptioner(Savable):
             early_stop_patience=None, out_dir=None,
             max_time=tc.max_time / 4 if tc.max_time else None)
         keep = KeepBest()
-        counter.requires_grad_(True).train()
+        reader.requires_grad_(True).train()
         try:
-            Trainer(counter, ctc, train_dl, valid_dl, callbacks=[keep] if valid else []).fit()
+            Trainer(reader, ctc, train_dl, valid_dl, callbacks=[keep] if valid else []).fit()
         finally:
             if keep.state is not None:
-                counter.load_state_dict(keep.state)
-            counter.requires_grad_(False).eval()  # fixed while the decoder trains
+                reader.load_state_dict(keep.state)
+            reader.requires_grad_(False).eval()  # fixed while the decoder trains
         return time.perf_counter() - t0
 
     # -- inference -------------------------------------------------------------------------------

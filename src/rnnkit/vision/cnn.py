@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["IMAGENET_INDICES", "LAYERS", "EfficientNetLite0", "ImageEncoder",
-           "load_pretrained_state", "pretrained_weights_path"]
+           "StandardisedFeatures", "load_pretrained_state", "pretrained_weights_path"]
 
 #: (repeats, kernel, stride, expand ratio, output channels) per block group
 _GROUPS = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
@@ -298,3 +298,27 @@ def check_images(images: object) -> None:
     if lo < -1e-3 or hi > 1 + 1e-3:
         raise ValueError(f"expected pixel values in [0, 1], got [{lo.item():.3g}, "
                          f"{hi.item():.3g}]; divide 0-255 images by 255")
+
+
+class StandardisedFeatures(nn.Module):
+    r"""Base of the heads that read an encoder's feature grid: buffers ``feat_mean,
+    feat_std [C]`` (the training set's per-channel statistics, :meth:`set_stats`) and
+    :meth:`standardise`, :math:`\hat f = (f - \mu) / \sigma` per channel. Subclasses call
+    :meth:`_init_stats` in ``__init__``; the buffers keep their names in state dicts."""
+
+    def _init_stats(self, channels: int) -> None:
+        self.register_buffer("feat_mean", torch.zeros(channels))
+        self.register_buffer("feat_std", torch.ones(channels))
+
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-channel mean and standard deviation of the training features (``[C]``)."""
+        self.feat_mean.copy_(mean)
+        self.feat_std.copy_(std.clamp_min(1e-6))
+
+    def standardise(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, C, h, w]`` -> standardised float ``[B, C, h, w]``."""
+        C = self.feat_mean.shape[0]
+        if features.dim() != 4 or features.shape[1] != C:
+            raise ValueError(f"expected encoder features [B, {C}, h, w], got "
+                             f"{list(features.shape)}")
+        return (features.float() - self.feat_mean[:, None, None]) / self.feat_std[:, None, None]

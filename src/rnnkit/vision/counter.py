@@ -42,11 +42,12 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..train.protocol import LossOutput
+from .cnn import StandardisedFeatures
 
 __all__ = ["CountConstraint", "ObjectCounter"]
 
 
-class ObjectCounter(nn.Module):
+class ObjectCounter(StandardisedFeatures):
     """Per-class object counts from a feature grid (see the module docstring).
 
     Args:
@@ -65,22 +66,13 @@ class ObjectCounter(nn.Module):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         self.n_classes, self.max_count = n_classes, max_count
-        self.register_buffer("feat_mean", torch.zeros(feature_size))
-        self.register_buffer("feat_std", torch.ones(feature_size))
+        self._init_stats(feature_size)
         self.net = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(feature_size, hidden_size, 1),
                                  nn.ReLU(), nn.Conv2d(hidden_size, n_classes, 1))
 
-    def set_stats(self, mean: Tensor, std: Tensor) -> None:
-        self.feat_mean.copy_(mean)
-        self.feat_std.copy_(std.clamp_min(1e-6))
-
     def density(self, features: Tensor) -> Tensor:
         """``[B, C, h, w]`` -> ``d [B, K, h, w]`` (amount of each class in each cell)."""
-        if features.dim() != 4 or features.shape[1] != self.feat_mean.shape[0]:
-            raise ValueError(f"expected features [B, {self.feat_mean.shape[0]}, h, w], got "
-                             f"{list(features.shape)}")
-        x = (features.float() - self.feat_mean[:, None, None]) / self.feat_std[:, None, None]
-        return F.softplus(self.net(x) - 3.0)
+        return F.softplus(self.net(self.standardise(features)) - 3.0)
 
     def forward(self, features: Tensor) -> Tensor:
         """``[B, C, h, w]`` -> expected counts ``[B, K]``."""

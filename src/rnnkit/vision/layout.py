@@ -64,6 +64,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..train.protocol import LossOutput
+from .cnn import StandardisedFeatures
 from .counter import CountConstraint
 
 __all__ = ["LayoutReader", "RELATION_ORDER", "SceneConstraint", "layout_facts",
@@ -73,7 +74,7 @@ __all__ = ["LayoutReader", "RELATION_ORDER", "SceneConstraint", "layout_facts",
 RELATION_ORDER = ("left of", "right of", "above", "below")
 
 
-class LayoutReader(nn.Module):
+class LayoutReader(StandardisedFeatures):
     """Each layout cell's class and size, and the background, from a feature grid (see the
     module docstring).
 
@@ -95,25 +96,16 @@ class LayoutReader(nn.Module):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         self.n_classes, self.grid = n_classes, grid
-        self.register_buffer("feat_mean", torch.zeros(feature_size))
-        self.register_buffer("feat_std", torch.ones(feature_size))
+        self._init_stats(feature_size)
         self.body = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(feature_size, hidden_size, 1),
                                   nn.ReLU())
         self.cell_head = nn.Conv2d(hidden_size, n_classes + 1 + 2, 1)
         self.background_head = nn.Linear(hidden_size, n_backgrounds)
 
-    def set_stats(self, mean: Tensor, std: Tensor) -> None:
-        self.feat_mean.copy_(mean)
-        self.feat_std.copy_(std.clamp_min(1e-6))
-
     def forward(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``[B, C, h, w]`` -> logits ``(cells [B, G*G, K + 1], sizes [B, G*G, 2],
         background [B, n_backgrounds])``."""
-        if features.dim() != 4 or features.shape[1] != self.feat_mean.shape[0]:
-            raise ValueError(f"expected features [B, {self.feat_mean.shape[0]}, h, w], got "
-                             f"{list(features.shape)}")
-        x = (features.float() - self.feat_mean[:, None, None]) / self.feat_std[:, None, None]
-        u = self.body(x)  # [B, H, h, w]
+        u = self.body(self.standardise(features))  # [B, H, h, w]
         out = self.cell_head(F.adaptive_avg_pool2d(u, self.grid)).flatten(2).transpose(1, 2)
         K = self.n_classes
         return out[..., :K + 1], out[..., K + 1:], self.background_head(u.mean((2, 3)))
