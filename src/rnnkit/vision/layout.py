@@ -31,16 +31,25 @@ what the layout tells. Besides ``remaining`` / ``pending`` it tracks the class l
   a number word only for a class that passes the relation check;
 * "a" / "an" is the number one (some class the relation allows has one object left) but
   first in the caption ("a picture of") and after "on" ("on a blue background");
-* a background colour only if it is the predicted one.
+* a background colour only if it is the predicted one;
+* agreement: a noun's number is its class' count ("two dogs", "a dog"; "slice" / "slices"
+  after "pizza" the count of the pizza just named), "is" / "are" after a noun its count,
+  after "there" some class left has one / several, and the number word after "there is" /
+  "there are" agrees;
+* one relation per clause (a keyword only after the clause's first noun phrase; "and" opens
+  the next), and after "<noun> is" a relation, not another noun phrase ("a dog is a cat");
+* "picture" / "image" only as the second word ("a picture of", never "... of a picture of").
 
 With a word-pair grammar (``follows``, :func:`scene_grammar`) a word must also follow the
 previous one as in the scene grammar's captions, and a word that opens a phrase only if the
 phrase can end: "to" / "the" only if some class left is left or right of the last one, "on"
-only for such a relation, "on top of", or the background once every object is named; "and",
-"there" only while objects are left; "is" / "are" after a noun only if a relation can follow.
-Where the grammar leaves no word, the fact checks alone decide; where they leave none
-either, ``<eos>``. So a caption the decoder finishes states only what the reading says and
-names every object: its facts are true whenever the reading is.
+only for such a relation, "on top of", or the background once every object is named (and
+the predicted colour has a word); "and", "there" only while objects are left; "is" / "are"
+after a noun only if a relation can follow. Where the grammar leaves no word, the fact
+checks alone decide; where they leave none either, ``<eos>`` (at the model's own
+log-probability of ending: a free end would let a beam prefer getting stuck). So a caption
+the decoder finishes states only what the reading says and names every object: its facts
+are true whenever the reading is.
 
 Shapes: ``features [B, C, h, w]``; layout ``cells [B, G*G]`` (class id, ``K`` = empty),
 ``sizes [B, G*G]`` (0 small, 1 large), ``background [B]``; ``relations [B, 4, K, K]`` (order
@@ -214,13 +223,19 @@ class SceneConstraint(CountConstraint):
             a relation keyword).
         word_size: 1 "small" / "little", 2 "large" / "big", 0 otherwise.
         word_background: each word's background colour id (``-1``: not a colour).
+        word_modifies: the class whose noun a word opens ("red" of "red apple"; ``-1``).
+        word_plural: the number a noun's last word carries (1 plural, 0 singular; ``-1``:
+            not a noun's last word, e.g. "slice" of "pizza slice" is 0).
+        follows: the word-pair grammar ``[V, V]`` (:func:`scene_grammar`; ``None``: none).
+        glue: ids of the words the rules name ("to", "on", "is", "picture", ...).
     """
 
     def __init__(self, word_class: Sequence[int], word_number: Sequence[int],
                  article: Sequence[int] = (), eos: int = 2, *,
                  word_relation: Sequence[int], word_size: Sequence[int],
                  word_background: Sequence[int], word_modifies: Sequence[int] | None = None,
-                 follows: Tensor | None = None, glue: dict[str, int] | None = None) -> None:
+                 word_plural: Sequence[int] | None = None, follows: Tensor | None = None,
+                 glue: dict[str, int] | None = None) -> None:
         super().__init__(word_class, word_number, article, eos)
         V = len(self.word_class)
         self.word_relation = torch.as_tensor(list(word_relation), dtype=torch.long)
@@ -228,10 +243,15 @@ class SceneConstraint(CountConstraint):
         self.word_background = torch.as_tensor(list(word_background), dtype=torch.long)
         self.word_modifies = torch.as_tensor(
             [-1] * V if word_modifies is None else list(word_modifies), dtype=torch.long)
-        if any(len(t) != V for t in (self.word_relation, self.word_size,
-                                     self.word_background, self.word_modifies)):
-            raise ValueError("word_relation, word_size, word_background and word_modifies "
-                             "must have one entry per word")
+        self.word_plural = torch.as_tensor(
+            [-1] * V if word_plural is None else list(word_plural), dtype=torch.long)
+        if any(len(t) != V for t in (self.word_relation, self.word_size, self.word_background,
+                                     self.word_modifies, self.word_plural)):
+            raise ValueError("word_relation, word_size, word_background, word_modifies and "
+                             "word_plural must have one entry per word")
+        self.numbered = (self.word_plural >= 0) & (self.word_class >= 0)  # nouns with a number
+        self.tails = (self.word_plural >= 0) & (self.word_class < 0)  # "slice(s)" of "pizza"
+        self.np_end = (self.word_class >= 0) | self.tails  # words that end a noun phrase
         self.modifiers = (self.word_modifies >= 0).nonzero().squeeze(1)
         if follows is not None and tuple(follows.shape) != (V, V):
             raise ValueError(f"follows must be [V, V] = [{V}, {V}], got {list(follows.shape)}")
@@ -256,7 +276,9 @@ class SceneConstraint(CountConstraint):
         B = counts.shape[0]
         neg = counts.new_full((B,), -1, dtype=torch.long)
         return {**super().init_state(counts), "last": neg, "rel": neg.clone(),
-                "prev": torch.zeros_like(neg),
+                "prev": torch.zeros_like(neg), "prev2": torch.zeros_like(neg),
+                "last_n": torch.zeros_like(neg), "agree": torch.zeros_like(neg),
+                "clause": torch.zeros_like(neg),
                 "rel_from": neg.clone(), "size": torch.zeros_like(neg),
                 "relations": reading["relations"], "uniform": reading["uniform"],
                 "background": reading["background"].long()}
@@ -274,7 +296,21 @@ class SceneConstraint(CountConstraint):
         reset = torch.isin(tokens, self._not_np.to(dev))
         pending = torch.where(self.article.to(dev)[tokens], 1,
                               torch.where(reset, 0, out["pending"]))
-        return {**out, "prev": tokens, "pending": pending,
+        # how many the class just named has (for "is" / "are", "slice" / "slices"), the
+        # noun phrases of this clause ("and" starts the next), and the number "there is" /
+        # "there are" asks of the next noun phrase (1 one, 2 several; a number word answers)
+        g = self.glue
+        rows = torch.arange(len(tokens), device=dev)
+        had = state["remaining"][rows, cls.clamp_min(0)]
+        be = (tokens == g.get("is", -1)) | (tokens == g.get("are", -1))
+        agree = torch.where(be & (state["prev"] == g.get("there", -1)),
+                            torch.where(tokens == g.get("is", -1), 1, 2), state["agree"])
+        agree = torch.where(self.word_number.to(dev)[tokens] > 0, 0, agree)
+        clause = torch.where(named, state["clause"] + 1,
+                             torch.where(tokens == g.get("and", -1), 0, state["clause"]))
+        return {**out, "prev": tokens, "prev2": state["prev"], "pending": pending,
+                "last_n": torch.where(named, had, state["last_n"]), "agree": agree,
+                "clause": clause,
                 "last": torch.where(named, cls, state["last"]),
                 "rel": torch.where(named, -1, torch.where(is_rel, rel, state["rel"])),
                 "rel_from": torch.where(is_rel, state["last"], state["rel_from"]),
@@ -298,7 +334,15 @@ class SceneConstraint(CountConstraint):
         # only starts a noun ("red" of "red apple") needs that noun to pass every check
         nouns = self.nouns.to(dev)
         ok = (related & sized)[:, self.word_class.to(dev)[nouns]]
+        # ... and its number the count's ("two dogs", "a dog"; "pizza slice(s)" after the
+        # pizza is named)
+        plural = self.word_plural.to(dev)
+        several = remaining[:, self.word_class.to(dev)[nouns]] > 1
+        ok &= ~self.numbered.to(dev)[nouns] | (several == (plural[nouns] == 1))
         out[:, nouns] = out[:, nouns].masked_fill(~ok, float("-inf"))
+        tails = self.tails.nonzero().squeeze(1).to(dev)
+        ok = (state["last_n"][:, None] > 1) == (plural[tails] == 1)[None]
+        out[:, tails] = out[:, tails].masked_fill(~ok, float("-inf"))
         mods = self.modifiers.to(dev)
         named = (remaining > 0) & ((pending[:, None] == 0) | (pending[:, None] == remaining))
         ok = (named & related & sized)[:, self.word_modifies.to(dev)[mods]]
@@ -307,6 +351,8 @@ class SceneConstraint(CountConstraint):
         numbers = self.numbers.to(dev)
         values = self.word_number.to(dev)[numbers]
         has = ((remaining[:, :, None] == values[None, None]) & related[:, :, None]).any(1)
+        agree = state["agree"][:, None]  # after "there is": one; "there are": several
+        has &= (agree == 0) | ((agree == 1) == (values[None] == 1))
         out[:, numbers] = out[:, numbers].masked_fill(~has, float("-inf"))
         # the articles "a" / "an" count as one object (some class the relation allows has
         # one left) but first in the caption ("a picture of") and after "on" ("on a blue
@@ -315,8 +361,30 @@ class SceneConstraint(CountConstraint):
         if len(art):
             prev = state["prev"]
             free = (prev == self.glue.get("<bos>", -1)) | (prev == self.glue.get("on", -1))
-            one = ((remaining == 1) & related).any(1) | free
+            one = (((remaining == 1) & related).any(1) & (state["agree"] != 2)) | free
             out[:, art] = out[:, art].masked_fill(~one[:, None], float("-inf"))
+        g, prev, prev2 = self.glue, state["prev"], state["prev2"]
+        np_end = self.np_end.to(dev)
+        # "is" / "are": after a noun, its number; after "there", some class left has one /
+        # several
+        noun_before = np_end[prev]
+        there = prev == g.get("there", -1)
+        for word, n_ok, left_ok in (("is", state["last_n"] <= 1, (remaining == 1).any(1)),
+                                    ("are", state["last_n"] > 1, (remaining > 1).any(1))):
+            if word in g:
+                ok = torch.where(noun_before, n_ok, torch.where(there, left_ok, True))
+                out[:, g[word]] = out[:, g[word]].masked_fill(~ok, float("-inf"))
+        # "a dog is" goes on with a relation, not another noun phrase ("a dog is a cat")
+        be = (prev == g.get("is", -1)) | (prev == g.get("are", -1))
+        np_words = torch.cat([nouns, self.modifiers.to(dev), numbers, art,
+                              self.size_words.to(dev)])
+        out[:, np_words] = out[:, np_words].masked_fill((be & np_end[prev2])[:, None],
+                                                        float("-inf"))
+        # "picture" / "image" only second ("a picture of"), never "a picture of a picture"
+        second = prev2 == g.get("<bos>", -1)
+        for word in ("picture", "image"):
+            if word in g:
+                out[:, g[word]] = out[:, g[word]].masked_fill(~second, float("-inf"))
         # size adjectives: some class to name (with the pending count, in the pending
         # relation) is all of that size
         cand = (remaining > 0) & related & ((pending[:, None] == 0)
@@ -325,38 +393,45 @@ class SceneConstraint(CountConstraint):
         has = ((uniform[:, :, None] == self.word_size.to(dev)[sw][None, None])
                & cand[:, :, None]).any(1)
         out[:, sw] = out[:, sw].masked_fill(~has, float("-inf"))
-        # relation keywords: from the class last named to some class still to name
+        # relation keywords: from the class last named to some class still to name, one per
+        # clause ("a dog left of a cat", not "... of a cat above a ball": whose "above"?)
         rw = self.rel_words.to(dev)
         last = state["last"]
         rows = torch.arange(len(last), device=dev)
         R = state["relations"][rows, :, last.clamp_min(0)]  # [N, 4, K]
-        has = (R & (remaining > 0)[:, None]).any(2)[:, self.word_relation.to(dev)[rw]]
-        has &= (last >= 0)[:, None]
+        # [N, 4]: relation r can be stated now
+        can = (R & (remaining > 0)[:, None]).any(2) \
+            & ((last >= 0) & (state["clause"] == 1))[:, None]
+        has = can[:, self.word_relation.to(dev)[rw]]
         out[:, rw] = out[:, rw].masked_fill(~has, float("-inf"))
         # background colours: the predicted one only
         bw = self.bg_words.to(dev)
         ok = self.word_background.to(dev)[bw][None] == state["background"][:, None]
         out[:, bw] = out[:, bw].masked_fill(~ok, float("-inf"))
         if self.follows is not None:  # where the grammar leaves no word, the facts alone
-            g = self._grammar(out, state, R, remaining)
-            stuck = torch.isinf(g).all(1, keepdim=True)
-            out = torch.where(stuck, out, g)
-        stuck = torch.isinf(out).all(1)  # no word fits: end the caption rather than loop
-        out[stuck, self.eos] = 0.0
+            gm = self._grammar(out, state, can, remaining, ok.any(1))
+            stuck = torch.isinf(gm).all(1, keepdim=True)
+            out = torch.where(stuck, out, gm)
+        # no word fits: end the caption rather than loop, at the model's own price for
+        # ending (free, a beam would prefer getting stuck to finishing)
+        stuck = torch.isinf(out).all(1)
+        eos = log_probs[:, self.eos]
+        out[stuck, self.eos] = torch.where(torch.isfinite(eos), eos, 0.0)[stuck]
         return out
 
-    def _grammar(self, out: Tensor, state: dict[str, Tensor], R: Tensor, remaining: Tensor
-                 ) -> Tensor:
+    def _grammar(self, out: Tensor, state: dict[str, Tensor], can: Tensor, remaining: Tensor,
+                 colour: Tensor) -> Tensor:
         """The word-pair grammar (``follows``) and its one-word look-ahead: a word that
-        opens a phrase only if the phrase can be finished (see :func:`scene_grammar`)."""
+        opens a phrase only if the phrase can be finished (see :func:`scene_grammar`).
+        ``can [N, 4]``: each relation can be stated now; ``colour [N]``: the predicted
+        background has a word."""
         dev, prev, g = out.device, state["prev"], self.glue
         out = out.masked_fill(~self.follows.to(dev)[prev], float("-inf"))
         done = (remaining == 0).all(1)
-        # [N, 4]: relation keyword r can be written now (from the class last named)
-        can = (R & (remaining > 0)[:, None]).any(2) & (state["last"] >= 0)[:, None]
         sideways = can[:, 0] | can[:, 1]  # "to the left / right of", "on the ... of"
-        noun_before = self.word_class.to(dev)[prev] >= 0
-        need = {"to": sideways, "the": sideways, "on": sideways | can[:, 2] | done,
+        noun_before = self.np_end.to(dev)[prev]
+        need = {"to": sideways, "the": sideways,
+                "on": sideways | can[:, 2] | (done & colour),
                 "and": ~done, "there": ~done, "background": done,
                 "is": torch.where(noun_before, can.any(1), ~done)}
         need["are"] = need["is"]
@@ -447,6 +522,8 @@ def scene_word_tables(words: Sequence[str]) -> dict[str, list[int]]:
     ([-1, 0, 3, -1, -1, -1, -1], [0, 0, 0, 2, 0, 0, 0])
     >>> t["word_background"], t["word_modifies"]  # "red" starts "red apple" (class 2)
     ([-1, -1, -1, -1, 2, -1, -1], [-1, -1, -1, -1, -1, 2, -1])
+    >>> scene_word_tables(["dog", "puppies", "slice", "slices", "red"])["word_plural"]
+    [0, 1, 0, 1, -1]
     """
     from .scenes import ADJECTIVES, BACKGROUNDS, CLASSES, RELATIONS, noun_words
 
@@ -461,11 +538,15 @@ def scene_word_tables(words: Sequence[str]) -> dict[str, list[int]]:
     nouns, order = noun_words(), {n: i for i, n in enumerate(CLASSES)}
     modifies = {w: order[n] for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn)
                 for form in f for w in form.split()[:-1] if w not in nouns}
+    # the number a noun's last word carries ("dogs", "slice" of "pizza slice")
+    plural = {form.split()[-1]: int(k == 1) for n, (_, p, syn) in CLASSES.items()
+              for f in ((n, p), *syn) for k, form in enumerate(f)}
     glue_words = ("to", "the", "on", "and", "there", "is", "are", "a", "an", "background",
                   "picture", "image", "<bos>")
     return {"word_relation": [keyword.get(w, -1) for w in words],
             "word_size": [size.get(w, 0) for w in words],
             "word_background": [bgs.get(w, -1) for w in words],
             "word_modifies": [modifies.get(w, -1) for w in words],
+            "word_plural": [plural.get(w, -1) for w in words],
             "follows": scene_grammar(words),
             "glue": {w: i for i, w in enumerate(words) if w in glue_words}}
