@@ -313,7 +313,7 @@ def test_tiny_captioner_learns_a_handful_of_scenes():
                             reading=reading) == beam1
 
 
-def test_resume_keeps_the_reader_and_old_runs_have_no_dev_split(tmp_path):
+def test_resume_keeps_the_reader_and_old_runs_have_no_dev_split(tmp_path, monkeypatch):
     import dataclasses
 
     from rnnkit.train import TrainConfig
@@ -327,13 +327,28 @@ def test_resume_keeps_the_reader_and_old_runs_have_no_dev_split(tmp_path):
         del data[key]
     cap = ImageCaptioner(_tiny_config()).fit(splits.train, splits.valid, tc,
                                              run={"data_config": data})
-    # a new process resumes: the optimizer state holds the decoder only, the counter is kept
-    again = ImageCaptioner(_tiny_config()).fit(splits.train, splits.valid,
-                                               dataclasses.replace(tc, max_steps=4),
-                                               resume=True, run={"data_config": data})
+    # a new process resumes: the optimizer state holds the decoder only, the counter is kept,
+    # and the reader's seconds count against the run's max_time (the decoder's budget is
+    # what is left, as in the first fit)
+    import rnnkit.train
+
+    budgets = []
+
+    class Spy(rnnkit.train.Trainer):
+        def __init__(self, model, config, *args, **kwargs):
+            budgets.append(config.max_time)
+            super().__init__(model, config, *args, **kwargs)
+
+    monkeypatch.setattr(rnnkit.train, "Trainer", Spy)
+    again = ImageCaptioner(_tiny_config()).fit(
+        splits.train, splits.valid, dataclasses.replace(tc, max_steps=4, max_time=1000.0),
+        resume=True, run={"data_config": data})
+    spent = cap.history["counter_seconds"]
+    assert spent > 0 and budgets == [pytest.approx(1000.0 - spent)]
     assert again.history["steps"] == 4
     for a, b in zip(cap.reader.state_dict().values(), again.reader.state_dict().values()):
         assert torch.equal(a, b)
+    assert again.history["counter_seconds"] == pytest.approx(spent)
     with pytest.raises(ValueError, match="--split test or valid"):
         _cli("evaluate", tmp_path / "run" / "best.pt", "--split", "dev")
 

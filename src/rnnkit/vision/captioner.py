@@ -613,14 +613,16 @@ class ImageCaptioner(Savable):
         counter_s = 0.0
         if self.reader is not None and not resume:
             counter_s = self._fit_reader(train, tf, valid, vf, tc)
-            if tc.max_time:
-                tc = dataclasses.replace(tc, max_time=max(1.0, tc.max_time - counter_s))
+        elif self.reader is not None and tc.out_dir:  # resumed: the reader's time is spent
+            counter_s = _reader_seconds(tc.out_dir)
+        if counter_s and tc.max_time:  # max_time is the budget of the whole run
+            tc = dataclasses.replace(tc, max_time=max(1.0, tc.max_time - counter_s))
         torch.manual_seed(tc.seed)
         train_dl = self._loader(train, tf, True, tc.seed)
         valid_dl = self._loader(valid, vf, False, 0) if valid else None
         keep = KeepBest()
         extra = {"task": self.TASK, "config": asdict(self.config), "words": self.words,
-                 "run": dict(run or {})}
+                 "run": dict(run or {}), "reader_seconds": counter_s}
         trainer = Trainer(model, tc, train_dl, valid_dl, extra_state=extra,
                           callbacks=([keep] if valid else []) + list(callbacks))
         model.train()
@@ -783,6 +785,17 @@ def _scene_counts(scenes: Sequence[Any]) -> Tensor:
         for noun, n in counts.items():
             out[i, order[noun]] = n
     return out
+
+
+def _reader_seconds(out_dir: str | os.PathLike) -> float:
+    """The seconds the reader of the run in ``out_dir`` trained (its ``last.pt``; 0 for a
+    run saved before they were recorded, or none yet)."""
+    from ..train.checkpoint import load_checkpoint
+
+    path = os.path.join(out_dir, "last.pt")
+    if not os.path.exists(path):
+        return 0.0
+    return float((load_checkpoint(path).get("extra_state") or {}).get("reader_seconds", 0.0))
 
 
 def _word_lexicon(words: Sequence[str]) -> tuple[list[int], list[int], list[int]]:

@@ -32,10 +32,11 @@ what the layout tells. Besides ``remaining`` / ``pending`` it tracks the class l
 * "a" / "an" is the number one (some class the relation allows has one object left) but
   first in the caption ("a picture of") and after "on" ("on a blue background");
 * a background colour only if it is the predicted one;
-* agreement: a noun's number is its class' count ("two dogs", "a dog"; "slice" / "slices"
-  after "pizza" the count of the pizza just named), "is" / "are" after a noun its count,
-  after "there" some class left has one / several, and the number word after "there is" /
-  "there are" agrees;
+* agreement: a noun's number is its class' count ("two dogs", "a dog"; "two pizza" only
+  as "two pizza slices", "slice" / "slices" the count of the pizza just named), "is" /
+  "are" after a noun its count (and a relation must follow, and not in a clause "there"
+  opened), after "there" some class left has one / several, and the number word after
+  "there is" / "there are" agrees;
 * one relation per clause (a keyword only after the clause's first noun phrase; "and" opens
   the next), and after "<noun> is" a relation, not another noun phrase ("a dog is a cat");
 * "picture" / "image" only as the second word ("a picture of", never "... of a picture of").
@@ -226,6 +227,8 @@ class SceneConstraint(CountConstraint):
         word_modifies: the class whose noun a word opens ("red" of "red apple"; ``-1``).
         word_plural: the number a noun's last word carries (1 plural, 0 singular; ``-1``:
             not a noun's last word, e.g. "slice" of "pizza slice" is 0).
+        word_opens: 1 for a noun that also opens a longer form of its class ("pizza" of
+            "pizza slices": after it, a tail of the count's number), else 0.
         follows: the word-pair grammar ``[V, V]`` (:func:`scene_grammar`; ``None``: none).
         glue: ids of the words the rules name ("to", "on", "is", "picture", ...).
     """
@@ -234,7 +237,8 @@ class SceneConstraint(CountConstraint):
                  article: Sequence[int] = (), eos: int = 2, *,
                  word_relation: Sequence[int], word_size: Sequence[int],
                  word_background: Sequence[int], word_modifies: Sequence[int] | None = None,
-                 word_plural: Sequence[int] | None = None, follows: Tensor | None = None,
+                 word_plural: Sequence[int] | None = None,
+                 word_opens: Sequence[int] | None = None, follows: Tensor | None = None,
                  glue: dict[str, int] | None = None) -> None:
         super().__init__(word_class, word_number, article, eos)
         V = len(self.word_class)
@@ -245,13 +249,19 @@ class SceneConstraint(CountConstraint):
             [-1] * V if word_modifies is None else list(word_modifies), dtype=torch.long)
         self.word_plural = torch.as_tensor(
             [-1] * V if word_plural is None else list(word_plural), dtype=torch.long)
+        self.word_opens = torch.as_tensor(
+            [0] * V if word_opens is None else list(word_opens), dtype=torch.bool)
         if any(len(t) != V for t in (self.word_relation, self.word_size, self.word_background,
-                                     self.word_modifies, self.word_plural)):
-            raise ValueError("word_relation, word_size, word_background, word_modifies and "
-                             "word_plural must have one entry per word")
+                                     self.word_modifies, self.word_plural, self.word_opens)):
+            raise ValueError("word_relation, word_size, word_background, word_modifies, "
+                             "word_plural and word_opens must have one entry per word")
         self.numbered = (self.word_plural >= 0) & (self.word_class >= 0)  # nouns with a number
         self.tails = (self.word_plural >= 0) & (self.word_class < 0)  # "slice(s)" of "pizza"
         self.np_end = (self.word_class >= 0) | self.tails  # words that end a noun phrase
+        #: whether a singular / a plural tail is in the vocabulary (an opener whose own
+        #: number is not the count needs one)
+        self._tail_of = tuple(bool((self.tails & (self.word_plural == n)).any())
+                              for n in (0, 1))
         self.modifiers = (self.word_modifies >= 0).nonzero().squeeze(1)
         if follows is not None and tuple(follows.shape) != (V, V):
             raise ValueError(f"follows must be [V, V] = [{V}, {V}], got {list(follows.shape)}")
@@ -278,7 +288,7 @@ class SceneConstraint(CountConstraint):
         return {**super().init_state(counts), "last": neg, "rel": neg.clone(),
                 "prev": torch.zeros_like(neg), "prev2": torch.zeros_like(neg),
                 "last_n": torch.zeros_like(neg), "agree": torch.zeros_like(neg),
-                "clause": torch.zeros_like(neg),
+                "clause": torch.zeros_like(neg), "there": torch.zeros_like(neg),
                 "rel_from": neg.clone(), "size": torch.zeros_like(neg),
                 "relations": reading["relations"], "uniform": reading["uniform"],
                 "background": reading["background"].long()}
@@ -306,11 +316,14 @@ class SceneConstraint(CountConstraint):
         agree = torch.where(be & (state["prev"] == g.get("there", -1)),
                             torch.where(tokens == g.get("is", -1), 1, 2), state["agree"])
         agree = torch.where(self.word_number.to(dev)[tokens] > 0, 0, agree)
+        new_clause = tokens == g.get("and", -1)
         clause = torch.where(named, state["clause"] + 1,
-                             torch.where(tokens == g.get("and", -1), 0, state["clause"]))
+                             torch.where(new_clause, 0, state["clause"]))
+        there = torch.where(tokens == g.get("there", -1), 1,
+                            torch.where(new_clause, 0, state["there"]))
         return {**out, "prev": tokens, "prev2": state["prev"], "pending": pending,
                 "last_n": torch.where(named, had, state["last_n"]), "agree": agree,
-                "clause": clause,
+                "clause": clause, "there": there,
                 "last": torch.where(named, cls, state["last"]),
                 "rel": torch.where(named, -1, torch.where(is_rel, rel, state["rel"])),
                 "rel_from": torch.where(is_rel, state["last"], state["rel_from"]),
@@ -327,89 +340,37 @@ class SceneConstraint(CountConstraint):
     def mask(self, log_probs: Tensor, state: dict[str, Tensor]) -> Tensor:
         out = super().mask(log_probs, state)
         dev = log_probs.device
-        remaining, pending, uniform = state["remaining"], state["pending"], state["uniform"]
+        remaining, uniform = state["remaining"], state["uniform"]
         related = self._related(state)  # [N, K]
         sized = (state["size"][:, None] == 0) | (uniform == state["size"][:, None])
-        # nouns: the pending relation and size must hold for the noun's class; a word that
-        # only starts a noun ("red" of "red apple") needs that noun to pass every check
-        nouns = self.nouns.to(dev)
-        ok = (related & sized)[:, self.word_class.to(dev)[nouns]]
-        # ... and its number the count's ("two dogs", "a dog"; "pizza slice(s)" after the
-        # pizza is named)
-        plural = self.word_plural.to(dev)
-        several = remaining[:, self.word_class.to(dev)[nouns]] > 1
-        ok &= ~self.numbered.to(dev)[nouns] | (several == (plural[nouns] == 1))
-        out[:, nouns] = out[:, nouns].masked_fill(~ok, float("-inf"))
-        tails = self.tails.nonzero().squeeze(1).to(dev)
-        ok = (state["last_n"][:, None] > 1) == (plural[tails] == 1)[None]
-        out[:, tails] = out[:, tails].masked_fill(~ok, float("-inf"))
-        mods = self.modifiers.to(dev)
-        named = (remaining > 0) & ((pending[:, None] == 0) | (pending[:, None] == remaining))
-        ok = (named & related & sized)[:, self.word_modifies.to(dev)[mods]]
-        out[:, mods] = out[:, mods].masked_fill(~ok, float("-inf"))
-        # number words: only for a class the pending relation allows
-        numbers = self.numbers.to(dev)
-        values = self.word_number.to(dev)[numbers]
-        has = ((remaining[:, :, None] == values[None, None]) & related[:, :, None]).any(1)
-        agree = state["agree"][:, None]  # after "there is": one; "there are": several
-        has &= (agree == 0) | ((agree == 1) == (values[None] == 1))
-        out[:, numbers] = out[:, numbers].masked_fill(~has, float("-inf"))
-        # the articles "a" / "an" count as one object (some class the relation allows has
-        # one left) but first in the caption ("a picture of") and after "on" ("on a blue
-        # background")
-        art = self.article.nonzero().squeeze(1).to(dev)
-        if len(art):
-            prev = state["prev"]
-            free = (prev == self.glue.get("<bos>", -1)) | (prev == self.glue.get("on", -1))
-            one = (((remaining == 1) & related).any(1) & (state["agree"] != 2)) | free
-            out[:, art] = out[:, art].masked_fill(~one[:, None], float("-inf"))
-        g, prev, prev2 = self.glue, state["prev"], state["prev2"]
-        np_end = self.np_end.to(dev)
-        # "is" / "are": after a noun, its number; after "there", some class left has one /
-        # several
-        noun_before = np_end[prev]
-        there = prev == g.get("there", -1)
-        for word, n_ok, left_ok in (("is", state["last_n"] <= 1, (remaining == 1).any(1)),
-                                    ("are", state["last_n"] > 1, (remaining > 1).any(1))):
-            if word in g:
-                ok = torch.where(noun_before, n_ok, torch.where(there, left_ok, True))
-                out[:, g[word]] = out[:, g[word]].masked_fill(~ok, float("-inf"))
-        # "a dog is" goes on with a relation, not another noun phrase ("a dog is a cat")
-        be = (prev == g.get("is", -1)) | (prev == g.get("are", -1))
-        np_words = torch.cat([nouns, self.modifiers.to(dev), numbers, art,
-                              self.size_words.to(dev)])
-        out[:, np_words] = out[:, np_words].masked_fill((be & np_end[prev2])[:, None],
-                                                        float("-inf"))
-        # "picture" / "image" only second ("a picture of"), never "a picture of a picture"
-        second = prev2 == g.get("<bos>", -1)
-        for word in ("picture", "image"):
-            if word in g:
-                out[:, g[word]] = out[:, g[word]].masked_fill(~second, float("-inf"))
+        last = state["last"]
+        rows = torch.arange(len(last), device=dev)
+        R = state["relations"][rows, :, last.clamp_min(0)]  # [N, 4, K]: last r each class
+        # [N, 4]: relation r can be stated now: from the class last named to some class still
+        # to name, one per clause ("a dog left of a cat", not "... of a cat above a ball":
+        # whose "above"?)
+        can = (R & (remaining > 0)[:, None]).any(2) \
+            & ((last >= 0) & (state["clause"] == 1))[:, None]
+        self._noun_rules(out, state, related, sized)
+        self._agreement(out, state, can)
+        rw = self.rel_words.to(dev)
+        out[:, rw] = out[:, rw].masked_fill(~can[:, self.word_relation.to(dev)[rw]],
+                                            float("-inf"))
         # size adjectives: some class to name (with the pending count, in the pending
         # relation) is all of that size
+        pending = state["pending"]
         cand = (remaining > 0) & related & ((pending[:, None] == 0)
                                             | (pending[:, None] == remaining))
         sw = self.size_words.to(dev)
         has = ((uniform[:, :, None] == self.word_size.to(dev)[sw][None, None])
                & cand[:, :, None]).any(1)
         out[:, sw] = out[:, sw].masked_fill(~has, float("-inf"))
-        # relation keywords: from the class last named to some class still to name, one per
-        # clause ("a dog left of a cat", not "... of a cat above a ball": whose "above"?)
-        rw = self.rel_words.to(dev)
-        last = state["last"]
-        rows = torch.arange(len(last), device=dev)
-        R = state["relations"][rows, :, last.clamp_min(0)]  # [N, 4, K]
-        # [N, 4]: relation r can be stated now
-        can = (R & (remaining > 0)[:, None]).any(2) \
-            & ((last >= 0) & (state["clause"] == 1))[:, None]
-        has = can[:, self.word_relation.to(dev)[rw]]
-        out[:, rw] = out[:, rw].masked_fill(~has, float("-inf"))
         # background colours: the predicted one only
         bw = self.bg_words.to(dev)
-        ok = self.word_background.to(dev)[bw][None] == state["background"][:, None]
-        out[:, bw] = out[:, bw].masked_fill(~ok, float("-inf"))
+        colour = self.word_background.to(dev)[bw][None] == state["background"][:, None]
+        out[:, bw] = out[:, bw].masked_fill(~colour, float("-inf"))
         if self.follows is not None:  # where the grammar leaves no word, the facts alone
-            gm = self._grammar(out, state, can, remaining, ok.any(1))
+            gm = self._grammar(out, state, can, remaining, colour.any(1))
             stuck = torch.isinf(gm).all(1, keepdim=True)
             out = torch.where(stuck, out, gm)
         # no word fits: end the caption rather than loop, at the model's own price for
@@ -418,6 +379,83 @@ class SceneConstraint(CountConstraint):
         eos = log_probs[:, self.eos]
         out[stuck, self.eos] = torch.where(torch.isfinite(eos), eos, 0.0)[stuck]
         return out
+
+    def _noun_rules(self, out: Tensor, state: dict[str, Tensor], related: Tensor,
+                    sized: Tensor) -> None:
+        """Nouns, the words that open them and number words, in place on ``out``."""
+        dev = out.device
+        remaining, pending = state["remaining"], state["pending"]
+        wc, plural = self.word_class.to(dev), self.word_plural.to(dev)
+        # nouns: the pending relation and size must hold for the noun's class, and its
+        # number is the count ("two dogs", "a dog"; "two pizza" only as "two pizza slices")
+        nouns = self.nouns.to(dev)
+        several = remaining[:, wc[nouns]] > 1
+        agrees = several == (plural[nouns] == 1)
+        singular_tail, plural_tail = self._tail_of
+        opens = self.word_opens.to(dev)[nouns] & ((several & plural_tail)
+                                                  | (~several & singular_tail))
+        ok = (related & sized)[:, wc[nouns]] & (~self.numbered.to(dev)[nouns] | agrees | opens)
+        out[:, nouns] = out[:, nouns].masked_fill(~ok, float("-inf"))
+        # a tail ("slice" / "slices" after "pizza") carries the number of the class just
+        # named; after an opener whose own number is not the count, only a tail
+        tails = self.tails.nonzero().squeeze(1).to(dev)
+        ok = (state["last_n"][:, None] > 1) == (plural[tails] == 1)[None]
+        out[:, tails] = out[:, tails].masked_fill(~ok, float("-inf"))
+        prev = state["prev"]
+        need = self.word_opens.to(dev)[prev] & ((state["last_n"] > 1) != (plural[prev] == 1))
+        keep = torch.zeros(out.shape[1], dtype=torch.bool, device=dev)
+        keep[tails] = True
+        out.masked_fill_(need[:, None] & ~keep[None], float("-inf"))
+        # a word that only starts a noun ("red" of "red apple") needs that noun to pass
+        mods = self.modifiers.to(dev)
+        named = (remaining > 0) & ((pending[:, None] == 0) | (pending[:, None] == remaining))
+        ok = (named & related & sized)[:, self.word_modifies.to(dev)[mods]]
+        out[:, mods] = out[:, mods].masked_fill(~ok, float("-inf"))
+        # number words: only for a class the pending relation allows; after "there is": one,
+        # after "there are": several
+        numbers = self.numbers.to(dev)
+        values = self.word_number.to(dev)[numbers]
+        has = ((remaining[:, :, None] == values[None, None]) & related[:, :, None]).any(1)
+        agree = state["agree"][:, None]
+        has &= (agree == 0) | ((agree == 1) == (values[None] == 1))
+        out[:, numbers] = out[:, numbers].masked_fill(~has, float("-inf"))
+        # the articles "a" / "an" count as one object (some class the relation allows has
+        # one left) but first in the caption ("a picture of") and after "on" ("on a blue
+        # background")
+        art = self.article.nonzero().squeeze(1).to(dev)
+        if len(art):
+            g = self.glue
+            free = (prev == g.get("<bos>", -1)) | (prev == g.get("on", -1))
+            one = (((remaining == 1) & related).any(1) & (state["agree"] != 2)) | free
+            out[:, art] = out[:, art].masked_fill(~one[:, None], float("-inf"))
+
+    def _agreement(self, out: Tensor, state: dict[str, Tensor], can: Tensor) -> None:
+        """"is" / "are", what follows them, and "picture" / "image", in place on ``out``."""
+        dev, g = out.device, self.glue
+        remaining, prev, prev2 = state["remaining"], state["prev"], state["prev2"]
+        np_end = self.np_end.to(dev)
+        # "is" / "are" after a noun: its number, a relation must follow, and not in a clause
+        # "there" opened ("there are two dogs are ..."); after "there": some class left has
+        # one / several
+        after_noun = np_end[prev]
+        there = prev == g.get("there", -1)
+        verb_ok = can.any(1) & (state["there"] == 0)
+        for word, n_ok, left_ok in (("is", state["last_n"] <= 1, (remaining == 1).any(1)),
+                                    ("are", state["last_n"] > 1, (remaining > 1).any(1))):
+            if word in g:
+                ok = torch.where(after_noun, n_ok & verb_ok, torch.where(there, left_ok, True))
+                out[:, g[word]] = out[:, g[word]].masked_fill(~ok, float("-inf"))
+        # "a dog is" goes on with a relation, not another noun phrase ("a dog is a cat")
+        be = (prev == g.get("is", -1)) | (prev == g.get("are", -1))
+        np_words = torch.cat([self.nouns, self.modifiers, self.numbers,
+                              self.article.nonzero().squeeze(1), self.size_words]).to(dev)
+        out[:, np_words] = out[:, np_words].masked_fill((be & np_end[prev2])[:, None],
+                                                        float("-inf"))
+        # "picture" / "image" only second ("a picture of"), never "a picture of a picture"
+        second = prev2 == g.get("<bos>", -1)
+        for word in ("picture", "image"):
+            if word in g:
+                out[:, g[word]] = out[:, g[word]].masked_fill(~second, float("-inf"))
 
     def _grammar(self, out: Tensor, state: dict[str, Tensor], can: Tensor, remaining: Tensor,
                  colour: Tensor) -> Tensor:
@@ -445,29 +483,16 @@ class SceneConstraint(CountConstraint):
         return out
 
 
-@functools.lru_cache(maxsize=1)
-def _word_sets() -> tuple[frozenset[str], frozenset[str], dict[str, str]]:
-    """The words of multi-word class nouns, the plural noun forms, and every one-word noun."""
-    from .scenes import CLASSES, noun_words
-
-    multi = frozenset(w for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn)
-                      for form in f if " " in form for w in form.split())
-    plural = frozenset(f[1] for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn))
-    return multi, plural, noun_words()
-
-
 def _category(word: str) -> str:
-    """A word's slot in the caption grammar: class nouns by number (the words of
-    multi-word nouns, "red apple", "pizza slices", keep their identity), number words above
-    one, size adjectives and colours by kind, "is" / "are" as one; every other word is its own
-    slot."""
-    from .scenes import ADJECTIVES, BACKGROUNDS
+    """A word's slot in the caption grammar: class nouns by number, number words above one,
+    size adjectives and colours by kind, "is" / "are" as one; every other word is its own
+    slot. (The words of multi-word nouns, "red apple", "pizza slices", are placed by
+    :func:`scene_grammar`.)"""
+    from .scenes import ADJECTIVES, BACKGROUNDS, noun_words
 
-    multi, plural, nouns = _word_sets()
-    if word in multi:
-        return word
+    nouns = noun_words()
     if word in nouns:
-        return "NOUNS" if word in plural else "NOUN"
+        return "NOUNS" if word in _plural_forms() else "NOUN"
     if word in ("two", "three", "four"):
         return "MANY"
     if word in ("is", "are"):  # the parser reads "there are a dog": agreement is not a fact
@@ -478,19 +503,33 @@ def _category(word: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
+def _plural_forms() -> frozenset[str]:
+    from .scenes import CLASSES
+
+    return frozenset(f[1] for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn))
+
+
+@functools.lru_cache(maxsize=1)
 def _slot_pairs() -> frozenset[tuple[str, str]]:
     """Every pair of adjacent slots in 8,000 captions of random scenes (a fixed seed; the
-    set stops growing after ~4,000)."""
+    set stops growing after ~4,000), a multi-word noun ("red apples") read as one noun."""
     import numpy as np
 
-    from .scenes import SceneConfig, _sample_scene, caption_scene
+    from .scenes import _LEX, SceneConfig, _sample_scene, caption_scene
 
     rng = np.random.default_rng(20261205)
     cfg = SceneConfig(n_train=1, n_valid=1, n_test=1, captions_per_image=1)
     pairs: set[tuple[str, str]] = set()
     for _ in range(8000):
-        slots = [_category(w) for w in caption_scene(_sample_scene(rng, cfg, set(), False),
-                                                     rng)[0].split()]
+        words = caption_scene(_sample_scene(rng, cfg, set(), False), rng)[0].split()
+        slots, i = [], 0
+        while i < len(words):
+            if tuple(words[i:i + 2]) in _LEX:
+                slots.append("NOUNS" if _LEX[tuple(words[i:i + 2])][1] else "NOUN")
+                i += 2
+            else:
+                slots.append(_category(words[i]))
+                i += 1
         pairs.update(zip(["<bos>", *slots], [*slots, "<eos>"]))
     return frozenset(pairs)
 
@@ -499,17 +538,68 @@ def scene_grammar(words: Sequence[str]) -> Tensor:
     """``follows [V, V]`` (bool): word ``j`` may follow word ``i`` in the scene grammar's
     captions (``<bos>`` / ``<eos>`` included): the pairs of *slots* (:func:`_category`:
     "two" -> any plural noun or an adjective, ...) seen in captions of random scenes.
+    A multi-word noun is one noun there; its words are placed here: a modifier ("red" of
+    "red apple") stands where a noun may and is followed by a noun of its class; a tail
+    ("slices" of "pizza slices") follows only its opener ("pizza", itself a noun, which may
+    also stand where the plural form may) and is followed as a noun of its number.
     :class:`SceneConstraint` adds a one-word look-ahead, since a pair alone can walk into a
     phrase that cannot end ("to the" when no class is left or right of the last one; "on
     a" before every object is named: the background comes last).
 
-    >>> f = scene_grammar(["<pad>", "<bos>", "<eos>", "<unk>", "two", "dogs", "dog", "and"])
+    >>> w = ["<pad>", "<bos>", "<eos>", "<unk>", "two", "dogs", "dog", "and", "pizza",
+    ...      "slices", "red", "apples", "left"]
+    >>> f = scene_grammar(w)
     >>> bool(f[4, 5]), bool(f[4, 6]), bool(f[5, 7]), bool(f[1, 5])
     (True, False, True, False)
+    >>> [w[j] for j in range(len(w)) if f[w.index("two"), j]]  # "two red apples"
+    ['dogs', 'pizza', 'red', 'apples']
+    >>> [w[j] for j in range(len(w)) if f[w.index("red"), j]], bool(f[9, 12])
+    (['apples'], True)
     """
+    t = _noun_word_tables(words)
     pairs = _slot_pairs()
     slots = [_category(w) for w in words]
-    return torch.tensor([[(a, b) in pairs for b in slots] for a in slots], dtype=torch.bool)
+    for j in range(len(words)):
+        if t["plural"][j] >= 0 and t["class"][j] < 0:  # a tail: a noun of its number
+            slots[j] = ("NOUN", "NOUNS")[t["plural"][j]]
+
+    def noun_slot(a: str) -> bool:  # a noun (of either number) may follow slot a
+        return (a, "NOUN") in pairs or (a, "NOUNS") in pairs
+
+    out = torch.zeros(len(words), len(words), dtype=torch.bool)
+    for i, a in enumerate(slots):
+        for j, b in enumerate(slots):
+            if t["modifies"][i] >= 0:  # "red" -> "apple(s)"
+                ok = t["class"][j] == t["modifies"][i]
+            elif t["plural"][j] >= 0 and t["class"][j] < 0:  # "pizza" -> "slice(s)"
+                ok = bool(t["opens"][i]) and t["class_of_tail"][j] == t["class"][i]
+            elif t["modifies"][j] >= 0 or t["opens"][j]:  # "two red", "two pizza"
+                ok = noun_slot(a) or (a, b) in pairs
+            else:
+                ok = (a, b) in pairs
+            out[i, j] = ok
+    return out
+
+
+def _noun_word_tables(words: Sequence[str]) -> dict[str, list[int]]:
+    """Per word: its ``class`` (-1: not a one-word noun), the class it ``modifies`` ("red"
+    of "red apple"; -1), its ``plural`` (the number a noun form's last word carries: 1, 0;
+    -1: not a last word), whether it ``opens`` a longer form of its class ("pizza" of
+    "pizza slices") and, for a tail ("slices"), its ``class_of_tail`` (-1 otherwise)."""
+    from .scenes import CLASSES, noun_words
+
+    nouns, order = noun_words(), {n: i for i, n in enumerate(CLASSES)}
+    forms = [(order[n], k, form.split()) for n, (_, p, syn) in CLASSES.items()
+             for f in ((n, p), *syn) for k, form in enumerate(f)]
+    modifies = {w: c for c, _, ws in forms for w in ws[:-1] if w not in nouns}
+    plural = {ws[-1]: k for _, k, ws in forms}
+    opens = {ws[0] for _, _, ws in forms if len(ws) > 1 and ws[0] in nouns}
+    tail = {ws[-1]: c for c, _, ws in forms if len(ws) > 1 and ws[-1] not in nouns}
+    return {"class": [order[nouns[w]] if w in nouns else -1 for w in words],
+            "modifies": [modifies.get(w, -1) for w in words],
+            "plural": [plural.get(w, -1) for w in words],
+            "opens": [int(w in opens) for w in words],
+            "class_of_tail": [tail.get(w, -1) for w in words]}
 
 
 def scene_word_tables(words: Sequence[str]) -> dict[str, list[int]]:
@@ -525,7 +615,7 @@ def scene_word_tables(words: Sequence[str]) -> dict[str, list[int]]:
     >>> scene_word_tables(["dog", "puppies", "slice", "slices", "red"])["word_plural"]
     [0, 1, 0, 1, -1]
     """
-    from .scenes import ADJECTIVES, BACKGROUNDS, CLASSES, RELATIONS, noun_words
+    from .scenes import ADJECTIVES, BACKGROUNDS, RELATIONS
 
     glue = {"to", "the", "of", "on"}
     keyword: dict[str, int] = {}
@@ -535,18 +625,13 @@ def scene_word_tables(words: Sequence[str]) -> dict[str, list[int]]:
             keyword[kw] = RELATION_ORDER.index(r)
     size = {w: i + 1 for i, s in enumerate(("small", "large")) for w in ADJECTIVES[s]}
     bgs = {b: i for i, b in enumerate(BACKGROUNDS)}
-    nouns, order = noun_words(), {n: i for i, n in enumerate(CLASSES)}
-    modifies = {w: order[n] for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn)
-                for form in f for w in form.split()[:-1] if w not in nouns}
-    # the number a noun's last word carries ("dogs", "slice" of "pizza slice")
-    plural = {form.split()[-1]: int(k == 1) for n, (_, p, syn) in CLASSES.items()
-              for f in ((n, p), *syn) for k, form in enumerate(f)}
+    nw = _noun_word_tables(words)
     glue_words = ("to", "the", "on", "and", "there", "is", "are", "a", "an", "background",
                   "picture", "image", "<bos>")
     return {"word_relation": [keyword.get(w, -1) for w in words],
             "word_size": [size.get(w, 0) for w in words],
             "word_background": [bgs.get(w, -1) for w in words],
-            "word_modifies": [modifies.get(w, -1) for w in words],
-            "word_plural": [plural.get(w, -1) for w in words],
+            "word_modifies": nw["modifies"], "word_plural": nw["plural"],
+            "word_opens": nw["opens"],
             "follows": scene_grammar(words),
             "glue": {w: i for i, w in enumerate(words) if w in glue_words}}
