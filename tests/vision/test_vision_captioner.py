@@ -353,6 +353,28 @@ def test_resume_keeps_the_reader_and_old_runs_have_no_dev_split(tmp_path, monkey
         _cli("evaluate", tmp_path / "run" / "best.pt", "--split", "dev")
 
 
+def test_an_interrupt_while_the_reader_trains_says_nothing_was_saved(tmp_path, monkeypatch):
+    # Ctrl-C before the decoder's first checkpoint: the error names the stage and the fix
+    # (the trainer's own message would say "no out_dir" though the run has one)
+    import rnnkit.train
+    from rnnkit.train import TrainConfig
+    from rnnkit.train.interrupt import TrainingInterrupted
+
+    class Stopped(rnnkit.train.Trainer):
+        def fit(self, *args, **kwargs):
+            raise TrainingInterrupted(3, None, "SIGINT")
+
+    monkeypatch.setattr(rnnkit.train, "Trainer", Stopped)
+    splits = make_splits(SceneConfig(n_train=6, n_valid=2, n_test=2, n_dev=0, seed=3,
+                                     image_size=64))
+    tc = TrainConfig(max_steps=2, out_dir=str(tmp_path / "run"), progress=False, plot=False,
+                     compute=False, card=False)
+    with pytest.raises(TrainingInterrupted, match="training the layout reader .step 3.*"
+                       "nothing was saved: run the same command again") as err:
+        ImageCaptioner(_tiny_config()).fit(splits.train, splits.valid, tc)
+    assert err.value.checkpoint is None and not (tmp_path / "run" / "last.pt").exists()
+
+
 def test_cli_resumes_a_run_of_the_counter_version(tmp_path, capsys):
     # a run trained before the layout reader (version 2: its config has no read_layout)
     # resumes as what it was, not as today's default model (whose weights would not load)

@@ -650,6 +650,7 @@ class ImageCaptioner(Savable):
 
         from ..train import Trainer
         from ..train.callbacks import KeepBest
+        from ..train.interrupt import TrainingInterrupted
         from .layout import scene_layouts
 
         t0 = time.perf_counter()
@@ -669,6 +670,12 @@ class ImageCaptioner(Savable):
         reader.requires_grad_(True).train()
         try:
             Trainer(reader, ctc, train_dl, valid_dl, callbacks=[keep] if valid else []).fit()
+        except TrainingInterrupted as err:  # no checkpoint yet: say so, not "no out_dir"
+            what = "object counter" if self.counter is not None else "layout reader"
+            err.args = (f"{err.signal_name}: interrupted while training the {what} (step "
+                        f"{err.step}), before the decoder's first checkpoint; nothing was "
+                        f"saved: run the same command again",)
+            raise
         finally:
             if keep.state is not None:
                 reader.load_state_dict(keep.state)
