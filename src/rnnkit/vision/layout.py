@@ -488,11 +488,10 @@ def _category(word: str) -> str:
     size adjectives and colours by kind, "is" / "are" as one; every other word is its own
     slot. (The words of multi-word nouns, "red apple", "pizza slices", are placed by
     :func:`scene_grammar`.)"""
-    from .scenes import ADJECTIVES, BACKGROUNDS, noun_words
+    from .scenes import _LEX, ADJECTIVES, BACKGROUNDS
 
-    nouns = noun_words()
-    if word in nouns:
-        return "NOUNS" if word in _plural_forms() else "NOUN"
+    if (word,) in _LEX:  # the parser's lexicon: noun forms -> (class, plural?)
+        return "NOUNS" if _LEX[(word,)][1] else "NOUN"
     if word in ("two", "three", "four"):
         return "MANY"
     if word in ("is", "are"):  # the parser reads "there are a dog": agreement is not a fact
@@ -500,13 +499,6 @@ def _category(word: str) -> str:
     if any(word in ws for ws in ADJECTIVES.values()):
         return "ADJ"
     return "COLOUR" if word in BACKGROUNDS else word
-
-
-@functools.lru_cache(maxsize=1)
-def _plural_forms() -> frozenset[str]:
-    from .scenes import CLASSES
-
-    return frozenset(f[1] for n, (_, p, syn) in CLASSES.items() for f in ((n, p), *syn))
 
 
 @functools.lru_cache(maxsize=1)
