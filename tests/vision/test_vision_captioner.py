@@ -164,6 +164,33 @@ def tiny():
     return cap, splits
 
 
+def test_the_reader_depends_on_the_seed_not_on_the_decoder():
+    # two captioners with different decoders (soft attention / mean-pooled, so different
+    # parameter counts drawn before the reader) get the same layout reader from one seed
+    from rnnkit.train import TrainConfig
+
+    splits = make_splits(SceneConfig(n_train=10, n_valid=3, n_test=2, seed=7, image_size=64))
+    feats, readers = ImageCaptioner(_tiny_config()).scene_features(splits.train), []
+    vf = ImageCaptioner(_tiny_config()).scene_features(splits.valid)
+    for attention, torch_seed in ((True, 1), (False, 2), (True, 3)):
+        torch.manual_seed(torch_seed)  # the global RNG differs too
+        cap = ImageCaptioner(_tiny_config(attention=attention, counter_epochs=3))
+        cap.fit(splits.train, splits.valid, TrainConfig(
+            max_steps=1, seed=11, progress=False, plot=False, compute=False, card=False),
+            train_features=feats, valid_features=vf)
+        assert cap.history["reader_epochs"] == 3
+        readers.append(cap.reader.state_dict())
+    for other in readers[1:]:
+        assert all(torch.equal(readers[0][k], other[k]) for k in readers[0])
+    torch.manual_seed(1)
+    cap = ImageCaptioner(_tiny_config(counter_epochs=3))
+    cap.fit(splits.train, splits.valid, TrainConfig(
+        max_steps=1, seed=12, progress=False, plot=False, compute=False, card=False),
+        train_features=feats, valid_features=vf)
+    assert not torch.equal(cap.reader.state_dict()["cell_head.weight"],
+                           readers[0]["cell_head.weight"])  # another seed, another reader
+
+
 def test_save_load_round_trip(tiny, tmp_path):
     cap, splits = tiny
     imgs = render_batch(splits.test, 64)

@@ -338,7 +338,10 @@ class CaptionerConfig:
         counter_epochs: training epochs of the counter or layout reader (the best on valid
             is kept); it trains
             for at most a quarter of the train config's ``max_time`` (which the decoder's
-            time then excludes) and ignores ``max_steps``.
+            time then excludes) and ignores ``max_steps``. Its initial weights and dropout
+            follow the train config's ``seed`` alone, so two captioners fit with one seed on
+            one data set get the same reader, whatever their decoders (unless the time bound
+            stops them at different epochs: ``history["reader_epochs"]``).
         pretrained: the ImageNet-trained encoder (true) or the same net randomly initialised.
         encoder_seed: seed of the random initialisation when ``pretrained`` is false.
         image_size: images are letterboxed to this square side before the encoder (256: an
@@ -636,7 +639,8 @@ class ImageCaptioner(Savable):
             model.cpu().eval()
         self.history = {"steps": trainer.step, "best_valid_loss": keep.best
                         if keep.state is not None else trainer.best_metric,
-                        "seconds": trainer.elapsed + counter_s, "counter_seconds": counter_s}
+                        "seconds": trainer.elapsed + counter_s, "counter_seconds": counter_s,
+                        "reader_epochs": (self.history or {}).get("reader_epochs")}
         return self
 
     def _fit_reader(self, train: Sequence[Any], tf: Tensor, valid: Sequence[Any] | None,
@@ -667,9 +671,16 @@ class ImageCaptioner(Savable):
             early_stop_patience=None, out_dir=None,
             max_time=tc.max_time / 4 if tc.max_time else None)
         keep = KeepBest()
+        with torch.random.fork_rng(devices=[]):  # the reader depends on tc.seed alone,
+            torch.manual_seed(tc.seed)  # not on the decoder built before it
+            for m in reader.modules():
+                if m is not reader and hasattr(m, "reset_parameters"):
+                    m.reset_parameters()
+        torch.manual_seed(tc.seed)  # its dropout masks, too
         reader.requires_grad_(True).train()
+        trainer = Trainer(reader, ctc, train_dl, valid_dl, callbacks=[keep] if valid else [])
         try:
-            Trainer(reader, ctc, train_dl, valid_dl, callbacks=[keep] if valid else []).fit()
+            trainer.fit()
         except TrainingInterrupted as err:  # no checkpoint yet: say so, not "no out_dir"
             what = "object counter" if self.counter is not None else "layout reader"
             err.args = (f"{err.signal_name}: interrupted while training the {what} (step "
@@ -680,6 +691,7 @@ class ImageCaptioner(Savable):
             if keep.state is not None:
                 reader.load_state_dict(keep.state)
             reader.requires_grad_(False).eval()  # fixed while the decoder trains
+        self.history = {"reader_epochs": trainer.epoch}
         return time.perf_counter() - t0
 
     # -- inference -------------------------------------------------------------------------------
