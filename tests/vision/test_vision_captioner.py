@@ -221,6 +221,14 @@ def test_save_load_round_trip(tiny, tmp_path):
         assert old.caption(imgs, beam_size=2) == model.caption(imgs, beam_size=2)
         assert not old.config.read_layout and getattr(old.model, "layout", None) is None
     assert old.reader is old.counter is not None and old.config.count_objects
+    # the no-attention ablation (mean-pooled decoder and reader) saves and loads as itself
+    pooled = ImageCaptioner(_tiny_config(attention=False, spatial_reader=False)).fit(
+        splits.train, None, tc)
+    path = tmp_path / "pooled.pt"
+    rnnkit.save(pooled, path)
+    back = rnnkit.load(path)
+    assert back.reader.pooled and not back.config.spatial_reader
+    assert back.caption(imgs, beam_size=2) == pooled.caption(imgs, beam_size=2)
     res = again.describe(imgs[:1])[0]
     assert res.alphas.shape == (len(res.words), 2, 2)
     png = tmp_path / "att.png"

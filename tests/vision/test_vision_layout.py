@@ -455,6 +455,28 @@ def test_reader_reads_layouts_of_combinations_it_never_saw():
     assert (pred["counts"] == true_counts).all(1).float().mean() >= 0.95
 
 
+def test_a_pooled_reader_sees_only_the_mean_of_the_grid():
+    # pooled=True (the no-attention ablation): the hand formula on the mean feature vector,
+    # so shuffling the grid positions changes nothing; the spatial reader's cells follow them
+    torch.manual_seed(_seed())
+    pooled = LayoutReader(6, 3, 2, grid=3, hidden_size=5, pooled=True).eval()
+    spatial = LayoutReader(6, 3, 2, grid=3, hidden_size=5).eval()
+    for r in (pooled, spatial):
+        r.set_stats(torch.randn(6), torch.rand(6) + 0.5)
+    x = torch.randn(4, 6, 6, 6)
+    cells, sizes, bg = pooled(x)
+    m = ((x - pooled.feat_mean[:, None, None]) / pooled.feat_std[:, None, None]).mean((2, 3))
+    u = torch.relu(m @ pooled.body[1].weight.T + pooled.body[1].bias)
+    out = (u @ pooled.cell_head.weight.T + pooled.cell_head.bias).view(4, 9, 6)
+    assert torch.allclose(cells, out[..., :4], atol=1e-5)
+    assert torch.allclose(sizes, out[..., 4:], atol=1e-5)
+    assert torch.allclose(bg, pooled.background_head(u), atol=1e-5)
+    perm = torch.randperm(36)
+    shuffled = x.flatten(2)[:, :, perm].view_as(x)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(pooled(shuffled), pooled(x)))
+    assert not torch.allclose(spatial(shuffled)[0], spatial(x)[0], atol=1e-3)
+
+
 def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="hidden_size"):
         LayoutReader(8, 3, 2, hidden_size=0)

@@ -335,6 +335,10 @@ class CaptionerConfig:
             and the background) replaces the counter, and the decoder decodes under a
             :class:`~rnnkit.vision.layout.SceneConstraint`: besides the counts, every
             relation, size and background a caption states must hold in the reading.
+        spatial_reader: the layout reader judges each layout cell on the features under it
+            (true), or reads the whole layout from the mean-pooled features (false: with
+            ``attention=False``, a model that sees no position's features anywhere, the
+            "no attention" ablation of the benchmark).
         counter_epochs: training epochs of the counter or layout reader (the best on valid
             is kept); it trains
             for at most a quarter of the train config's ``max_time`` (which the decoder's
@@ -362,6 +366,7 @@ class CaptionerConfig:
     scheduled_sampling: float = 0.0
     count_objects: bool = True
     read_layout: bool = True
+    spatial_reader: bool = True
     counter_epochs: int = 40
     pretrained: bool = True
     encoder_seed: int = 0
@@ -485,7 +490,8 @@ class ImageCaptioner(Savable):
                               f"neighbouring cells blur together; use image_size >= "
                               f"{32 * (GRID - 1) + 1} (default 256)", stacklevel=3)
             if c.read_layout:
-                self.model.layout = LayoutReader(C, len(CLASSES), len(BACKGROUNDS), GRID
+                self.model.layout = LayoutReader(C, len(CLASSES), len(BACKGROUNDS), GRID,
+                                                 pooled=not c.spatial_reader
                                                  ).requires_grad_(False).eval()
                 self.constraint = SceneConstraint(*lexicon, eos=EOS,
                                                   **scene_word_tables(words))

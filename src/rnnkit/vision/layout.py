@@ -95,10 +95,14 @@ class LayoutReader(StandardisedFeatures):
         grid: the layout side ``G``.
         hidden_size: width of the per-cell layer.
         dropout: on the standardised features in training.
+        pooled: read the layout from the mean-pooled features alone (the no-attention
+            ablation): ``u = ReLU(W1 mean_i(f_i) + b1)`` over the standardised features,
+            every cell's logits from ``u`` by one linear layer ``[G*G (K + 3), H]``. What it
+            knows of positions is what survives the pooling.
     """
 
     def __init__(self, feature_size: int, n_classes: int, n_backgrounds: int, grid: int = 3,
-                 hidden_size: int = 256, dropout: float = 0.2) -> None:
+                 hidden_size: int = 256, dropout: float = 0.2, pooled: bool = False) -> None:
         super().__init__()
         for name, v in (("feature_size", feature_size), ("n_classes", n_classes),
                         ("n_backgrounds", n_backgrounds), ("grid", grid),
@@ -107,17 +111,28 @@ class LayoutReader(StandardisedFeatures):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         self.n_classes, self.grid = n_classes, grid
         self._init_stats(feature_size)
-        self.body = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(feature_size, hidden_size, 1),
-                                  nn.ReLU())
-        self.cell_head = nn.Conv2d(hidden_size, n_classes + 1 + 2, 1)
+        self.pooled = bool(pooled)
+        if self.pooled:
+            self.body = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_size, hidden_size),
+                                      nn.ReLU())
+            self.cell_head = nn.Linear(hidden_size, grid * grid * (n_classes + 1 + 2))
+        else:
+            self.body = nn.Sequential(nn.Dropout(dropout),
+                                      nn.Conv2d(feature_size, hidden_size, 1), nn.ReLU())
+            self.cell_head = nn.Conv2d(hidden_size, n_classes + 1 + 2, 1)
         self.background_head = nn.Linear(hidden_size, n_backgrounds)
 
     def forward(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``[B, C, h, w]`` -> logits ``(cells [B, G*G, K + 1], sizes [B, G*G, 2],
         background [B, n_backgrounds])``."""
-        u = self.body(self.standardise(features))  # [B, H, h, w]
-        out = self.cell_head(F.adaptive_avg_pool2d(u, self.grid)).flatten(2).transpose(1, 2)
         K = self.n_classes
+        x = self.standardise(features)
+        if self.pooled:
+            u = self.body(x.mean((2, 3)))  # [B, H]
+            out = self.cell_head(u).view(len(u), self.grid * self.grid, K + 3)
+            return out[..., :K + 1], out[..., K + 1:], self.background_head(u)
+        u = self.body(x)  # [B, H, h, w]
+        out = self.cell_head(F.adaptive_avg_pool2d(u, self.grid)).flatten(2).transpose(1, 2)
         return out[..., :K + 1], out[..., K + 1:], self.background_head(u.mean((2, 3)))
 
     @torch.no_grad()
