@@ -178,7 +178,7 @@ def test_the_reader_depends_on_the_seed_not_on_the_decoder():
         cap.fit(splits.train, splits.valid, TrainConfig(
             max_steps=1, seed=11, progress=False, plot=False, compute=False, card=False),
             train_features=feats, valid_features=vf)
-        assert cap.history["reader_epochs"] == 3
+        assert cap.history["reader_epochs"] == 3 and cap.history["reader_steps"] == 3
         readers.append(cap.reader.state_dict())
     for other in readers[1:]:
         assert all(torch.equal(readers[0][k], other[k]) for k in readers[0])
@@ -228,6 +228,11 @@ def test_save_load_round_trip(tiny, tmp_path):
     rnnkit.save(pooled, path)
     back = rnnkit.load(path)
     assert back.reader.pooled and not back.config.spatial_reader
+    assert not back.config.attention and not back.model.attention
+    blob = cap.state()  # a layout-reader file from before spatial_reader: a spatial reader
+    del blob["config"]["spatial_reader"]
+    old = ImageCaptioner.from_state(blob)
+    assert not old.reader.pooled and old.caption(imgs, beam_size=2) == before
     assert back.caption(imgs, beam_size=2) == pooled.caption(imgs, beam_size=2)
     res = again.describe(imgs[:1])[0]
     assert res.alphas.shape == (len(res.words), 2, 2)

@@ -89,7 +89,8 @@ def _train(argv: list[str]) -> int:
     add_command_options(p, sections, ALIASES, NOT_FLAGS)
     p.add_argument("--no-attention", dest="model.attention", action="store_const", const=False,
                    default=argparse.SUPPRESS, help="the mean-pooled decoder (= --model.attention "
-                   "false)")
+                   "false; the layout reader still judges each cell on its own features: "
+                   "--model.spatial_reader false reads it from the mean-pooled features too)")
     p.add_argument("--random-encoder", dest="model.pretrained", action="store_const",
                    const=False, default=argparse.SUPPRESS,
                    help="a randomly initialised encoder (= --model.pretrained false)")

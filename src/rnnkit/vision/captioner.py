@@ -25,7 +25,7 @@ with the training set's per-channel mean and standard deviation and projected:
 The attention score is :class:`rnnkit.attention.AdditiveAttention`'s (its ``query_proj``
 = :math:`W_h`, ``key_proj`` = :math:`W_k, b`, ``v`` = :math:`w`; keys projected once per
 image); the LSTM is :class:`rnnkit.Recurrent` stepped with ``Recurrent.step``. With
-``attention=False`` (the mean-pooled baseline) :math:`\hat z_t = \bar a` at every step, no
+``attention=False`` (the mean-pooled decoder) :math:`\hat z_t = \bar a` at every step, no
 :math:`\beta`, and :math:`\alpha` is uniform.
 
 **Checklist** (``word_class`` given; a neural checklist, Kiddon et al. 2016): the LSTM also
@@ -40,6 +40,8 @@ layout cell's class and size, and the background; the default) or an
 relations, sizes and background. What a caption states then comes from a reading made cell by
 cell, not from which classes the training captions named together: that is what carries to
 pairs never seen together. The decoder chooses which facts to state, in which order and words.
+(``spatial_reader=False``: the reader sees only the mean-pooled features, like the decoder
+with ``attention=False``: the model without attention anywhere.)
 
 **Loss.** Cross-entropy of the next word (teacher forcing; with ``scheduled_sampling = p``
 each input word is, with probability ``p``, the model's own previous argmax instead, Bengio
@@ -344,8 +346,8 @@ class CaptionerConfig:
             for at most a quarter of the train config's ``max_time`` (which the decoder's
             time then excludes) and ignores ``max_steps``. Its initial weights and dropout
             follow the train config's ``seed`` alone, so two captioners fit with one seed on
-            one data set get the same reader, whatever their decoders (unless the time bound
-            stops them at different epochs: ``history["reader_epochs"]``).
+            one data set get the same reader, whatever their decoders, unless the time bound
+            stops them at different steps (``history["reader_steps"]``).
         pretrained: the ImageNet-trained encoder (true) or the same net randomly initialised.
         encoder_seed: seed of the random initialisation when ``pretrained`` is false.
         image_size: images are letterboxed to this square side before the encoder (256: an
@@ -619,9 +621,9 @@ class ImageCaptioner(Savable):
             flat = tf.float().transpose(0, 1).flatten(1)  # [C, N h w]
             model.set_stats(flat.mean(1), flat.std(1))
             del flat
-        counter_s = 0.0
+        counter_s, reader_fit = 0.0, {"reader_epochs": None, "reader_steps": None}
         if self.reader is not None and not resume:
-            counter_s = self._fit_reader(train, tf, valid, vf, tc)
+            counter_s, reader_fit = self._fit_reader(train, tf, valid, vf, tc)
         elif self.reader is not None and tc.out_dir:  # resumed: the reader's time is spent
             counter_s = _reader_seconds(tc.out_dir)
         if counter_s and tc.max_time:  # max_time is the budget of the whole run
@@ -646,14 +648,15 @@ class ImageCaptioner(Savable):
         self.history = {"steps": trainer.step, "best_valid_loss": keep.best
                         if keep.state is not None else trainer.best_metric,
                         "seconds": trainer.elapsed + counter_s, "counter_seconds": counter_s,
-                        "reader_epochs": (self.history or {}).get("reader_epochs")}
+                        **reader_fit}
         return self
 
     def _fit_reader(self, train: Sequence[Any], tf: Tensor, valid: Sequence[Any] | None,
                     vf: Tensor | None, tc: Any) -> float:
         """Train the layout reader on the scenes' layouts (or the object counter on their
         counts), keeping the best epoch on ``valid``; at most a quarter of ``tc.max_time``.
-        Returns its seconds."""
+        Returns its seconds and ``{"reader_epochs", "reader_steps"}`` (complete epochs and
+        steps taken)."""
         import time
 
         from torch.utils.data import DataLoader, TensorDataset
@@ -677,12 +680,11 @@ class ImageCaptioner(Savable):
             early_stop_patience=None, out_dir=None,
             max_time=tc.max_time / 4 if tc.max_time else None)
         keep = KeepBest()
-        with torch.random.fork_rng(devices=[]):  # the reader depends on tc.seed alone,
-            torch.manual_seed(tc.seed)  # not on the decoder built before it
-            for m in reader.modules():
+        with torch.random.fork_rng(devices=[]):  # its initial weights follow tc.seed alone,
+            torch.manual_seed(tc.seed)  # not the RNG draws of the decoder built before it
+            for m in reader.modules():  # (the Trainer seeds its dropout masks)
                 if m is not reader and hasattr(m, "reset_parameters"):
                     m.reset_parameters()
-        torch.manual_seed(tc.seed)  # its dropout masks, too
         reader.requires_grad_(True).train()
         trainer = Trainer(reader, ctc, train_dl, valid_dl, callbacks=[keep] if valid else [])
         try:
@@ -697,8 +699,8 @@ class ImageCaptioner(Savable):
             if keep.state is not None:
                 reader.load_state_dict(keep.state)
             reader.requires_grad_(False).eval()  # fixed while the decoder trains
-        self.history = {"reader_epochs": trainer.epoch}
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, {"reader_epochs": trainer.epoch,
+                                          "reader_steps": trainer.step}
 
     # -- inference -------------------------------------------------------------------------------
     def images(self, images: Any) -> Tensor:

@@ -1,7 +1,8 @@
 r"""Reading a scene's layout from an encoder's feature grid, and the caption constraints it gives.
 
 **LayoutReader.** A scene (:mod:`rnnkit.vision.scenes`) places each object in its own cell of
-a ``G x G`` layout. The reader judges every layout cell ``j`` on the features under it:
+a ``G x G`` layout. The reader judges every layout cell ``j`` on the features under it (a
+``pooled`` reader, the no-attention ablation, reads every cell from the mean feature instead):
 
 .. math::
     u_i = \mathrm{ReLU}(W_1 \hat f_i + b_1), \qquad
@@ -93,7 +94,7 @@ class LayoutReader(StandardisedFeatures):
         n_classes: ``K`` (the empty cell is class ``K``).
         n_backgrounds: background colours.
         grid: the layout side ``G``.
-        hidden_size: width of the per-cell layer.
+        hidden_size: width of the hidden layer (per grid cell; one vector when pooled).
         dropout: on the standardised features in training.
         pooled: read the layout from the mean-pooled features alone (the no-attention
             ablation): ``u = ReLU(W1 mean_i(f_i) + b1)`` over the standardised features,
