@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from rnnkit.train import TrainConfig
     from rnnkit.vision.caption_metrics import caption_scores
     from rnnkit.vision.captioner import CaptionerConfig, ImageCaptioner
+    from rnnkit.vision.layout import reading_scores
     from rnnkit.vision.scenes import SceneConfig, make_splits
 
     budget = args.budget or (60.0 if args.quick else 600.0)
@@ -165,27 +167,13 @@ def main(argv: list[str] | None = None) -> int:
                "reader_epochs": cap.history["reader_epochs"],
                "reader_steps": cap.history.get("reader_steps")}
         if cap.reader is not None:
-            import hashlib
-
-            from rnnkit.vision.captioner import _scene_counts
-
             digest = hashlib.sha256()  # which systems got the same reader
             for k, v in sorted(cap.reader.state_dict().items()):
                 digest.update(k.encode() + v.cpu().numpy().tobytes())
             row["reader_sha256"] = digest.hexdigest()[:16]
-            from rnnkit.vision.layout import layout_scene
-            from rnnkit.vision.scenes import scene_facts
-
-            for split in SPLITS:
-                scenes = getattr(splits, split)
-                counts, reading = cap.read(f[split].float())
-                true = _scene_counts(scenes).long()
-                row[f"{split}_counts_exact"] = float((counts == true).all(1).float().mean())
-                if isinstance(reading, dict):  # every fact of the scene read right
-                    row[f"{split}_layout_exact"] = sum(
-                        scene_facts(layout_scene(reading["cells"][i], reading["sizes"][i],
-                                                 reading["background"][i]))
-                        == scene_facts(s) for i, s in enumerate(scenes)) / len(scenes)
+            for split in SPLITS:  # exact counts; every fact of the scene read right
+                scores = reading_scores(cap.read(f[split].float())[1], getattr(splits, split))
+                row.update({f"{split}_{k}": v for k, v in scores.items()})
         for split in SPLITS:
             t = time.perf_counter()
             r = cap.evaluate(getattr(splits, split), features=f[split])

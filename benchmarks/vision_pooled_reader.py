@@ -18,9 +18,13 @@ import torch
 
 def main() -> int:
     torch.set_num_threads(2)
-    from rnnkit.vision.captioner import CaptionerConfig, ImageCaptioner, _scene_counts
-    from rnnkit.vision.layout import LayoutReader, layout_scene, scene_layouts
-    from rnnkit.vision.scenes import BACKGROUNDS, CLASSES, SceneConfig, make_splits, scene_facts
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from rnnkit.train import TrainConfig, Trainer
+    from rnnkit.train.callbacks import KeepBest
+    from rnnkit.vision.captioner import CaptionerConfig, ImageCaptioner
+    from rnnkit.vision.layout import LayoutReader, reading_scores, scene_layouts
+    from rnnkit.vision.scenes import BACKGROUNDS, CLASSES, SceneConfig, make_splits
 
     splits = make_splits(SceneConfig(seed=0))
     cap = ImageCaptioner(CaptionerConfig())
@@ -32,39 +36,27 @@ def main() -> int:
     # the 1 x 1 grid of mean features gives the same output, much faster
     pooled = {k: v.mean((2, 3), keepdim=True) for k, v in feats.items()}
     del feats
-    y_train, y_valid = scene_layouts(splits.train), scene_layouts(splits.valid)
 
     def run(hidden: int, dropout: float, epochs: int, lr: float, wd: float) -> dict:
+        # as ImageCaptioner._fit_reader trains a reader: the Trainer, the best epoch on valid
         torch.manual_seed(0)
-        r = LayoutReader(mean.numel(), len(CLASSES), len(BACKGROUNDS), 3, hidden_size=hidden,
-                         dropout=dropout, pooled=True)
-        r.set_stats(mean, std)
-        opt = torch.optim.AdamW(r.parameters(), lr, weight_decay=wd)
-        best_loss, best = float("inf"), None
-        for _ in range(epochs):
-            r.train()
-            perm = torch.randperm(len(splits.train))
-            for i in range(0, len(perm), 64):
-                j = perm[i:i + 64]
-                loss = r.loss((pooled["train"][j], *(t[j] for t in y_train))).loss
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            r.eval()
-            with torch.no_grad():
-                v = r.loss((pooled["valid"], *y_valid)).loss.item()
-            if v < best_loss:  # the best epoch on valid, as the captioner keeps it
-                best_loss, best = v, {k: t.clone() for k, t in r.state_dict().items()}
-        r.load_state_dict(best)
+        reader = LayoutReader(mean.numel(), len(CLASSES), len(BACKGROUNDS), 3,
+                              hidden_size=hidden, dropout=dropout, pooled=True)
+        reader.set_stats(mean, std)
+        train_dl = DataLoader(TensorDataset(pooled["train"], *scene_layouts(splits.train)),
+                              batch_size=64, shuffle=True,
+                              generator=torch.Generator().manual_seed(0))
+        valid_dl = DataLoader(TensorDataset(pooled["valid"], *scene_layouts(splits.valid)),
+                              batch_size=256)
+        keep = KeepBest()
+        tc = TrainConfig(epochs=epochs, lr=lr, weight_decay=wd, eval_every=0, seed=0,
+                         progress=False, plot=False, compute=False, card=False)
+        Trainer(reader, tc, train_dl, valid_dl, callbacks=[keep]).fit()
+        reader.load_state_dict(keep.state)
         out = {}
         for split in ("valid", "dev"):
-            scenes = getattr(splits, split)
-            p = r.predict(pooled[split])
-            out[f"{split}_counts_exact"] = round(float(
-                (p["counts"] == _scene_counts(scenes).long()).all(1).float().mean()), 3)
-            out[f"{split}_layout_exact"] = round(sum(
-                scene_facts(layout_scene(p["cells"][i], p["sizes"][i], p["background"][i]))
-                == scene_facts(s) for i, s in enumerate(scenes)) / len(scenes), 3)
+            scores = reading_scores(reader.predict(pooled[split]), getattr(splits, split))
+            out.update({f"{split}_{k}": round(v, 3) for k, v in scores.items()})
         return out
 
     for setting in ((256, 0.2, 20, 1e-3, 0.0),  # the benchmark's (the spatial reader's)

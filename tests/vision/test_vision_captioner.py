@@ -284,6 +284,9 @@ def test_bad_inputs(tiny, tmp_path):
                dict(scheduled_sampling=2.0), dict(length_penalty=-1.0)):
         with pytest.raises(ValueError):
             CaptionerConfig(**kw)
+    for kw in (dict(read_layout=False), dict(count_objects=False)):  # no layout reader
+        with pytest.raises(ValueError, match="spatial_reader=False .* read_layout=True"):
+            CaptionerConfig(spatial_reader=False, **kw)
 
 
 def _cli(*argv):

@@ -17,6 +17,7 @@ from rnnkit.vision.layout import (
     SceneConstraint,
     layout_facts,
     layout_scene,
+    reading_scores,
     scene_layouts,
     scene_word_tables,
 )
@@ -475,6 +476,31 @@ def test_a_pooled_reader_sees_only_the_mean_of_the_grid():
     shuffled = x.flatten(2)[:, :, perm].view_as(x)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(pooled(shuffled), pooled(x)))
     assert not torch.allclose(spatial(shuffled)[0], spatial(x)[0], atol=1e-3)
+
+
+def test_reading_scores_count_what_was_read_right():
+    # the true layouts score 1; one scene's cell moved (its counts still right), another's
+    # class changed (its counts wrong), a third's background: exactly those fail
+    scenes = make_splits(SceneConfig(n_train=40, n_valid=2, n_test=2, n_dev=0,
+                                     seed=_seed() % 10_000)).train
+    cells, sizes, bg = scene_layouts(scenes)
+    truth = layout_facts(cells, sizes, bg, K, GRID)
+    assert reading_scores(truth, scenes) == {"counts_exact": 1.0, "layout_exact": 1.0}
+    assert reading_scores(truth["counts"], scenes) == {"counts_exact": 1.0}
+    cells, bg = cells.clone(), bg.clone()
+    j = int((cells[0] < K).nonzero()[0])
+    empty = int((cells[0] == K).nonzero()[0])
+    cells[0, empty], cells[0, j] = cells[0, j], K  # moved: same counts, facts differ
+    cells[1, int((cells[1] < K).nonzero()[0])] = K  # an object missed
+    bg[2] = (bg[2] + 1) % 2
+    moved = layout_facts(cells, sizes, bg, K, GRID)
+    scores = reading_scores(moved, scenes)
+    expect_layout = 1 - (3 - (scene_facts(layout_scene(cells[0], sizes[0], bg[0]))
+                              == scene_facts(scenes[0]))) / 40
+    assert scores == {"counts_exact": pytest.approx(39 / 40),
+                      "layout_exact": pytest.approx(expect_layout)}
+    with pytest.raises(ValueError, match=r"counts \[N, K\]"):
+        reading_scores(truth["counts"][:5], scenes)
 
 
 def test_bad_inputs_are_refused():

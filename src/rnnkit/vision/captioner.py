@@ -394,6 +394,9 @@ class CaptionerConfig:
                              f"{self.scheduled_sampling!r}")
         if not (self.dsr_lambda >= 0 and math.isfinite(self.dsr_lambda)):
             raise ValueError(f"dsr_lambda must be a number >= 0, got {self.dsr_lambda!r}")
+        if not self.spatial_reader and not (self.count_objects and self.read_layout):
+            raise ValueError("spatial_reader=False is a setting of the layout reader: it needs "
+                             "count_objects=True and read_layout=True (or leave it true)")
         if not (self.length_penalty >= 0 and math.isfinite(self.length_penalty)):
             raise ValueError(f"length_penalty must be >= 0, got {self.length_penalty!r}")
 
@@ -652,7 +655,7 @@ class ImageCaptioner(Savable):
         return self
 
     def _fit_reader(self, train: Sequence[Any], tf: Tensor, valid: Sequence[Any] | None,
-                    vf: Tensor | None, tc: Any) -> float:
+                    vf: Tensor | None, tc: Any) -> tuple[float, dict[str, int]]:
         """Train the layout reader on the scenes' layouts (or the object counter on their
         counts), keeping the best epoch on ``valid``; at most a quarter of ``tc.max_time``.
         Returns its seconds and ``{"reader_epochs", "reader_steps"}`` (complete epochs and

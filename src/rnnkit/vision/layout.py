@@ -79,7 +79,7 @@ from .cnn import StandardisedFeatures
 from .counter import CountConstraint
 
 __all__ = ["LayoutReader", "RELATION_ORDER", "SceneConstraint", "layout_facts",
-           "layout_scene", "scene_layouts"]
+           "layout_scene", "reading_scores", "scene_layouts"]
 
 #: the generated relations, in the order of ``relations[:, r]``
 RELATION_ORDER = ("left of", "right of", "above", "below")
@@ -216,6 +216,29 @@ def scene_layouts(scenes: Sequence[Any]) -> tuple[Tensor, Tensor, Tensor]:
             cells[i, o.row * GRID + o.col] = order[o.noun]
             sizes[i, o.row * GRID + o.col] = int(o.size == "large")
     return cells, sizes, bg
+
+
+def reading_scores(reading: Tensor | dict[str, Tensor], scenes: Sequence[Any]
+                   ) -> dict[str, float]:
+    """How well a reading matches ``scenes``: ``counts_exact`` (the share of scenes with every
+    class count right) and, for a :meth:`LayoutReader.predict` dict, ``layout_exact`` (the
+    share with every fact right: :func:`~rnnkit.vision.scenes.scene_facts` of
+    :func:`layout_scene` equal to the scene's). ``reading``: that dict, or counts ``[N, K]``
+    (an :class:`~rnnkit.vision.counter.ObjectCounter`'s)."""
+    from .scenes import CLASSES, GRID, scene_facts
+
+    counts = reading["counts"] if isinstance(reading, dict) else reading
+    if counts.dim() != 2 or counts.shape != (len(scenes), len(CLASSES)):
+        raise ValueError(f"expected counts [N, K] = [{len(scenes)}, {len(CLASSES)}] for "
+                         f"{len(scenes)} scenes, got {list(counts.shape)}")
+    true = layout_facts(*scene_layouts(scenes), len(CLASSES), GRID)["counts"]
+    out = {"counts_exact": float((counts.long() == true).all(1).float().mean())}
+    if isinstance(reading, dict):
+        out["layout_exact"] = sum(
+            scene_facts(layout_scene(reading["cells"][i], reading["sizes"][i],
+                                     reading["background"][i])) == scene_facts(s)
+            for i, s in enumerate(scenes)) / len(scenes)
+    return out
 
 
 def layout_scene(cells: Tensor, sizes: Tensor, background: Tensor | int) -> Any:
