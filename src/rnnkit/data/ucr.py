@@ -72,22 +72,31 @@ def bundled_ucr_names() -> list[str]:
     return sorted(out)
 
 
-def load_ucr(name: str, split: str = "train", classes: list[str] | None = None) -> UCRData:
-    """Load ``split`` ("train" or "test") of the bundled archive ``name`` with
-    :func:`rnnkit.series.files.read_ts`; a regression archive (Tecator, ...) is refused.
+def load_ucr(name: str, split: str = "train", classes: list[str] | None = None,
+             root: str | os.PathLike | None = None) -> UCRData:
+    """Load ``split`` ("train" or "test") of the archive ``name``: by default one sktime
+    bundles, or the one in ``root/name/`` (``name_TRAIN.ts``, ``.arff``, ``.tsv``, ``.csv``
+    or ``.txt``, read with :func:`rnnkit.series.files.read_series_file`); a regression
+    archive (Tecator, ...) is refused.
 
     Pass the training split's ``classes`` when loading the test split so labels agree (by
     default the class names of the file's ``@classLabel`` header, in natural order).
     """
-    from ..series.files import natural_key, read_ts
+    from ..series.files import SERIES_EXTENSIONS, natural_key, read_series_file
 
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    path = os.path.join(_data_dir(), name, f"{name}_{split.upper()}.ts")
-    if not os.path.isfile(path):
+    folder = os.path.join(_data_dir() if root is None else os.fspath(root), name)
+    paths = [os.path.join(folder, f"{name}_{split.upper()}{ext}") for ext in SERIES_EXTENSIONS]
+    path = next((q for q in paths if os.path.isfile(q)), None)
+    if path is None and root is None:
         raise FileNotFoundError(f"sktime bundles no data set {name!r}; available: "
                                 f"{', '.join(bundled_ucr_names())}")
-    data = read_ts(path, f"{name} {split}: ")
+    if path is None:
+        raise FileNotFoundError(f"no {name}_{split.upper()} file in {folder} (looked for "
+                                f"{', '.join(SERIES_EXTENSIONS)}); give the folder that holds "
+                                f"one folder per archive")
+    data = read_series_file(path, f"{name} {split}: ")
     if data.labels is None:
         raise ValueError(f"{name} {split} has no class labels (@classLabel false)")
     series = [torch.from_numpy(s) for s in data.series]  # [T_i, C]

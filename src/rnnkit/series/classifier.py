@@ -17,11 +17,18 @@ labels, and
 2. trains every candidate recipe (``models`` x dimension shuffle, :mod:`rnnkit.series.fcn`)
    on ``cv_folds`` stratified folds of the training data for ``E = max(epochs, ceil(min_steps /
    ceil(N / batch_size)))`` epochs, recording the held-out accuracy after every epoch;
-3. picks the recipe and epoch with the best mean held-out accuracy, averaged over 5 epochs
-   around each (ties: lower held-out loss, then the earlier epoch and the simpler recipe),
-   and refits that recipe on all the training data for exactly that many epochs (same
-   schedule and batch size), ``ensemble`` times with seeds ``seed, seed + 1, ...``;
-   :meth:`predict_proba` averages their probabilities,
+3. gives every recipe the epoch with its best mean held-out accuracy, averaged over 5
+   epochs around each (ties: lower held-out loss, then the earlier epoch), and ranks the
+   recipes by that accuracy ``a_r`` (ties: lower held-out loss, then the simpler recipe);
+4. ``combine``: "best" keeps the top recipe alone; "band" keeps every recipe whose ``a_r``
+   lies within one binomial standard error of the top one's, and at least one series,
+   :math:`a_r \ge a_1 - \max(\sqrt{a_1 (1 - a_1) / N}, 1 / N)`: recipes the folds cannot
+   tell apart; "auto" keeps the band when the average of its members'
+   held-out probabilities (each at its own epoch, on the same folds) is at least as accurate
+   as the top recipe's alone, else the top recipe;
+5. refits each kept recipe on all the training data for exactly its epochs (same schedule
+   and batch size), ``ensemble`` times with seeds ``seed, seed + 1, ...``;
+   :meth:`predict_proba` averages all their probabilities,
    :math:`p(y \mid x) = \frac{1}{M} \sum_m p_m(y \mid x)`.
 
 No data beyond what ``fit`` is given is ever looked at: a test split stays out of every choice.
@@ -140,8 +147,11 @@ def _smooth(curve: np.ndarray, width: int = 5) -> np.ndarray:
 class SeriesClassifier(Savable):
     """Classify series ``[T_i, C]``; see the module docstring for the recipe.
 
-    After :meth:`fit`: ``classes`` (names in label order), ``recipe`` (the chosen ``model``,
-    ``shuffle`` and ``epochs``), ``cv`` (every candidate's mean held-out accuracy per epoch).
+    After :meth:`fit`: ``classes`` (names in label order), ``recipe`` (the top ``model``,
+    ``shuffle`` and ``epochs``, its ``cv_accuracy``, the kept recipes as ``members`` and, with
+    more than one candidate, the held-out accuracy of the top recipe alone and of the band's
+    average as ``cv_top`` and ``cv_band``), ``cv`` (every candidate's mean held-out accuracy
+    per epoch).
     """
 
     KIND, VERSION = "rnnkit.series_classifier", 1
@@ -149,6 +159,7 @@ class SeriesClassifier(Savable):
     def __init__(self, config: SeriesClassifierConfig | None = None) -> None:
         self.config = config or SeriesClassifierConfig()
         self.nets: list[FCN] = []
+        self.members: list[tuple[str, bool, int]] = []  # (model, shuffle, epochs) refit
         self.classes: list[str] = []
         self.recipe: dict[str, Any] = {}
         self.cv: list[dict[str, Any]] = []
@@ -236,17 +247,21 @@ class SeriesClassifier(Savable):
         self.cv = []
         folds = _folds(ys, cfg.cv_folds, cfg.seed) if cfg.cv_folds > 1 else []
         top: dict[str, Any] | None = None
+        held: list[Tensor] = []  # per candidate: held-out probabilities [E, N, K]
         if len(folds) > 1:
             for model, shuffle in cands:
                 accs = np.zeros(epochs)
                 losses = np.zeros(epochs)
+                probs = torch.zeros(epochs, len(ys), len(self.classes))
                 for k, fold in enumerate(folds):
                     rest = [i for j, f in enumerate(folds) if j != k for i in f]
-                    _, curve = self._train(model, shuffle, [feats[i] for i in rest],
-                                           [ys[i] for i in rest], epochs,
-                                           ([feats[i] for i in fold], [ys[i] for i in fold]))
+                    _, curve, p = self._train(model, shuffle, [feats[i] for i in rest],
+                                              [ys[i] for i in rest], epochs,
+                                              ([feats[i] for i in fold], [ys[i] for i in fold]))
                     accs += np.array([a for a, _ in curve]) * len(fold) / len(ys)
                     losses += np.array([loss for _, loss in curve]) * len(fold) / len(ys)
+                    probs[:, fold] = p
+                held.append(probs)
                 accs, losses = _smooth(accs), _smooth(losses)
                 best = max(range(epochs), key=lambda e: (round(accs[e], 6), -losses[e], -e))
                 self.cv.append({"model": model, "shuffle": shuffle,
@@ -256,17 +271,52 @@ class SeriesClassifier(Savable):
                     print(f"    {model} shuffle={shuffle}: CV accuracy {accs[best]:.4f} at "
                           f"epoch {best + 1} (loss {losses[best]:.4f}; "
                           f"{time.perf_counter() - t0:.0f} s)", flush=True)
-            top = max(self.cv, key=lambda r: (round(r["accuracy"][r["best_epoch"] - 1], 6),
-                                              -r["loss"][r["best_epoch"] - 1]))
+            order = sorted(range(len(self.cv)), key=lambda r: (
+                -round(self.cv[r]["accuracy"][self.cv[r]["best_epoch"] - 1], 6),
+                self.cv[r]["loss"][self.cv[r]["best_epoch"] - 1]))
+            top = self.cv[order[0]]
             model, shuffle, chosen = top["model"], top["shuffle"], top["best_epoch"]
+            kept, extra = self._combine(order, held, torch.tensor(ys))
+            members = [(self.cv[r]["model"], self.cv[r]["shuffle"], self.cv[r]["best_epoch"])
+                       for r in kept]
         else:
             (model, shuffle), chosen = cands[0], epochs
-        self.nets = [self._train(model, shuffle, feats, ys, epochs, None, stop=chosen,
-                                 seed=cfg.seed + m)[0].eval() for m in range(cfg.ensemble)]
+            members, extra = [(model, shuffle, chosen)], {}
+        self.members = members
+        self.nets = [self._train(m, sh, feats, ys, epochs, None, stop=e,
+                                 seed=cfg.seed + k)[0].eval()
+                     for m, sh, e in members for k in range(cfg.ensemble)]
         self.recipe = {"model": model, "shuffle": shuffle, "epochs": chosen,
-                       "cv_accuracy": top["accuracy"][chosen - 1] if top else None}
+                       "cv_accuracy": top["accuracy"][chosen - 1] if top else None,
+                       "members": [{"model": m, "shuffle": sh, "epochs": e}
+                                   for m, sh, e in members], **extra}
+        if verbose and top:
+            print(f"    kept {len(members)} recipe(s) x {cfg.ensemble} seed(s) ({cfg.combine}; "
+                  f"held-out accuracy of the top recipe {extra['cv_top']:.4f}, of the band's "
+                  f"average {extra['cv_band']:.4f})", flush=True)
         self.fit_seconds = time.perf_counter() - t0
         return self
+
+    def _combine(self, order: list[int], held: list[Tensor], ys: Tensor,
+                 ) -> tuple[list[int], dict[str, float]]:
+        """Indices (into ``self.cv``) of the recipes to refit, by ``config.combine``, and the
+        held-out accuracies that decided (``cv_top``, ``cv_band``); ``order`` ranks the
+        candidates, ``held[r]`` their held-out probabilities per epoch ``[E, N, K]``."""
+        n = len(ys)
+        acc = [self.cv[r]["accuracy"][self.cv[r]["best_epoch"] - 1] for r in range(len(held))]
+        a = acc[order[0]]
+        width = max(math.sqrt(a * (1 - a) / n), 1 / n)  # one standard error, one series at least
+        band = [r for r in order if acc[r] >= a - width - 1e-6]  # float32 accuracies
+
+        def held_out(rs: list[int]) -> float:
+            p = torch.stack([held[r][self.cv[r]["best_epoch"] - 1] for r in rs]).mean(0)
+            return float((p.argmax(-1) == ys).float().mean())
+
+        extra = {"cv_top": held_out(order[:1]), "cv_band": held_out(band)}
+        mode = self.config.combine
+        if mode == "band" or (mode == "auto" and extra["cv_band"] >= extra["cv_top"]):
+            return band, extra
+        return order[:1], extra
 
     def _build(self, model: str, shuffle: bool) -> FCN:
         cfg = self.config
@@ -275,9 +325,11 @@ class SeriesClassifier(Savable):
 
     def _train(self, model: str, shuffle: bool, xs: list[Tensor], ys: list[int], epochs: int,
                val: tuple[list[Tensor], list[int]] | None, stop: int | None = None,
-               seed: int | None = None) -> tuple[FCN, list[tuple[float, float]]]:
+               seed: int | None = None,
+               ) -> tuple[FCN, list[tuple[float, float]], Tensor | None]:
         """Train one recipe for ``stop`` (default ``epochs``) epochs of an ``epochs``-long
-        cosine schedule; with ``val``, the held-out ``(accuracy, loss)`` after every epoch."""
+        cosine schedule; with ``val``, the held-out ``(accuracy, loss)`` after every epoch and
+        the held-out probabilities ``[epochs, len(val), K]``."""
         cfg = self.config
         seed = cfg.seed if seed is None else seed
         torch.manual_seed(seed)
@@ -291,7 +343,7 @@ class SeriesClassifier(Savable):
         vx = vl = vy = None
         if val is not None:
             (vx, vl), vy = _pad(val[0], self.max_len), torch.tensor(val[1])
-        curve = []
+        curve, probs = [], []
         for _ in range(stop or epochs):
             net.train()
             order = list(range(len(xs)))
@@ -312,7 +364,8 @@ class SeriesClassifier(Savable):
                     logits = net(vx, vl)
                 curve.append((float((logits.argmax(-1) == vy).float().mean()),
                               float(F.cross_entropy(logits, vy))))
-        return net, curve
+                probs.append(torch.softmax(logits, -1))
+        return net, curve, torch.stack(probs) if probs else None
 
     # -- prediction -----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -348,7 +401,7 @@ class SeriesClassifier(Savable):
     @classmethod
     def from_state(cls, blob: dict[str, Any]) -> SeriesClassifier:
         legacy = "pool" not in blob["config"]  # saved before per-series pooling and norm
-        self = cls(SeriesClassifierConfig(**{"pool": "mean", "norm": "global",
+        self = cls(SeriesClassifierConfig(**{"pool": "mean", "norm": "global", "combine": "best",
                                              **blob["config"]}))
         self.legacy = legacy
         self.scale = blob.get("scale", torch.ones(int(blob["input_size"])))
@@ -357,9 +410,13 @@ class SeriesClassifier(Savable):
         self.mean, self.std = blob["mean"], blob["std"]
         self.factor, self.max_len = int(blob["factor"]), int(blob["max_len"])
         self.input_size = int(blob["input_size"])
+        members = self.recipe.get("members") or [self.recipe]  # one recipe before "combine"
+        self.members = [(m["model"], bool(m["shuffle"]), int(m["epochs"])) for m in members]
+        per = len(blob["state_dicts"]) // len(self.members)
         self.nets = []
-        for sd in blob["state_dicts"]:
-            net = self._build(self.recipe["model"], bool(self.recipe["shuffle"]))
+        for i, sd in enumerate(blob["state_dicts"]):
+            model, shuffle, _ = self.members[i // per]
+            net = self._build(model, shuffle)
             net.load_state_dict(sd)
             self.nets.append(net.eval())
         return self

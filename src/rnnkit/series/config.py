@@ -45,8 +45,13 @@ class SeriesClassifierConfig:
             (both, as two channels per channel).
         rnn_max_steps: with shuffle "auto", the longest series (after averaging) whose steps
             the recurrent branch also reads one by one.
-        ensemble: models refit on all the training data with the chosen recipe (seeds seed,
-            seed + 1, ...) whose probabilities are averaged.
+        combine: which recipes are refit: "best" (the top one of the cross-validation),
+            "band" (every recipe within one standard error of the top one's held-out
+            accuracy, and at least one series) or "auto" (the band when the average of its
+            held-out probabilities is at least as accurate on the folds as the top recipe
+            alone, else the top one).
+        ensemble: models refit on all the training data per kept recipe (seeds seed,
+            seed + 1, ...); the probabilities of all are averaged.
         seed: seed of the folds, the initialisation and the batch order.
     """
 
@@ -65,6 +70,7 @@ class SeriesClassifierConfig:
     norm: str = "auto"
     pool: str = "mean"
     rnn_max_steps: int = 64
+    combine: str = "auto"
     ensemble: int = 3
     seed: int = 0
 
@@ -78,6 +84,7 @@ class SeriesClassifierConfig:
         choice("shuffle", self.shuffle, ("auto", "on", "off", "both"))
         choice("norm", self.norm, ("auto", "global", "log", "series+log"))
         choice("pool", self.pool, ("mean", "max", "mean+max"))
+        choice("combine", self.combine, ("auto", "best", "band"))
         for m in self.model_list():
             choice("models", m, tuple(MODELS))
         if not 0 <= self.dropout < 1:
