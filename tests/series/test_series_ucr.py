@@ -33,3 +33,24 @@ def test_reader_matches_sktime_on_a_multivariate_archive(name):
         np.testing.assert_array_equal(data.series[i].numpy(), ref)
     # sktime lower-cases class names ("standing"); rnnkit keeps the file's ("Standing")
     assert [data.classes[k].lower() for k in data.labels.tolist()] == [str(v) for v in y]
+
+
+def test_an_archive_folder_of_ucr_2015_text_files_loads_with_the_training_classes(tmp_path):
+    rng = np.random.default_rng()
+    rows = {split: [(int(rng.integers(1, 4)), rng.normal(size=9)) for _ in range(n)]
+            for split, n in (("TRAIN", 6), ("TEST", 4))}
+    rows["TEST"][0] = (3, rows["TEST"][0][1])  # a class the test split has
+    rows["TRAIN"][:3] = [(k, v) for k, (_, v) in zip((1, 2, 3), rows["TRAIN"][:3])]
+    (tmp_path / "Toy").mkdir()
+    for split, rs in rows.items():  # the UCR 2015 layout: label first, whitespace separated
+        (tmp_path / "Toy" / f"Toy_{split}.txt").write_text(
+            "".join(f"  {k:.7e}" + "".join(f"  {x:.7e}" for x in v) + "\n" for k, v in rs))
+    train = load_ucr("Toy", "train", root=tmp_path)
+    test = load_ucr("Toy", "test", classes=train.classes, root=tmp_path)
+    assert len(train.series) == 6 and train.series[0].shape == (9, 1)
+    np.testing.assert_allclose(test.series[2][:, 0].numpy(), rows["TEST"][2][1], rtol=1e-6)
+    assert train.classes == ["1", "2", "3"]  # 1.0000000e+00 is class "1"
+    assert [train.classes[k] for k in test.labels.tolist()] == [str(k) for k, _ in rows["TEST"]]
+    with pytest.raises(FileNotFoundError, match="no Other_TRAIN file in .*Other .looked for "
+                                                ".ts, .arff"):
+        load_ucr("Other", "train", root=tmp_path)

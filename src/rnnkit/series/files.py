@@ -284,7 +284,8 @@ def _split(line: str, ext: str) -> list[str]:
 
 def read_table(path: str, where: str = "") -> SeriesData:
     """Read one univariate series per row, the label first (UCR 2018 ``.tsv``; ``.csv``;
-    whitespace-separated ``.txt``). A first row whose values are not numbers is a header."""
+    whitespace-separated ``.txt``, the UCR 2015 layout, whose labels ``1.0000000e+00`` are
+    read as ``1``). A first row whose values are not numbers is a header."""
     where = where or f"{path}: "
     ext = os.path.splitext(path)[1].lower()
     series, labels = [], []
@@ -304,7 +305,7 @@ def read_table(path: str, where: str = "") -> SeriesData:
                 bad = next(x for x, v in zip(fields[1:], values) if v is None)
                 raise ValueError(f"{at}value {bad!r} is not a number; series files hold a "
                                  f"label then numbers (label{_SEP[ext]}v1{_SEP[ext]}v2...)")
-            labels.append(fields[0])
+            labels.append(_label(fields[0]))
             series.append(_trim(np.asarray(values, dtype=np.float64)[:, None], at)
                           .astype(np.float32))
     if labels and len(set(labels)) > max(20, len(labels) // 2):
@@ -321,3 +322,19 @@ def read_table(path: str, where: str = "") -> SeriesData:
 
 
 _SEP = {".tsv": "<TAB>", ".csv": ",", ".txt": " "}
+
+
+def _label(text: str) -> str:
+    """A class label as written, except a whole number written as a float (the UCR 2015
+    archive's ``1.0000000e+00``), which becomes the integer (``1``).
+
+    >>> _label("1.0000000e+00"), _label("-2.0"), _label("2.5"), _label("07"), _label("yes")
+    ('1', '-2', '2.5', '07', 'yes')
+    """
+    try:
+        v = float(text)
+    except ValueError:
+        return text
+    if any(c in text for c in ".eE") and np.isfinite(v) and v == int(v):
+        return str(int(v))
+    return text
