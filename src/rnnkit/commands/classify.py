@@ -271,7 +271,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _predict_series(args: argparse.Namespace) -> int:
     from ..series.classifier import SeriesClassifier
-    from ..series.files import read_series_file
+    from ..series.files import label_name, read_series_file
 
     clf = SeriesClassifier.load(args.checkpoint)
     data = read_series_file(args.data, where=f"--data {args.data}: ")
@@ -283,12 +283,12 @@ def _predict_series(args: argparse.Namespace) -> int:
         best = clf.classes[max(range(len(row)), key=row.__getitem__)]
         line = {"series": i + 1, "label": best,
                 "probabilities": {c: round(p, 4) for c, p in zip(clf.classes, row)}}
-        if data.labels is not None:
+        if data.labels is not None:  # label_name: a model trained when "1.0" stayed "1.0"
             line["true"] = data.labels[i]
-            hits += best == data.labels[i]
+            hits += label_name(best) == data.labels[i]
         print(json.dumps(line))
     if data.labels is not None:
-        unknown = sorted(set(data.labels) - set(clf.classes))
+        unknown = sorted(set(data.labels) - {label_name(c) for c in clf.classes})
         if unknown:
             print_warnings([f"--data {args.data}: classes {unknown} were not in the training "
                             f"data; their series count as errors"])

@@ -19,7 +19,7 @@ labels, and
    ceil(N / batch_size)))`` epochs, recording the held-out accuracy after every epoch;
 3. gives every recipe the epoch with its best mean held-out accuracy, averaged over 5
    epochs around each (ties: lower held-out loss, then the earlier epoch), and ranks the
-   recipes by that accuracy ``a_r`` (ties: lower held-out loss, then the simpler recipe);
+   recipes by that accuracy ``a_r`` (ties: lower held-out loss, then the earlier candidate);
 4. ``combine``: "best" keeps the top recipe alone; "band" keeps every recipe whose ``a_r``
    lies within one binomial standard error of the top one's, and at least one series,
    :math:`a_r \ge a_1 - \max(\sqrt{a_1 (1 - a_1) / N}, 1 / N)`: recipes the folds cannot
@@ -148,13 +148,15 @@ class SeriesClassifier(Savable):
     """Classify series ``[T_i, C]``; see the module docstring for the recipe.
 
     After :meth:`fit`: ``classes`` (names in label order), ``recipe`` (the top ``model``,
-    ``shuffle`` and ``epochs``, its ``cv_accuracy``, the kept recipes as ``members`` and, with
-    more than one candidate, the held-out accuracy of the top recipe alone and of the band's
-    average as ``cv_top`` and ``cv_band``), ``cv`` (every candidate's mean held-out accuracy
-    per epoch).
+    ``shuffle`` and ``epochs``, its smoothed ``cv_accuracy``, the kept recipes as ``members``
+    and, when cross-validation ran, the held-out accuracy at the chosen epochs of the top
+    recipe alone and of the band's average as ``cv_top`` and ``cv_band``), ``members``
+    (``(model, shuffle, epochs)`` per kept recipe), ``cv`` (every candidate's mean held-out
+    accuracy per epoch).
     """
 
-    KIND, VERSION = "rnnkit.series_classifier", 1
+    # 2: one file may hold several recipes (recipe["members"]); 1 is read as one recipe
+    KIND, VERSION = "rnnkit.series_classifier", 2
 
     def __init__(self, config: SeriesClassifierConfig | None = None) -> None:
         self.config = config or SeriesClassifierConfig()
@@ -247,7 +249,7 @@ class SeriesClassifier(Savable):
         self.cv = []
         folds = _folds(ys, cfg.cv_folds, cfg.seed) if cfg.cv_folds > 1 else []
         top: dict[str, Any] | None = None
-        held: list[Tensor] = []  # per candidate: held-out probabilities [E, N, K]
+        held: list[Tensor] = []  # per candidate: held-out probabilities [N, K]
         if len(folds) > 1:
             for model, shuffle in cands:
                 accs = np.zeros(epochs)
@@ -261,9 +263,9 @@ class SeriesClassifier(Savable):
                     accs += np.array([a for a, _ in curve]) * len(fold) / len(ys)
                     losses += np.array([loss for _, loss in curve]) * len(fold) / len(ys)
                     probs[:, fold] = p
-                held.append(probs)
                 accs, losses = _smooth(accs), _smooth(losses)
                 best = max(range(epochs), key=lambda e: (round(accs[e], 6), -losses[e], -e))
+                held.append(probs[best])  # [N, K] at the candidate's chosen epoch
                 self.cv.append({"model": model, "shuffle": shuffle,
                                 "accuracy": accs.tolist(), "loss": losses.tolist(),
                                 "best_epoch": best + 1})
@@ -301,7 +303,8 @@ class SeriesClassifier(Savable):
                  ) -> tuple[list[int], dict[str, float]]:
         """Indices (into ``self.cv``) of the recipes to refit, by ``config.combine``, and the
         held-out accuracies that decided (``cv_top``, ``cv_band``); ``order`` ranks the
-        candidates, ``held[r]`` their held-out probabilities per epoch ``[E, N, K]``."""
+        candidates, ``held[r]`` their held-out probabilities at their chosen epochs ``[N, K]``.
+        """
         n = len(ys)
         acc = [self.cv[r]["accuracy"][self.cv[r]["best_epoch"] - 1] for r in range(len(held))]
         a = acc[order[0]]
@@ -309,7 +312,7 @@ class SeriesClassifier(Savable):
         band = [r for r in order if acc[r] >= a - width - 1e-6]  # float32 accuracies
 
         def held_out(rs: list[int]) -> float:
-            p = torch.stack([held[r][self.cv[r]["best_epoch"] - 1] for r in rs]).mean(0)
+            p = torch.stack([held[r] for r in rs]).mean(0)
             return float((p.argmax(-1) == ys).float().mean())
 
         extra = {"cv_top": held_out(order[:1]), "cv_band": held_out(band)}
@@ -410,9 +413,16 @@ class SeriesClassifier(Savable):
         self.mean, self.std = blob["mean"], blob["std"]
         self.factor, self.max_len = int(blob["factor"]), int(blob["max_len"])
         self.input_size = int(blob["input_size"])
-        members = self.recipe.get("members") or [self.recipe]  # one recipe before "combine"
-        self.members = [(m["model"], bool(m["shuffle"]), int(m["epochs"])) for m in members]
-        per = len(blob["state_dicts"]) // len(self.members)
+        if "members" not in self.recipe:  # version 1: one recipe
+            self.recipe["members"] = [{k: self.recipe[k] for k in ("model", "shuffle",
+                                                                   "epochs")}]
+        self.members = [(m["model"], bool(m["shuffle"]), int(m["epochs"]))
+                        for m in self.recipe["members"]]
+        per = self.config.ensemble if len(self.members) > 1 else len(blob["state_dicts"])
+        if not self.members or per < 1 or len(blob["state_dicts"]) != per * len(self.members):
+            raise ValueError(f"the file holds {len(blob['state_dicts'])} networks for "
+                             f"{len(self.members)} recipe(s) x {per} seed(s); it is damaged: "
+                             f"train the classifier again")
         self.nets = []
         for i, sd in enumerate(blob["state_dicts"]):
             model, shuffle, _ = self.members[i // per]

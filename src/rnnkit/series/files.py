@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SERIES_EXTENSIONS", "SeriesData", "is_series_file", "natural_key",
+__all__ = ["SERIES_EXTENSIONS", "SeriesData", "is_series_file", "label_name", "natural_key",
            "read_arff", "read_series_file", "read_table", "read_ts"]
 
 #: file extensions read as series classification data (anything else is text)
@@ -305,7 +305,7 @@ def read_table(path: str, where: str = "") -> SeriesData:
                 bad = next(x for x, v in zip(fields[1:], values) if v is None)
                 raise ValueError(f"{at}value {bad!r} is not a number; series files hold a "
                                  f"label then numbers (label{_SEP[ext]}v1{_SEP[ext]}v2...)")
-            labels.append(_label(fields[0]))
+            labels.append(label_name(fields[0]))
             series.append(_trim(np.asarray(values, dtype=np.float64)[:, None], at)
                           .astype(np.float32))
     if labels and len(set(labels)) > max(20, len(labels) // 2):
@@ -324,12 +324,12 @@ def read_table(path: str, where: str = "") -> SeriesData:
 _SEP = {".tsv": "<TAB>", ".csv": ",", ".txt": " "}
 
 
-def _label(text: str) -> str:
+def label_name(text: str) -> str:
     """A class label as written, except a whole number written as a float (the UCR 2015
     archive's ``1.0000000e+00``), which becomes the integer (``1``).
 
-    >>> _label("1.0000000e+00"), _label("-2.0"), _label("2.5"), _label("07"), _label("yes")
-    ('1', '-2', '2.5', '07', 'yes')
+    >>> [label_name(t) for t in ("1.0000000e+00", "-2.0", "2.5", "07", "yes")]
+    ['1', '-2', '2.5', '07', 'yes']
     """
     try:
         v = float(text)
