@@ -80,7 +80,7 @@ def load_ucr(name: str, split: str = "train", classes: list[str] | None = None,
     archive (Tecator, ...) is refused.
 
     Pass the training split's ``classes`` when loading the test split so labels agree (by
-    default the class names of the file's ``@classLabel`` header, in natural order).
+    default the labels the split holds, in natural order).
     """
     from ..series.files import SERIES_EXTENSIONS, natural_key, read_series_file
 
