@@ -291,17 +291,9 @@ def unpack(wheels: str, out: str) -> None:
 
 def write_rows(which: str, rows: list[dict]) -> None:
     """Merge ``rows`` (by data set) into ``benchmarks/results/ucr_<which>.json``."""
-    import json
-    import math
-    from pathlib import Path
+    from rnnkit.atomic import merge_json
 
-    from rnnkit.atomic import atomic_write_text
-
-    path = Path(RESULTS) / f"ucr_{which}.json"
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    merged.update({r["name"]: {k: None if isinstance(v, float) and math.isnan(v) else v
-                               for k, v in r.items()} for r in rows})
-    atomic_write_text(json.dumps(merged, indent=1, sort_keys=True), path)
+    merge_json(os.path.join(RESULTS, f"ucr_{which}.json"), {r["name"]: r for r in rows})
 
 
 def run_ucr(name: str, args) -> dict:

@@ -197,15 +197,11 @@ def read_results(which: str) -> dict:
 def write_results(which: str, res: dict, mine: dict) -> None:
     """Merge this run's results (``mine``) into the file as it is now (another run may have
     written other models meanwhile) and into ``res``."""
-    from rnnkit.atomic import atomic_write_text
+    from rnnkit.atomic import merge_json
 
-    RESULTS.mkdir(exist_ok=True)
-    merged = read_results(which)
-    for name, models in mine.items():
-        merged.setdefault(name, {}).update(models)
+    merged = merge_json(results_path(which), mine, nested=True)
     res.clear()
     res.update(merged)
-    atomic_write_text(json.dumps(merged, indent=1, sort_keys=True), results_path(which))
 
 
 def record(res: dict, scores, model: str, seconds: float, n_series: int) -> None:

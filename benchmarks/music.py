@@ -48,7 +48,6 @@ for one part (``harmony``: the harmonizer alone; results are merged into the JSO
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import tempfile
@@ -121,18 +120,9 @@ def main() -> None:
 def _merge_json(path: str, results: dict) -> None:
     """Write ``results`` into the JSON file at ``path``, keeping the keys it does not set
     (one level down too: a part's ``train_seconds`` joins the other models')."""
-    old = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
-    for key, value in results.items():
-        if isinstance(value, dict) and isinstance(old.get(key), dict) and key == "train_seconds":
-            old[key].update(value)
-        else:
-            old[key] = value
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(old, f, indent=1, default=float)
+    from rnnkit.atomic import merge_json
+
+    merge_json(path, results, nested=("train_seconds",))
     print(f"wrote {path}")
 
 

@@ -12,10 +12,14 @@ descriptions); plain Python, so torch-free code (:mod:`rnnkit.music.score`,
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
+from collections.abc import Container
+from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "merge_json"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -44,3 +48,43 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
 def atomic_write_text(text: str, path: str | os.PathLike) -> None:
     """:func:`atomic_write_bytes` for UTF-8 text."""
     atomic_write_bytes(text.encode("utf-8"), path)
+
+
+def _no_nan(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _no_nan(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_no_nan(x) for x in v]
+    return v
+
+
+def merge_json(path: str | os.PathLike, updates: dict[str, Any],
+               nested: bool | Container[str] = False) -> dict[str, Any]:
+    """Merge ``updates`` into the JSON object at ``path`` (created when missing) and write it
+    back atomically: each key replaces the file's, except that a dict under a key in
+    ``nested`` (or under any key, ``nested=True``) updates the file's dict one level down,
+    so runs that each measured part of a table (other models, other series) add to it. NaN
+    is written as ``null`` (valid JSON). Returns the merged object.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "r.json")
+    >>> _ = merge_json(path, {"a": {"x": 1}, "b": 1})
+    >>> merge_json(path, {"a": {"y": float("nan")}, "b": 2}, nested=True)
+    {'a': {'x': 1, 'y': None}, 'b': 2}
+    >>> merge_json(path, {"a": {"z": 3}})
+    {'a': {'z': 3}, 'b': 2}
+    """
+    merged: dict[str, Any] = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            merged = json.load(f)
+    for key, value in _no_nan(updates).items():
+        if ((nested is True or (nested and key in nested)) and isinstance(value, dict)
+                and isinstance(merged.get(key), dict)):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    atomic_write_text(json.dumps(merged, indent=1, sort_keys=True, default=float), path)
+    return merged
