@@ -15,6 +15,11 @@ it; ``[series]`` options, ``--series.FIELD``); ``--epochs``, ``--lr``, ``--seed`
     rnnkit classify train --data GunPoint_TRAIN.ts --out-dir runs/gunpoint
     rnnkit classify predict runs/gunpoint/best.pt --data GunPoint_TEST.ts  # + accuracy
 
+A series fit is many short training runs (each fold of each candidate's cross-validation, each
+refit network); ``last.pt`` keeps the finished ones. Ctrl-C stops it after the step in flight
+and prints the command that continues it (the same one with ``--resume``): the result is the
+one an uninterrupted run gives.
+
 ``--out-dir`` must be a new or empty folder: ``--resume`` continues the run there from its
 last.pt, ``--overwrite`` replaces it. Every option of ``classify train`` is a field of a config
 dataclass (``[model]``: ClassifierConfig, ``[data]``: ClassifyDataConfig, ``[train]``:
@@ -179,6 +184,7 @@ def _train(args: argparse.Namespace) -> int:
 def _train_series(args: argparse.Namespace) -> int:
     from ..series.classifier import SeriesClassifier
     from ..series.files import read_series_file
+    from ..series.progress import ProgressMismatch
     from .runs import check_run_dir
 
     sections = {**_sections(), **_series_sections()}
@@ -195,16 +201,25 @@ def _train_series(args: argparse.Namespace) -> int:
     if ignored:
         print_warnings([f"{', '.join(ignored)}: text-model options; ignored for a series "
                         f"file (its options are --series.FIELD, see --help)"])
-    if args.resume:
-        raise ValueError("--resume: a series classifier is trained in one go (cross-validation "
-                         "then a refit); drop --resume, or pass --overwrite to train again")
     out_dir, path = cfg["train"].out_dir, cfg["data"].path
-    check_run_dir(out_dir, resume=False, overwrite=args.overwrite)
+    check_run_dir(out_dir, resume=args.resume, overwrite=args.overwrite)
     data = read_series_file(path, where=f"--data {path}: ")
     if data.labels is None:
         raise ValueError(f"--data {path}: the series have no class labels (@classLabel "
                          f"false); training needs a labelled file")
-    clf = SeriesClassifier(series_cfg).fit(data.series, data.labels)
+    os.makedirs(out_dir, exist_ok=True)
+    last = os.path.join(out_dir, "last.pt")  # the finished training runs (SIGINT, --resume)
+    if args.overwrite and os.path.exists(last):
+        os.remove(last)
+    try:
+        clf = SeriesClassifier(series_cfg).fit(data.series, data.labels, progress=last)
+    except ProgressMismatch as err:
+        what = [f"{flag_name('series.' + k, SERIES_ALIASES)} was {old!r}, now {new!r}"
+                for k, (old, new) in err.changed.items()]
+        what += [f"--data {path} holds other series or labels"] if err.data_changed else []
+        raise ValueError(f"--resume: {last} is the progress of a run with other settings or "
+                         f"data ({'; '.join(what)}); resume with that run's --data and flags, "
+                         f"or pass --overwrite to start again") from None
     os.makedirs(out_dir, exist_ok=True)
     best = os.path.join(out_dir, "best.pt")
     clf.save(best)

@@ -47,9 +47,10 @@ Training uses Adam with a cosine learning-rate decay over ``epochs`` and cross-e
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -210,9 +211,18 @@ class SeriesClassifier(Savable):
                                                            shuffles[self.config.shuffle]]
         return out
 
-    def fit(self, series: Sequence[Any], labels: Sequence[Any],
-            verbose: bool = False) -> SeriesClassifier:
-        """Choose the recipe by cross-validation on ``series``/``labels`` and refit on all."""
+    def fit(self, series: Sequence[Any], labels: Sequence[Any], verbose: bool = False,
+            progress: str | os.PathLike | None = None) -> SeriesClassifier:
+        """Choose the recipe by cross-validation on ``series``/``labels`` and refit on all.
+
+        ``progress``: a file that keeps every finished training run (a fold of a candidate's
+        cross-validation, a refit network; :mod:`rnnkit.series.progress`). When it exists, the
+        fit continues from it (same data and settings, else
+        :class:`~rnnkit.series.progress.ProgressMismatch`) and gives the same networks as an
+        uninterrupted fit. With it, Ctrl-C or SIGTERM stop the fit after the optimizer step in
+        flight and raise :class:`~rnnkit.train.TrainingInterrupted`; call ``fit`` again with
+        the same file to continue.
+        """
         t0 = time.perf_counter()
         cfg = self.config
         xs = _as_tensors(series)
@@ -221,6 +231,7 @@ class SeriesClassifier(Savable):
             raise ValueError(f"got {len(xs)} series but {len(names)} labels; give one label "
                              f"per series")
         from .files import natural_key
+        from .progress import FitProgress, _Stopped, fingerprint
 
         self.classes = sorted(set(names), key=natural_key)
         if len(self.classes) < 2:
@@ -229,6 +240,7 @@ class SeriesClassifier(Savable):
         if len({x.shape[1] for x in xs}) > 1:
             raise ValueError("the series have different numbers of channels; give every "
                              "series the same channels")
+        run = FitProgress(progress, asdict(cfg), fingerprint(xs, names))
         index = {c: k for k, c in enumerate(self.classes)}
         ys = [index[n] for n in names]
         allv = torch.cat(xs, 0)
@@ -246,48 +258,34 @@ class SeriesClassifier(Savable):
         self.max_len = max(x.shape[0] for x in feats)
         cands = self.candidates(self.max_len)
         epochs = max(cfg.epochs, math.ceil(cfg.min_steps / math.ceil(len(xs) / cfg.batch_size)))
-        self.cv = []
         folds = _folds(ys, cfg.cv_folds, cfg.seed) if cfg.cv_folds > 1 else []
-        top: dict[str, Any] | None = None
-        held: list[Tensor] = []  # per candidate: held-out probabilities [N, K]
-        if len(folds) > 1:
-            for model, shuffle in cands:
-                accs = np.zeros(epochs)
-                losses = np.zeros(epochs)
-                probs = torch.zeros(epochs, len(ys), len(self.classes))
-                for k, fold in enumerate(folds):
-                    rest = [i for j, f in enumerate(folds) if j != k for i in f]
-                    _, curve, p = self._train(model, shuffle, [feats[i] for i in rest],
-                                              [ys[i] for i in rest], epochs,
-                                              ([feats[i] for i in fold], [ys[i] for i in fold]))
-                    accs += np.array([a for a, _ in curve]) * len(fold) / len(ys)
-                    losses += np.array([loss for _, loss in curve]) * len(fold) / len(ys)
-                    probs[:, fold] = p
-                accs, losses = _smooth(accs), _smooth(losses)
-                best = max(range(epochs), key=lambda e: (round(accs[e], 6), -losses[e], -e))
-                held.append(probs[best])  # [N, K] at the candidate's chosen epoch
-                self.cv.append({"model": model, "shuffle": shuffle,
-                                "accuracy": accs.tolist(), "loss": losses.tolist(),
-                                "best_epoch": best + 1})
-                if verbose:
-                    print(f"    {model} shuffle={shuffle}: CV accuracy {accs[best]:.4f} at "
-                          f"epoch {best + 1} (loss {losses[best]:.4f}; "
-                          f"{time.perf_counter() - t0:.0f} s)", flush=True)
-            order = sorted(range(len(self.cv)), key=lambda r: (
-                -round(self.cv[r]["accuracy"][self.cv[r]["best_epoch"] - 1], 6),
-                self.cv[r]["loss"][self.cv[r]["best_epoch"] - 1]))
-            top = self.cv[order[0]]
-            model, shuffle, chosen = top["model"], top["shuffle"], top["best_epoch"]
-            kept, extra = self._combine(order, held, torch.tensor(ys))
-            members = [(self.cv[r]["model"], self.cv[r]["shuffle"], self.cv[r]["best_epoch"])
-                       for r in kept]
-        else:
-            (model, shuffle), chosen = cands[0], epochs
-            members, extra = [(model, shuffle, chosen)], {}
-        self.members = members
-        self.nets = [self._train(m, sh, feats, ys, epochs, None, stop=e,
-                                 seed=cfg.seed + k)[0].eval()
-                     for m, sh, e in members for k in range(cfg.ensemble)]
+        cv_runs = len(cands) * len(folds) if len(folds) > 1 else 0
+        done = [0, cv_runs + cfg.ensemble * (1 if cv_runs == 0 else len(cands))]
+        if verbose and run.resumed:
+            print(f"    continuing the fit saved in {run.path}", flush=True)
+        try:
+            with run:
+                members, top, extra = self._choose(cands, feats, ys, folds, epochs, run, done,
+                                                   verbose, t0)
+                done[1] = cv_runs + len(members) * cfg.ensemble
+                nets = []
+                for m, sh, e in members:
+                    for k in range(cfg.ensemble):
+                        key = f"net/{m}/{int(sh)}/{e}/{cfg.seed + k}"
+                        state = run.get(key)
+                        if state is None:
+                            net = self._train(m, sh, feats, ys, epochs, None, stop=e,
+                                              seed=cfg.seed + k, check=run.check)[0]
+                            run.put(key, net.state_dict())
+                        else:
+                            net = self._build(m, sh)
+                            net.load_state_dict(state)
+                        done[0] += 1
+                        nets.append(net.eval())
+        except _Stopped:
+            raise run.interrupted(*done) from None
+        model, shuffle, chosen = members[0] if top else (*cands[0], epochs)
+        self.members, self.nets = members, nets
         self.recipe = {"model": model, "shuffle": shuffle, "epochs": chosen,
                        "cv_accuracy": top["accuracy"][chosen - 1] if top else None,
                        "members": [{"model": m, "shuffle": sh, "epochs": e}
@@ -298,6 +296,66 @@ class SeriesClassifier(Savable):
                   f"average {extra['cv_band']:.4f})", flush=True)
         self.fit_seconds = time.perf_counter() - t0
         return self
+
+    def _choose(self, cands: list[tuple[str, bool]], feats: list[Tensor], ys: list[int],
+                folds: list[list[int]], epochs: int, run: Any, done: list[int],
+                verbose: bool, t0: float,
+                ) -> tuple[list[tuple[str, bool, int]], dict[str, Any] | None, dict[str, float]]:
+        """Cross-validate every candidate (steps 2-4 of the module docstring), each fold a
+        unit of ``run``; the kept ``(model, shuffle, epochs)`` (the top one first), the top
+        candidate's ``cv`` entry and the combine statistics. Fills ``self.cv``."""
+        self.cv = []
+        if len(folds) <= 1:
+            return [(*cands[0], epochs)], None, {}
+        held: list[Tensor] = []  # per candidate: held-out probabilities [N, K]
+        for model, shuffle in cands:
+            key = f"cand/{model}/{int(shuffle)}"
+            summary = run.get(key)
+            if summary is None:
+                accs = np.zeros(epochs)
+                losses = np.zeros(epochs)
+                probs = torch.zeros(epochs, len(ys), len(self.classes))
+                for k, fold in enumerate(folds):
+                    fkey = f"{key}/fold{k}"
+                    unit = run.get(fkey)
+                    if unit is None:
+                        rest = [i for j, f in enumerate(folds) if j != k for i in f]
+                        _, curve, p = self._train(
+                            model, shuffle, [feats[i] for i in rest], [ys[i] for i in rest],
+                            epochs, ([feats[i] for i in fold], [ys[i] for i in fold]),
+                            check=run.check)
+                        unit = {"curve": curve, "probs": p}
+                        run.put(fkey, unit)
+                    done[0] += 1
+                    accs += np.array([a for a, _ in unit["curve"]]) * len(fold) / len(ys)
+                    losses += np.array([loss for _, loss in unit["curve"]]) * len(fold) / len(ys)
+                    probs[:, fold] = unit["probs"]
+                accs, losses = _smooth(accs), _smooth(losses)
+                best = max(range(epochs), key=lambda e: (round(accs[e], 6), -losses[e], -e))
+                summary = {"cv": {"model": model, "shuffle": shuffle,
+                                  "accuracy": accs.tolist(), "loss": losses.tolist(),
+                                  "best_epoch": best + 1},
+                           "held": probs[best].clone()}  # [N, K] at the chosen epoch
+                run.drop([f"{key}/fold{k}" for k in range(len(folds))])
+                run.put(key, summary)
+            else:
+                done[0] += len(folds)
+            entry = summary["cv"]
+            held.append(summary["held"])
+            self.cv.append(entry)
+            if verbose:
+                best = entry["best_epoch"] - 1
+                print(f"    {model} shuffle={shuffle}: CV accuracy "
+                      f"{entry['accuracy'][best]:.4f} at epoch {best + 1} (loss "
+                      f"{entry['loss'][best]:.4f}; {time.perf_counter() - t0:.0f} s)",
+                      flush=True)
+        order = sorted(range(len(self.cv)), key=lambda r: (
+            -round(self.cv[r]["accuracy"][self.cv[r]["best_epoch"] - 1], 6),
+            self.cv[r]["loss"][self.cv[r]["best_epoch"] - 1]))
+        kept, extra = self._combine(order, held, torch.tensor(ys))
+        members = [(self.cv[r]["model"], self.cv[r]["shuffle"], self.cv[r]["best_epoch"])
+                   for r in kept]
+        return members, self.cv[order[0]], extra
 
     def _combine(self, order: list[int], held: list[Tensor], ys: Tensor,
                  ) -> tuple[list[int], dict[str, float]]:
@@ -328,11 +386,12 @@ class SeriesClassifier(Savable):
 
     def _train(self, model: str, shuffle: bool, xs: list[Tensor], ys: list[int], epochs: int,
                val: tuple[list[Tensor], list[int]] | None, stop: int | None = None,
-               seed: int | None = None,
+               seed: int | None = None, check: Callable[[], None] | None = None,
                ) -> tuple[FCN, list[tuple[float, float]], Tensor | None]:
         """Train one recipe for ``stop`` (default ``epochs``) epochs of an ``epochs``-long
         cosine schedule; with ``val``, the held-out ``(accuracy, loss)`` after every epoch and
-        the held-out probabilities ``[epochs, len(val), K]``."""
+        the held-out probabilities ``[epochs, len(val), K]``. ``check`` runs after every
+        optimizer step (it raises to stop the run)."""
         cfg = self.config
         seed = cfg.seed if seed is None else seed
         torch.manual_seed(seed)
@@ -361,6 +420,8 @@ class SeriesClassifier(Savable):
                 loss.backward()
                 opt.step()
                 sched.step()
+                if check is not None:
+                    check()
             if val is not None:
                 net.eval()
                 with torch.no_grad():
