@@ -18,6 +18,9 @@ Systems (all decoders trained for the same wall-clock budget on cached, frozen f
 * ``attend_counter``: ``attend`` with the object counter and count constraint instead of the
   layout reader (``read_layout=False``: stop 27's model);
 * ``attend_free``: ``attend`` without a reader (the plain Show-Attend-Tell decoder);
+* ``mean_pool_free``: ``attend_free`` with the mean-pooled decoder: no reader, no attention.
+  ``attend_free`` against it is soft attention alone, where the decoder must find the objects
+  itself (``attention_alone`` in the JSON);
 * ``nearest``: the first reference caption of the closest training image in the pretrained
   feature space (cosine on the standardised, flattened feature grid).
 
@@ -52,7 +55,7 @@ import torch
 
 METRICS = ("bleu4", "cider_d", "fact_accuracy", "object_precision", "object_recall")
 SYSTEMS = ("attend", "attend_random", "mean_pool", "mean_pool_grid", "attend_counter",
-           "attend_free", "nearest")
+           "attend_free", "mean_pool_free", "nearest")
 BASELINES = ("attend_random", "mean_pool", "nearest")  # the issue's target: attend beats these
 SPLITS = ("test", "dev", "valid")
 
@@ -80,7 +83,17 @@ def summarize(results: dict[str, dict]) -> dict:
     is strictly better on the test split, for the :data:`BASELINES`), ``target_met`` (every
     win and >= 90% fact accuracy), and ``decoder_alone``: attend against mean_pool_grid,
     which shares its layout reader when both fit the same seed (``same_reader``), per metric
-    ``"win"`` / ``"tie"`` / ``"loss"`` (``{}`` when either did not run)."""
+    ``"win"`` / ``"tie"`` / ``"loss"`` (``{}`` when either did not run); ``attention_alone``:
+    the same for attend_free against mean_pool_free (neither has a reader).
+
+    >>> row = lambda v: {"test": {m: v for m in METRICS}}
+    >>> alone = summarize({"attend_free": row(0.5), "mean_pool_free": row(0.2)})
+    >>> sorted(alone["attention_alone"].items())[:2], set(alone["attention_alone"].values())
+    ([('bleu4', 'win'), ('cider_d', 'win')], {'win'})
+    """
+    def versus(a: dict, b: dict) -> dict:
+        return {m: "win" if a[m] > b[m] else "tie" if a[m] == b[m] else "loss" for m in METRICS}
+
     wins, alone = {}, {}
     if "attend" in results:
         a = results["attend"]["test"]
@@ -92,12 +105,13 @@ def summarize(results: dict[str, dict]) -> dict:
             g = results["mean_pool_grid"]
             alone = {"same_reader": results["attend"].get("reader_sha256") is not None
                      and results["attend"].get("reader_sha256") == g.get("reader_sha256")}
-            for m in METRICS:
-                alone[m] = ("win" if a[m] > g["test"][m] else
-                            "tie" if a[m] == g["test"][m] else "loss")
+            alone.update(versus(a, g["test"]))
+    free = ({} if not {"attend_free", "mean_pool_free"} <= set(results) else
+            versus(results["attend_free"]["test"], results["mean_pool_free"]["test"]))
     target = ("attend" in results and all(b in results for b in BASELINES)
               and all(wins.values()) and results["attend"]["test"]["fact_accuracy"] >= 0.9)
-    return {"wins": wins, "target_met": bool(target), "decoder_alone": alone}
+    return {"wins": wins, "target_met": bool(target), "decoder_alone": alone,
+            "attention_alone": free}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
                "mean_pool": dataclasses.replace(base, attention=False, spatial_reader=False),
                "mean_pool_grid": dataclasses.replace(base, attention=False),
                "attend_counter": dataclasses.replace(base, read_layout=False),
-               "attend_free": dataclasses.replace(base, count_objects=False)}
+               "attend_free": dataclasses.replace(base, count_objects=False),
+               "mean_pool_free": dataclasses.replace(base, count_objects=False,
+                                                     attention=False)}
     feats: dict[bool, dict[str, torch.Tensor]] = {}
     feat_s: dict[str, float] = {}
     results: dict[str, dict] = {}
@@ -227,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         d = summary["decoder_alone"]
         print(f"attend vs mean_pool_grid (one layout reader: {d['same_reader']}; the decoders "
               f"alone): " + ", ".join(f"{m} {d[m]}" for m in METRICS))
+    if summary["attention_alone"]:
+        print("attend_free vs mean_pool_free (no reader; soft attention alone): "
+              + ", ".join(f"{m} {summary['attention_alone'][m]}" for m in METRICS))
     print(f"\ntarget (attend beats every baseline on every metric, fact accuracy >= 90%): "
           f"{'met' if summary['target_met'] else 'NOT met'}")
     out = {"benchmark": "vision_caption", "quick": args.quick, "budget_seconds": budget,
