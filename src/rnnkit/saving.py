@@ -396,6 +396,15 @@ def _resolve(target: Any) -> Any:
     return target
 
 
+#: kinds of files that hold an unfinished run, not a model -> what to do with one
+UNFINISHED: dict[str, str] = {
+    "rnnkit.series_classifier.progress": "the finished training runs of an interrupted "
+    "series-classifier fit, not a model: continue it with the same `rnnkit classify train` "
+    "command plus --resume (or SeriesClassifier.fit(..., progress=PATH)); the model it makes "
+    "is best.pt beside it",
+}
+
+
 def save(obj: Any, path: str | os.PathLike) -> None:
     """Write ``obj`` (any object with ``KIND``, ``VERSION``, ``state()``) to ``path``
     atomically; :func:`load` reads it back."""
@@ -431,6 +440,8 @@ def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
         target = _resolve(TASKS[task])
     elif kind in KINDS:
         target = _resolve(KINDS[kind])
+    elif kind in UNFINISHED:
+        raise ValueError(f"{os.fspath(path)} is {UNFINISHED[kind]}")
     else:
         raise ValueError(f"{os.fspath(path)} is {describe(blob)}, a kind this rnnkit does not "
                          f"know (known: {', '.join(sorted(KINDS))}); load it with the "

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import rnnkit
 from rnnkit.cli import main
 from rnnkit.series.classifier import SeriesClassifier, SeriesClassifierConfig
 from rnnkit.series.progress import ProgressMismatch
@@ -127,6 +128,9 @@ def test_the_cli_says_how_to_resume_and_resuming_gives_the_uninterrupted_model(
     assert "resume with: rnnkit classify train --data" in err and err.rstrip().endswith(
         "--resume")
     assert (tmp_path / "run" / "last.pt").exists() and not (tmp_path / "run" / "best.pt").exists()
+    with pytest.raises(ValueError, match="interrupted series-classifier fit, not a model: "
+                       "continue it with the same `rnnkit classify train` command plus"):
+        rnnkit.load(tmp_path / "run" / "last.pt")
     assert main(argv) == 2  # the folder holds a run: never started over silently
     assert "pass --resume to continue it" in capsys.readouterr().err
     changed = [a if a != "4" else "5" for a in argv]  # --epochs 5
