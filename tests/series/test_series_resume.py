@@ -28,15 +28,16 @@ def _data(seed, n=24, T=16):
     return xs, ["fast" if i % 2 else "slow" for i in range(n)]
 
 
-def _interrupt_at(monkeypatch, call):
-    """Make the ``call``-th training run (1-based) receive SIGINT before its first step;
-    returns the list of calls made."""
+def _interrupt_at(monkeypatch, call, times=1):
+    """Make the ``call``-th training run (1-based) receive SIGINT ``times`` times before its
+    first step; returns the list of calls made."""
     calls = []
 
     def train(self, *args, **kw):
         calls.append(args[:2])
         if len(calls) == call:
-            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(times):
+                os.kill(os.getpid(), signal.SIGINT)
         return _TRAIN(self, *args, **kw)
 
     monkeypatch.setattr(SeriesClassifier, "_train", train)
@@ -63,7 +64,7 @@ def test_an_interrupted_fit_continues_to_the_networks_of_an_uninterrupted_one(
         SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys, progress=path)
     assert err.value.signal_name == "SIGINT" and err.value.step == call - 1
     assert (err.value.checkpoint is not None) == (call > 1) == path.exists()
-    assert f"interrupted with {call - 1} of " in str(err.value)
+    assert f"interrupted with {call - 1} of up to " in str(err.value)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     calls = _interrupt_at(monkeypatch, 0)  # count only
     resumed = SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys, progress=path)
@@ -94,6 +95,16 @@ def test_progress_of_other_settings_data_or_kind_is_refused(tmp_path, monkeypatc
     assert err.value.data_changed and not err.value.changed
     with pytest.raises(ProgressMismatch):
         SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys[::-1], progress=path)
+    from rnnkit.series import progress
+
+    monkeypatch.setattr(progress, "runtime", lambda: {"rnnkit": "9.8", "torch": "9.9"})
+    with pytest.raises(ProgressMismatch) as err:
+        SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys, progress=path)
+    assert err.value.runtime == {"rnnkit": (rnnkit.__version__, "9.8"),
+                                 "torch": (str(torch.__version__), "9.9")}
+    assert f"written by torch {torch.__version__}, this is 9.9" in str(err.value)
+    assert not err.value.changed and not err.value.data_changed
+    monkeypatch.undo()
     path.write_bytes(path.read_bytes()[:200])  # truncated
     with pytest.raises(ValueError, match="truncated or corrupt"):
         SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys, progress=path)
@@ -102,6 +113,20 @@ def test_progress_of_other_settings_data_or_kind_is_refused(tmp_path, monkeypatc
         xs, ys).save(model)
     with pytest.raises(ValueError, match="not a rnnkit.series_classifier.progress file"):
         SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys, progress=model)
+
+
+def test_a_second_ctrl_c_stops_at_once_and_keeps_the_finished_runs(tmp_path, monkeypatch):
+    xs, ys = _data(3)
+    path = tmp_path / "progress.pt"
+    _interrupt_at(monkeypatch, 3, times=2)  # the second SIGINT raises KeyboardInterrupt
+    with pytest.raises(TrainingInterrupted) as err:
+        SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys, progress=path)
+    assert err.value.step == 2 and err.value.checkpoint == str(path)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    calls = _interrupt_at(monkeypatch, 0)
+    resumed = SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys, progress=path)
+    assert len(calls) == 4 + len(resumed.nets) - 2
+    _same(resumed, SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys))
 
 
 def _write_ts(path, xs, ys):
@@ -124,7 +149,7 @@ def test_the_cli_says_how_to_resume_and_resuming_gives_the_uninterrupted_model(
     capsys.readouterr()
     assert main(argv) == 130
     err = capsys.readouterr().err
-    assert "SIGINT: interrupted with 3 of " in err and "last.pt" in err
+    assert "SIGINT: interrupted with 3 of up to " in err and "last.pt" in err
     assert "resume with: rnnkit classify train --data" in err and err.rstrip().endswith(
         "--resume")
     assert (tmp_path / "run" / "last.pt").exists() and not (tmp_path / "run" / "best.pt").exists()
@@ -135,10 +160,21 @@ def test_the_cli_says_how_to_resume_and_resuming_gives_the_uninterrupted_model(
     assert "pass --resume to continue it" in capsys.readouterr().err
     changed = [a if a != "4" else "5" for a in argv]  # --epochs 5
     assert main([*changed, "--resume"]) == 2
-    assert "--series.epochs was 4, now 5" in capsys.readouterr().err
+    assert "(--epochs was 4, now 5); resume with that run's --data and flags, or pass " \
+        "--overwrite" in capsys.readouterr().err
     assert main([*argv, "--resume"]) == 0
+    assert not (tmp_path / "run" / "last.pt").exists()  # spent: best.pt holds the networks
     _same(SeriesClassifier.load(tmp_path / "run" / "best.pt"),
           SeriesClassifier.load(tmp_path / "ref" / "best.pt"))
-    assert main([*argv, "--overwrite"]) == 0  # starts over: the old progress is dropped
+    # --overwrite starts over: an interrupted replacement leaves no model of the old settings
+    calls = _interrupt_at(monkeypatch, 2)
+    assert main([*changed, "--overwrite"]) == 130
+    assert sorted(os.listdir(tmp_path / "run")) == ["last.pt"]
+    (tmp_path / "run" / "last.pt").write_bytes(b"not a torch file")
+    assert main([*changed, "--resume"]) == 2
+    assert "truncated or corrupt" in capsys.readouterr().err.replace("\n", " ")
+    calls = _interrupt_at(monkeypatch, 0)
+    assert main([*argv, "--overwrite"]) == 0
+    assert len(calls) == 4 + len(SeriesClassifier.load(tmp_path / "ref" / "best.pt").nets)
     _same(SeriesClassifier.load(tmp_path / "run" / "best.pt"),
           SeriesClassifier.load(tmp_path / "ref" / "best.pt"))

@@ -209,20 +209,30 @@ def _train_series(args: argparse.Namespace) -> int:
                          f"false); training needs a labelled file")
     os.makedirs(out_dir, exist_ok=True)
     last = os.path.join(out_dir, "last.pt")  # the finished training runs (SIGINT, --resume)
-    if args.overwrite and os.path.exists(last):
-        os.remove(last)
+    best = os.path.join(out_dir, "best.pt")
+    if args.overwrite:  # told to replace the run: its model and its progress go
+        for old in (best, last):
+            if os.path.exists(old):
+                os.remove(old)
+    flags = {field: key for key, field in SHARED.items()}  # --epochs rather than --series.epochs
     try:
         clf = SeriesClassifier(series_cfg).fit(data.series, data.labels, progress=last)
     except ProgressMismatch as err:
-        what = [f"{flag_name('series.' + k, SERIES_ALIASES)} was {old!r}, now {new!r}"
-                for k, (old, new) in err.changed.items()]
+        what = [f"{flag_name(flags.get(k, 'series.' + k), {**ALIASES, **SERIES_ALIASES})} was "
+                f"{old!r}, now {new!r}" for k, (old, new) in err.changed.items()]
         what += [f"--data {path} holds other series or labels"] if err.data_changed else []
-        raise ValueError(f"--resume: {last} is the progress of a run with other settings or "
-                         f"data ({'; '.join(what)}); resume with that run's --data and flags, "
-                         f"or pass --overwrite to start again") from None
-    os.makedirs(out_dir, exist_ok=True)
-    best = os.path.join(out_dir, "best.pt")
+        what += [f"it was written by {k} {old}, this is {k} {new}"
+                 for k, (old, new) in err.runtime.items()]
+        raise ValueError(f"--resume: {last} is the progress of another run ({'; '.join(what)}); "
+                         f"resume with that run's --data and flags, or pass --overwrite to "
+                         f"start again") from None
+    except ValueError as err:
+        if last in str(err):  # an unreadable progress file
+            raise ValueError(f"--resume: {err}; or pass --overwrite to start again") from None
+        raise
     clf.save(best)
+    if os.path.exists(last):
+        os.remove(last)  # best.pt holds every network: the progress is spent
     r = clf.recipe
     cv = f"{r['cv_accuracy']:.4f}" if r["cv_accuracy"] is not None else "n/a"
     kept = "; ".join(f"{m['model']}{' (dimension shuffle)' if m['shuffle'] else ''}, "

@@ -260,14 +260,14 @@ class SeriesClassifier(Savable):
         epochs = max(cfg.epochs, math.ceil(cfg.min_steps / math.ceil(len(xs) / cfg.batch_size)))
         folds = _folds(ys, cfg.cv_folds, cfg.seed) if cfg.cv_folds > 1 else []
         cv_runs = len(cands) * len(folds) if len(folds) > 1 else 0
-        done = [0, cv_runs + cfg.ensemble * (1 if cv_runs == 0 else len(cands))]
+        total = [cv_runs + cfg.ensemble * (1 if cv_runs == 0 else len(cands))]  # at most
         if verbose and run.resumed:
             print(f"    continuing the fit saved in {run.path}", flush=True)
         try:
             with run:
-                members, top, extra = self._choose(cands, feats, ys, folds, epochs, run, done,
+                members, top, extra = self._choose(cands, feats, ys, folds, epochs, run,
                                                    verbose, t0)
-                done[1] = cv_runs + len(members) * cfg.ensemble
+                total[0] = cv_runs + len(members) * cfg.ensemble
                 nets = []
                 for m, sh, e in members:
                     for k in range(cfg.ensemble):
@@ -280,10 +280,11 @@ class SeriesClassifier(Savable):
                         else:
                             net = self._build(m, sh)
                             net.load_state_dict(state)
-                        done[0] += 1
                         nets.append(net.eval())
-        except _Stopped:
-            raise run.interrupted(*done) from None
+        except (_Stopped, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
+            if run.path is None:
+                raise
+            raise run.interrupted(total[0]) from None
         model, shuffle, chosen = members[0] if top else (*cands[0], epochs)
         self.members, self.nets = members, nets
         self.recipe = {"model": model, "shuffle": shuffle, "epochs": chosen,
@@ -298,8 +299,7 @@ class SeriesClassifier(Savable):
         return self
 
     def _choose(self, cands: list[tuple[str, bool]], feats: list[Tensor], ys: list[int],
-                folds: list[list[int]], epochs: int, run: Any, done: list[int],
-                verbose: bool, t0: float,
+                folds: list[list[int]], epochs: int, run: Any, verbose: bool, t0: float,
                 ) -> tuple[list[tuple[str, bool, int]], dict[str, Any] | None, dict[str, float]]:
         """Cross-validate every candidate (steps 2-4 of the module docstring), each fold a
         unit of ``run``; the kept ``(model, shuffle, epochs)`` (the top one first), the top
@@ -326,7 +326,6 @@ class SeriesClassifier(Savable):
                             check=run.check)
                         unit = {"curve": curve, "probs": p}
                         run.put(fkey, unit)
-                    done[0] += 1
                     accs += np.array([a for a, _ in unit["curve"]]) * len(fold) / len(ys)
                     losses += np.array([loss for _, loss in unit["curve"]]) * len(fold) / len(ys)
                     probs[:, fold] = unit["probs"]
@@ -335,11 +334,10 @@ class SeriesClassifier(Savable):
                 summary = {"cv": {"model": model, "shuffle": shuffle,
                                   "accuracy": accs.tolist(), "loss": losses.tolist(),
                                   "best_epoch": best + 1},
-                           "held": probs[best].clone()}  # [N, K] at the chosen epoch
+                           "held": probs[best].clone(),  # [N, K] at the chosen epoch
+                           "runs": len(folds)}
                 run.drop([f"{key}/fold{k}" for k in range(len(folds))])
                 run.put(key, summary)
-            else:
-                done[0] += len(folds)
             entry = summary["cv"]
             held.append(summary["held"])
             self.cv.append(entry)

@@ -6,7 +6,12 @@ candidate recipe's cross-validation (its held-out ``(accuracy, loss)`` per epoch
 held-out probabilities ``[E, n_fold, K]``), then one per refit network (its ``state_dict``).
 Each unit's result depends only on the data, the settings and its own seed, so a fit that
 reloads the finished units and trains the rest gives the same networks, to the bit, as one
-that was never stopped (tested).
+that was never stopped (tested), on the same rnnkit and torch and with the same number of
+threads (another thread count may change float rounding, not the method). The file records
+the rnnkit and torch versions and is refused by others, whose training may differ.
+
+The whole file is rewritten after every unit: its size is the held-out probabilities of the
+folds in flight (``4 E n_fold K`` bytes each) plus the networks refit so far.
 
 :class:`FitProgress` writes the file atomically after every finished unit. While a fit with a
 progress file runs, Ctrl-C or SIGTERM stop it after the optimizer step in flight (the unit in
@@ -41,17 +46,28 @@ class ProgressMismatch(ValueError):
         path: the file.
         changed: setting name -> ``(value in the file, value now)``.
         data_changed: the series or labels differ.
+        runtime: ``"rnnkit"`` / ``"torch"`` -> ``(version in the file, version now)``, for
+            those that differ.
     """
 
-    def __init__(self, path: str, changed: dict[str, tuple[Any, Any]],
-                 data_changed: bool) -> None:
+    def __init__(self, path: str, changed: dict[str, tuple[Any, Any]], data_changed: bool,
+                 runtime: dict[str, tuple[Any, Any]] | None = None) -> None:
         self.path, self.changed, self.data_changed = path, changed, data_changed
+        self.runtime = runtime or {}
         what = [f"{k} was {old!r}, now {new!r}" for k, (old, new) in changed.items()]
         what += ["the series or labels differ"] if data_changed else []
-        super().__init__(f"{path} holds the progress of a fit with other "
-                         f"{'data' if data_changed and not changed else 'settings'} "
-                         f"({'; '.join(what)}); fit again with the same data and settings to "
-                         f"continue it, or delete the file to start over")
+        what += [f"written by {k} {old}, this is {new}" for k, (old, new) in
+                 self.runtime.items()]
+        super().__init__(f"{path} holds the progress of another fit ({'; '.join(what)}); fit "
+                         f"again with the same data and settings to continue it, or delete the "
+                         f"file to start over")
+
+
+def runtime() -> dict[str, str]:
+    """The versions whose training a progress file is bound to."""
+    from .. import __version__
+
+    return {"rnnkit": str(__version__), "torch": str(torch.__version__)}
 
 
 def fingerprint(series: Sequence[Tensor], labels: Sequence[str]) -> str:
@@ -92,12 +108,15 @@ class FitProgress:
         blob = read_state(self.path, KIND, version=VERSION)
         try:
             config, data, units = dict(blob["config"]), str(blob["data"]), dict(blob["units"])
+            versions = dict(blob["runtime"])
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"{self.path} is a damaged progress file (its config, data or "
                              f"units are missing); delete it to start the fit over") from None
         changed = {k: (config.get(k), v) for k, v in self.config.items() if config.get(k) != v}
-        if changed or data != self.data:
-            raise ProgressMismatch(self.path, changed, data != self.data)
+        now = runtime()
+        moved = {k: (versions.get(k), v) for k, v in now.items() if versions.get(k) != v}
+        if changed or data != self.data or moved:
+            raise ProgressMismatch(self.path, changed, data != self.data, moved)
         self.units, self.resumed = units, len(units)
 
     def __enter__(self) -> FitProgress:
@@ -115,11 +134,12 @@ class FitProgress:
         return self.units.get(key)
 
     def put(self, key: str, value: Any) -> None:
-        """Record a finished unit (and write the file), then stop if a signal came."""
+        """Record a finished unit (and write the file), then stop if a signal came (count the
+        unit as done before: it is saved)."""
         self.units[key] = value
         if self.path is not None:
-            write_state({"config": self.config, "data": self.data, "units": self.units},
-                        self.path, KIND, VERSION)
+            write_state({"config": self.config, "data": self.data, "units": self.units,
+                         "runtime": runtime()}, self.path, KIND, VERSION)
         self.check()
 
     def drop(self, keys: Sequence[str]) -> None:
@@ -134,13 +154,20 @@ class FitProgress:
             self.received = self._signals.received
             raise _Stopped
 
-    def interrupted(self, done: int, total: int) -> TrainingInterrupted:
-        """The error to raise after :class:`_Stopped`: ``step`` is the ``done`` training runs
-        of ``total`` that are saved."""
-        assert self.received is not None and self.path is not None
+    def finished(self) -> int:
+        """Training runs saved: a unit holds one, a summary of folds (``"runs"``) several."""
+        return sum(int(v.get("runs", 1)) if isinstance(v, dict) else 1
+                   for v in self.units.values())
+
+    def interrupted(self, total: int) -> TrainingInterrupted:
+        """The error to raise after :class:`_Stopped` (or a second Ctrl-C): ``step`` is the
+        training runs saved, of at most ``total``."""
+        assert self.path is not None
+        self.received = self.received or "SIGINT"
+        done = self.finished()
         saved = self.path if os.path.exists(self.path) else None  # none finished: no file
         err = TrainingInterrupted(done, saved, self.received)
-        err.args = (f"{self.received}: interrupted with {done} of {total} training runs of "
-                    f"the fit finished; " + (f"they are saved in {saved}" if saved else
-                                             "nothing saved"),)
+        err.args = (f"{self.received}: interrupted with {done} of up to {total} training "
+                    f"runs of the fit finished; " + (f"they are saved in {saved}" if saved else
+                                                     "nothing saved"),)
         return err
