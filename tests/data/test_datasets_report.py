@@ -65,3 +65,54 @@ def test_report_values_match_the_packages():
     law = belts.loc[belts["law"] == 1, "time"]
     assert law.iloc[0] == pd.Timestamp("1983-02-01") and len(law) == 23  # Feb 1983 - Dec 1984
     assert load_dataset("ausbeer")["beer"].iloc[0] == 284.0
+
+
+# the second report set: name -> (series, steps per series, freq, first, last)
+EXPECTED2 = {
+    "fertility": (20, 52, "YS", "1960-01-01", "2011-01-01"),
+    "danish_money": (5, 55, "QS", "1974-01-01", "1987-07-01"),
+    "german_rates": (2, 107, "QS", "1972-04-01", "1998-10-01"),
+}
+
+
+def test_second_report_set_is_the_expected_list():
+    from rnnkit.data.datasets import REPORT2_SET
+
+    assert set(REPORT2_SET) == set(EXPECTED2) and not set(REPORT2_SET) & set(REPORT_SET)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED2))
+def test_second_report_set_loads_as_regular_series(name):
+    k, n, freq, first, last = EXPECTED2[name]
+    info = dataset_info(name)
+    assert info.freq == freq and info.series and info.description and info.licence
+    series = from_dataframe(load_dataset(name), "time", info.target[0], info.series, freq=freq)
+    assert len(series) == k and len({s.name for s in series}) == k
+    for s in series:
+        t = pd.DatetimeIndex(s.time)
+        assert len(s) == n and t[0] == pd.Timestamp(first) and t[-1] == pd.Timestamp(last)
+        assert len(pd.date_range(t[0], t[-1], freq=freq)) == n
+        assert np.isfinite(s.target).all() and s.target.std() > 0
+
+
+def test_second_report_set_values_match_the_package():
+    """The rule picks whole rows of the World Bank file; the values are the package's own."""
+    import statsmodels.datasets as smd
+
+    from rnnkit.data.datasets import FERTILITY_COUNTRIES
+
+    wb = smd.fertility.load_pandas().data.set_index("Country Code")
+    fert = load_dataset("fertility")
+    assert fert["country"].nunique() == FERTILITY_COUNTRIES
+    complete = wb.dropna(subset=[str(y) for y in range(1960, 2012)]).index.sort_values()
+    assert fert["country"].iloc[0] == complete[0]  # the rule starts at the first code
+    for code, rows in fert.groupby("country"):
+        np.testing.assert_array_equal(rows["fertility"].to_numpy(),
+                                      wb.loc[code, [str(y) for y in range(1960, 2012)]]
+                                      .to_numpy(float))
+    dk = smd.danish_data.load_pandas().data
+    np.testing.assert_array_equal(
+        load_dataset("danish_money").query("variable == 'ibo'")["value"], dk["ibo"])
+    de = smd.interest_inflation.load_pandas().data
+    np.testing.assert_array_equal(
+        load_dataset("german_rates").query("variable == 'R'")["value"], de["R"])

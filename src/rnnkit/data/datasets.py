@@ -25,6 +25,7 @@ from pathlib import Path
 
 __all__ = [
     "REPORT_SET",
+    "REPORT2_SET",
     "DatasetInfo",
     "available_datasets",
     "dataset_info",
@@ -527,3 +528,70 @@ def _goog(path):
     df["time"] = pd.to_datetime(df.pop("date"))
     df = df.set_index("time").astype(float).asfreq("B").ffill()
     return df.reset_index()
+
+
+# -- the second report set -----------------------------------------------------------------------
+# Registered after the first report set had been read (stop 24): series no model of the
+# forecasting benchmark has run on, from statsmodels' bundled data. The selection below is a
+# rule on names and completeness only, fixed before any value was looked at or any model run.
+
+REPORT2_SET = ("fertility", "danish_money", "german_rates")
+"""Names of the second report set's data sets (registered below; several series each)."""
+
+FERTILITY_COUNTRIES = 20
+"""How many of the World Bank fertility series :func:`load_dataset` ``("fertility")`` holds."""
+
+
+@_register(name="fertility", package=_SM, path="datasets/fertility/fertility.csv", freq="YS",
+           season=1, description="Total fertility rate (births per woman), yearly 1960-2011, "
+           "for 20 countries or regions: those with no gap in 1960-2011 (the file's 2012 and "
+           "2013 columns are empty), in order of their World Bank code, every k-th with "
+           "k = count / 20", source="World Bank World Development Indicators "
+           "(SP.DYN.TFRT.IN), in statsmodels.datasets.fertility",
+           licence="World Bank terms of use (as stated in statsmodels.datasets.fertility."
+           "COPYRIGHT)", target=["fertility"], series="country", kind="demography")
+def _fertility(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    years = [str(y) for y in range(1960, 2012)]
+    df = df.dropna(subset=years).sort_values("Country Code").reset_index(drop=True)
+    n = len(df)
+    pick = [i * n // FERTILITY_COUNTRIES for i in range(FERTILITY_COUNTRIES)]
+    out = df.loc[pick, ["Country Code", *years]].melt(id_vars="Country Code", var_name="year",
+                                                      value_name="fertility")
+    out["time"] = pd.to_datetime(out.pop("year"), format="%Y")
+    out = out.rename(columns={"Country Code": "country"})[["country", "time", "fertility"]]
+    return out.sort_values(["country", "time"]).reset_index(drop=True).astype(
+        {"fertility": float})
+
+
+@_register(name="danish_money", package=_SM, path="datasets/danish_data/data.csv", freq="QS",
+           season=4, description="Danish money demand data, quarterly 1974 Q1 - 1987 Q3: log "
+           "real money (lrm), log real income (lry), log prices (lpy), bond rate (ibo), deposit "
+           "rate (ide), five series", source="Johansen and Juselius (1990), in "
+           "statsmodels.datasets.danish_data", licence=_SM_PD.format("danish_data"),
+           target=["value"], series="variable", kind="economics")
+def _danish_money(path):
+    pd = _pd()
+    df = pd.read_csv(path, encoding="utf-8-sig")
+    df["time"] = pd.PeriodIndex(df.pop("period"), freq="Q").to_timestamp()
+    out = df.melt(id_vars="time", var_name="variable", value_name="value")
+    return out[["variable", "time", "value"]].sort_values(["variable", "time"]).reset_index(
+        drop=True).astype({"value": float})
+
+
+@_register(name="german_rates", package=_SM, path="datasets/interest_inflation/E6.csv",
+           freq="QS", season=4, description="West German inflation (Dp: quarterly change of "
+           "the log GDP deflator) and nominal long-term interest rate (R), quarterly 1972 Q2 - "
+           "1998 Q4, two series", source="Lütkepohl (2005), data set E6 of JMulTi, in "
+           "statsmodels.datasets.interest_inflation", licence="as stated in "
+           "statsmodels.datasets.interest_inflation (no terms given; distributed with "
+           "statsmodels, BSD-3)", target=["value"], series="variable", kind="economics")
+def _german_rates(path):
+    pd = _pd()
+    df = pd.read_csv(path)
+    df["time"] = pd.PeriodIndex.from_fields(year=df.pop("year"), quarter=df.pop("quarter"),
+                                            freq="Q").to_timestamp()
+    out = df.melt(id_vars="time", var_name="variable", value_name="value")
+    return out[["variable", "time", "value"]].sort_values(["variable", "time"]).reset_index(
+        drop=True).astype({"value": float})
