@@ -121,3 +121,4 @@ bench-forecast: install
 	$(PIP) -c $(VENV)/dateutil-hold.txt -e ".[forecast-peers]"
 	$(BIN)/python benchmarks/forecast.py --set dev --models $(FORECAST_MODELS)
 	$(BIN)/python benchmarks/forecast.py --set report --models $(FORECAST_MODELS)
+	$(BIN)/python benchmarks/forecast.py --set report2 --models $(FORECAST_MODELS)
