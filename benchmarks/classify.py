@@ -36,7 +36,7 @@ import copy
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import torch
 
@@ -307,15 +307,19 @@ def run_ucr(name: str, args) -> dict:
                              f"{', '.join(REPORT_SETS)} (`make ucr-data` unpacks them); "
                              f"--set dev runs sktime's bundled archives")
     train = load_ucr(name, "train", root=root)
-    test = load_ucr(name, "test", classes=train.classes, root=root)
     cfg = SeriesClassifierConfig(epochs=args.ucr_epochs, cv_folds=args.cv_folds,
                                  models=args.ucr_models, width=args.ucr_width,
                                  max_steps=args.ucr_max_steps, min_steps=args.ucr_min_steps,
                                  pool=args.ucr_pool, norm=args.ucr_norm,
                                  combine=args.ucr_combine, ensemble=args.ucr_ensemble)
+    if args.cv_only:  # the training split's folds alone: the test split is not read
+        cfg = replace(cfg, ensemble=1, combine="best")
     clf = SeriesClassifier(cfg).fit(train.series, [train.classes[k] for k in
                                                     train.labels.tolist()],
                                     verbose=args.verbose)
+    if args.cv_only:
+        return cv_summary(name, clf)
+    test = load_ucr(name, "test", classes=train.classes, root=root)
     pred = clf.predict(test.series)
     acc = sum(p == test.classes[k] for p, k in zip(pred, test.labels.tolist())) / len(pred)
     dtw, dtw_s = float("nan"), 0.0
@@ -338,6 +342,23 @@ def run_ucr(name: str, args) -> dict:
           f"pooled by up to x{clf.factor} | train {clf.fit_seconds:.0f} s, DTW {dtw_s:.0f} s",
           flush=True)
     return row
+
+
+def cv_summary(name: str, clf: SeriesClassifier) -> dict:
+    """Print each candidate's smoothed held-out accuracy curve at a few epochs, its chosen
+    epoch and the epochs that tie with it (what a change of the epoch rule could move)."""
+    import numpy as np
+
+    print(f"ucr {name} (training split only): smoothed CV accuracy by epoch")
+    for c in clf.cv:
+        a = np.array(c["accuracy"])
+        marks = sorted({e for e in (5, 10, 15, 20, 30, 50, 100, len(a)) if e <= len(a)})
+        ties = np.flatnonzero(np.round(a, 6) == np.round(a[c["best_epoch"] - 1], 6)) + 1
+        print(f"  {c['model']:8} shuffle={c['shuffle']!s:5} chosen epoch {c['best_epoch']:4d} "
+              f"of {len(a)} (acc {a[c['best_epoch'] - 1]:.4f}; ties at {ties.tolist()[:6]}"
+              f"{'...' if len(ties) > 6 else ''}) | "
+              + " ".join(f"{e}:{a[e - 1]:.3f}" for e in marks), flush=True)
+    return {"name": name, "cv": clf.cv}
 
 
 def ucr_table(rows: list[dict], args) -> None:
@@ -384,6 +405,9 @@ def main(argv=None) -> int:
                    choices=["auto", "global", "log", "series+log"],
                    help="input features (SeriesClassifierConfig.norm)")
     p.add_argument("--no-dtw", action="store_true", help="skip the 1-NN DTW anchor")
+    p.add_argument("--cv-only", action="store_true",
+                   help="cross-validate on the training split and print the curves; the test "
+                        "split is not read and nothing is written (for choices)")
     p.add_argument("--set", choices=["dev", "report"], default="dev",
                    help="UCR archives: dev = the nine sktime bundles (the defaults' choices "
                         "saw their training splits), report = REPORT_SETS, seen by no choice")
@@ -425,8 +449,10 @@ def main(argv=None) -> int:
         rows = []
         for name in names:
             rows.append(run_ucr(name, args))
-            write_rows(args.set, rows[-1:])  # each set as it ends: a long run may be stopped
-        ucr_table(rows, args)
+            if not args.cv_only:
+                write_rows(args.set, rows[-1:])  # each set as it ends: a long run may stop
+        if not args.cv_only:
+            ucr_table(rows, args)
     return 0
 
 
