@@ -202,9 +202,13 @@ def dtw_1nn(train, test) -> tuple[float, float]:
     t0 = time.perf_counter()
     import importlib.util
 
-    # without numba, sktime's DTW runs as plain Python loops (hours on PigCVP): dtw_rows then
+    # without numba, sktime's DTW runs as plain Python loops (hours on PigCVP); with it, one
+    # pair of 1,460 steps takes 0.21 s (ACSF1: 35 min) where dtw_rows scores a query against
+    # 100 references in 4.3 s (7 min): dtw_rows (checked against sktime's distance) whenever
+    # the series are long
     if (len({s.shape[0] for s in train.series + test.series}) > 1
-            or importlib.util.find_spec("numba") is None):
+            or importlib.util.find_spec("numba") is None
+            or max(s.shape[0] for s in train.series) > 256):
         return dtw_1nn_unequal(train, test), time.perf_counter() - t0
     knn = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw")
     knn.fit(nested(train), train.labels.numpy())
