@@ -47,6 +47,7 @@ from rnnkit.data.sentiment import load_rt_polarity, stratified_folds, stratified
 from rnnkit.data.ucr import bundled_ucr_names, load_ucr
 from rnnkit.data.vocab import Vocab
 from rnnkit.series.classifier import SeriesClassifier, SeriesClassifierConfig
+from rnnkit.series.progress import ProgressMismatch
 from rnnkit.text.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.train import Callback, TrainConfig, Trainer
 
@@ -318,9 +319,19 @@ def run_ucr(name: str, args) -> dict:
                                  combine=args.ucr_combine, ensemble=args.ucr_ensemble)
     if args.cv_only:  # the training split's folds alone: the test split is not read
         cfg = replace(cfg, ensemble=1, combine="best")
-    clf = SeriesClassifier(cfg).fit(train.series, [train.classes[k] for k in
-                                                    train.labels.tolist()],
-                                    verbose=args.verbose)
+    labels = [train.classes[k] for k in train.labels.tolist()]
+    progress = None  # the finished training runs: a stopped benchmark continues on a rerun
+    if args.progress_dir and not args.cv_only:
+        os.makedirs(args.progress_dir, exist_ok=True)
+        progress = os.path.join(args.progress_dir, f"{args.set}-{name}.pt")
+    try:
+        clf = SeriesClassifier(cfg).fit(train.series, labels, verbose=args.verbose,
+                                        progress=progress)
+    except ProgressMismatch as err:  # a stopped run of other settings: not this one's
+        print(f"    {name}: {err}; starting over", flush=True)
+        os.remove(progress)
+        clf = SeriesClassifier(cfg).fit(train.series, labels, verbose=args.verbose,
+                                        progress=progress)
     if args.cv_only:
         return cv_summary(name, clf)
     test = load_ucr(name, "test", classes=train.classes, root=root)
@@ -345,6 +356,8 @@ def run_ucr(name: str, args) -> dict:
     print(f"ucr {name}: test accuracy {acc:.4f} vs 1-NN DTW {dtw:.4f} | {row['recipe']}, "
           f"pooled by up to x{clf.factor} | train {clf.fit_seconds:.0f} s, DTW {dtw_s:.0f} s",
           flush=True)
+    if progress and os.path.exists(progress):
+        os.remove(progress)  # the row holds the result; main() writes it next
     return row
 
 
@@ -409,6 +422,11 @@ def main(argv=None) -> int:
                    choices=["auto", "global", "log", "series+log"],
                    help="input features (SeriesClassifierConfig.norm)")
     p.add_argument("--no-dtw", action="store_true", help="skip the 1-NN DTW anchor")
+    p.add_argument("--progress-dir", default=os.path.join(os.path.dirname(EXTRA_DIR),
+                                                          "ucr-progress"),
+                   help="where each archive's finished training runs are kept while it runs "
+                        "(a stopped benchmark continues there when rerun; '' for none); "
+                        "train_s of a continued fit counts only its own runs")
     p.add_argument("--cv-only", action="store_true",
                    help="cross-validate on the training split and print the curves; the test "
                         "split is not read and nothing is written (for choices)")
