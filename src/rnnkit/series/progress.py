@@ -10,8 +10,9 @@ that was never stopped (tested), on the same rnnkit and torch and with the same 
 threads (another thread count may change float rounding, not the method). The file records
 the rnnkit and torch versions and is refused by others, whose training may differ.
 
-The whole file is rewritten after every unit: its size is the held-out probabilities of the
-folds in flight (``4 E n_fold K`` bytes each) plus the networks refit so far.
+The whole file is rewritten after every unit. It holds the held-out probabilities of the
+finished folds of the candidate in flight (``4 E n_fold K`` bytes each), those of every
+finished candidate at its chosen epoch (``4 N K`` bytes), and the networks refit so far.
 
 :class:`FitProgress` writes the file atomically after every finished unit. While a fit with a
 progress file runs, Ctrl-C or SIGTERM stop it after the optimizer step in flight (the unit in
