@@ -49,7 +49,7 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.series.classifier import SeriesClassifier, SeriesClassifierConfig
 from rnnkit.series.progress import ProgressMismatch
 from rnnkit.text.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.train import Callback, TrainConfig, Trainer
+from rnnkit.train import Callback, TrainConfig, Trainer, TrainingInterrupted
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DATA = os.path.join(ROOT, "..", "shared", "data")
@@ -320,10 +320,7 @@ def run_ucr(name: str, args) -> dict:
     if args.cv_only:  # the training split's folds alone: the test split is not read
         cfg = replace(cfg, ensemble=1, combine="best")
     labels = [train.classes[k] for k in train.labels.tolist()]
-    progress = None  # the finished training runs: a stopped benchmark continues on a rerun
-    if args.progress_dir and not args.cv_only:
-        os.makedirs(args.progress_dir, exist_ok=True)
-        progress = os.path.join(args.progress_dir, f"{args.set}-{name}.pt")
+    progress = progress_path(args, name)
     try:
         clf = SeriesClassifier(cfg).fit(train.series, labels, verbose=args.verbose,
                                         progress=progress)
@@ -356,9 +353,16 @@ def run_ucr(name: str, args) -> dict:
     print(f"ucr {name}: test accuracy {acc:.4f} vs 1-NN DTW {dtw:.4f} | {row['recipe']}, "
           f"pooled by up to x{clf.factor} | train {clf.fit_seconds:.0f} s, DTW {dtw_s:.0f} s",
           flush=True)
-    if progress and os.path.exists(progress):
-        os.remove(progress)  # the row holds the result; main() writes it next
     return row
+
+
+def progress_path(args, name: str) -> str | None:
+    """Where ``name``'s finished training runs are kept while it runs (``None``: nowhere), so a
+    stopped benchmark continues there on a rerun; removed once its row is written."""
+    if not args.progress_dir or args.cv_only:
+        return None
+    os.makedirs(args.progress_dir, exist_ok=True)
+    return os.path.join(args.progress_dir, f"{args.set}-{name}.pt")
 
 
 def cv_summary(name: str, clf: SeriesClassifier) -> dict:
@@ -470,9 +474,16 @@ def main(argv=None) -> int:
                                   else bundled_ucr_names())
         rows = []
         for name in names:
-            rows.append(run_ucr(name, args))
+            try:
+                rows.append(run_ucr(name, args))
+            except TrainingInterrupted as err:  # Ctrl-C: the finished runs are saved
+                print(f"{name}: {err}; run the same command again to continue", flush=True)
+                return 130
             if not args.cv_only:
                 write_rows(args.set, rows[-1:])  # each set as it ends: a long run may stop
+                progress = progress_path(args, name)
+                if progress and os.path.exists(progress):
+                    os.remove(progress)  # the row now holds the result
         if not args.cv_only:
             ucr_table(rows, args)
     return 0

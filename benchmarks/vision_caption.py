@@ -226,12 +226,11 @@ def main(argv: list[str] | None = None) -> int:
             r = results[name]
             print(f"{name:<15}" + "".join(f"{r[split][m]:>18.3f}" for m in METRICS)
                   + f"{r['train_seconds']:>10.0f}")
-    print("\nattend / baseline on the test split (> 1: attend is better)")
     others = [b for b in shown if b != "attend"]
-    print(f"{'metric':<18}" + "".join(f"{b:>15}" for b in others))
-    for m in METRICS:
-        if "attend" not in results:
-            break
+    if "attend" in results:
+        print("\nattend / baseline on the test split (> 1: attend is better)")
+        print(f"{'metric':<18}" + "".join(f"{b:>15}" for b in others))
+    for m in METRICS if "attend" in results else ():
         a = results["attend"]["test"][m]
         cells = []
         for b in others:
