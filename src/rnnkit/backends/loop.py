@@ -42,9 +42,13 @@ def run_direction(cell: Cell, x: Tensor, state: State, mask: Tensor | None) -> t
     """
     cell.begin_sequence()  # per-sequence setup, e.g. one variational recurrent-dropout mask
     xp = cell.project_input(x)  # [B, T, G]: the time-parallel GEMM, hoisted out of the loop
+    # unbind, not xp[:, t]: the backward of T selects zero-fills and adds T tensors of xp's
+    # full size, O(T^2) memory traffic (forward + backward measured 5.1x slower for a
+    # 200-step LSTM, 3.6x for a 40-step ConvLSTM); unbind's backward stacks them once
+    xs = xp.unbind(1)
     outs = []
     for t in range(x.shape[1]):
-        out, new = cell.step(xp[:, t], state)
+        out, new = cell.step(xs[t], state)
         if mask is not None:
             m = mask[:, t]  # [B, 1] (spatial cells: [B, 1, 1, 1])
             new = state_map(lambda n, s, m=m: torch.where(m, n, s), new, state)

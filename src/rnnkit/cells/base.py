@@ -135,7 +135,11 @@ class Cell(nn.Module):
         uniform_init_(self, self.hidden_size)
 
     def step(self, xp_t: Tensor, state: State) -> tuple[Tensor, State]:  # pragma: no cover
-        """``([B, G], state) -> (out_t [B, O], new_state)``: one step of the recurrence."""
+        """``([B, G], state) -> (out_t [B, O], new_state)``: one step of the recurrence.
+
+        ``xp_t`` is a view of :meth:`project_input`'s output (one of its ``unbind`` along
+        time): read it, never modify it in place (autograd refuses in-place changes of such a
+        view; ``xp_t = xp_t + ...`` is fine)."""
         raise NotImplementedError
 
     def initial_state(

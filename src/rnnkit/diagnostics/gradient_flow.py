@@ -189,8 +189,8 @@ def _probed_unroll(layer: Recurrent, step: Callable, x: Any, state: Any, lengths
     if state is not None and unbatched:
         state = state_map(lambda s: s.unsqueeze(1), state)
     outs, eps = [], []
-    for t in range(xb.shape[1]):
-        out_t, state, e = _probe(*step(xb[:, t], state))  # [B, O]
+    for x_t in xb.unbind(1):  # not xb[:, t]: T selects cost O(T^2) in the backward
+        out_t, state, e = _probe(*step(x_t, state))  # [B, O]
         outs.append(out_t)
         eps.append(e)
     out = torch.stack(outs, dim=1)  # [B, T, O]
