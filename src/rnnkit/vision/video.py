@@ -330,13 +330,14 @@ def parameter_count(model: nn.Module) -> int:
 
 def fit_predictor(model: NextFramePredictor, train: Any, *, batch_size: int = 16,
                   batches_per_epoch: int = 100, valid_sequences: int = 64, seed: int = 0,
-                  resume: bool = False,
-                  run: dict[str, Any] | None = None) -> dict[str, float]:
+                  resume: bool = False, run: dict[str, Any] | None = None,
+                  stats: dict[str, Any] | None = None) -> dict[str, float]:
     """Train ``model`` with the :class:`~rnnkit.train.Trainer` (``train``: a
     :class:`~rnnkit.train.TrainConfig`; ``max_steps`` / ``max_time`` bound it) on fresh
     moving-digit sequences of the *training* digits; ``best.pt`` is chosen on
     ``valid_sequences`` other sequences of training digits (the held-out test digits take
-    no part in any choice). Returns the validation metrics of the weights kept."""
+    no part in any choice). Returns the validation metrics of the weights kept; ``stats``, when
+    given, receives ``"steps"``, the optimizer steps taken."""
     from ..train import Trainer
     from .moving_digits import MovingDigitsBatches, moving_digits
 
@@ -349,6 +350,8 @@ def fit_predictor(model: NextFramePredictor, train: Any, *, batch_size: int = 16
     extra = model.extra_state() | ({"run": run} if run else {})
     trainer = Trainer(model, train, data, val_data=list(val), extra_state=extra)
     trainer.fit(resume=resume)
+    if stats is not None:
+        stats["steps"] = trainer.step
     metrics = trainer.best_metrics()
     model.eval()
     return metrics
