@@ -6,10 +6,10 @@ it runs on the same torch build, threads and tensors as rnnkit, so the two can b
 process and trained under one budget. Two things here:
 
 * :func:`layer_speed` — one layer each way, same shapes and **the same weights** (copied by
-  :func:`copy_weights`; the outputs are checked equal before anything is timed): median time of
-  a forward pass (no grad) and of forward + backward, interleaved, and their ratio. Keras reads
-  ``[B, T, H, W, C]`` (channels last, its default), rnnkit ``[B, T, C, H, W]``; each gets its
-  own layout, untimed.
+  :func:`copy_weights`; outputs and input gradients are checked equal before anything is
+  timed): median time of a forward pass (no grad) and of forward + backward, interleaved, and
+  their ratio. Keras reads ``[B, T, H, W, C]`` (channels last, its default), rnnkit ``[B, T,
+  C, H, W]``; each gets its own layout, untimed.
 * :class:`KerasPredictor` — rnnkit's encoder-forecaster (:class:`~rnnkit.vision.video.
   NextFramePredictor`: ``p x p`` patches, ``L`` ConvLSTM encoder layers whose final states
   start ``L`` forecaster layers reading a zero map, a 1 x 1 convolution over the forecaster
@@ -182,6 +182,21 @@ class KerasPredictor:
         logits = layers.TimeDistributed(layers.Conv2D(
             p2, 1, bias_initializer=keras.initializers.Constant(logit)), name="head")(y)
         self.model = keras.Model(frames, logits)
+
+    def copy_from(self, net: Any) -> KerasPredictor:
+        """Take the weights of a :class:`~rnnkit.vision.video.NextFramePredictor` of the same
+        configuration (each ConvLSTM layer by :func:`copy_weights`, the head's ``[p^2, L H, 1,
+        1]`` kernel as Keras's ``[1, 1, L H, p^2]``): the two then predict the same frames,
+        which is what shows this is rnnkit's network."""
+        if vars(net.config) != vars(self.config):
+            raise ValueError(f"configurations differ: {vars(net.config)} vs {vars(self.config)}")
+        for part in ("encoder", "forecaster"):
+            for layer, rnn in enumerate(getattr(net, part)):
+                copy_weights(rnn, self.model.get_layer(f"{part}_{layer}"))
+        head = self.model.get_layer("head").layer
+        head.set_weights([net.head.weight.detach().permute(2, 3, 1, 0).numpy(),
+                          net.head.bias.detach().numpy()])
+        return self
 
     def to_patches(self, frames: torch.Tensor) -> np.ndarray:
         """``[B, T, 1, S, S] -> [B, T, S/p, S/p, p^2]`` (float32, channels last)."""
