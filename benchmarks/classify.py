@@ -191,16 +191,21 @@ def run_sentiment(args) -> None:
 
 
 # -- UCR/UEA series ------------------------------------------------------------------------------
+def _nested(data):
+    """sktime's ``nested_univ`` frame of a UCR split: one ``pd.Series`` (float64) per series and
+    channel, so unequal lengths fit."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.DataFrame({f"dim_{c}": [pd.Series(s[:, c].numpy().astype(np.float64))
+                                      for s in data.series]
+                         for c in range(data.num_channels)})
+
+
 def dtw_1nn(train, test) -> tuple[float, float]:
     """Test accuracy and seconds of sktime's 1-NN DTW (full window), the classic anchor."""
     import numpy as np
-    import pandas as pd
     from sktime.classification.distance_based import KNeighborsTimeSeriesClassifier
-
-    def nested(data):  # sktime's nested_univ frame: one pd.Series per cell (unequal lengths)
-        return pd.DataFrame({f"dim_{c}": [pd.Series(s[:, c].numpy().astype(np.float64))
-                                          for s in data.series]
-                             for c in range(data.num_channels)})
 
     t0 = time.perf_counter()
     import importlib.util
@@ -214,8 +219,8 @@ def dtw_1nn(train, test) -> tuple[float, float]:
             or max(s.shape[0] for s in train.series) > 256):
         return dtw_1nn_unequal(train, test), time.perf_counter() - t0
     knn = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw")
-    knn.fit(nested(train), train.labels.numpy())
-    pred = knn.predict(nested(test))
+    knn.fit(_nested(train), train.labels.numpy())
+    pred = knn.predict(_nested(test))
     return float((np.asarray(pred) == test.labels.numpy()).mean()), time.perf_counter() - t0
 
 
@@ -279,7 +284,6 @@ def minirocket(train, test) -> tuple[float, float]:
     ``RidgeClassifierCV(alphas=logspace(-3, 3, 10))``. Needs numba; the seconds include
     numba's compilation the first time each transform runs in the process."""
     import numpy as np
-    import pandas as pd
 
     t0 = time.perf_counter()
     y_train, y_test = train.labels.numpy(), test.labels.numpy()
@@ -299,19 +303,14 @@ def minirocket(train, test) -> tuple[float, float]:
         from sklearn.preprocessing import StandardScaler
         from sktime.transformations.rocket import MiniRocketMultivariateVariable
 
-        def nested(data):  # sktime's nested_univ frame: one pd.Series per cell
-            return pd.DataFrame({f"dim_{c}": [pd.Series(s[:, c].numpy().astype(np.float64))
-                                              for s in data.series]
-                                 for c in range(data.num_channels)})
-
         # the transform outside sklearn's Pipeline: sktime 1.2's transformers fail inside one
         # under scikit-learn 1.9 (no attribute '_parent_callback_ctx')
         rocket = MiniRocketMultivariateVariable(num_kernels=10_000, random_state=0,
                                                 pad_value_short_series=0.0)
         ridge = make_pipeline(StandardScaler(with_mean=False),
                               RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)))
-        ridge.fit(rocket.fit_transform(nested(train)), y_train)
-        pred = ridge.predict(rocket.transform(nested(test)))
+        ridge.fit(rocket.fit_transform(_nested(train)), y_train)
+        pred = ridge.predict(rocket.transform(_nested(test)))
     return float((np.asarray(pred) == y_test).mean()), time.perf_counter() - t0
 
 
@@ -479,6 +478,9 @@ def run_peers_only(names: list[str], args) -> int:
     from rnnkit.atomic import merge_json
 
     path = os.path.join(RESULTS, f"ucr_{args.set}.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"--peers-only adds columns to the rows of {path}, which does not "
+                         f"exist; run the benchmark without --peers-only first")
     with open(path, encoding="utf-8") as f:
         have = set(json.load(f))
     root = args.extra_dir if args.set == "report" else None

@@ -21,13 +21,14 @@ project root::
 
 The peer a user would pick instead is **Keras** ``ConvLSTM2D`` (PyTorch has no ConvLSTM), on
 the torch backend in this process (``benchmarks/video_keras.py``): first a layer-speed table,
-rnnkit's ``Recurrent("convlstm")`` against ``ConvLSTM2D`` with copied weights (outputs checked
-equal), median ms and the Keras/rnnkit ratio; then the column ``keras ConvLSTM2D``: rnnkit's
-network (same layers, sizes, patches, loss and optimisation settings, same training and
-validation sequences; each library's own initial weights) built from Keras layers and trained
-with ``model.fit`` for the same budget. Without Keras (the ``bench`` extra) both are left out,
-saying so; the speed table runs when the peer is among ``--models``. ``--models`` trains a
-subset (e.g. ``--models "convlstm,keras ConvLSTM2D"`` for the peer comparison alone)::
+rnnkit's ``Recurrent("convlstm")`` against ``ConvLSTM2D`` with copied weights (outputs and
+input gradients checked equal), median ms and the Keras/rnnkit ratio; then the column ``keras
+ConvLSTM2D``: rnnkit's network (same layers, sizes, patches, loss and optimisation settings,
+same training and validation sequences; each library's own initial weights) built from Keras
+layers and trained with ``model.fit`` for the same budget. Without Keras (the ``bench`` extra)
+both are left out, saying so; the speed table runs when the peer is among ``--models``.
+``--models`` trains a subset (e.g. ``--models "convlstm,keras ConvLSTM2D"`` for the peer
+comparison alone)::
 
     python benchmarks/vision_video.py --models "convlstm,keras ConvLSTM2D" --threads 1 \
         --out benchmarks/results/vision_video_keras.json
@@ -141,6 +142,9 @@ def main() -> None:
         video_keras, peer_note = None, f"Keras left out: {exc}"
         print(peer_note, flush=True)
         wanted = [m for m in wanted if m != PEER]
+        if not wanted:
+            ap.error(f"--models asked only for {PEER!r}, which needs Keras: pip install -c "
+                     f"constraints.txt -e '.[bench]'")
     if video_keras is not None and PEER in wanted and not args.no_layer_speed:
         speed = video_keras.layer_speed(SPEED_SHAPES, repeats=5 if args.quick else 15)
         print_speed(speed, args.threads)
