@@ -91,6 +91,27 @@ def test_the_rendered_image_is_the_label_drawn_by_pillow():
         np.abs(inner - ref).mean() + 10
 
 
+def test_a_line_captured_small_is_softer_and_augmented_sizes_span_the_range():
+    """Small print (captured at 16 px, scaled up to 32) has fewer sharp edges and more mid-grey
+    pixels than the same line captured at 56 px; augmented lines draw capture sizes across
+    :data:`CAPTURE_SIZES`."""
+    lines = tl.text_lines()
+    text = lines[int(np.random.default_rng().integers(len(lines)))]
+
+    def edges_and_grey(size: int) -> tuple[float, float]:
+        img = tl.render_line(text, FONTS["DejaVuSans"], style=tl.Style(size=size))
+        g = img.astype(np.float32)
+        return (float((np.abs(np.diff(g, axis=1)) > 128).mean()),
+                float(((g > 64) & (g < 192)).mean()))
+
+    (sharp_small, grey_small), (sharp_big, grey_big) = edges_and_grey(16), edges_and_grey(56)
+    assert sharp_small < 0.5 * sharp_big and grey_small > 1.5 * grey_big
+    assert tl.render_line(text, FONTS["DejaVuSans"], style=tl.Style(size=16)).shape[0] == 32
+    lo, hi = tl.CAPTURE_SIZES
+    sizes = [tl.Style.draw(np.random.default_rng(s)).size for s in range(200)]
+    assert lo <= min(sizes) < lo + 3 and hi - 3 < max(sizes) <= hi
+
+
 def test_dataset_items_are_reproducible_and_match_their_label(parts):
     ds = tl.TextLineDataset(parts["train"], FONTS, 50, seed=4)
     i = int(np.random.default_rng().integers(50))

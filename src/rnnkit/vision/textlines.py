@@ -25,6 +25,7 @@ case of a rendered line cannot be read from the image.
 
 **Rendering** (:func:`render_line`, deterministic from its seed): the text is drawn at 48 px
 as an ink mask (optionally thickened, ``stroke``), sheared (slant) and rotated a little,
+scaled to a random capture height (16-56 px, :data:`CAPTURE_SIZES`: small and large print),
 put on a background of random grey level with a linear illumination ramp in a random ink
 level, blurred, given Gaussian noise, then normalised by :func:`normalize_line`: contrast
 stretched (ink 0, paper 255), cropped to the ink with a margin, and resized to ``height``
@@ -58,10 +59,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ALPHABET", "FONT_DIRS", "FONT_GROUPS", "HELDOUT_HANDWRITING", "HELDOUT_PRINT",
-           "TRAIN_FONTS", "FontError", "TextLineDataset", "corpus_text", "find_fonts",
-           "font_charset", "normalize_line", "normalize_text", "render_line", "split_lines",
-           "text_lines"]
+__all__ = ["ALPHABET", "CAPTURE_SIZES", "FONT_DIRS", "FONT_GROUPS", "HELDOUT_HANDWRITING",
+           "HELDOUT_PRINT", "TRAIN_FONTS", "FontError", "Style", "TextLineDataset",
+           "corpus_text", "find_fonts", "font_charset", "normalize_line", "normalize_text",
+           "render_line", "split_lines", "text_lines"]
 
 #: the characters a line may hold: space, then printable ASCII (95 in all)
 ALPHABET = " " + string.ascii_letters + string.digits + string.punctuation
@@ -91,6 +92,9 @@ FONT_GROUPS = {"train": TRAIN_FONTS, "print": HELDOUT_PRINT, "handwriting": HELD
 FONT_FIX = "run `make vision-data` (Debian font packages; fc-list shows what is installed)"
 CORPUS_FILE = ("languageExcerpts", "trainingData", "en.txt")  # under the music21 package
 RENDER_SIZE = 48  # px: drawn large, then scaled down to the line height
+#: the range of capture heights (px, log-uniform) of augmented lines: small print upscaled to
+#: the model's height is blocky and soft, large print is downscaled (:class:`Style`)
+CAPTURE_SIZES = (16, 56)
 _TRANSLATE = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
                             "\u2013": "-", "\u2014": "--", "\u2026": "...", "\u00a0": " "})
 
@@ -229,8 +233,12 @@ def font_charset(path: str) -> frozenset[str]:
 class Style:
     """One random rendering: ``stroke`` (extra ink width, px at 48 px), ``shear`` (x += shear *
     y), ``angle`` (degrees), ``paper``/``ink`` grey levels, ``ramp`` (illumination change
-    across the line), ``blur`` (Gaussian radius at the final height), ``noise`` (std of grey
-    levels), ``margin`` (of the ink height, each side), ``stretch`` (horizontal scale)."""
+    across the line), ``blur`` (Gaussian radius at the captured size), ``noise`` (std of grey
+    levels), ``margin`` (of the ink height, each side), ``stretch`` (horizontal scale),
+    ``size`` (the height in px at which the line is captured, margins included: paper,
+    blur and noise are applied at that resolution before :func:`normalize_line` scales it to
+    the model's height, as a scan or screenshot of small or large print would be;
+    ``None``: captured at the model's height)."""
 
     stroke: int = 0
     shear: float = 0.0
@@ -242,6 +250,7 @@ class Style:
     noise: float = 0.0
     margin: float = 0.15
     stretch: float = 1.0
+    size: int | None = None
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> Style:
@@ -251,7 +260,9 @@ class Style:
                    ink=float(rng.uniform(0, paper - 100)), ramp=float(rng.uniform(-40, 40)),
                    blur=float(rng.uniform(0, 1.0)) * (rng.random() < 0.6),
                    noise=float(rng.uniform(0, 12)), margin=float(rng.uniform(0.05, 0.3)),
-                   stretch=float(rng.uniform(0.85, 1.2)))
+                   stretch=float(rng.uniform(0.85, 1.2)),
+                   # drawn last: the other draws of a seed stay those of before sizes varied
+                   size=int(round(math.exp(rng.uniform(*np.log(CAPTURE_SIZES))))))
 
 
 def _ink_mask(text: str, path: str, style: Style):
@@ -274,23 +285,26 @@ def _ink_mask(text: str, path: str, style: Style):
 
 
 def render_line(text: str, font: str, *, seed: int = 0, height: int = 32,
-                augment: bool = True) -> np.ndarray:
+                augment: bool = True, style: Style | None = None) -> np.ndarray:
     """``text`` drawn in the font file ``font`` -> ``uint8 [height, W]`` (dark ink on light
     paper), normalised by :func:`normalize_line`. ``augment``: a random :class:`Style` from
-    ``seed`` (the same seed gives the same image); otherwise black on white, upright."""
+    ``seed`` (the same seed gives the same image); otherwise black on white, upright.
+    ``style``: this :class:`Style` instead (``seed`` then only draws the noise)."""
     from PIL import Image, ImageFilter
 
     if not text.strip():
         raise ValueError("cannot render an empty line; give some text")
     rng = np.random.default_rng(seed)
-    style = Style.draw(rng) if augment else Style()
+    if style is None:
+        style = Style.draw(rng) if augment else Style()
     mask = _ink_mask(text, font, style)
     left, top, right, bottom = mask.getbbox()
     m = round(style.margin * (bottom - top))
     mask = mask.crop((left - m, top - m, right + m, bottom + m))  # outside: no ink
     w, h = mask.size
-    width = max(1, round(w * height / h * style.stretch))
-    ink = np.asarray(mask.resize((width, height), Image.BILINEAR), dtype=np.float32) / 255
+    size = style.size or height
+    width = max(1, round(w * size / h * style.stretch))
+    ink = np.asarray(mask.resize((width, size), Image.BILINEAR), dtype=np.float32) / 255
     paper = style.paper + style.ramp * np.linspace(-0.5, 0.5, width, dtype=np.float32)[None]
     gray = np.clip(paper + (style.ink - paper) * ink, 0, 255)
     if style.blur:
