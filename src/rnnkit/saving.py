@@ -402,6 +402,10 @@ UNFINISHED: dict[str, str] = {
     "series-classifier fit, not a model: continue it with the same `rnnkit classify train` "
     "command plus --resume (or SeriesClassifier.fit(..., progress=PATH)); the model it makes "
     "is best.pt beside it",
+    "rnnkit.forecast.progress": "the saved work of an interrupted forecast fit (--model esrnn "
+    "or comb), not a model: continue it with the same `rnnkit forecast train` command plus "
+    "--resume (or ESRNN/ForecastCombination.fit(..., progress=PATH)); the model it makes is "
+    "the command's --out",
 }
 
 

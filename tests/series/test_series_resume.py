@@ -95,9 +95,9 @@ def test_progress_of_other_settings_data_or_kind_is_refused(tmp_path, monkeypatc
     assert err.value.data_changed and not err.value.changed
     with pytest.raises(ProgressMismatch):
         SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys[::-1], progress=path)
-    from rnnkit.series import progress
+    from rnnkit.train import resumable
 
-    monkeypatch.setattr(progress, "runtime", lambda: {"rnnkit": "9.8", "torch": "9.9"})
+    monkeypatch.setattr(resumable, "runtime", lambda: {"rnnkit": "9.8", "torch": "9.9"})
     with pytest.raises(ProgressMismatch) as err:
         SeriesClassifier(SeriesClassifierConfig(**CFG)).fit(xs, ys, progress=path)
     assert err.value.runtime == {"rnnkit": (rnnkit.__version__, "9.8"),

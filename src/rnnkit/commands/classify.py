@@ -57,7 +57,7 @@ from .options import (
     print_warnings,
     with_defaults,
 )
-from .runs import add_run_dir_flags, best_note, flag_name, open_run
+from .runs import add_run_dir_flags, best_note, flag_name, open_run, progress_mismatch
 
 __all__ = ["ClassifyDataConfig", "register"]
 
@@ -218,14 +218,10 @@ def _train_series(args: argparse.Namespace) -> int:
     try:
         clf = SeriesClassifier(series_cfg).fit(data.series, data.labels, progress=last)
     except ProgressMismatch as err:
-        what = [f"{flag_name(flags.get(k, 'series.' + k), {**ALIASES, **SERIES_ALIASES})} was "
-                f"{old!r}, now {new!r}" for k, (old, new) in err.changed.items()]
-        what += [f"--data {path} holds other series or labels"] if err.data_changed else []
-        what += [f"it was written by {k} {old}, this is {k} {new}"
-                 for k, (old, new) in err.runtime.items()]
-        raise ValueError(f"--resume: {last} is the progress of another run ({'; '.join(what)}); "
-                         f"resume with that run's --data and flags, or pass --overwrite to "
-                         f"start again") from None
+        aliases = {**ALIASES, **SERIES_ALIASES}
+        raise progress_mismatch(err, last, lambda k: flag_name(flags.get(k, "series." + k),
+                                                                aliases),
+                                f"--data {path} holds other series or labels", "--data") from None
     except ValueError as err:
         if last in str(err):  # an unreadable progress file
             raise ValueError(f"--resume: {err}; or pass --overwrite to start again") from None

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from typing import Any
 
@@ -64,7 +65,7 @@ from .options import (
     metered,
     speaking_flags,
 )
-from .runs import check_output, check_run_dir, check_writable
+from .runs import check_output, check_run_dir, check_writable, progress_mismatch
 
 __all__ = ["ALIASES", "register"]
 
@@ -384,17 +385,40 @@ def _grid(items) -> dict:
     return grid
 
 
+def _progress_path(args) -> str:
+    """Where ``--model esrnn`` / ``comb`` keep a run that a signal stopped (``OUT.progress``),
+    checked before any work: ``--resume`` needs it, a new run must not silently drop it."""
+    path = f"{args.out}.progress"
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues the interrupted run and --overwrite starts over; "
+                         "give one of them")
+    if args.resume and args.model not in GLOBAL_MODELS:
+        raise ValueError(f"--resume continues an interrupted --model esrnn or comb run; a "
+                         f"--model {args.model} run is trained again (with --train.out_dir "
+                         f"its last.pt is kept)")
+    if args.resume and not os.path.exists(path):
+        raise ValueError(f"--resume: no interrupted run to continue ({path} does not exist); "
+                         f"drop --resume to train a new model")
+    if os.path.exists(path) and not args.resume:
+        if not args.overwrite:
+            raise ValueError(f"{path} holds an interrupted run of --out {args.out}; pass "
+                             f"--resume to continue it, or --overwrite to start over")
+        os.remove(path)
+    return path
+
+
 def _train(args) -> int:
     from ..forecast.ensemble import ForecastEnsemble
     from ..train.distributed import is_main_process
 
     check_output(args.out, args.overwrite, "--out")   # every file written, before any work
+    progress = _progress_path(args)
     given = _given(args)
     _check_run_dir(given, overwrite=args.overwrite)
     _check_counts(args)
     _check_new_model_flags(args, given)
     if args.model in GLOBAL_MODELS:
-        return _train_global(args, given)
+        return _train_global(args, given, progress)
     df, cols, season, note = _load(args, given["model"].get("season"))
     cfg = _config(given, season)
     notes = _choices(note, given, cfg, _grid(args.search))
@@ -426,16 +450,31 @@ def _train(args) -> int:
     return 0
 
 
-def _train_global(args, given: dict[str, dict[str, Any]]) -> int:
+def _train_global(args, given: dict[str, dict[str, Any]], progress: str) -> int:
     """``train --model esrnn | comb``: fit the ES-RNN (or its combination) on every series
-    and save it with its own ``.save`` (atomic; ``--out`` already checked)."""
+    and save it with its own ``.save`` (atomic; ``--out`` already checked). A signal stops the
+    fit with its work kept in ``progress`` (:mod:`rnnkit.forecast.progress`), which
+    ``--resume`` continues and a finished run deletes."""
     from ..train.distributed import is_main_process
 
     df, cols, season, note = _load(args, given["model"].get("season"))
     cfg = _esrnn_config(given, season)
     model = _new_model(args, cfg)
     notes = _choices(note, given, cfg, {})
-    model.fit(df, **cols)
+    if args.resume:
+        print(f"continuing the run saved in {progress}", file=sys.stderr)
+    from ..train.resumable import ProgressMismatch
+
+    try:
+        model.fit(df, progress=progress if is_main_process() else None, **cols)
+    except ProgressMismatch as err:  # in flag words: the settings are flags here
+        flags = {field: _flag_of(key) for key, field in ESRNN_FIELDS.items()}
+        raise progress_mismatch(err, progress, lambda k: flags.get(k, k),
+                                "the data holds other series or values") from None
+    except ValueError as err:
+        if progress in str(err):  # an unreadable progress file
+            raise ValueError(f"--resume: {err}; or pass --overwrite to start again") from None
+        raise
     if not is_main_process():  # under torchrun only rank 0 saves and reports
         return 0
     notes()  # now that the fit passed its checks
@@ -443,6 +482,8 @@ def _train_global(args, given: dict[str, dict[str, Any]]) -> int:
         if hasattr(m, "columns") and not any(m.columns.values()):  # keep them for predict --csv
             m.columns = {k: cols[k] for k in ("time", "target", "series")}
     model.save(args.out)  # atomic, and only now: an interrupted run leaves --out untouched
+    if os.path.exists(progress):  # spent: the model holds all of it
+        os.remove(progress)
     for line in _esrnn_lines(model):
         print(line)
     if args.model == "comb":
@@ -703,7 +744,12 @@ def register(subparsers) -> None:
     t.add_argument("--out", default="forecaster.pt",
                    help="checkpoint path (default: %(default)s)")
     t.add_argument("--overwrite", action="store_true",
-                   help="replace an existing --out file (and a --train.out_dir run)")
+                   help="replace an existing --out file (and a --train.out_dir run, or the "
+                   "OUT.progress of an interrupted --model esrnn/comb run)")
+    t.add_argument("--resume", action="store_true",
+                   help="--model esrnn or comb: continue the run that Ctrl-C or SIGTERM "
+                   "stopped, from OUT.progress (same data and flags; the result is the model "
+                   "an uninterrupted run gives)")
     t.set_defaults(func=speaking_flags(_train, t))
 
     q = sub.add_parser("predict", help="forecast with a saved model",

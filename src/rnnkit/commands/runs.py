@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 __all__ = ["RESUME_FREE", "add_run_dir_flags", "best_note", "check_folder", "check_output",
@@ -102,6 +102,20 @@ def check_run_dir(path: str, *, resume: bool, overwrite: bool, flag: str = "--ou
 def flag_name(key: str, aliases: dict[str, str] | None = None) -> str:
     """The CLI flag of config key ``"section.field"``: its short alias or ``--section.field``."""
     return (aliases or {}).get(key, f"--{key}")
+
+
+def progress_mismatch(err: Any, path: str, flag: Callable[[str], str], data: str,
+                      inputs: str = "data") -> ValueError:
+    """A :class:`~rnnkit.train.resumable.ProgressMismatch` (``err``) of the progress file
+    ``path`` in CLI words: each changed setting as its flag (``flag(name)``), ``data`` when the
+    data differ, the versions when another rnnkit or torch wrote it, and the two ways on."""
+    what = [f"{flag(k)} was {old!r}, now {new!r}" for k, (old, new) in err.changed.items()]
+    what += [data] if err.data_changed else []
+    what += [f"it was written by {k} {old}, this is {k} {new}"
+             for k, (old, new) in err.runtime.items()]
+    return ValueError(f"--resume: {path} is the progress of another run ({'; '.join(what)}); "
+                      f"resume with that run's {inputs} and flags, or pass --overwrite to start "
+                      f"again")
 
 
 def resume_settings(saved: dict[str, dict[str, Any]], given: dict[str, dict[str, Any]], *,

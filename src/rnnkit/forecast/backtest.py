@@ -51,6 +51,7 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
              train_size: int | None = None, season: int = 1,
              levels: Sequence[float] | None = None,
              progress: Callable[[str], None] | None = None,
+             fit: Callable[[Any, list[Series], int], Any] | None = None,
              **data_kw: Any) -> BacktestResult:
     """Rolling-origin evaluation (see the module docstring).
 
@@ -66,6 +67,9 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
         progress: called with a line per step of work (``"window 2/4: fitting on 120 steps"``,
             ``"window 2/4: fitted (12 s)"``, ``"window 2/4: MASE 0.912 (31 s in all)"``);
             ``None`` (the default): silent.
+        fit: ``fit(model, histories, k)`` fits a fresh model on the histories before the
+            origin of window ``k`` and returns the fitted model (default: ``model.fit(h)``);
+            a combination uses it to keep each fitted member in its progress file.
     """
     import pandas as pd
 
@@ -111,7 +115,10 @@ def backtest(model_factory: Callable[[], Any], data, horizon: int, n_windows: in
                 + (f" of {len(hist)} series" if len(hist) > 1 else "") + " ...")
             t = time.perf_counter()
             try:
-                model.fit(hist)
+                if fit is not None:
+                    model = fit(model, hist, k)
+                else:
+                    model.fit(hist)
             except SeriesTooShortError as err:  # the history before this origin is too short
                 raise SeriesTooShortError(
                     f"{err}; in this backtest the model is fitted on the steps before the "

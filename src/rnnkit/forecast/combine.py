@@ -51,6 +51,7 @@ the fitted series, renormalised.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import numbers
 import os
 from collections.abc import Mapping, Sequence
@@ -59,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from ..data.timeseries import Series, as_series
+from ..train.resumable import FitProgress, Stopped
 from .backtest import backtest
 
 __all__ = ["ForecastCombination", "METHODS", "combination_weights"]
@@ -183,14 +185,54 @@ class ForecastCombination:
                             f"{type(model).__name__}, not a model with fit and predict")
         return model
 
-    def fit(self, data, **kw: Any) -> ForecastCombination:
+    def fit(self, data, progress: str | os.PathLike | FitProgress | None = None,
+            prefix: str = "", **kw: Any) -> ForecastCombination:
         """Validate, weight and refit the members on ``data`` (DataFrame / array / Series list;
-        ``kw`` as for :func:`~rnnkit.data.timeseries.as_series`)."""
+        ``kw`` as for :func:`~rnnkit.data.timeseries.as_series`).
+
+        ``progress``: a file that keeps every member validated or fitted so far, and an ES-RNN
+        member's training loop when the fit is stopped in it (:mod:`rnnkit.forecast.progress`):
+        on SIGINT or SIGTERM the fit saves after the step in flight and raises
+        :class:`~rnnkit.train.TrainingInterrupted`; ``fit`` again with the same data, members
+        and file continues and gives the same combination as a fit that was never stopped
+        (members that cannot be saved, see :meth:`state`, are fitted again). ``validation_``
+        then holds only the members validated in this call. An outer combination passes its
+        own :class:`~rnnkit.train.resumable.FitProgress` and the ``prefix`` of this one's keys.
+        """
+        from .progress import fitting
+
+        series = as_series(data, **kw)
+        with fitting(progress, self._describe(), series) as run:
+            return self._fit(series, run, prefix)
+
+    def _describe(self) -> dict:
+        """The settings a progress file must match: this combination's and its members'."""
+        def member(m: Any) -> Any:
+            if isinstance(m, ForecastCombination):
+                return m._describe()
+            if not _is_model(m):
+                return getattr(m, "__qualname__", type(m).__name__)  # a factory
+            cfg = getattr(m, "config", None)
+            if dataclasses.is_dataclass(cfg):
+                return {"class": type(m).__name__, **dataclasses.asdict(cfg)}
+            import inspect
+
+            params = [p for p in inspect.signature(type(m).__init__).parameters
+                      if p not in ("self", "args", "kwargs")]
+            return {"class": type(m).__name__,
+                    **{p: repr(getattr(m, p, None)) for p in params}}
+
+        return {"model": "combination", "method": self.method,
+                "validation_windows": self.validation_windows, "season": self.season,
+                "horizon": self.horizon, "top_k": self.top_k, "stride": self.stride,
+                "refit": self.refit, "members": {n: member(m) for n, m in self.members.items()}}
+
+    def _fit(self, series: list[Series], run: FitProgress | None,
+             prefix: str) -> ForecastCombination:
         import time
 
         import pandas as pd
 
-        series = as_series(data, **kw)
         names = list(self.members)
         # as many validation windows as the shortest series has room for (backtest needs
         # H + (V - 1) * stride + season + 2 steps); none: equal weights
@@ -210,15 +252,28 @@ class ForecastCombination:
         if n_val:
             errors = np.zeros((len(series), len(names)))
             for j, name in enumerate(names):
+                key = f"{prefix}val/{name}"
+                if run is not None and run.get(key) is not None:  # validated before a stop
+                    errors[:, j] = run.get(key)
+                    continue
+
+                def fit(model, hist, k, key=key):
+                    return _fit_member(model, hist, run, f"{key}/w{k}")
+
                 try:
                     res = backtest(lambda name=name: self._fresh(name), series, self.horizon,
                                    n_windows=n_val, stride=self.stride,
-                                   refit=self.refit, season=self.season, levels=())
+                                   refit=self.refit, season=self.season, levels=(), fit=fit)
+                except (Stopped, KeyboardInterrupt):
+                    raise
                 except Exception as err:
                     raise type(err)(f"validating combination member {name!r}: {err}") from err
                 self.validation_[name] = res
                 per = res.scores.groupby("series", sort=False)["mase"].mean()
                 errors[:, j] = [per[s.name] for s in series]
+                if run is not None:  # the errors are what is kept; the fitted models go
+                    run.drop([k for k in run.units if k.startswith(f"{key}/")])
+                    run.put(key, errors[:, j].tolist())
             self.errors_ = pd.DataFrame(errors, index=[s.name for s in series], columns=names)
             w = combination_weights(errors, self.method, self.top_k)
         else:
@@ -227,7 +282,8 @@ class ForecastCombination:
         self.models_, self.fit_seconds_ = {}, {}
         for name in names:
             t0 = time.perf_counter()
-            self.models_[name] = self._fresh(name).fit(series)
+            self.models_[name] = _fit_member(self._fresh(name), series, run,
+                                             f"{prefix}fit/{name}")
             self.fit_seconds_[name] = time.perf_counter() - t0
         self.series = series
         return self
@@ -383,6 +439,43 @@ def _member_state(name: str, m: Any) -> dict:
         f"ForecastCombination saves rnnkit models (Forecaster, ForecastEnsemble) and the "
         f"statistical baselines ({', '.join(_BASELINES)}) only; refit it from the data instead, "
         f"or keep the weights with comb.weights_.to_csv(path)")
+
+
+def _fit_member(model: Any, data: list[Series], run: FitProgress | None, key: str) -> Any:
+    """``model`` fitted on ``data``, and kept in ``run`` under ``key`` (once there, reloaded
+    instead of fitted again). A combination member keeps its own members under ``key/``, an
+    ES-RNN its training loop under ``key#loop``, until it is done."""
+    if run is None:
+        model.fit(data)
+        return model
+    done = run.get(key)
+    if done is not None:
+        return _member_from_state(done)
+    if isinstance(model, ForecastCombination):
+        model.fit(data, progress=run, prefix=f"{key}/")
+    elif _fits_with_progress(model):
+        model.fit(data, progress=run, key=key)
+    else:
+        model.fit(data)
+    run.drop([k for k in run.units if k.startswith(f"{key}/") or k == f"{key}#loop"])
+    try:
+        state = _member_state(key, model)
+    except NotImplementedError:  # a member that cannot be saved is fitted again on resume
+        run.check()
+        return model
+    run.put(key, state)
+    return model
+
+
+def _fits_with_progress(model: Any) -> bool:
+    """Whether ``model.fit`` takes ``progress=`` and ``key=`` (the ES-RNN)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.fit).parameters
+    except (TypeError, ValueError):
+        return False
+    return "progress" in params and "key" in params
 
 
 def _member_from_state(d: dict) -> Any:

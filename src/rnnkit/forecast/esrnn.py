@@ -83,11 +83,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import time as _time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -98,6 +99,9 @@ from ..data.timeseries import Series, as_series, check_length, future_index
 from ..recurrent import Recurrent
 from ..saving import Savable
 from .result import Forecast, check_levels
+
+if TYPE_CHECKING:
+    from ..train.resumable import FitProgress
 
 __all__ = ["ESRNN", "ESRNNConfig", "ESRNNNet", "es_filter", "initial_seasonality",
            "pinball_loss"]
@@ -371,6 +375,44 @@ def _pad(zs: list[np.ndarray], dtype=torch.float32) -> tuple[Tensor, Tensor]:
 
 
 # -- the forecaster ----------------------------------------------------------------------------
+class _Loop:
+    """Where one ES-RNN fit keeps the state of its training loop in a
+    :class:`~rnnkit.train.resumable.FitProgress` (``key + "#loop"``): the phase it was stopped
+    in (``"select"``: training with early stopping on the validation origins, ``"final"``: the
+    refit, or the only training), that phase's loop state and, for ``"final"``, what the
+    selection chose. Without a progress every method is a no-op."""
+
+    def __init__(self, progress: FitProgress | None, key: str) -> None:
+        self.progress, self.key = progress, f"{key}#loop"
+        self.blob = progress.get(self.key) if progress is not None else None
+        self.phase = self.blob["phase"] if self.blob is not None else None
+        self.select = self.blob.get("select") if self.blob is not None else None
+        self.saved: dict | None = None
+        self._now: tuple[str, dict | None] | None = None
+
+    def at(self, phase: str, select: dict | None = None) -> _Loop | None:
+        """This loop for the training of ``phase`` (``select``: the selection's result, kept
+        with a ``"final"`` state); its :attr:`saved` state, if it was stopped in it."""
+        if self.progress is None:
+            return None
+        self.saved = self.blob["state"] if self.phase == phase else None
+        self._now = (phase, select)
+        return self
+
+    def requested(self) -> bool:
+        return self.progress is not None and self.progress.requested()
+
+    def save(self, state: dict) -> None:
+        """Keep ``state`` (the loop after its last finished step) and stop the fit."""
+        assert self.progress is not None and self._now is not None
+        phase, select = self._now
+        self.progress.put(self.key, {"phase": phase, "select": select, "state": state})
+
+    def done(self) -> None:
+        if self.progress is not None:
+            self.progress.drop([self.key])
+
+
 class ESRNN(Savable):
     """ES-RNN forecaster (module docstring): ``fit`` learns per-series ES parameters and one
     global network across all given series; ``predict`` forecasts in the data's units with
@@ -475,23 +517,41 @@ class ESRNN(Savable):
     def fit(self, data, time: str | None = None, target: str | Sequence[str] | None = None,
             series: str | None = None, past_covariates: Sequence[str] = (),
             future_covariates: Sequence[str] = (), freq: str | None = None,
-            fill: str = "raise") -> ESRNN:
+            fill: str = "raise", progress: str | os.PathLike | FitProgress | None = None,
+            key: str = "esrnn") -> ESRNN:
         """Learn the per-series ES parameters and the global network on all windows of all
         series (see the module docstring). Returns ``self``; ``self.history`` holds the
-        validation curve, the chosen step count and the fit time."""
+        validation curve, the chosen step count and the fit time.
+
+        ``progress``: a file that keeps the fit when it is stopped
+        (:mod:`rnnkit.forecast.progress`). On SIGINT or SIGTERM the fit finishes the Adam step
+        in flight, saves the state of its training loop (weights, optimizer, random generators,
+        the validation curve so far) there and raises
+        :class:`~rnnkit.train.TrainingInterrupted`; ``fit`` again with the same data, settings
+        and file continues from that step and gives the same model, to the bit, as a fit that
+        was never stopped. An outer fit (a combination) passes its own
+        :class:`~rnnkit.train.resumable.FitProgress` and a ``key`` naming this fit in it."""
         c = self.config
         t0 = _time.perf_counter()
         if len(past_covariates) or len(future_covariates):
             raise ValueError(f"ESRNN uses no covariates, got past_covariates="
                              f"{list(past_covariates)} future_covariates="
                              f"{list(future_covariates)}; leave them out (or use Forecaster)")
-        torch.manual_seed(c.seed)
         ss = as_series(data, time, target, series, freq=freq, fill=fill)
+        self.columns = {"time": time, "target": target, "series": series}
+        from .progress import fitting
+
+        with fitting(progress, {"model": "esrnn", **asdict(c)}, ss) as run:
+            return self._fit(ss, run, key, t0)
+
+    def _fit(self, ss: list[Series], progress: FitProgress | None, key: str,
+             t0: float) -> ESRNN:
+        c = self.config
+        torch.manual_seed(c.seed)
         self._check_series(ss, "fit")
         check_length(ss, c.min_length(),
                      f"ESRNN with input_len={c.input_len} + horizon={c.horizon}",
                      "give a longer series or lower input_len or horizon")
-        self.columns = {"time": time, "target": target, "series": series}
         self.freq, self.target_names = ss[0].freq, ss[0].target_names
         self.names = [s.name for s in ss]
         ys = [self._used(s.target[:, 0]) for s in ss]
@@ -517,7 +577,7 @@ class ESRNN(Savable):
                           + ("early stopping uses those" if n_val else
                              f"training runs all max_steps={c.max_steps} steps without early "
                              "stopping") + "; lower val_windows, input_len or horizon to "
-                          "choose yourself", stacklevel=2)
+                          "choose yourself", stacklevel=3)
         val_o = [T - 1 - H - j * c.val_stride for j in range(n_val)]
         first_val = min(val_o) if val_o else T - 1
         tr, va, tr_all = [], [], []
@@ -537,21 +597,28 @@ class ESRNN(Savable):
         real = torch.arange(T)[None, :] >= torch.cat([b.start for b, _, _ in groups])[:, None]
         scale_val = self._naive_scale(zcat, real, first_val)
 
+        loop = _Loop(progress, key)
         curve, best = [], (math.inf, 0, None)
-        if va:
+        if va and loop.phase == "final":  # stopped while refitting: the choice is made
+            best = (loop.select["best"], loop.select["step"], None)
+            curve = [tuple(p) for p in loop.select["curve"]]
+            n_steps = best[1]
+        elif va:
             steps, best, curve = self._train(groups, tr, va, first_val, real, scale_val,
-                                             c.max_steps)
+                                             c.max_steps, loop.at("select"))
             n_steps = best[1]
         else:
             n_steps = c.max_steps
+        final = loop.at("final", {"best": best[0], "step": n_steps, "curve": curve})
         if va and c.refit:
             torch.manual_seed(c.seed)
-            self._train(groups, tr_all, [], T - 1, real, scale_val, n_steps)
+            self._train(groups, tr_all, [], T - 1, real, scale_val, n_steps, final)
         elif va:
             self.net.load_state_dict(best[2][0])
             self.es.load_state_dict(best[2][1])
         else:
-            self._train(groups, tr_all, [], T - 1, real, scale_val, n_steps)
+            self._train(groups, tr_all, [], T - 1, real, scale_val, n_steps, final)
+        loop.done()
         self.net.eval()
         self.history = {"val_curve": curve, "best_step": n_steps,
                         "best_val_mase": best[0] if va else None, "val_windows": len(va),
@@ -598,9 +665,12 @@ class ESRNN(Savable):
                     self.es.init_season[rows[r]] = torch.tensor(
                         np.log(s0) if b.mult else s0, dtype=torch.float32)
 
-    def _train(self, groups, windows, val_windows, pen_end, real, scale_val, n_steps):
+    def _train(self, groups, windows, val_windows, pen_end, real, scale_val, n_steps,
+               loop: _Loop | None = None):
         """``n_steps`` Adam steps on ``windows`` ``[(row, origin)]``; with ``val_windows``,
-        early stopping on their MASE. Returns ``(steps, (best, step, weights), curve)``."""
+        early stopping on their MASE. Returns ``(steps, (best, step, weights), curve)``.
+        ``loop``: where a stop signal saves this loop's state, and the state it continues
+        from (see :meth:`fit`)."""
         c = self.config
         self._init_params(groups)
         opt = torch.optim.Adam([
@@ -611,9 +681,19 @@ class ESRNN(Savable):
         qs = torch.tensor(self.config.quantiles)
         pen_mask = real[:, 2:pen_end + 1] & real[:, :pen_end - 1]
         best, curve, bad = (math.inf, 0, None), [], 0
-        step = 0
+        step = first = 0
         params = [*self.net.parameters(), *self.es.parameters()]
-        for step in range(1, n_steps + 1):
+        if loop is not None and loop.saved is not None:  # continue a stopped fit
+            d = loop.saved
+            self.net.load_state_dict(d["net"])
+            self.es.load_state_dict(d["es"])
+            opt.load_state_dict(d["opt"])
+            gen.set_state(d["gen"])
+            torch.set_rng_state(d["rng"])
+            best, curve, bad = (d["best"], d["best_step"], d["best_weights"]), \
+                [tuple(p) for p in d["curve"]], d["bad"]
+            step = first = d["step"]
+        for step in range(first + 1, n_steps + 1):
             self.net.train()
             es_t = [(b, rows, self._es_tensors(rows, b.mult)) for b, rows, _ in groups]
             val, lev, sea = self._all_states(es_t)
@@ -640,6 +720,11 @@ class ESRNN(Savable):
                     bad += 1
                     if bad >= c.patience:
                         break
+            if loop is not None and loop.requested():  # saves, then raises Stopped
+                loop.save({"net": self.net.state_dict(), "es": self.es.state_dict(),
+                           "opt": opt.state_dict(), "gen": gen.get_state(),
+                           "rng": torch.get_rng_state(), "best": best[0], "best_step": best[1],
+                           "best_weights": best[2], "curve": curve, "bad": bad, "step": step})
         if val_windows and best[2] is None:
             raise ValueError(f"the validation MASE is {curve[-1][1] if curve else 'missing'} "
                              f"after {step} steps: the model does not forecast the validation "

@@ -14,161 +14,28 @@ The whole file is rewritten after every unit. It holds the held-out probabilitie
 finished folds of the candidate in flight (``4 E n_fold K`` bytes each), those of every
 finished candidate at its chosen epoch (``4 N K`` bytes), and the networks refit so far.
 
-:class:`FitProgress` writes the file atomically after every finished unit. While a fit with a
-progress file runs, Ctrl-C or SIGTERM stop it after the optimizer step in flight (the unit in
-flight is dropped), and :class:`~rnnkit.train.TrainingInterrupted` says what was kept. The file
-records a fingerprint of the data and the settings: a fit given other data or other settings
-refuses it with :class:`ProgressMismatch`, naming what changed, rather than mix two runs.
+:class:`FitProgress` is :class:`rnnkit.train.resumable.FitProgress` with this file kind: it
+writes the file atomically after every finished unit, stops the fit on Ctrl-C or SIGTERM after
+the optimizer step in flight (the unit in flight is dropped) and refuses a file of other data or
+settings with :class:`ProgressMismatch`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from collections.abc import Sequence
 from typing import Any
 
-import torch
-from torch import Tensor
-
-from ..saving import read_state, write_state
-from ..train.interrupt import StopSignals, TrainingInterrupted
+from ..train.resumable import FitProgress as _FitProgress
+from ..train.resumable import ProgressMismatch, Stopped, fingerprint
 
 __all__ = ["FitProgress", "ProgressMismatch", "fingerprint"]
 
 KIND, VERSION = "rnnkit.series_classifier.progress", 1
+_Stopped = Stopped  # the name the classifier catches
 
 
-class ProgressMismatch(ValueError):
-    """A progress file written by a fit of other data or other settings.
+class FitProgress(_FitProgress):
+    """:class:`rnnkit.train.resumable.FitProgress` with files tagged as a series-classifier
+    fit's (:data:`KIND`)."""
 
-    Attributes:
-        path: the file.
-        changed: setting name -> ``(value in the file, value now)``.
-        data_changed: the series or labels differ.
-        runtime: ``"rnnkit"`` / ``"torch"`` -> ``(version in the file, version now)``, for
-            those that differ.
-    """
-
-    def __init__(self, path: str, changed: dict[str, tuple[Any, Any]], data_changed: bool,
-                 runtime: dict[str, tuple[Any, Any]] | None = None) -> None:
-        self.path, self.changed, self.data_changed = path, changed, data_changed
-        self.runtime = runtime or {}
-        what = [f"{k} was {old!r}, now {new!r}" for k, (old, new) in changed.items()]
-        what += ["the series or labels differ"] if data_changed else []
-        what += [f"written by {k} {old}, this is {new}" for k, (old, new) in
-                 self.runtime.items()]
-        super().__init__(f"{path} holds the progress of another fit ({'; '.join(what)}); fit "
-                         f"again with the same data and settings to continue it, or delete the "
-                         f"file to start over")
-
-
-def runtime() -> dict[str, str]:
-    """The versions whose training a progress file is bound to."""
-    from .. import __version__
-
-    return {"rnnkit": str(__version__), "torch": str(torch.__version__)}
-
-
-def fingerprint(series: Sequence[Tensor], labels: Sequence[str]) -> str:
-    """sha256 of the series (shapes and float32 values) and their labels, in order."""
-    h = hashlib.sha256()
-    for s, y in zip(series, labels):
-        h.update(json.dumps([list(s.shape), y]).encode())
-        h.update(s.detach().to(torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-class _Stopped(Exception):
-    """Raised inside a unit when a stop signal came; :meth:`FitProgress.interrupted` turns it
-    into :class:`~rnnkit.train.TrainingInterrupted` once the finished units are saved."""
-
-
-class FitProgress:
-    """The finished units of one fit, by key, mirrored to ``path`` (``None``: kept in memory
-    only, and signals are not caught).
-
-    Use as a context manager around the fit: inside it, SIGINT/SIGTERM set a flag that
-    :meth:`check` (called after every optimizer step) turns into a stop.
-    """
-
-    def __init__(self, path: str | os.PathLike | None, config: dict[str, Any],
-                 data: str) -> None:
-        self.path = os.fspath(path) if path is not None else None
-        self.config, self.data = dict(config), data
-        self.units: dict[str, Any] = {}
-        self.resumed = 0  # units read from the file
-        self._signals: StopSignals | None = None
-        self.received: str | None = None  # the signal that stopped the fit
-        if self.path is not None and os.path.exists(self.path):
-            self._load()
-
-    def _load(self) -> None:
-        assert self.path is not None
-        blob = read_state(self.path, KIND, version=VERSION)
-        try:
-            config, data, units = dict(blob["config"]), str(blob["data"]), dict(blob["units"])
-            versions = dict(blob["runtime"])
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{self.path} is a damaged progress file (its config, data or "
-                             f"units are missing); delete it to start the fit over") from None
-        changed = {k: (config.get(k), v) for k, v in self.config.items() if config.get(k) != v}
-        now = runtime()
-        moved = {k: (versions.get(k), v) for k, v in now.items() if versions.get(k) != v}
-        if changed or data != self.data or moved:
-            raise ProgressMismatch(self.path, changed, data != self.data, moved)
-        self.units, self.resumed = units, len(units)
-
-    def __enter__(self) -> FitProgress:
-        if self.path is not None:
-            self._signals = StopSignals().__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._signals is not None:
-            self._signals.__exit__(*exc)
-            self._signals = None
-
-    def get(self, key: str) -> Any:
-        """The result of a finished unit, or ``None``."""
-        return self.units.get(key)
-
-    def put(self, key: str, value: Any) -> None:
-        """Record a finished unit (and write the file), then stop if a signal came (count the
-        unit as done before: it is saved)."""
-        self.units[key] = value
-        if self.path is not None:
-            write_state({"config": self.config, "data": self.data, "units": self.units,
-                         "runtime": runtime()}, self.path, KIND, VERSION)
-        self.check()
-
-    def drop(self, keys: Sequence[str]) -> None:
-        """Forget units whose result now lives in a larger one (a candidate's folds, once its
-        cross-validation is summarised); written with the next :meth:`put`."""
-        for k in keys:
-            self.units.pop(k, None)
-
-    def check(self) -> None:
-        """Raise :class:`_Stopped` when SIGINT or SIGTERM came."""
-        if self._signals is not None and self._signals.received:
-            self.received = self._signals.received
-            raise _Stopped
-
-    def finished(self) -> int:
-        """Training runs saved: a unit holds one, a summary of folds (``"runs"``) several."""
-        return sum(int(v.get("runs", 1)) if isinstance(v, dict) else 1
-                   for v in self.units.values())
-
-    def interrupted(self, total: int) -> TrainingInterrupted:
-        """The error to raise after :class:`_Stopped` (or a second Ctrl-C): ``step`` is the
-        training runs saved, of at most ``total``."""
-        assert self.path is not None
-        self.received = self.received or "SIGINT"
-        done = self.finished()
-        saved = self.path if os.path.exists(self.path) else None  # none finished: no file
-        err = TrainingInterrupted(done, saved, self.received)
-        err.args = (f"{self.received}: interrupted with {done} of up to {total} training "
-                    f"runs of the fit finished; " + (f"they are saved in {saved}" if saved else
-                                                     "nothing saved"),)
-        return err
+    def __init__(self, path: Any, config: dict[str, Any], data: str) -> None:
+        super().__init__(path, config, data, KIND, VERSION)

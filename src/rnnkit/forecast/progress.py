@@ -1,0 +1,80 @@
+"""Forecast fits that survive Ctrl-C: the ES-RNN's training loop and a combination's members
+kept in a progress file (:class:`~rnnkit.train.resumable.FitProgress`, kind
+``rnnkit.forecast.progress``).
+
+What is kept, by key (``prefix`` nests a combination inside another, e.g. the seeds of an ES-RNN
+ensemble inside ``--model comb``):
+
+* ``{prefix}val/{member}``: a combination member's per-series validation MASE;
+* ``{prefix}val/{member}/w{k}`` and ``{prefix}fit/{member}``: a member fitted for validation
+  window ``k`` or on all the data (its saved state, so a resumed fit reloads it);
+* ``{key}#loop``: an ES-RNN stopped in the middle of its training (weights, optimizer, random
+  generators, validation curve; :meth:`rnnkit.forecast.esrnn.ESRNN.fit`).
+
+A fit given a path (``fit(..., progress="run.progress")``) opens the file, continues from it
+when it exists (the same data and settings, else
+:class:`~rnnkit.train.resumable.ProgressMismatch`), and on SIGINT or SIGTERM finishes the step in
+flight, saves, and raises :class:`~rnnkit.train.TrainingInterrupted` naming the file. Calling
+the same fit again with the same file continues it and gives the same model, to the bit, as a
+fit that was never stopped (same machine, rnnkit, torch and thread count). The file is the
+caller's to delete once the model is saved (``rnnkit forecast train`` does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.timeseries import Series
+from ..train.interrupt import TrainingInterrupted
+from ..train.resumable import FitProgress, Stopped, fingerprint
+
+__all__ = ["KIND", "fitting", "series_fingerprint"]
+
+KIND, VERSION = "rnnkit.forecast.progress", 1
+
+
+def series_fingerprint(series: Sequence[Series]) -> str:
+    """sha256 of the series' names and values (targets and covariates, float32), in order."""
+    arrays = [torch.from_numpy(np.array(s.target, dtype=np.float32)) for s in series]
+    names = [f"{s.name}|{s.time[0]}|{s.time[-1]}|{len(s)}" for s in series]
+    return fingerprint(arrays, names)
+
+
+@contextlib.contextmanager
+def fitting(progress: str | os.PathLike | FitProgress | None, config: dict[str, Any],
+            series: Sequence[Series]) -> Iterator[FitProgress | None]:
+    """The progress a fit writes to: ``None`` (none), a :class:`FitProgress` given by an outer
+    fit (used as it is; the outer fit reports a stop), or a path: a progress of this fit's
+    ``config`` and ``series``, entered here, whose stop raises
+    :class:`~rnnkit.train.TrainingInterrupted`."""
+    if progress is None or isinstance(progress, FitProgress):
+        yield progress
+        return
+    config = json.loads(json.dumps(config, default=str))  # as the file will hold it
+    run = FitProgress(progress, config, series_fingerprint(series), KIND, VERSION)
+    try:
+        with run:
+            yield run
+    except (Stopped, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
+        raise interrupted(run) from None
+
+
+def interrupted(run: FitProgress) -> TrainingInterrupted:
+    """The error of a fit stopped by a signal: what was saved, and where."""
+    sig = run.received or "SIGINT"
+    saved = run.path if run.path and os.path.exists(run.path) else None
+    done = sum(1 for k in run.units if "#" not in k)
+    flight = [k.split("#")[0] for k in run.units if k.endswith("#loop")]
+    err = TrainingInterrupted(done, saved, sig)
+    loops = f" and the training loop of {', '.join(flight)}" if flight else ""
+    what = f"{done} finished part(s) of the fit{loops}"
+    err.args = (f"{sig}: interrupted; " + (f"{what} saved in {saved}" if saved else
+                                           "nothing finished yet, nothing saved"),)
+    return err
