@@ -97,6 +97,29 @@ def test_an_esrnn_stopped_mid_training_continues_to_the_uninterrupted_model(
     assert resumed.history["val_curve"] == reference.history["val_curve"]
 
 
+@pytest.mark.parametrize("at", ["before", "at"])
+def test_a_stop_at_the_step_early_stopping_ends_resumes_to_the_same_model(
+        tmp_path, monkeypatch, at):
+    """Patience 1: training ends at the first evaluation without improvement. A signal at that
+    step (or the one before) is kept, and the resumed fit trains no step beyond it."""
+    data = _series()
+    cfg = ESRNNConfig(**{**CFG, "max_steps": 80, "eval_every": 2, "patience": 1})
+    reference = ESRNN(cfg).fit(data)
+    end = reference.history["val_curve"][-1][0]
+    assert end < 80, "early stopping did not end the fit: the case is not exercised"
+    when = end - (at == "before")
+    path = tmp_path / "es.progress"
+    _signal_at(monkeypatch, when)
+    with pytest.raises(TrainingInterrupted):
+        ESRNN(cfg).fit(data, progress=path)
+    monkeypatch.undo()
+    steps = _signal_at(monkeypatch, 0)
+    resumed = ESRNN(cfg).fit(data, progress=path)
+    assert steps[0] == end - when
+    _same_esrnn(reference, resumed)
+    assert resumed.history["val_curve"] == reference.history["val_curve"]
+
+
 def test_a_progress_file_of_other_settings_or_data_is_refused(tmp_path, monkeypatch):
     data, path = _series(), tmp_path / "es.progress"
     _signal_at(monkeypatch, 3)
@@ -107,6 +130,31 @@ def test_a_progress_file_of_other_settings_or_data_is_refused(tmp_path, monkeypa
         ESRNN(ESRNNConfig(**{**CFG, "hidden_size": 7})).fit(data, progress=path)
     with pytest.raises(ProgressMismatch, match="the series or labels differ"):
         ESRNN(ESRNNConfig(**CFG)).fit(_series(seed=SEED + 1), progress=path)
+
+
+def test_factory_members_and_float64_values_are_part_of_the_fingerprint(tmp_path):
+    """A combination of factories is described by what they make, and the data by their exact
+    values: a changed factory, or a value changed below float32 precision, is refused."""
+    data, path = _series(), tmp_path / "comb.progress"
+
+    def comb(season):
+        return ForecastCombination({"ets": lambda: ETS(season=season, horizon=4),
+                                    "naive": lambda: ETS(season=1, horizon=4)},
+                                   validation_windows=1, season=4, horizon=4)
+
+    comb(4).fit(data, progress=path)  # finished: the file holds every member
+    comb(4).fit(data, progress=path)  # the same fit reloads them
+    with pytest.raises(ProgressMismatch, match="members"):
+        comb(2).fit(data, progress=path)
+    s0 = data[0]
+    target = s0.target.copy()
+    target[5, 0] = float(np.float32(target[5, 0])) + 1e-9  # the same float32, another value
+    assert np.float32(target[5, 0]) == np.float32(s0.target[5, 0])
+    assert target[5, 0] != s0.target[5, 0]
+    other = [type(s0)(s0.name, s0.time, target, s0.past, s0.future, s0.freq,
+                      s0.target_names), *data[1:]]
+    with pytest.raises(ProgressMismatch, match="the series or labels differ"):
+        comb(4).fit(other, progress=path)
 
 
 def _comb(seeds=1):
@@ -176,3 +224,41 @@ def test_cli_ctrl_c_saves_says_how_to_resume_and_resumes(tmp_path, monkeypatch, 
     _same_esrnn(ESRNN.load(out), ESRNN.load(tmp_path / "ref.pt"))
     code = main(argv + ["--out", str(tmp_path / "new.pt"), "--resume"])  # nothing to resume
     assert code == 2 and "no interrupted run" in capsys.readouterr().err
+
+
+def _csv(tmp_path):
+    rows = [{"id": s.name, "time": t, "y": v} for s in _series() for t, v in
+            zip(s.time, s.target[:, 0])]
+    csv = tmp_path / "q.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return csv
+
+
+@pytest.mark.slow
+def test_cli_comb_resume_names_changed_flags_and_keeps_the_file_on_a_refused_command(
+        tmp_path, monkeypatch, capsys):
+    out = tmp_path / "m.pt"
+    out.write_bytes(b"an older model")  # replaced with --overwrite, by the run and its resume
+    argv = ["forecast", "train", "--csv", str(_csv(tmp_path)), "--time", "time", "--target",
+            "y", "--series", "id", "--model", "comb", "--horizon", "4", "--input-len", "8",
+            "--hidden-size", "6", "--model.num_layers", "1", "--steps", "30",
+            "--eval-every", "5", "--out", str(out)]
+    _signal_at(monkeypatch, 9)
+    assert main(argv + ["--overwrite"]) == 130
+    err = capsys.readouterr().err
+    progress = f"{out}.progress"
+    assert os.path.exists(progress) and out.read_bytes() == b"an older model"
+    assert "resume with:" in err and "--overwrite" not in err.split("resume with:")[1]
+    monkeypatch.undo()
+    for flags, words in ((["--combine", "mean"], "--combine was 'inverse_error', now 'mean'"),
+                         (["--hidden-size", "7"], "--hidden-size was 6, now 7"),
+                         (["--ensemble", "2"], "--model or --ensemble differ")):
+        assert main([*argv, *flags, "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "--overwrite" in err and "Traceback" not in err, err
+    # a command refused for a flag keeps the interrupted run, even with --overwrite
+    assert main([*argv, "--overwrite", "--search", "input_len=4,8"]) == 2
+    assert "--search" in capsys.readouterr().err and os.path.exists(progress)
+    assert main(argv + ["--resume"]) == 0  # --out exists: the resumed run may replace it
+    assert not os.path.exists(progress) and out.read_bytes() != b"an older model"
+    assert "combination weights" in capsys.readouterr().out

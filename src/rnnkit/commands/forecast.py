@@ -399,19 +399,65 @@ def _progress_path(args) -> str:
     if args.resume and not os.path.exists(path):
         raise ValueError(f"--resume: no interrupted run to continue ({path} does not exist); "
                          f"drop --resume to train a new model")
-    if os.path.exists(path) and not args.resume:
-        if not args.overwrite:
-            raise ValueError(f"{path} holds an interrupted run of --out {args.out}; pass "
-                             f"--resume to continue it, or --overwrite to start over")
-        os.remove(path)
+    if os.path.exists(path) and not args.resume and not args.overwrite:
+        raise ValueError(f"{path} holds an interrupted run of --out {args.out}; pass "
+                         f"--resume to continue it, or --overwrite to start over")
     return path
+
+
+def _changed_flags(changed: dict[str, tuple[Any, Any]]) -> list[str]:
+    """The settings of a ``--model esrnn | comb`` progress file that differ from this command's
+    (``{key: (in the file, now)}``, keys of :meth:`ForecastCombination._describe
+    <rnnkit.forecast.combine.ForecastCombination._describe>` or the ES-RNN's config), as flags:
+    each changed leaf once by its flag, and another model or seed count as ``--model or
+    --ensemble``."""
+    flags = {field: _flag_of(key) for key, field in ESRNN_FIELDS.items()}
+    flags |= {"method": "--combine", "validation_windows": "--validation-windows"}
+    words: dict[str, str] = {}
+
+    def kind(d: dict) -> Any:
+        return d.get("model", d.get("class")), sorted(d)
+
+    def walk(old: Any, new: Any) -> None:
+        if isinstance(old, dict) and isinstance(new, dict) and kind(old) == kind(new):
+            for k in old:
+                if old[k] != new[k]:
+                    walk_key(k, old[k], new[k])
+        else:
+            words.setdefault("--model", "--model or --ensemble differ (another model, or "
+                                        "another number of seeds)")
+
+    def walk_key(k: str, old: Any, new: Any) -> None:
+        if isinstance(old, dict) or isinstance(new, dict):
+            walk(old, new)
+        else:
+            f = flags.get(k, k)
+            words.setdefault(f, f"{f} was {old!r}, now {new!r}")
+
+    if "model" in changed:
+        walk({"model": changed["model"][0]}, {"model": changed["model"][1]})
+    else:
+        for k, (old, new) in changed.items():
+            walk_key(k, old, new)
+    return list(words.values())
+
+
+def _drop_old_progress(args, path: str) -> None:
+    """``--overwrite``: the interrupted run in ``path`` goes, once every check has passed and
+    the data are read (a command refused for a typo keeps it); rank 0 only."""
+    from ..train.distributed import is_main_process
+
+    if args.overwrite and os.path.exists(path) and is_main_process():
+        os.remove(path)
 
 
 def _train(args) -> int:
     from ..forecast.ensemble import ForecastEnsemble
     from ..train.distributed import is_main_process
 
-    check_output(args.out, args.overwrite, "--out")   # every file written, before any work
+    # every file written, before any work; a resumed run replaces --out as the run it continues
+    # was allowed to (with --overwrite, which the printed resume command leaves out)
+    check_output(args.out, args.overwrite or args.resume, "--out")
     progress = _progress_path(args)
     given = _given(args)
     _check_run_dir(given, overwrite=args.overwrite)
@@ -422,6 +468,7 @@ def _train(args) -> int:
     df, cols, season, note = _load(args, given["model"].get("season"))
     cfg = _config(given, season)
     notes = _choices(note, given, cfg, _grid(args.search))
+    _drop_old_progress(args, progress)
     if args.search:
         from ..forecast.search import ForecastSearch
 
@@ -461,6 +508,7 @@ def _train_global(args, given: dict[str, dict[str, Any]], progress: str) -> int:
     cfg = _esrnn_config(given, season)
     model = _new_model(args, cfg)
     notes = _choices(note, given, cfg, {})
+    _drop_old_progress(args, progress)
     if args.resume:
         print(f"continuing the run saved in {progress}", file=sys.stderr)
     from ..train.resumable import ProgressMismatch
@@ -468,8 +516,7 @@ def _train_global(args, given: dict[str, dict[str, Any]], progress: str) -> int:
     try:
         model.fit(df, progress=progress if is_main_process() else None, **cols)
     except ProgressMismatch as err:  # in flag words: the settings are flags here
-        flags = {field: _flag_of(key) for key, field in ESRNN_FIELDS.items()}
-        raise progress_mismatch(err, progress, lambda k: flags.get(k, k),
+        raise progress_mismatch(err, progress, _changed_flags(err.changed),
                                 "the data holds other series or values") from None
     except ValueError as err:
         if progress in str(err):  # an unreadable progress file

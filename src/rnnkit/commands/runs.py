@@ -104,12 +104,14 @@ def flag_name(key: str, aliases: dict[str, str] | None = None) -> str:
     return (aliases or {}).get(key, f"--{key}")
 
 
-def progress_mismatch(err: Any, path: str, flag: Callable[[str], str], data: str,
+def progress_mismatch(err: Any, path: str, flag: Callable[[str], str] | list[str], data: str,
                       inputs: str = "data") -> ValueError:
     """A :class:`~rnnkit.train.resumable.ProgressMismatch` (``err``) of the progress file
-    ``path`` in CLI words: each changed setting as its flag (``flag(name)``), ``data`` when the
-    data differ, the versions when another rnnkit or torch wrote it, and the two ways on."""
-    what = [f"{flag(k)} was {old!r}, now {new!r}" for k, (old, new) in err.changed.items()]
+    ``path`` in CLI words: each changed setting as its flag (``flag(name)``; or ``flag`` is the
+    list of those words, made by the caller), ``data`` when the data differ, the versions when
+    another rnnkit or torch wrote it, and the two ways on."""
+    what = list(flag) if isinstance(flag, list) else \
+        [f"{flag(k)} was {old!r}, now {new!r}" for k, (old, new) in err.changed.items()]
     what += [data] if err.data_changed else []
     what += [f"it was written by {k} {old}, this is {k} {new}"
              for k, (old, new) in err.runtime.items()]

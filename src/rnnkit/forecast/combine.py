@@ -210,8 +210,9 @@ class ForecastCombination:
         def member(m: Any) -> Any:
             if isinstance(m, ForecastCombination):
                 return m._describe()
-            if not _is_model(m):
-                return getattr(m, "__qualname__", type(m).__name__)  # a factory
+            if not _is_model(m):  # a factory: what it makes
+                made = m()
+                return member(made) if _is_model(made) else type(made).__name__
             cfg = getattr(m, "config", None)
             if dataclasses.is_dataclass(cfg):
                 return {"class": type(m).__name__, **dataclasses.asdict(cfg)}

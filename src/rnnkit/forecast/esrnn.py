@@ -693,6 +693,8 @@ class ESRNN(Savable):
             best, curve, bad = (d["best"], d["best_step"], d["best_weights"]), \
                 [tuple(p) for p in d["curve"]], d["bad"]
             step = first = d["step"]
+            if val_windows and bad >= c.patience:  # stopped at the step early stopping ended
+                first = n_steps
         for step in range(first + 1, n_steps + 1):
             self.net.train()
             es_t = [(b, rows, self._es_tensors(rows, b.mult)) for b, rows, _ in groups]
@@ -718,13 +720,13 @@ class ESRNN(Savable):
                     bad = 0
                 else:
                     bad += 1
-                    if bad >= c.patience:
-                        break
             if loop is not None and loop.requested():  # saves, then raises Stopped
                 loop.save({"net": self.net.state_dict(), "es": self.es.state_dict(),
                            "opt": opt.state_dict(), "gen": gen.get_state(),
                            "rng": torch.get_rng_state(), "best": best[0], "best_step": best[1],
                            "best_weights": best[2], "curve": curve, "bad": bad, "step": step})
+            if val_windows and bad >= c.patience:
+                break
         if val_windows and best[2] is None:
             raise ValueError(f"the validation MASE is {curve[-1][1] if curve else 'missing'} "
                              f"after {step} steps: the model does not forecast the validation "

@@ -16,24 +16,25 @@ when it exists (the same data and settings, else
 :class:`~rnnkit.train.resumable.ProgressMismatch`), and on SIGINT or SIGTERM finishes the step in
 flight, saves, and raises :class:`~rnnkit.train.TrainingInterrupted` naming the file. Calling
 the same fit again with the same file continues it and gives the same model, to the bit, as a
-fit that was never stopped (same machine, rnnkit, torch and thread count). The file is the
-caller's to delete once the model is saved (``rnnkit forecast train`` does).
+fit that was never stopped (same machine, rnnkit, torch and thread count). A signal that comes
+after the last training step lets the fit finish and return. The file is the caller's to
+delete once the model is saved (``rnnkit forecast train`` does).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..data.timeseries import Series
 from ..train.interrupt import TrainingInterrupted
-from ..train.resumable import FitProgress, Stopped, fingerprint
+from ..train.resumable import FitProgress, Stopped
 
 __all__ = ["KIND", "fitting", "series_fingerprint"]
 
@@ -41,10 +42,17 @@ KIND, VERSION = "rnnkit.forecast.progress", 1
 
 
 def series_fingerprint(series: Sequence[Series]) -> str:
-    """sha256 of the series' names and values (targets and covariates, float32), in order."""
-    arrays = [torch.from_numpy(np.array(s.target, dtype=np.float32)) for s in series]
-    names = [f"{s.name}|{s.time[0]}|{s.time[-1]}|{len(s)}" for s in series]
-    return fingerprint(arrays, names)
+    """sha256 of the series in order: names, frequency, time stamps, and the float64 values of
+    targets and covariates with their column names."""
+    h = hashlib.sha256()
+    for s in series:
+        h.update(json.dumps([s.name, s.freq, [str(t) for t in s.time], list(s.target_names),
+                             list(s.past_names), list(s.future_names)], default=str).encode())
+        for values in (s.target, s.past, s.future):
+            a = np.ascontiguousarray(values, dtype=np.float64)
+            h.update(json.dumps(a.shape).encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
 
 
 @contextlib.contextmanager
