@@ -32,7 +32,8 @@ CI_SLOW := tests/train/test_train_resume.py tests/train/test_train_ddp.py tests/
 	tests/speech/test_recognizer.py tests/train/test_ddp_tasks.py \
 	tests/music/test_music_corpus.py tests/music/test_music_training.py tests/music/test_cli_music.py \
 	tests/forecast/test_esrnn.py tests/vision/test_vision_cnn.py tests/vision/test_vision_crnn.py \
-	tests/vision/test_cli_vision_read.py tests/vision/test_vision_captioner.py
+	tests/vision/test_cli_vision_read.py tests/vision/test_vision_captioner.py \
+	tests/forecast/test_forecast_resume.py
 
 test: install speech-data browser music-data vision-data
 	$(BIN)/ruff check src tests benchmarks examples

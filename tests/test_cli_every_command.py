@@ -814,9 +814,9 @@ def test_ctrl_c_mid_training(world, tmp_path, argv, resumable):
     lines = [line for line in text.splitlines() if line.strip()]
     assert lines and all(line.startswith("rnnkit ") or line.startswith("resume with: rnnkit ")
                          for line in lines), shown
-    if resumable:
-        assert any(line.startswith("resume with: rnnkit ") and "--resume" in line
-                   for line in lines), shown
+    says_resume = any(line.startswith("resume with: rnnkit ") and "--resume" in line
+                      for line in lines)
+    assert says_resume == resumable, shown  # never a resume command that would be refused
 
 
 def test_ctrl_c_while_generating(world, tmp_path):

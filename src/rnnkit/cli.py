@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except TrainingInterrupted as err:  # the trainer finished its step and saved last.pt
         print(f"rnnkit {args.command}: {err}", file=sys.stderr)
-        if err.checkpoint and hasattr(args, "resume"):
+        resumable = getattr(args, "resumable", None)  # a command whose runs resume only so
+        if err.checkpoint and hasattr(args, "resume") and (resumable is None or
+                                                           resumable(args)):
             again = argv if "--resume" in argv else [*argv, "--resume"]
             again = [a for a in again if a != "--overwrite"]
             print(f"resume with: rnnkit {shlex.join(again)}", file=sys.stderr)

@@ -21,6 +21,8 @@ from rnnkit.data.timeseries import from_array  # noqa: E402
 from rnnkit.forecast import ESRNN, ESRNNConfig  # noqa: E402
 from rnnkit.forecast.baselines import ETS  # noqa: E402
 from rnnkit.forecast.combine import ForecastCombination  # noqa: E402
+from rnnkit.forecast.progress import KIND  # noqa: E402
+from rnnkit.saving import read_state, write_state  # noqa: E402
 from rnnkit.train import TrainingInterrupted  # noqa: E402
 from rnnkit.train.resumable import ProgressMismatch  # noqa: E402
 
@@ -59,13 +61,16 @@ def _signal_at(monkeypatch, when):
 
 def _same_forecast(a, b):
     fa, fb = a.predict(levels=()), b.predict(levels=())
+    assert list(fa.names) == list(fb.names) and len(fa.mean) == len(fb.mean) > 0
     assert all(np.array_equal(x, y) for x, y in zip(fa.mean, fb.mean))
 
 
 def _same_esrnn(a, b):
     for x, y in ((a.net, b.net), (a.es, b.es)):
-        for (ka, va), (kb, vb) in zip(x.state_dict().items(), y.state_dict().items()):
-            assert ka == kb and torch.equal(va, vb), ka
+        sa, sb = x.state_dict(), y.state_dict()
+        assert list(sa) == list(sb) and sa
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), k
     _same_forecast(a, b)
 
 
@@ -128,11 +133,19 @@ def test_a_progress_file_of_other_settings_or_data_is_refused(tmp_path, monkeypa
     monkeypatch.undo()
     with pytest.raises(ProgressMismatch, match="hidden_size was 6, now 7"):
         ESRNN(ESRNNConfig(**{**CFG, "hidden_size": 7})).fit(data, progress=path)
-    with pytest.raises(ProgressMismatch, match="the series or labels differ"):
+    good = path.read_bytes()
+    blob = read_state(path, KIND, version=1)
+    del blob["units"]["esrnn#loop"]["state"]["opt"]  # a damaged loop state: named, no KeyError
+    write_state(blob, path, KIND, 1)
+    with pytest.raises(ValueError, match="damaged ES-RNN training state"):
+        ESRNN(ESRNNConfig(**CFG)).fit(data, progress=path)
+    path.write_bytes(good)
+    with pytest.raises(ProgressMismatch, match="the data differ"):
         ESRNN(ESRNNConfig(**CFG)).fit(_series(seed=SEED + 1), progress=path)
 
 
-def test_factory_members_and_float64_values_are_part_of_the_fingerprint(tmp_path):
+def test_factory_members_and_float64_values_are_part_of_the_fingerprint(tmp_path,
+                                                                       monkeypatch):
     """A combination of factories is described by what they make, and the data by their exact
     values: a changed factory, or a value changed below float32 precision, is refused."""
     data, path = _series(), tmp_path / "comb.progress"
@@ -143,7 +156,14 @@ def test_factory_members_and_float64_values_are_part_of_the_fingerprint(tmp_path
                                    validation_windows=1, season=4, horizon=4)
 
     comb(4).fit(data, progress=path)  # finished: the file holds every member
-    comb(4).fit(data, progress=path)  # the same fit reloads them
+
+    def refused(self, *a, **kw):
+        raise AssertionError("a member kept in the progress file was fitted again")
+
+    monkeypatch.setattr(ETS, "fit", refused)
+    again = comb(4).fit(data, progress=path)  # the same fit reloads them, fitting nothing
+    monkeypatch.undo()
+    _same_forecast(again, comb(4).fit(data))
     with pytest.raises(ProgressMismatch, match="members"):
         comb(2).fit(data, progress=path)
     s0 = data[0]
@@ -153,7 +173,7 @@ def test_factory_members_and_float64_values_are_part_of_the_fingerprint(tmp_path
     assert target[5, 0] != s0.target[5, 0]
     other = [type(s0)(s0.name, s0.time, target, s0.past, s0.future, s0.freq,
                       s0.target_names), *data[1:]]
-    with pytest.raises(ProgressMismatch, match="the series or labels differ"):
+    with pytest.raises(ProgressMismatch, match="the data differ"):
         comb(4).fit(other, progress=path)
 
 

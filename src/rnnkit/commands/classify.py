@@ -57,7 +57,14 @@ from .options import (
     print_warnings,
     with_defaults,
 )
-from .runs import add_run_dir_flags, best_note, flag_name, open_run, progress_mismatch
+from .runs import (
+    add_run_dir_flags,
+    best_note,
+    flag_name,
+    open_run,
+    progress_mismatch,
+    unreadable_progress,
+)
 
 __all__ = ["ClassifyDataConfig", "register"]
 
@@ -223,9 +230,7 @@ def _train_series(args: argparse.Namespace) -> int:
                                                                 aliases),
                                 f"--data {path} holds other series or labels", "--data") from None
     except ValueError as err:
-        if last in str(err):  # an unreadable progress file
-            raise ValueError(f"--resume: {err}; or pass --overwrite to start again") from None
-        raise
+        raise unreadable_progress(err, last) from None
     clf.save(best)
     if os.path.exists(last):
         os.remove(last)  # best.pt holds every network: the progress is spent

@@ -65,7 +65,13 @@ from .options import (
     metered,
     speaking_flags,
 )
-from .runs import check_output, check_run_dir, check_writable, progress_mismatch
+from .runs import (
+    check_output,
+    check_run_dir,
+    check_writable,
+    progress_mismatch,
+    unreadable_progress,
+)
 
 __all__ = ["ALIASES", "register"]
 
@@ -400,8 +406,10 @@ def _progress_path(args) -> str:
         raise ValueError(f"--resume: no interrupted run to continue ({path} does not exist); "
                          f"drop --resume to train a new model")
     if os.path.exists(path) and not args.resume and not args.overwrite:
-        raise ValueError(f"{path} holds an interrupted run of --out {args.out}; pass "
-                         f"--resume to continue it, or --overwrite to start over")
+        again = ("pass --resume to continue it" if args.model in GLOBAL_MODELS else
+                 "continue it with its own --model esrnn/comb command plus --resume")
+        raise ValueError(f"{path} holds an interrupted run of --out {args.out}; {again}, or "
+                         f"pass --overwrite to start over")
     return path
 
 
@@ -423,6 +431,11 @@ def _changed_flags(changed: dict[str, tuple[Any, Any]]) -> list[str]:
             for k in old:
                 if old[k] != new[k]:
                     walk_key(k, old[k], new[k])
+        elif isinstance(old, dict) and isinstance(new, dict) and len(old) == len(new) and \
+                "model" not in old and "class" not in old:  # members renamed (--seed): by order
+            for a, b in zip(old.values(), new.values()):
+                if a != b:
+                    walk(a, b)
         else:
             words.setdefault("--model", "--model or --ensemble differ (another model, or "
                                         "another number of seeds)")
@@ -519,9 +532,7 @@ def _train_global(args, given: dict[str, dict[str, Any]], progress: str) -> int:
         raise progress_mismatch(err, progress, _changed_flags(err.changed),
                                 "the data holds other series or values") from None
     except ValueError as err:
-        if progress in str(err):  # an unreadable progress file
-            raise ValueError(f"--resume: {err}; or pass --overwrite to start again") from None
-        raise
+        raise unreadable_progress(err, progress) from None
     if not is_main_process():  # under torchrun only rank 0 saves and reports
         return 0
     notes()  # now that the fit passed its checks
@@ -797,7 +808,8 @@ def register(subparsers) -> None:
                    help="--model esrnn or comb: continue the run that Ctrl-C or SIGTERM "
                    "stopped, from OUT.progress (same data and flags; the result is the model "
                    "an uninterrupted run gives)")
-    t.set_defaults(func=speaking_flags(_train, t))
+    t.set_defaults(func=speaking_flags(_train, t),
+                   resumable=lambda a: a.model in GLOBAL_MODELS)  # the resume line's condition
 
     q = sub.add_parser("predict", help="forecast with a saved model",
                        description="Forecast the next horizon steps with a model saved by "

@@ -21,8 +21,8 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 __all__ = ["RESUME_FREE", "add_run_dir_flags", "best_note", "check_folder", "check_output",
-           "check_run_dir", "check_writable", "flag_name", "open_run", "resume_settings",
-           "resumed_configs"]
+           "check_run_dir", "check_writable", "flag_name", "open_run", "progress_mismatch",
+           "resume_settings", "resumed_configs", "unreadable_progress"]
 
 
 # -- outputs: checked before any work, never replaced without being told -----------------------
@@ -115,9 +115,18 @@ def progress_mismatch(err: Any, path: str, flag: Callable[[str], str] | list[str
     what += [data] if err.data_changed else []
     what += [f"it was written by {k} {old}, this is {k} {new}"
              for k, (old, new) in err.runtime.items()]
+    way = (f"resume with that run's {inputs} and flags" if err.changed or err.data_changed else
+           "resume with the rnnkit and torch that wrote it")
     return ValueError(f"--resume: {path} is the progress of another run ({'; '.join(what)}); "
-                      f"resume with that run's {inputs} and flags, or pass --overwrite to start "
-                      f"again")
+                      f"{way}, or pass --overwrite to start again")
+
+
+def unreadable_progress(err: ValueError, path: str) -> ValueError:
+    """``err`` in CLI words when it is about the progress file ``path`` (damaged, truncated,
+    another kind); else ``err`` itself."""
+    if path not in str(err):
+        return err
+    return ValueError(f"--resume: {err}; or pass --overwrite to start again")
 
 
 def resume_settings(saved: dict[str, dict[str, Any]], given: dict[str, dict[str, Any]], *,

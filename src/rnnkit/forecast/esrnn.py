@@ -385,6 +385,11 @@ class _Loop:
     def __init__(self, progress: FitProgress | None, key: str) -> None:
         self.progress, self.key = progress, f"{key}#loop"
         self.blob = progress.get(self.key) if progress is not None else None
+        if self.blob is not None and not (
+                isinstance(self.blob, dict) and self.blob.get("phase") in ("select", "final")
+                and isinstance(self.blob.get("state"), dict)
+                and (self.blob["phase"] == "select" or isinstance(self.blob.get("select"), dict))):
+            raise self.damaged()
         self.phase = self.blob["phase"] if self.blob is not None else None
         self.select = self.blob.get("select") if self.blob is not None else None
         self.saved: dict | None = None
@@ -401,6 +406,11 @@ class _Loop:
 
     def requested(self) -> bool:
         return self.progress is not None and self.progress.requested()
+
+    def damaged(self) -> ValueError:
+        path = self.progress.path if self.progress is not None else None
+        return ValueError(f"{path} holds a damaged ES-RNN training state ({self.key}); delete "
+                          f"the file to start the fit over")
 
     def save(self, state: dict) -> None:
         """Keep ``state`` (the loop after its last finished step) and stop the fit."""
@@ -685,14 +695,17 @@ class ESRNN(Savable):
         params = [*self.net.parameters(), *self.es.parameters()]
         if loop is not None and loop.saved is not None:  # continue a stopped fit
             d = loop.saved
-            self.net.load_state_dict(d["net"])
-            self.es.load_state_dict(d["es"])
-            opt.load_state_dict(d["opt"])
-            gen.set_state(d["gen"])
-            torch.set_rng_state(d["rng"])
-            best, curve, bad = (d["best"], d["best_step"], d["best_weights"]), \
-                [tuple(p) for p in d["curve"]], d["bad"]
-            step = first = d["step"]
+            try:
+                self.net.load_state_dict(d["net"])
+                self.es.load_state_dict(d["es"])
+                opt.load_state_dict(d["opt"])
+                gen.set_state(d["gen"])
+                torch.set_rng_state(d["rng"])
+                best, curve, bad = (d["best"], d["best_step"], d["best_weights"]), \
+                    [tuple(p) for p in d["curve"]], int(d["bad"])
+                step = first = int(d["step"])
+            except (KeyError, TypeError, ValueError, RuntimeError):
+                raise loop.damaged() from None
             if val_windows and bad >= c.patience:  # stopped at the step early stopping ended
                 first = n_steps
         for step in range(first + 1, n_steps + 1):

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 
 from ..data.timeseries import Series
-from ..train.interrupt import TrainingInterrupted
 from ..train.resumable import FitProgress, Stopped
 
 __all__ = ["KIND", "fitting", "series_fingerprint"]
@@ -71,18 +70,4 @@ def fitting(progress: str | os.PathLike | FitProgress | None, config: dict[str, 
         with run:
             yield run
     except (Stopped, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
-        raise interrupted(run) from None
-
-
-def interrupted(run: FitProgress) -> TrainingInterrupted:
-    """The error of a fit stopped by a signal: what was saved, and where."""
-    sig = run.received or "SIGINT"
-    saved = run.path if run.path and os.path.exists(run.path) else None
-    done = sum(1 for k in run.units if "#" not in k)
-    flight = [k.split("#")[0] for k in run.units if k.endswith("#loop")]
-    err = TrainingInterrupted(done, saved, sig)
-    loops = f" and the training loop of {', '.join(flight)}" if flight else ""
-    what = f"{done} finished part(s) of the fit{loops}"
-    err.args = (f"{sig}: interrupted; " + (f"{what} saved in {saved}" if saved else
-                                           "nothing finished yet, nothing saved"),)
-    return err
+        raise run.interrupted() from None

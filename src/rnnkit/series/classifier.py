@@ -230,8 +230,9 @@ class SeriesClassifier(Savable):
         if len(names) != len(xs):
             raise ValueError(f"got {len(xs)} series but {len(names)} labels; give one label "
                              f"per series")
+        from ..train.resumable import Stopped
         from .files import natural_key
-        from .progress import FitProgress, _Stopped, fingerprint
+        from .progress import FitProgress, fingerprint
 
         self.classes = sorted(set(names), key=natural_key)
         if len(self.classes) < 2:
@@ -281,7 +282,7 @@ class SeriesClassifier(Savable):
                             net = self._build(m, sh)
                             net.load_state_dict(state)
                         nets.append(net.eval())
-        except (_Stopped, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
+        except (Stopped, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
             if run.path is None:
                 raise
             raise run.interrupted(total[0]) from None

@@ -22,15 +22,20 @@ settings with :class:`ProgressMismatch`.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from typing import Any
 
+import torch
+from torch import Tensor
+
 from ..train.resumable import FitProgress as _FitProgress
-from ..train.resumable import ProgressMismatch, Stopped, fingerprint
+from ..train.resumable import ProgressMismatch
 
 __all__ = ["FitProgress", "ProgressMismatch", "fingerprint"]
 
 KIND, VERSION = "rnnkit.series_classifier.progress", 1
-_Stopped = Stopped  # the name the classifier catches
 
 
 class FitProgress(_FitProgress):
@@ -39,3 +44,12 @@ class FitProgress(_FitProgress):
 
     def __init__(self, path: Any, config: dict[str, Any], data: str) -> None:
         super().__init__(path, config, data, KIND, VERSION)
+
+
+def fingerprint(series: Sequence[Tensor], labels: Sequence[str]) -> str:
+    """sha256 of the series (shapes and float32 values) and their labels, in order."""
+    h = hashlib.sha256()
+    for s, y in zip(series, labels):
+        h.update(json.dumps([list(s.shape), y]).encode())
+        h.update(s.detach().to(torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -23,19 +23,16 @@ tags its files with a kind of its own (``rnnkit.series_classifier.progress``,
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from ..saving import read_state, write_state
-from ..train.interrupt import StopSignals, TrainingInterrupted
+from .interrupt import StopSignals, TrainingInterrupted
 
-__all__ = ["FitProgress", "ProgressMismatch", "Stopped", "fingerprint"]
+__all__ = ["FitProgress", "ProgressMismatch", "Stopped"]
 
 
 class ProgressMismatch(ValueError):
@@ -44,7 +41,7 @@ class ProgressMismatch(ValueError):
     Attributes:
         path: the file.
         changed: setting name -> ``(value in the file, value now)``.
-        data_changed: the series or labels differ.
+        data_changed: the data differ (other series, values or labels).
         runtime: ``"rnnkit"`` / ``"torch"`` -> ``(version in the file, version now)``, for
             those that differ.
     """
@@ -54,7 +51,7 @@ class ProgressMismatch(ValueError):
         self.path, self.changed, self.data_changed = path, changed, data_changed
         self.runtime = runtime or {}
         what = [f"{k} was {old!r}, now {new!r}" for k, (old, new) in changed.items()]
-        what += ["the series or labels differ"] if data_changed else []
+        what += ["the data differ (other series, values or labels)"] if data_changed else []
         what += [f"written by {k} {old}, this is {new}" for k, (old, new) in
                  self.runtime.items()]
         super().__init__(f"{path} holds the progress of another fit ({'; '.join(what)}); fit "
@@ -67,15 +64,6 @@ def runtime() -> dict[str, str]:
     from .. import __version__
 
     return {"rnnkit": str(__version__), "torch": str(torch.__version__)}
-
-
-def fingerprint(series: Sequence[Tensor], labels: Sequence[str]) -> str:
-    """sha256 of the series (shapes and float32 values) and their labels, in order."""
-    h = hashlib.sha256()
-    for s, y in zip(series, labels):
-        h.update(json.dumps([list(s.shape), y]).encode())
-        h.update(s.detach().to(torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 class Stopped(Exception):
@@ -163,15 +151,24 @@ class FitProgress:
         return sum(int(v.get("runs", 1)) if isinstance(v, dict) else 1
                    for v in self.units.values())
 
-    def interrupted(self, total: int) -> TrainingInterrupted:
+    def interrupted(self, total: int | None = None) -> TrainingInterrupted:
         """The error to raise after :class:`Stopped` (or a second Ctrl-C): ``step`` is the
-        training runs saved, of at most ``total``."""
+        finished units saved; the message counts them ``of up to total`` training runs, or
+        (``total`` ``None``) names the units that kept their own loop (``"KEY#loop"``)."""
         assert self.path is not None
         self.received = self.received or "SIGINT"
-        done = self.finished()
         saved = self.path if os.path.exists(self.path) else None  # none finished: no file
+        if total is not None:
+            done = self.finished()
+            what = (f"interrupted with {done} of up to {total} training runs of the fit "
+                    f"finished; " + (f"they are saved in {saved}" if saved else "nothing saved"))
+        else:
+            done = sum(1 for k in self.units if "#" not in k)
+            flight = [k.split("#")[0] for k in self.units if k.endswith("#loop")]
+            loops = f" and the training loop of {', '.join(flight)}" if flight else ""
+            what = ("interrupted; " + (f"{done} finished part(s) of the fit{loops} saved in "
+                                       f"{saved}" if saved else
+                                       "nothing finished yet, nothing saved"))
         err = TrainingInterrupted(done, saved, self.received)
-        err.args = (f"{self.received}: interrupted with {done} of up to {total} training "
-                    f"runs of the fit finished; " + (f"they are saved in {saved}" if saved else
-                                                     "nothing saved"),)
+        err.args = (f"{self.received}: {what}",)
         return err
