@@ -226,9 +226,10 @@ def _train_series(args: argparse.Namespace) -> int:
         clf = SeriesClassifier(series_cfg).fit(data.series, data.labels, progress=last)
     except ProgressMismatch as err:
         aliases = {**ALIASES, **SERIES_ALIASES}
-        raise progress_mismatch(err, last, lambda k: flag_name(flags.get(k, "series." + k),
-                                                                aliases),
-                                f"--data {path} holds other series or labels", "--data") from None
+        changed = [f"{flag_name(flags.get(k, 'series.' + k), aliases)} was {old!r}, now {new!r}"
+                   for k, (old, new) in err.changed.items()]
+        raise progress_mismatch(err, last, changed, f"--data {path} holds other series or "
+                                f"labels", "--data") from None
     except ValueError as err:
         raise unreadable_progress(err, last) from None
     clf.save(best)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any
 
 __all__ = ["RESUME_FREE", "add_run_dir_flags", "best_note", "check_folder", "check_output",
@@ -104,15 +104,13 @@ def flag_name(key: str, aliases: dict[str, str] | None = None) -> str:
     return (aliases or {}).get(key, f"--{key}")
 
 
-def progress_mismatch(err: Any, path: str, flag: Callable[[str], str] | list[str], data: str,
+def progress_mismatch(err: Any, path: str, changed: list[str], data: str,
                       inputs: str = "data") -> ValueError:
     """A :class:`~rnnkit.train.resumable.ProgressMismatch` (``err``) of the progress file
-    ``path`` in CLI words: each changed setting as its flag (``flag(name)``; or ``flag`` is the
-    list of those words, made by the caller), ``data`` when the data differ, the versions when
-    another rnnkit or torch wrote it, and the two ways on."""
-    what = list(flag) if isinstance(flag, list) else \
-        [f"{flag(k)} was {old!r}, now {new!r}" for k, (old, new) in err.changed.items()]
-    what += [data] if err.data_changed else []
+    ``path`` in CLI words: ``changed`` (the changed settings as flags, ``"--epochs was 4, now
+    5"``, written by the command that knows its flags), ``data`` when the data differ, the
+    versions when another rnnkit or torch wrote it, and the two ways on."""
+    what = list(changed) + ([data] if err.data_changed else [])
     what += [f"it was written by {k} {old}, this is {k} {new}"
              for k, (old, new) in err.runtime.items()]
     way = (f"resume with that run's {inputs} and flags" if err.changed or err.data_changed else

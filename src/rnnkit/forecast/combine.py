@@ -186,7 +186,7 @@ class ForecastCombination:
         return model
 
     def fit(self, data, progress: str | os.PathLike | FitProgress | None = None,
-            prefix: str = "", **kw: Any) -> ForecastCombination:
+            key: str = "", **kw: Any) -> ForecastCombination:
         """Validate, weight and refit the members on ``data`` (DataFrame / array / Series list;
         ``kw`` as for :func:`~rnnkit.data.timeseries.as_series`).
 
@@ -197,13 +197,14 @@ class ForecastCombination:
         and file continues and gives the same combination as a fit that was never stopped
         (members that cannot be saved, see :meth:`state`, are fitted again). ``validation_``
         then holds only the members validated in this call. An outer combination passes its
-        own :class:`~rnnkit.train.resumable.FitProgress` and the ``prefix`` of this one's keys.
+        own :class:`~rnnkit.train.resumable.FitProgress` and a ``key`` naming this one in it
+        (its units are kept under ``key/``): the member protocol the ES-RNN follows too.
         """
         from .progress import fitting
 
         series = as_series(data, **kw)
         with fitting(progress, self._describe(), series) as run:
-            return self._fit(series, run, prefix)
+            return self._fit(series, run, f"{key}/" if key else "")
 
     def _describe(self) -> dict:
         """The settings a progress file must match: this combination's and its members'."""
@@ -444,17 +445,16 @@ def _member_state(name: str, m: Any) -> dict:
 
 def _fit_member(model: Any, data: list[Series], run: FitProgress | None, key: str) -> Any:
     """``model`` fitted on ``data``, and kept in ``run`` under ``key`` (once there, reloaded
-    instead of fitted again). A combination member keeps its own members under ``key/``, an
-    ES-RNN its training loop under ``key#loop``, until it is done."""
+    instead of fitted again). A member whose ``fit`` takes ``progress=`` and ``key=`` keeps its
+    own units under ``key/`` (a combination) or its training loop under ``key#loop`` (the
+    ES-RNN) until it is done."""
     if run is None:
         model.fit(data)
         return model
     done = run.get(key)
     if done is not None:
         return _member_from_state(done)
-    if isinstance(model, ForecastCombination):
-        model.fit(data, progress=run, prefix=f"{key}/")
-    elif _fits_with_progress(model):
+    if _fits_with_progress(model):
         model.fit(data, progress=run, key=key)
     else:
         model.fit(data)
@@ -469,7 +469,7 @@ def _fit_member(model: Any, data: list[Series], run: FitProgress | None, key: st
 
 
 def _fits_with_progress(model: Any) -> bool:
-    """Whether ``model.fit`` takes ``progress=`` and ``key=`` (the ES-RNN)."""
+    """Whether ``model.fit`` takes ``progress=`` and ``key=`` (the ES-RNN, a combination)."""
     import inspect
 
     try:

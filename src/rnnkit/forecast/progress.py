@@ -2,8 +2,8 @@
 kept in a progress file (:class:`~rnnkit.train.resumable.FitProgress`, kind
 ``rnnkit.forecast.progress``).
 
-What is kept, by key (``prefix`` nests a combination inside another, e.g. the seeds of an ES-RNN
-ensemble inside ``--model comb``):
+What is kept, by key (``prefix`` is ``key/`` of a combination nested in another, e.g. the seeds
+of an ES-RNN ensemble inside ``--model comb``; empty for the outermost fit):
 
 * ``{prefix}val/{member}``: a combination member's per-series validation MASE;
 * ``{prefix}val/{member}/w{k}`` and ``{prefix}fit/{member}``: a member fitted for validation
@@ -24,7 +24,6 @@ delete once the model is saved (``rnnkit forecast train`` does).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..data.timeseries import Series
-from ..train.resumable import FitProgress, Stopped
+from ..train.resumable import FitProgress, Stopped, fingerprint
 
 __all__ = ["KIND", "fitting", "series_fingerprint"]
 
@@ -43,15 +42,12 @@ KIND, VERSION = "rnnkit.forecast.progress", 1
 def series_fingerprint(series: Sequence[Series]) -> str:
     """sha256 of the series in order: names, frequency, time stamps, and the float64 values of
     targets and covariates with their column names."""
-    h = hashlib.sha256()
-    for s in series:
-        h.update(json.dumps([s.name, s.freq, [str(t) for t in s.time], list(s.target_names),
-                             list(s.past_names), list(s.future_names)], default=str).encode())
-        for values in (s.target, s.past, s.future):
-            a = np.ascontiguousarray(values, dtype=np.float64)
-            h.update(json.dumps(a.shape).encode())
-            h.update(a.tobytes())
-    return h.hexdigest()
+    def item(s: Series) -> tuple[list, list[np.ndarray]]:
+        arrays = [np.asarray(v, dtype=np.float64) for v in (s.target, s.past, s.future)]
+        return ([s.name, s.freq, [str(t) for t in s.time], list(s.target_names),
+                 list(s.past_names), list(s.future_names), [a.shape for a in arrays]], arrays)
+
+    return fingerprint(item(s) for s in series)
 
 
 @contextlib.contextmanager

@@ -22,8 +22,6 @@ settings with :class:`ProgressMismatch`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +30,7 @@ from torch import Tensor
 
 from ..train.resumable import FitProgress as _FitProgress
 from ..train.resumable import ProgressMismatch
+from ..train.resumable import fingerprint as _fingerprint
 
 __all__ = ["FitProgress", "ProgressMismatch", "fingerprint"]
 
@@ -48,8 +47,5 @@ class FitProgress(_FitProgress):
 
 def fingerprint(series: Sequence[Tensor], labels: Sequence[str]) -> str:
     """sha256 of the series (shapes and float32 values) and their labels, in order."""
-    h = hashlib.sha256()
-    for s, y in zip(series, labels):
-        h.update(json.dumps([list(s.shape), y]).encode())
-        h.update(s.detach().to(torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()
+    return _fingerprint(([list(s.shape), y], [s.detach().to(torch.float32).numpy()])
+                        for s, y in zip(series, labels))

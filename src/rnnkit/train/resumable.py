@@ -23,16 +23,19 @@ tags its files with a kind of its own (``rnnkit.series_classifier.progress``,
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..saving import read_state, write_state
 from .interrupt import StopSignals, TrainingInterrupted
 
-__all__ = ["FitProgress", "ProgressMismatch", "Stopped"]
+__all__ = ["FitProgress", "ProgressMismatch", "Stopped", "fingerprint"]
 
 
 class ProgressMismatch(ValueError):
@@ -64,6 +67,17 @@ def runtime() -> dict[str, str]:
     from .. import __version__
 
     return {"rnnkit": str(__version__), "torch": str(torch.__version__)}
+
+
+def fingerprint(items: Iterable[tuple[Any, Sequence[np.ndarray]]]) -> str:
+    """sha256 of a fit's data: for each item, its JSON label (names, shapes, times) and the bytes
+    of its arrays in their own dtype (the caller picks the precision that matters), in order."""
+    h = hashlib.sha256()
+    for label, arrays in items:
+        h.update(json.dumps(label, default=str).encode())
+        for a in arrays:
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 class Stopped(Exception):
